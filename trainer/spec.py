@@ -1,0 +1,482 @@
+"""The experiment spec: one pydantic object describing a whole experiment. Torch-free.
+
+The API validates submissions with this module and the trainer reads nothing else, so every
+reconstructed choice of shared/science.md is a field here with its default documented.
+
+Units and conventions (stated once, here):
+- Network: f(x) = (1/N) Σ_j a_j σ_j(⟨w_j, x⟩ + b_j), ‖w_j‖ = 1 in Phase I (spherical steps).
+- Phase I learning rates are in **mean-field units**: the gradient of the squared loss ½(f − y)²
+  with respect to w_j (and b_j) is multiplied by N / r_a before the step, where r_a =
+  `model.second_layer_scale` is the magnitude of a_j at initialisation, and the gradient with
+  respect to a_j is multiplied by N. So a step `lr` moves each neuron by
+  lr · (y − f) · (a_j / r_a) · σ_j'(z_j) · x, whatever N and r_a are: at r_a = 1 this is
+  "η·N times the raw gradient" of shared/science.md.
+- Numbers written as strings are expressions in d and N (see trainer/expr.py): "0.3/d",
+  "0.05/(d*log(d))", "20*d".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from trainer import expr, hermite
+
+Expr = Union[int, float, str]
+"""A number or an expression in d and N."""
+
+# A memory estimate above this is refused unless the spec raises `max_memory_gb`.
+DEFAULT_MAX_MEMORY_GB = 16.0
+
+TARGET_PRESETS: dict[str, dict[int, float]] = {
+    "h1": {1: 1.0},
+    "h2": {2: 1.0},
+    "h3": {3: 1.0},
+    "h4": {4: 1.0},
+    "h5": {5: 1.0},
+    "h6": {6: 1.0},
+    "h3+h4": {3: 1.0, 4: 1.0},
+    "h2+h4": {2: 1.0, 4: 1.0},
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_expr(value: Expr) -> Expr:
+    if isinstance(value, bool):
+        raise ValueError("expected a number or an expression in d and N")
+    if isinstance(value, str):
+        expr.check(value)
+    return value
+
+
+ExprField = Annotated[Expr, Field(description="a number or an expression in d and N")]
+
+
+# ----------------------------------------------------------------------------------------- target
+class TargetSpec(Strict):
+    """y = σ*(⟨x, θ⟩) + noise·ξ, ξ ~ N(0, 1), σ* = Σ_k hermite[k] · h_k."""
+
+    hermite: dict[int, float] = Field(
+        description="coefficients of σ* on the normalized Hermite polynomials h_k, keyed by k"
+    )
+    noise: float = Field(0.0, ge=0.0, description="standard deviation of additive label noise")
+    normalize: bool = Field(True, description="rescale the coefficients so that E[σ*²] = 1")
+    theta: Literal["random"] | list[float] = Field(
+        "random", description="the direction θ: 'random' (uniform on the sphere, from the seed) "
+        "or an explicit vector of length d (normalized to unit length)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            key = value.replace(" ", "").lower()
+            if key not in TARGET_PRESETS:
+                raise ValueError(f"unknown target preset {value!r}; known: {', '.join(TARGET_PRESETS)}")
+            return {"hermite": TARGET_PRESETS[key]}
+        return value
+
+    @field_validator("hermite")
+    @classmethod
+    def _nonzero(cls, value: dict[int, float]) -> dict[int, float]:
+        if not value:
+            raise ValueError("give at least one Hermite coefficient")
+        if any(k < 0 or k > 32 for k in value):
+            raise ValueError("Hermite degrees must lie in 0..32")
+        if any(not math.isfinite(c) for c in value.values()):
+            raise ValueError("coefficients must be finite")
+        if all(c == 0 for k, c in value.items() if k >= 1):
+            raise ValueError("the link has no non-constant part: nothing to learn")
+        return value
+
+    def coefficients(self) -> dict[int, float]:
+        """The coefficients actually used (normalized when `normalize`)."""
+        coefficients = {int(k): float(c) for k, c in self.hermite.items()}
+        return hermite.normalize(coefficients) if self.normalize else coefficients
+
+
+# ------------------------------------------------------------------------------------- activation
+class HermiteActivation(Strict):
+    """σ(z) = Σ_k c_k h_k(z), the same for every neuron."""
+
+    hermite: dict[int, float]
+
+    @field_validator("hermite")
+    @classmethod
+    def _degrees(cls, value: dict[int, float]) -> dict[int, float]:
+        if not value or any(k < 0 or k > 16 for k in value):
+            raise ValueError("give Hermite coefficients with degrees in 0..16")
+        return value
+
+
+class RandomHermiteActivation(Strict):
+    """Per-neuron σ_j(z) = Σ_{k=min..max} c_jk h_k(z), c_jk ~ N(0, 1) drawn from the seed, scaled
+    so that Σ_k c_jk² = 1. Gives every neuron the non-zero higher derivatives batch reuse needs."""
+
+    random_hermite: "RandomHermiteDegrees"
+
+
+class RandomHermiteDegrees(Strict):
+    min_degree: int = Field(1, ge=0, le=16)
+    max_degree: int = Field(4, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RandomHermiteDegrees":
+        if self.min_degree > self.max_degree:
+            raise ValueError("min_degree must not exceed max_degree")
+        return self
+
+
+RandomHermiteActivation.model_rebuild()
+
+Activation = Union[Literal["relu", "tanh"], HermiteActivation, RandomHermiteActivation]
+
+
+class ModelSpec(Strict):
+    width: ExprField = Field(256, description="number of neurons N (a number or an expression in d)")
+    activation: Activation = Field(
+        "relu", description="'relu', 'tanh', {'hermite': {k: c}} or {'random_hermite': {...}}"
+    )
+    second_layer_scale: float = Field(
+        1.0, gt=0.0, description="r_a: a_j = ±r_a with random signs at initialisation"
+    )
+    bias_init: Literal["zero", "normal", "uniform"] = Field(
+        "zero", description="Phase I biases: 0, N(0, bias_scale²) or Unif[−bias_scale, bias_scale]"
+    )
+    bias_scale: float = Field(1.0, ge=0.0)
+
+    _width = field_validator("width")(classmethod(lambda cls, v: _check_expr(v)))
+
+
+# ---------------------------------------------------------------------------------------- phase I
+class Stage(Strict):
+    """One stretch of Phase I with constant step sizes; a list of stages anneals them.
+
+    Budget: `samples` counts fresh samples (a minibatch counts once however often it is reused);
+    `steps` counts gradient steps of the outer update (for `gd`, full-batch steps). Give one.
+    """
+
+    samples: ExprField | None = None
+    steps: ExprField | None = None
+    lr: ExprField = Field(description="outer step γ (mean-field units)")
+    inner_lr: ExprField | None = Field(
+        None, description="reuse: inner step η on the same minibatch (ηd = Θ(1) is what matters); "
+        "multipass: step of the extra passes (defaults to lr); 0 makes a reuse stage online"
+    )
+
+    _exprs = field_validator("samples", "steps", "lr", "inner_lr")(
+        classmethod(lambda cls, v: v if v is None else _check_expr(v))
+    )
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "Stage":
+        if (self.samples is None) == (self.steps is None):
+            raise ValueError("a stage needs exactly one budget: 'samples' or 'steps'")
+        return self
+
+
+class Phase1Spec(Strict):
+    algorithm: Literal["online", "reuse", "multipass", "gd"] = Field(
+        "reuse",
+        description="online: one step per fresh minibatch; reuse: two steps on each fresh "
+        "minibatch (inner_lr then lr); multipass: `passes` steps on each fresh minibatch; gd: "
+        "full-batch GD on one fixed set of n samples",
+    )
+    batch_size: ExprField = Field(1, description="B, fresh samples per minibatch (not used by gd)")
+    stages: list[Stage] = Field(min_length=1)
+    reuse_variant: Literal["outer", "interpolate"] = Field(
+        "outer",
+        description="(reconstructed) outer: w ← normalize(w − lr·∇̃L(w')) with w' = w − inner_lr·∇̃L(w); "
+        "interpolate: w'' = w' − inner_lr·∇̃L(w'), w ← normalize((1−ξ)w + ξw'') with ξ = lr/inner_lr",
+    )
+    passes: int = Field(2, ge=1, le=64, description="multipass: steps on each fresh minibatch")
+    n: ExprField | None = Field(None, description="gd: size of the fixed training set")
+    train: Literal["first", "all"] = Field(
+        "first", description="first: only W trains (the paper's Phase I); all: W, a and b train"
+    )
+    spherical: bool = Field(
+        True, description="project gradients on the tangent space and renormalize w_j after each step"
+    )
+    _exprs = field_validator("batch_size", "n")(
+        classmethod(lambda cls, v: v if v is None else _check_expr(v))
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Phase1Spec":
+        if self.algorithm == "gd":
+            if self.n is None:
+                raise ValueError("gd needs 'n', the size of its fixed training set")
+            if any(stage.steps is None for stage in self.stages):
+                raise ValueError("gd stages are budgeted in 'steps'")
+        if self.algorithm == "reuse" and any(stage.inner_lr is None for stage in self.stages):
+            raise ValueError("every reuse stage needs 'inner_lr' (0 turns the reuse off)")
+        if self.reuse_variant == "interpolate" and self.algorithm != "reuse":
+            raise ValueError("reuse_variant 'interpolate' applies to algorithm 'reuse' only")
+        return self
+
+
+# --------------------------------------------------------------------------------------- phase II
+class Phase2Spec(Strict):
+    """Random biases, frozen W, ridge regression of the second layer on fresh samples."""
+
+    bias_range: float = Field(3.0, gt=0.0, description="C_b: b_j ~ Unif[−C_b, C_b]")
+    samples: ExprField = Field(4000, description="fresh samples for the ridge fit")
+    ridge_grid: list[float] = Field(
+        default_factory=lambda: [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+        min_length=1,
+        description="λ values tried; the best on the held-out split is refit on all samples",
+    )
+    holdout: float = Field(0.2, gt=0.0, lt=1.0, description="fraction held out to choose λ")
+    activation: Activation | Literal["same"] = Field(
+        "relu", description="activation of the Phase II features; 'same' keeps Phase I's"
+    )
+    _samples = field_validator("samples")(classmethod(lambda cls, v: _check_expr(v)))
+
+    @field_validator("ridge_grid")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(not (lam >= 0.0 and math.isfinite(lam)) for lam in value):
+            raise ValueError("ridge λ values must be finite and ≥ 0")
+        return value
+
+
+# ------------------------------------------------------------------------------------------- eval
+class EvalSpec(Strict):
+    test_samples: int = Field(4096, ge=16, le=10_000_000, description="fresh test set size")
+    points: int = Field(32, ge=2, le=10_000, description="log-spaced evaluation points in Phase I")
+    every: ExprField | None = Field(
+        None, description="also evaluate at a fixed interval of this many samples (gd: steps)"
+    )
+    weak_recovery_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="weak recovery = first evaluated sample count with median_j |m_j| ≥ this",
+    )
+    _every = field_validator("every")(classmethod(lambda cls, v: v if v is None else _check_expr(v)))
+
+
+# ------------------------------------------------------------------------------------ experiment
+class ExperimentSpec(Strict):
+    d: int = Field(gt=0, le=1_000_000, description="input dimension")
+    target: TargetSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    phase1: Phase1Spec
+    phase2: Phase2Spec | None = Field(default_factory=Phase2Spec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    seeds: int | list[int] = Field(
+        1, description="number of independent runs (seeds 0..S−1) or an explicit list; run "
+        "together as one batched program"
+    )
+    dtype: Literal["float32", "float64"] = "float32"
+    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', …")
+    max_memory_gb: float = Field(
+        DEFAULT_MAX_MEMORY_GB, gt=0.0, description="refuse specs whose memory estimate exceeds this"
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int):
+            if not 1 <= value <= 4096:
+                raise ValueError("seeds must be between 1 and 4096")
+        else:
+            if not value or len(value) > 4096:
+                raise ValueError("give between 1 and 4096 seeds")
+            if len(set(value)) != len(value):
+                raise ValueError("seeds must be distinct")
+            if any(s < 0 or s >= 2**63 for s in value):
+                raise ValueError("seeds must lie in [0, 2^63)")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
+            raise ValueError("device must be 'auto', 'cpu', 'cuda', 'cuda:K' or 'mps'")
+        return value
+
+    @model_validator(mode="after")
+    def _resolvable(self) -> "ExperimentSpec":
+        # Evaluating every expression now turns "0.3/x" or a negative budget into a 422 at
+        # submission rather than a failure on a worker an hour later.
+        resolved = resolve(self)
+        if isinstance(self.target.theta, list) and len(self.target.theta) != self.d:
+            raise ValueError(f"target.theta has {len(self.target.theta)} entries but d = {self.d}")
+        estimate = memory_estimate_bytes(self, resolved) / 2**30
+        if estimate > self.max_memory_gb:
+            raise ValueError(
+                f"memory estimate {estimate:.1f} GiB exceeds max_memory_gb = {self.max_memory_gb:g}"
+            )
+        return self
+
+    # -------------------------------------------------------------------------------- helpers
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def resolved(self) -> "Resolved":
+        return resolve(self)
+
+    def canonical_json(self) -> str:
+        """A stable JSON text of the full spec (defaults included): equal specs, equal texts."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def spec_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def facts(self) -> dict[str, Any]:
+        """Derived facts the service shows next to a spec (information exponents, memory)."""
+        coefficients = self.target.coefficients()
+        resolved = resolve(self)
+        return {
+            "information_exponent": hermite.information_exponent(coefficients),
+            "label_power_exponents": {
+                str(k): e for k, e in hermite.label_power_exponents(coefficients).items()
+            },
+            "reuse_exponent": hermite.reuse_exponent(coefficients),
+            "target_degree": hermite.degree(coefficients),
+            "seeds": len(self.seed_list),
+            "width": resolved.N,
+            "memory_estimate_bytes": memory_estimate_bytes(self, resolved),
+            "phase1_samples": resolved.total_samples,
+            "phase1_steps": resolved.total_steps,
+            "stages": [asdict(stage) for stage in resolved.stages],
+        }
+
+
+# -------------------------------------------------------------------------------- resolved values
+@dataclass
+class ResolvedStage:
+    """A stage with every expression evaluated: `samples` and `steps` both filled in."""
+
+    samples: int
+    steps: int
+    lr: float
+    inner_lr: float
+
+
+@dataclass
+class Resolved:
+    """Concrete numbers for one spec: N, B (gd: n), stages, Phase II samples, eval interval."""
+
+    N: int
+    B: int
+    n: int | None
+    stages: list[ResolvedStage]
+    phase2_samples: int | None
+    every: int | None
+
+    @property
+    def total_samples(self) -> int:
+        return sum(stage.samples for stage in self.stages)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(stage.steps for stage in self.stages)
+
+
+def _positive_int(value: float, field: str, *, minimum: int = 1) -> int:
+    rounded = int(round(value))
+    if rounded < minimum:
+        raise ValueError(f"{field} evaluates to {value:g}; it must be at least {minimum}")
+    return rounded
+
+
+def _nonnegative(value: float, field: str) -> float:
+    if value < 0:
+        raise ValueError(f"{field} evaluates to {value:g}; it must be ≥ 0")
+    return value
+
+
+def resolve(spec: ExperimentSpec) -> Resolved:
+    d = float(spec.d)
+    N = _positive_int(expr.evaluate(spec.model.width, {"d": d}), "model.width")
+    env = {"d": d, "N": float(N)}
+    p1 = spec.phase1
+    if p1.algorithm == "gd":
+        B = _positive_int(expr.evaluate(p1.n, env), "phase1.n")  # type: ignore[arg-type]
+    else:
+        B = _positive_int(expr.evaluate(p1.batch_size, env), "phase1.batch_size")
+    n = B if p1.algorithm == "gd" else None
+    # Outer steps per fresh minibatch: reuse and multipass count one outer update per minibatch.
+    stages = []
+    for i, stage in enumerate(p1.stages):
+        where = f"phase1.stages.{i}"
+        lr = _nonnegative(expr.evaluate(stage.lr, env), f"{where}.lr")
+        inner = stage.inner_lr if stage.inner_lr is not None else stage.lr
+        inner_lr = _nonnegative(expr.evaluate(inner, env), f"{where}.inner_lr")
+        if stage.samples is not None:
+            if p1.algorithm == "gd":
+                raise ValueError(f"{where}: gd stages are budgeted in 'steps'")
+            samples = _positive_int(expr.evaluate(stage.samples, env), f"{where}.samples", minimum=B)
+            steps = samples // B
+            samples = steps * B
+        else:
+            steps = _positive_int(expr.evaluate(stage.steps, env), f"{where}.steps")  # type: ignore[arg-type]
+            samples = 0 if p1.algorithm == "gd" else steps * B
+        stages.append(ResolvedStage(samples, steps, lr, inner_lr))
+    if p1.algorithm == "gd":
+        stages[0].samples = n  # the fixed set is drawn once, at the start
+    phase2_samples = None
+    if spec.phase2 is not None:
+        phase2_samples = _positive_int(expr.evaluate(spec.phase2.samples, env), "phase2.samples",
+                                       minimum=10)
+    every = None
+    if spec.eval.every is not None:
+        every = _positive_int(expr.evaluate(spec.eval.every, env), "eval.every")
+    return Resolved(N, B, n, stages, phase2_samples, every)
+
+
+def memory_estimate_bytes(spec: ExperimentSpec, resolved: Resolved | None = None) -> int:
+    """A generous estimate of peak accelerator memory, in bytes.
+
+    Counts, per seed: W and its update temporaries (4·N·d), the minibatch and pre-activations of
+    both reuse steps (B·d + 4·B·N), gd's fixed set (n·d), the test set features (test·(d + N)), and
+    Phase II's feature matrix (M·N) plus its Gram matrix (N²).
+    """
+    r = resolved or resolve(spec)
+    S = len(spec.seed_list)
+    itemsize = 8 if spec.dtype == "float64" else 4
+    d, N, B = spec.d, r.N, r.B
+    per_seed = 4 * N * d + B * d + 4 * B * N
+    if r.n is not None:
+        per_seed += r.n * d
+    test = min(spec.eval.test_samples, 8192)  # evaluated in chunks of at most 8192 samples
+    per_seed += test * (d + N)
+    if r.phase2_samples is not None:
+        per_seed += min(r.phase2_samples, 65536) * (N + d) + 2 * N * N
+    return int(S * per_seed * itemsize * 1.25)
+
+
+# ------------------------------------------------------------------------------------ loading
+def load(source: str | Path | dict[str, Any]) -> ExperimentSpec:
+    """An ExperimentSpec from a dict, a JSON/YAML file path, or a JSON/YAML text."""
+    if isinstance(source, dict):
+        return ExperimentSpec.model_validate(source)
+    text = Path(source).read_text() if Path(str(source)).exists() else str(source)
+    return ExperimentSpec.model_validate(parse_text(text))
+
+
+def parse_text(text: str) -> dict[str, Any]:
+    """JSON or YAML text to a dict (YAML is a superset of JSON, so one parser reads both)."""
+    import yaml
+
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError("a spec must be a mapping at the top level")
+    return data
