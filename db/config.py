@@ -1,0 +1,26 @@
+"""Database settings. The only place db/ reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DbSettings(BaseSettings):
+    """SILAB_DATABASE_URL selects the database; with nothing set, an SQLite file in the local data
+    folder (SILAB_DATA_DIR, default ./.silab) is the embedded default."""
+
+    model_config = SettingsConfigDict(env_prefix="SILAB_", extra="ignore")
+
+    data_dir: Path = Path(".silab")
+    database_url: str | None = None
+    # Connections kept per process; the worker needs few, the API a handful.
+    pool_size: int = 5
+    echo_sql: bool = False
+
+    @property
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'silab.db').resolve()}"

@@ -1,0 +1,177 @@
+"""Tables: experiment, experiment_tag, trace_point, checkpoint.
+
+The database is the truth for an experiment's state; the broker only rings the bell. Summary
+results are real columns (not only JSON) so that lists can be filtered and sorted on them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    TIMESTAMP,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base
+
+# BIGINT primary keys on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the
+# auto-incrementing rowid).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Status(str, enum.Enum):
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+    diverged = "diverged"  # ran to the end of what it could: a non-finite value stopped it
+    failed = "failed"  # an error, or attempts exhausted; `error` says why
+    cancelled = "cancelled"
+
+
+TERMINAL = (Status.completed, Status.diverged, Status.failed, Status.cancelled)
+
+
+class Experiment(Base):
+    __tablename__ = "experiment"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=Status.queued.value)
+
+    # The spec as validated by trainer.spec (defaults filled in), and its sha256.
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # Denormalized from the spec for filtering: a target label ("h3", "h3+h4"), the Phase I
+    # algorithm, d, N, and the number of seeds.
+    target: Mapped[str] = mapped_column(String(100), index=True)
+    algorithm: Mapped[str] = mapped_column(String(16), index=True)
+    d: Mapped[int] = mapped_column(Integer, index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    seeds: Mapped[int] = mapped_column(Integer)
+
+    # The queue. `attempt` counts claims; a claim is a conditional UPDATE on (id, status, attempt).
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    # Null until the broker accepted the message; the dispatcher sends what is queued and null.
+    dispatched_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    samples_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    samples_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    started_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+
+    # Summary results, medians over seeds (the full per-seed result is in `result`).
+    final_mean_abs_m: Mapped[float | None] = mapped_column(Float)
+    final_median_abs_m: Mapped[float | None] = mapped_column(Float)
+    final_max_abs_m: Mapped[float | None] = mapped_column(Float)
+    test_mse: Mapped[float | None] = mapped_column(Float)
+    weak_recovery_samples: Mapped[float | None] = mapped_column(Float)
+    # Fraction of seeds that reached weak recovery.
+    weak_recovery_fraction: Mapped[float | None] = mapped_column(Float)
+    wall_time_s: Mapped[float | None] = mapped_column(Float)
+    samples_per_second: Mapped[float | None] = mapped_column(Float)
+    device: Mapped[str | None] = mapped_column(String(64))
+    torch_version: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    tags: Mapped[list["ExperimentTag"]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (
+        # The dispatcher's and the reaper's scans.
+        Index("ix_experiment_status_priority_id", "status", "priority", "id"),
+        Index("ix_experiment_status_lease", "status", "lease_expires_at"),
+    )
+
+    @property
+    def tag_names(self) -> list[str]:
+        return sorted(tag.tag for tag in self.tags)
+
+
+class ExperimentTag(Base):
+    __tablename__ = "experiment_tag"
+
+    experiment_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("experiment.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="tags")
+
+
+class TracePoint(Base):
+    """One evaluation of one seed. Unique on (experiment, seed, phase, step): an attempt resumed
+    from a checkpoint re-emits the points after the checkpoint with identical numbers, and a
+    redelivered write is ignored, so the trace has no duplicates and no gaps."""
+
+    __tablename__ = "trace_point"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("experiment.id", ondelete="CASCADE")
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    phase: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int] = mapped_column(BigInteger)
+    samples: Mapped[int] = mapped_column(BigInteger)
+    mean_abs_m: Mapped[float | None] = mapped_column(Float)
+    median_abs_m: Mapped[float | None] = mapped_column(Float)
+    max_abs_m: Mapped[float | None] = mapped_column(Float)
+    frac_m_05: Mapped[float | None] = mapped_column(Float)
+    frac_m_09: Mapped[float | None] = mapped_column(Float)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    test_mse: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("experiment_id", "seed", "phase", "step"),)
+
+
+# The metric columns of trace_point, in the order the API lists them (trainer.results.METRICS).
+TRACE_METRICS = (
+    "mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac_m_09", "train_loss", "test_mse",
+)
+
+
+class Checkpoint(Base):
+    """The latest resumable state of an experiment (one row; each save replaces it)."""
+
+    __tablename__ = "checkpoint"
+
+    experiment_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("experiment.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    samples: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), default=utcnow)
