@@ -7,12 +7,11 @@ results are real columns (not only JSON) so that lists can be filtered and sorte
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
-    TIMESTAMP,
     BigInteger,
     Boolean,
     Float,
@@ -27,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base
+from db.types import UtcDateTime
 
 # BIGINT primary keys on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the
 # auto-incrementing rowid).
@@ -34,7 +34,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Status(str, enum.Enum):
@@ -73,21 +73,21 @@ class Experiment(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     worker: Mapped[str | None] = mapped_column(String(200))
-    lease_expires_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Null until the broker accepted the message; the dispatcher sends what is queued and null.
-    dispatched_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     samples_done: Mapped[int] = mapped_column(BigInteger, default=0)
     samples_total: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text)
 
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), default=utcnow, onupdate=utcnow
+        UtcDateTime, default=utcnow, onupdate=utcnow
     )
-    started_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     # Summary results, medians over seeds (the full per-seed result is in `result`).
     final_mean_abs_m: Mapped[float | None] = mapped_column(Float)
@@ -103,7 +103,7 @@ class Experiment(Base):
     torch_version: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    tags: Mapped[list["ExperimentTag"]] = relationship(
+    tags: Mapped[list[ExperimentTag]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", lazy="selectin"
     )
 
@@ -152,7 +152,7 @@ class TracePoint(Base):
     frac_m_09: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)
     test_mse: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("experiment_id", "seed", "phase", "step"),)
 
@@ -174,4 +174,4 @@ class Checkpoint(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     samples: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,76 @@
+"""Alembic environment. The URL comes from db.config.DbSettings, never from alembic.ini.
+
+A caller that already holds a connection (the test fixtures) passes it as
+`config.attributes["connection"]`; otherwise an engine is built with db.session.make_engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+import db.models  # noqa: F401  (registers the tables on Base.metadata)
+from db.base import Base
+from db.config import DbSettings
+from db.session import make_engine
+from db.types import UtcDateTime
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render our UtcDateTime as the plain column type it stores, so that a migration does not
+    depend on application code that may change later."""
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.TIMESTAMP(timezone=True)"
+    return False
+
+
+def configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+        render_item=render_item,
+    )
+
+
+def run_migrations_offline() -> None:
+    url = DbSettings().url
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        compare_type=True,
+        render_as_batch=url.startswith("sqlite"),
+        render_item=render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(DbSettings())
+    try:
+        with engine.connect() as connection:
+            configure(connection)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
