@@ -1,0 +1,1 @@
+"""The Celery worker: claims experiments, runs the trainer, persists results. Imports db and trainer."""
