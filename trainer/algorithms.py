@@ -1,0 +1,223 @@
+"""Phase I updates: online, reuse (outer or interpolate), multipass and full-batch GD.
+
+One update consumes one minibatch x (S, B, d), y (S, B) and moves every neuron of every seed at
+once. Spherical steps (spec.phase1.spherical) project each gradient on the tangent space at the
+neuron's current unit vector w, (I − w wᵀ), and renormalize w after the update.
+
+Reconstructed choice (shared/science.md leaves it open): inside one minibatch update every
+gradient, including reuse's second gradient taken at w', is projected at the same w, the point
+the update is applied to; multipass renormalizes after each pass and projects at the current point.
+
+Two implementations of the same maths:
+- `reference_update`: plain batched matmuls, any B, any `train`, spherical or not, and gd.
+- `fast_chunk`: spherical first-layer training with small B, a whole chunk of minibatches at once.
+  Every iterate inside a minibatch update is α·w − D·X_b (α per neuron, D per neuron and sample),
+  so its pre-activations on the same minibatch follow from u = ⟨w, x⟩ and the B×B Gram matrix
+  (at B = 1: u' = (1 + ηcu)u − ηc‖x‖², the closed form of shared/science.md), and so does its norm.
+  Across a chunk of K samples, W_t = scale_t ⊙ (W_0 + Coef_t X_chunk), so every ⟨w, x_t⟩ follows from
+  W_0 X_chunkᵀ and the chunk's K×K Gram matrix, both computed once by a matmul: the per-step
+  work is O(S·N·K) on small tensors instead of two passes over the (S, N, d) weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from trainer.model import Activation
+
+# Largest minibatch the fast path takes; above it the reference matmuls are efficient anyway.
+FAST_MAX_BATCH = 8
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """The fixed parts of a Phase I update, from spec.phase1 and spec.model."""
+
+    algorithm: str  # online | reuse | multipass | gd
+    reuse_variant: str = "outer"  # outer | interpolate
+    passes: int = 2
+    spherical: bool = True
+    train: str = "first"  # first | all
+    second_layer_scale: float = 1.0
+
+    def fast(self, batch_size: int) -> bool:
+        """Whether `fast_chunk` computes this update (it must be the same choice on every run of a
+        spec, since the two paths round differently)."""
+        return (self.spherical and self.train == "first" and self.algorithm != "gd"
+                and batch_size <= FAST_MAX_BATCH)
+
+
+Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # W (S, N, d), a (S, N), b (S, N)
+
+
+# ------------------------------------------------------------------------------------- reference
+def gradients(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
+              rule: UpdateRule, chunk: int = 8192) -> tuple[Params, torch.Tensor]:
+    """Mean-field gradients (gW (S, N, d), ga (S, N), gb (S, N)) of the mean of ½(f − y)² over the
+    samples x (S, M, d), y (S, M), and the residuals r = f − y (S, M). Samples are taken `chunk`
+    at a time so a large fixed set (gd) never needs an (S, N, M) tensor."""
+    W, a, b = params
+    M = x.shape[1]
+    gW, ga, gb = torch.zeros_like(W), torch.zeros_like(a), torch.zeros_like(b)
+    residuals = []
+    for i in range(0, M, chunk):
+        xc, yc = x[:, i:i + chunk], y[:, i:i + chunk]
+        z = torch.bmm(W, xc.transpose(1, 2)) + b[..., None]  # (S, N, m)
+        s, ds = act.value_and_derivative(z)
+        r = (s * a[..., None]).mean(1) - yc  # (S, m)
+        c = r[:, None, :] * (a[..., None] / rule.second_layer_scale) * ds  # (S, N, m)
+        gW += torch.bmm(c, xc)
+        gb += c.sum(-1)
+        ga += (r[:, None, :] * s).sum(-1)
+        residuals.append(r)
+    return (gW / M, ga / M, gb / M), torch.cat(residuals, dim=1)
+
+
+def _project(base: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """(I − w wᵀ) g for every neuron, w = base rows (unit)."""
+    return g - (g * base).sum(-1, keepdim=True) * base
+
+
+def _move(params: Params, grads: Params, lr: float, base: torch.Tensor, rule: UpdateRule) -> Params:
+    """params − lr·grads, the W gradient projected at `base` when spherical; a, b move only when
+    the whole network trains (they are never projected)."""
+    W, a, b = params
+    gW, ga, gb = grads
+    if rule.spherical:
+        gW = _project(base, gW)
+    W = W - lr * gW
+    if rule.train == "all":
+        a, b = a - lr * ga, b - lr * gb
+    return W, a, b
+
+
+def _finish(params: Params, rule: UpdateRule) -> Params:
+    W, a, b = params
+    if rule.spherical:
+        W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
+    return W, a, b
+
+
+def reference_update(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
+                     lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+    """One update on the minibatch x (S, B, d), y (S, B) (gd: the whole fixed set). Returns the
+    new parameters and the residuals f − y at the parameters before the update (S, B)."""
+    W = params[0]
+    grads, r = gradients(params, act, x, y, rule)
+    if rule.algorithm in ("online", "gd") or (rule.algorithm == "reuse" and inner_lr == 0.0):
+        return _finish(_move(params, grads, lr, W, rule), rule), r
+    if rule.algorithm == "reuse":
+        inner = _move(params, grads, inner_lr, W, rule)  # w' (not renormalized)
+        inner_grads, _ = gradients(inner, act, x, y, rule)
+        if rule.reuse_variant == "outer":
+            return _finish(_move(params, inner_grads, lr, W, rule), rule), r
+        # interpolate: w'' = w' − η∇̃L(w'), w ← normalize((1 − ξ) w + ξ w''), ξ = γ / η
+        second = _move(inner, inner_grads, inner_lr, W, rule)
+        xi = lr / inner_lr
+        mixed = tuple((1 - xi) * p + xi * q for p, q in zip(params, second))
+        return _finish(mixed, rule), r  # type: ignore[arg-type]
+    # multipass: `passes` normalized steps on the same minibatch, the first of size lr
+    current = params
+    for k in range(rule.passes):
+        current_grads = grads if k == 0 else gradients(current, act, x, y, rule)[0]
+        current = _finish(_move(current, current_grads, lr if k == 0 else inner_lr,
+                                current[0], rule), rule)
+    return current, r
+
+
+# ------------------------------------------------------------------------------------------ fast
+class _Minibatch:
+    """The tensors of one minibatch inside `fast_chunk`: u = ⟨w, x_i⟩ (S, N, B) at the current
+    unit w, the Gram matrix (S, B, B), labels (S, B), and the fixed per-neuron factors."""
+
+    def __init__(self, u, gram, y, b, a_over_N, a_over_ra, act, inv_batch):
+        self.u, self.gram, self.y, self.b = u, gram, y, b
+        self.a_over_N, self.a_over_ra, self.act, self.inv_batch = a_over_N, a_over_ra, act, inv_batch
+
+    def coefficients(self, u: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """C (S, N, B) with lr·(mean gradient of neuron j) = Σ_i C_ji x_i at pre-activations u, and
+        the residuals r = f − y (S, B)."""
+        s, ds = self.act.value_and_derivative(u + self.b)
+        r = (s * self.a_over_N).sum(1) - self.y  # (S, B)
+        return ds * (self.a_over_ra * (lr * self.inv_batch)) * r[:, None, :], r
+
+    def at(self, alpha: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        """Pre-activations on the minibatch of α·w − D·X_b: α u − D G."""
+        return alpha * self.u - torch.bmm(D, self.gram)
+
+    def norm_sq(self, alpha: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        """‖α·w − D·X_b‖² for unit w: α² − 2α Σ_i D_i u_i + D G Dᵀ."""
+        return (alpha * alpha - 2 * alpha * (D * self.u).sum(-1, keepdim=True)
+                + (torch.bmm(D, self.gram) * D).sum(-1, keepdim=True))
+
+    def normalized(self, alpha: torch.Tensor, D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inv = torch.rsqrt(self.norm_sq(alpha, D))
+        return alpha * inv, D * inv
+
+
+def _fast_minibatch(mb: _Minibatch, lr: float, inner_lr: float,
+                    rule: UpdateRule) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The update of one minibatch as w_new = α w − D X_b: returns α (S, N, 1), D (S, N, B) and
+    the residuals before the update (S, B). Same maths as `reference_update`."""
+    u = mb.u
+    one = torch.ones_like(u[..., :1])
+    if rule.algorithm == "multipass":
+        alpha, D, u_now, r0 = one, torch.zeros_like(u), u, None
+        for k in range(rule.passes):
+            C, r = mb.coefficients(u_now, lr if k == 0 else inner_lr)
+            r0 = r if r0 is None else r0
+            # step from the current unit point p = α w − D X, projected at p:
+            # p − C X + (Σ C u_p) p
+            s = (C * u_now).sum(-1, keepdim=True)
+            alpha, D = mb.normalized(alpha * (1 + s), D * (1 + s) + C)
+            u_now = mb.at(alpha, D)
+        return alpha, D, r0  # type: ignore[return-value]
+    if rule.algorithm == "online" or inner_lr == 0.0:
+        C, r = mb.coefficients(u, lr)
+        alpha, D = mb.normalized(1 + (C * u).sum(-1, keepdim=True), C)
+        return alpha, D, r
+    # reuse: w' = w − C1 X + (Σ C1 u) w, every gradient projected at w
+    C1, r = mb.coefficients(u, inner_lr)
+    s1 = (C1 * u).sum(-1, keepdim=True)
+    u1 = mb.at(1 + s1, C1)
+    if rule.reuse_variant == "outer":
+        C2, _ = mb.coefficients(u1, lr)
+        alpha, D = mb.normalized(1 + (C2 * u).sum(-1, keepdim=True), C2)
+        return alpha, D, r
+    C2, _ = mb.coefficients(u1, inner_lr)
+    s2 = (C2 * u).sum(-1, keepdim=True)
+    xi = lr / inner_lr
+    alpha, D = mb.normalized(1 + xi * (s1 + s2), xi * (C1 + C2))
+    return alpha, D, r
+
+
+def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+               lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+    """K/B consecutive updates on the chunk x (S, K, d), y (S, K), B = batch_size, for spherical
+    first-layer training (rule.fast(B)). Returns the new parameters and the residuals before each
+    update (S, K), exactly as K/B calls of `reference_update` would (up to rounding)."""
+    W, a, b = params
+    S, K, _ = x.shape
+    N = W.shape[1]
+    B = batch_size
+    P = torch.bmm(W, x.transpose(1, 2))  # (S, N, K): ⟨w_j, x_t⟩ at the chunk's start
+    G = torch.bmm(x, x.transpose(1, 2))  # (S, K, K)
+    scale = torch.ones(S, N, 1, dtype=W.dtype, device=W.device)
+    coef = torch.zeros(S, N, K, dtype=W.dtype, device=W.device)  # W_t = scale ⊙ (W + coef X)
+    b3, a_over_N, a_over_ra = b[..., None], a[..., None] / N, a[..., None] / rule.second_layer_scale
+    residuals = []
+    for i in range(0, K, B):
+        U = P[:, :, i:i + B]
+        if i:
+            U = U + torch.bmm(coef[:, :, :i], G[:, :i, i:i + B])
+        mb = _Minibatch(scale * U, G[:, i:i + B, i:i + B], y[:, i:i + B], b3, a_over_N,
+                        a_over_ra, act, 1.0 / B)
+        alpha, D, r = _fast_minibatch(mb, lr, inner_lr, rule)
+        # α W_t − D X_b = (scale α) ⊙ (W + coef X − D X_b / (scale α))
+        scale = scale * alpha
+        coef[:, :, i:i + B] = -D / scale
+        residuals.append(r)
+    W = scale * (W + torch.bmm(coef, x))
+    return (W, a, b), torch.cat(residuals, dim=1)
