@@ -1,0 +1,654 @@
+"""The queue: the queries the API and the worker share.
+
+Every state change of an experiment is ONE conditional UPDATE (see docs/design.md): whoever's
+UPDATE matches the row wins, everyone else gets 0 rows and backs off. That makes a redelivered
+task, a second worker, a zombie attempt that lost its lease and two reapers running at once all
+harmless.
+
+Conventions:
+- The caller owns the transaction: nothing here commits. Commit right after a claim, a
+  heartbeat, a trace write, a checkpoint or a finish (each is meant to be its own transaction;
+  holding one open keeps row locks on PostgreSQL and the write lock on SQLite).
+- Arguments after the experiment id are keyword-only, `session` included.
+- `now` (timezone-aware) may be passed to any function that looks at the clock; the default is
+  the current UTC time. Naive datetimes are refused.
+- "Not found" is None or False, never an exception; bad arguments raise ValueError.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import TRACE_METRICS, Checkpoint, Experiment, Status, TracePoint
+
+# A retry gives the experiment this many more attempts.
+DEFAULT_RETRY_ATTEMPTS = 3
+# The summary columns of `experiment`, filled by `finish` from `summary_from_result`.
+SUMMARY_COLUMNS = (
+    "final_mean_abs_m",
+    "final_median_abs_m",
+    "final_max_abs_m",
+    "test_mse",
+    "weak_recovery_samples",
+    "weak_recovery_fraction",
+    "wall_time_s",
+    "samples_per_second",
+    "device",
+    "torch_version",
+)
+# Statuses a run can end in through `finish`.
+FINISH_STATUSES = (Status.completed, Status.diverged, Status.cancelled)
+# Statuses `retry` puts back in the queue.
+RETRYABLE = (Status.failed, Status.cancelled, Status.diverged)
+# Rows per INSERT statement in write_trace (PostgreSQL allows 65535 parameters per statement).
+TRACE_BATCH = 1000
+# Longest error text kept.
+MAX_ERROR_CHARS = 20_000
+
+_TRACE_KEYS = frozenset(("seed", "phase", "step", "samples", *TRACE_METRICS))
+
+
+@dataclass(frozen=True)
+class HeartbeatReply:
+    """alive=False: the attempt lost its lease (reaped, finished or superseded): stop, write
+    nothing more. cancel_requested=True: stop at the next chance and call `mark_cancelled`."""
+
+    alive: bool
+    cancel_requested: bool
+
+
+@dataclass
+class ReapReport:
+    """What one `reap` did: ids requeued, failed (attempts exhausted), cancelled (a cancel had
+    been requested; nobody will finish it)."""
+
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.failed or self.cancelled)
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: claim, heartbeat, trace, checkpoint, finish
+
+
+def claim(
+    experiment_id: int,
+    *,
+    session: Session,
+    worker: str,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> Experiment | None:
+    """Start the next attempt of a queued experiment: status queued → running, attempt + 1,
+    a lease until now + lease_seconds, started_at = now (the start of THIS attempt).
+
+    Returns the experiment (fresh from the database; `.attempt` is the attempt to run), or None
+    when it is not queued (already claimed by another delivery, cancelled, finished, unknown) or
+    a cancel was requested. Commit at once: on PostgreSQL a concurrent claim waits on the row
+    lock until then, and afterwards matches 0 rows.
+    """
+    now = _now(now)
+    claimed = _update(
+        session,
+        and_(
+            Experiment.id == experiment_id,
+            Experiment.status == Status.queued.value,
+            Experiment.cancel_requested.is_(False),
+        ),
+        status=Status.running.value,
+        attempt=Experiment.attempt + 1,
+        worker=worker[:200],
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        heartbeat_at=now,
+        started_at=now,
+        finished_at=None,
+        error=None,
+        updated_at=now,
+    )
+    if not claimed:
+        return None
+    return session.get(Experiment, experiment_id, populate_existing=True)
+
+
+def heartbeat(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    lease_seconds: float,
+    samples_done: int | None = None,
+    now: datetime | None = None,
+) -> HeartbeatReply:
+    """Extend the lease of a running attempt (and record progress).
+
+    Conditional on (id, attempt, status='running'): 0 rows → `alive=False`, the attempt was
+    reaped or superseded and must stop without writing anything else.
+    """
+    now = _now(now)
+    values: dict[str, Any] = {
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "heartbeat_at": now,
+        "updated_at": now,
+    }
+    if samples_done is not None:
+        values["samples_done"] = samples_done
+    row = session.execute(
+        update(Experiment)
+        .where(_running_attempt(experiment_id, attempt))
+        .values(**values)
+        .returning(Experiment.cancel_requested)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return HeartbeatReply(alive=False, cancel_requested=False)
+    return HeartbeatReply(alive=True, cancel_requested=bool(row[0]))
+
+
+def trace_rows(
+    *,
+    phase: str,
+    step: int,
+    samples: int,
+    seeds: Sequence[int],
+    metrics: Mapping[str, Sequence[float | None]],
+) -> list[dict[str, Any]]:
+    """One evaluation point of the trainer (per-seed metric lists, like
+    trainer.results.EvalPoint) as rows for `write_trace`, one per seed. Pure dict work."""
+    rows = []
+    for index, seed in enumerate(seeds):
+        row: dict[str, Any] = {"seed": seed, "phase": phase, "step": step, "samples": samples}
+        for name, values in metrics.items():
+            row[name] = values[index]
+        rows.append(row)
+    return rows
+
+
+def write_trace(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    rows: Iterable[Mapping[str, Any]],
+) -> None:
+    """Insert trace points; a point already stored (same experiment, seed, phase, step) is left
+    as it is (INSERT … ON CONFLICT DO NOTHING), so a resumed attempt or a repeated batch adds no
+    duplicates.
+
+    Each row has seed, phase, step, samples and any of the metrics in db.models.TRACE_METRICS
+    (missing ones are NULL; an unknown key is a ValueError). Non-finite numbers (nan, inf) are
+    stored as NULL, the same on PostgreSQL and SQLite. Not conditional on the lease: points are
+    deterministic, so a late write of a superseded attempt stores the same numbers.
+    """
+    prepared = []
+    for row in rows:
+        unknown = set(row) - _TRACE_KEYS
+        if unknown:
+            raise ValueError(f"unknown trace fields: {sorted(unknown)}")
+        point: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "attempt": attempt,
+            "seed": int(row["seed"]),
+            "phase": str(row["phase"]),
+            "step": int(row["step"]),
+            "samples": int(row["samples"]),
+            "created_at": _now(None),
+        }
+        for name in TRACE_METRICS:
+            point[name] = _finite_or_none(row.get(name))
+        prepared.append(point)
+    if not prepared:
+        return
+    insert = _insert_for(session)
+    for start in range(0, len(prepared), TRACE_BATCH):
+        statement = insert(TracePoint).on_conflict_do_nothing(
+            index_elements=["experiment_id", "seed", "phase", "step"]
+        )
+        session.execute(statement, prepared[start : start + TRACE_BATCH])
+
+
+def save_checkpoint(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    samples: int,
+    state: bytes,
+    now: datetime | None = None,
+) -> bool:
+    """Store the latest resumable state (one row per experiment; a save replaces it).
+
+    Only the running attempt may save: returns False (and stores nothing) when (id, attempt) is
+    not running, so a zombie attempt cannot overwrite the checkpoint of its successor.
+    """
+    now = _now(now)
+    owner = session.execute(
+        select(Experiment.id).where(_running_attempt(experiment_id, attempt))
+    ).first()
+    if owner is None:
+        return False
+    insert = _insert_for(session)
+    statement = insert(Checkpoint).values(
+        experiment_id=experiment_id, attempt=attempt, samples=samples, state=state, created_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["experiment_id"],
+        set_={
+            "attempt": statement.excluded.attempt,
+            "samples": statement.excluded.samples,
+            "state": statement.excluded.state,
+            "created_at": statement.excluded.created_at,
+        },
+    )
+    session.execute(statement)
+    return True
+
+
+def load_checkpoint(experiment_id: int, *, session: Session) -> Checkpoint | None:
+    """The latest checkpoint of the experiment, or None."""
+    return session.execute(
+        select(Checkpoint)
+        .where(Checkpoint.experiment_id == experiment_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def finish(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    status: str,
+    summary: Mapping[str, Any],
+    result: Mapping[str, Any],
+    now: datetime | None = None,
+) -> bool:
+    """Record the end of a run: status (completed, diverged or cancelled), the summary columns
+    (see `summary_from_result`), the full `result` (non-finite floats become null) and
+    finished_at, in one UPDATE conditional on (id, attempt, status='running').
+
+    Returns False when the attempt no longer owns the experiment (reaped, cancelled while queued
+    again, …): then nothing is written.
+    """
+    status = Status(status).value
+    if Status(status) not in FINISH_STATUSES:
+        raise ValueError(f"finish takes one of {[s.value for s in FINISH_STATUSES]}, not {status}")
+    unknown = set(summary) - set(SUMMARY_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown summary fields: {sorted(unknown)}")
+    now = _now(now)
+    values: dict[str, Any] = {name: _json_safe(summary.get(name)) for name in SUMMARY_COLUMNS}
+    if isinstance(result.get("samples"), int):
+        values["samples_done"] = result["samples"]
+    return _update(
+        session,
+        _running_attempt(experiment_id, attempt),
+        status=status,
+        result=_json_safe(dict(result)),
+        error=None,
+        lease_expires_at=None,
+        finished_at=now,
+        updated_at=now,
+        **values,
+    )
+
+
+def fail(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    error: str,
+    now: datetime | None = None,
+) -> bool:
+    """running → failed with the error text (truncated to MAX_ERROR_CHARS), conditional on
+    (id, attempt, status='running'). No retry by itself: an error is assumed to repeat; the user
+    retries. Returns False when the attempt no longer owns the experiment."""
+    now = _now(now)
+    return _update(
+        session,
+        _running_attempt(experiment_id, attempt),
+        status=Status.failed.value,
+        error=_clip(error),
+        lease_expires_at=None,
+        finished_at=now,
+        updated_at=now,
+    )
+
+
+def mark_cancelled(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    samples_done: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """running → cancelled for an attempt that stopped because a cancel was requested (its trace
+    and checkpoint are kept). Conditional on (id, attempt, status='running')."""
+    now = _now(now)
+    values: dict[str, Any] = {}
+    if samples_done is not None:
+        values["samples_done"] = samples_done
+    return _update(
+        session,
+        _running_attempt(experiment_id, attempt),
+        status=Status.cancelled.value,
+        lease_expires_at=None,
+        finished_at=now,
+        updated_at=now,
+        **values,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# API side: cancel and retry
+
+
+def request_cancel(
+    experiment_id: int, *, session: Session, now: datetime | None = None
+) -> Experiment | None:
+    """Cancel an experiment. queued → cancelled at once (it never starts); running →
+    cancel_requested=True (the worker sees it in its next heartbeat, stops and calls
+    `mark_cancelled`); a finished experiment is left unchanged.
+
+    Returns the experiment as it is afterwards (fresh from the database), or None if there is
+    no such id.
+    """
+    now = _now(now)
+    cancelled = _update(
+        session,
+        and_(Experiment.id == experiment_id, Experiment.status == Status.queued.value),
+        status=Status.cancelled.value,
+        cancel_requested=True,
+        finished_at=now,
+        updated_at=now,
+    )
+    if not cancelled:
+        _update(
+            session,
+            and_(Experiment.id == experiment_id, Experiment.status == Status.running.value),
+            cancel_requested=True,
+            updated_at=now,
+        )
+    return session.get(Experiment, experiment_id, populate_existing=True)
+
+
+def retry(
+    experiment_id: int,
+    *,
+    session: Session,
+    extra_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+    from_scratch: bool = False,
+    now: datetime | None = None,
+) -> bool:
+    """failed / cancelled / diverged → queued, with a renewed attempt budget
+    (max_attempts = attempt + extra_attempts). Clears error, result, the summary columns,
+    finished_at, the lease, the worker, cancel_requested and dispatched_at (so the dispatcher
+    sends it).
+
+    The trace and the checkpoint are kept: the next attempt resumes from the checkpoint and its
+    points dedupe against the stored ones. from_scratch=True deletes both (and samples_done),
+    e.g. after a change that makes the old numbers wrong.
+
+    Returns True when requeued; False when there is no such id or it is not in a retryable state
+    (queued, running, completed).
+    """
+    if extra_attempts < 1:
+        raise ValueError("extra_attempts must be at least 1")
+    now = _now(now)
+    values: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
+    if from_scratch:
+        values["samples_done"] = 0
+    requeued = _update(
+        session,
+        and_(
+            Experiment.id == experiment_id,
+            Experiment.status.in_([s.value for s in RETRYABLE]),
+        ),
+        status=Status.queued.value,
+        max_attempts=Experiment.attempt + extra_attempts,
+        error=None,
+        result=None,
+        finished_at=None,
+        lease_expires_at=None,
+        worker=None,
+        cancel_requested=False,
+        dispatched_at=None,
+        updated_at=now,
+        **values,
+    )
+    if requeued and from_scratch:
+        session.execute(delete(TracePoint).where(TracePoint.experiment_id == experiment_id))
+        session.execute(delete(Checkpoint).where(Checkpoint.experiment_id == experiment_id))
+    return requeued
+
+
+# ---------------------------------------------------------------------------------------------
+# Maintenance (celery beat's silab.maintain): dispatch bookkeeping and the reaper
+
+
+def to_dispatch(
+    *,
+    session: Session,
+    limit: int,
+    resend_after_s: float,
+    now: datetime | None = None,
+) -> list[int]:
+    """Ids of queued experiments to send to the broker: not cancel_requested, and never
+    dispatched or dispatched more than resend_after_s ago (the message may be lost). Highest
+    priority first, then oldest id. Read-only; call `mark_dispatched` with the ids sent."""
+    now = _now(now)
+    stale = now - timedelta(seconds=resend_after_s)
+    return list(
+        session.scalars(
+            select(Experiment.id)
+            .where(
+                Experiment.status == Status.queued.value,
+                Experiment.cancel_requested.is_(False),
+                or_(Experiment.dispatched_at.is_(None), Experiment.dispatched_at < stale),
+            )
+            .order_by(Experiment.priority.desc(), Experiment.id)
+            .limit(limit)
+        )
+    )
+
+
+def mark_dispatched(
+    ids: Iterable[int], *, session: Session, now: datetime | None = None
+) -> int:
+    """Record that the broker accepted a message for these experiments (those still queued).
+    Returns the number of rows updated."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    now = _now(now)
+    result = session.execute(
+        update(Experiment)
+        .where(Experiment.id.in_(ids), Experiment.status == Status.queued.value)
+        .values(dispatched_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def reap(*, session: Session, now: datetime | None = None) -> ReapReport:
+    """Deal with running experiments whose lease expired before `now` (the worker died or hung):
+
+    - a cancel was requested → cancelled (nobody is left to stop it);
+    - attempt < max_attempts → queued again (worker, lease and dispatched_at cleared, so the
+      dispatcher re-sends it; the next attempt resumes from the checkpoint);
+    - otherwise → failed, error "lease expired on attempt k of n (worker w): attempts exhausted".
+
+    Each change is conditional on (id, attempt, status='running', lease still expired), so a
+    heartbeat that lands first, or a second reaper, wins cleanly.
+    """
+    now = _now(now)
+    report = ReapReport()
+    expired = session.execute(
+        select(
+            Experiment.id,
+            Experiment.attempt,
+            Experiment.max_attempts,
+            Experiment.worker,
+            Experiment.cancel_requested,
+        )
+        .where(Experiment.status == Status.running.value, Experiment.lease_expires_at < now)
+        .order_by(Experiment.id)
+    ).all()
+    for experiment_id, attempt, max_attempts, worker, cancel_requested in expired:
+        still_expired = and_(
+            _running_attempt(experiment_id, attempt), Experiment.lease_expires_at < now
+        )
+        if cancel_requested:
+            if _update(
+                session,
+                still_expired,
+                status=Status.cancelled.value,
+                lease_expires_at=None,
+                finished_at=now,
+                updated_at=now,
+            ):
+                report.cancelled.append(experiment_id)
+        elif attempt < max_attempts:
+            if _update(
+                session,
+                still_expired,
+                status=Status.queued.value,
+                worker=None,
+                lease_expires_at=None,
+                dispatched_at=None,
+                updated_at=now,
+            ):
+                report.requeued.append(experiment_id)
+        else:
+            error = (
+                f"lease expired on attempt {attempt} of {max_attempts} (worker {worker}): "
+                "attempts exhausted"
+            )
+            if _update(
+                session,
+                still_expired,
+                status=Status.failed.value,
+                error=error,
+                lease_expires_at=None,
+                finished_at=now,
+                updated_at=now,
+            ):
+                report.failed.append(experiment_id)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# The summary columns
+
+
+def summary_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary columns from a result dict (trainer.results.Result.to_dict()). Pure dict work.
+
+    - final_mean_abs_m, final_median_abs_m, final_max_abs_m, test_mse: the median over seeds of
+      the per-seed values, ignoring seeds where it is missing or not finite (None if none has one).
+    - weak_recovery_samples: the median over ALL seeds, a seed that never reached weak recovery
+      counting as +infinity; None when that median is infinite, i.e. when half of the seeds or
+      more never reached it. So it reads "the typical seed reached weak recovery after this many
+      samples", and is never flattered by leaving out the seeds that failed.
+    - weak_recovery_fraction: the fraction of seeds that reached weak recovery (None if no seeds).
+    - wall_time_s, samples_per_second, device, torch_version: copied (non-finite → None).
+    """
+    seeds = list(result.get("seeds") or [])
+    summary: dict[str, Any] = {}
+    for column in ("final_mean_abs_m", "final_median_abs_m", "final_max_abs_m", "test_mse"):
+        values = [v for v in (_finite_or_none(s.get(column)) for s in seeds) if v is not None]
+        summary[column] = statistics.median(values) if values else None
+    if seeds:
+        reached = [_finite_or_none(s.get("weak_recovery_samples")) for s in seeds]
+        median = statistics.median([math.inf if v is None else v for v in reached])
+        summary["weak_recovery_samples"] = median if math.isfinite(median) else None
+        summary["weak_recovery_fraction"] = sum(v is not None for v in reached) / len(seeds)
+    else:
+        summary["weak_recovery_samples"] = None
+        summary["weak_recovery_fraction"] = None
+    summary["wall_time_s"] = _finite_or_none(result.get("wall_time_s"))
+    summary["samples_per_second"] = _finite_or_none(result.get("samples_per_second"))
+    summary["device"] = _short(result.get("device"))
+    summary["torch_version"] = _short(result.get("torch_version"))
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime")
+    return now.astimezone(UTC)
+
+
+def _running_attempt(experiment_id: int, attempt: int) -> Any:
+    return and_(
+        Experiment.id == experiment_id,
+        Experiment.attempt == attempt,
+        Experiment.status == Status.running.value,
+    )
+
+
+def _update(session: Session, where: Any, **values: Any) -> bool:
+    """One conditional UPDATE of experiment; True when it matched a row."""
+    result = session.execute(
+        update(Experiment)
+        .where(where)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount > 0
+
+
+def _insert_for(session: Session) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"no upsert for the {name} dialect")
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats by None (PostgreSQL's JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _short(value: Any) -> str | None:
+    return None if value is None else str(value)[:64]
+
+
+def _clip(error: str) -> str:
+    if len(error) <= MAX_ERROR_CHARS:
+        return error
+    return error[: MAX_ERROR_CHARS - 20] + "\n… (truncated)"
