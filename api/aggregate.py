@@ -1,0 +1,312 @@
+"""Statistics over experiments and traces: summaries with 95% t-intervals, grouping, scaling fits,
+CSV. Pure functions on plain lists and dicts (no database, no torch) so routes can feed them
+whatever they queried.
+
+Conventions:
+- A value is *missing* when it is None or not finite (NaN from a diverged run, ±inf). Missing
+  values are excluded from every statistic and counted in `n_missing`.
+- Keys may be dotted paths into nested dicts: "spec.phase1.algorithm", "test_mse.mean".
+- `std` is the sample standard deviation (ddof = 1); the interval is the t-interval of the mean,
+  mean ± t_{0.975, n−1} · std / √n. With n = 1 the mean is given and std and the interval are None.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+CONFIDENCE = 0.95
+# Above this many degrees of freedom the t quantile comes from the Cornish-Fisher expansion
+# around the normal quantile (error < 1e-9 there) instead of inverting the exact CDF.
+_EXACT_DF_LIMIT = 200
+
+
+# ------------------------------------------------------------------------------------ quantiles
+def _t_cdf_two_sided(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with an integer number of degrees of freedom (t ≥ 0).
+
+    The closed forms of Abramowitz & Stegun 26.7.3/26.7.4 in θ = atan(t/√df)."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2 == 1:
+        if df == 1:
+            return 2.0 * theta / math.pi
+        term, total = 1.0, 1.0
+        for k in range(2, df - 1, 2):  # 1 + (2/3)c² + (2·4)/(3·5)c⁴ + … up to c^(df−3)
+            term *= c2 * k / (k + 1)
+            total += term
+        return 2.0 / math.pi * (theta + s * math.cos(theta) * total)
+    term, total = 1.0, 1.0
+    for k in range(1, df - 2, 2):  # 1 + (1/2)c² + (1·3)/(2·4)c⁴ + … up to c^(df−2)
+        term *= c2 * k / (k + 1)
+        total += term
+    return s * total
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The p-quantile of Student's t distribution with `df` degrees of freedom.
+
+    `df` is a positive integer or math.inf (the normal distribution). Exact (to bisection
+    precision) up to 200 degrees of freedom, Cornish-Fisher beyond.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must lie in (0, 1), got {p}")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    if p == 0.5:
+        return 0.0
+    z = NormalDist().inv_cdf(p)
+    if math.isinf(df):
+        return z
+    if df < 1 or df != int(df):
+        raise ValueError(f"df must be a positive integer or inf, got {df}")
+    df = int(df)
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    if df > _EXACT_DF_LIMIT:
+        # Abramowitz & Stegun 26.7.5.
+        g1 = (z**3 + z) / 4
+        g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+        g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+        g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+        return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+    target = 2 * p - 1
+    low, high = z, z * 4 + 10  # t quantiles lie above the normal one
+    while _t_cdf_two_sided(high, df) < target:
+        high *= 2
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        if _t_cdf_two_sided(mid, df) < target:
+            low = mid
+        else:
+            high = mid
+        if high - low < 1e-12 * max(1.0, high):
+            break
+    return 0.5 * (low + high)
+
+
+# ------------------------------------------------------------------------------------- values
+def is_missing(value: Any) -> bool:
+    """None, NaN, ±inf or anything that is not a number."""
+    if value is None or isinstance(value, bool):
+        return True
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def get_path(row: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """row[key] if present, else follow a dotted path ("spec.phase1.algorithm")."""
+    if key in row:
+        return row[key]
+    value: Any = row
+    for part in key.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
+            return default
+    return value
+
+
+def summarize(values: Iterable[float | None]) -> dict[str, Any]:
+    """mean, std, 95% t-interval of the mean, n (values used) and n_missing."""
+    present: list[float] = []
+    missing = 0
+    for value in values:
+        if is_missing(value):
+            missing += 1
+        else:
+            present.append(float(value))
+    n = len(present)
+    out: dict[str, Any] = {
+        "mean": None, "std": None, "ci95_low": None, "ci95_high": None,
+        "n": n, "n_missing": missing,
+    }
+    if n == 0:
+        return out
+    array = np.asarray(present, dtype=float)
+    mean = float(array.mean())
+    out["mean"] = mean
+    if n >= 2:
+        std = float(array.std(ddof=1))
+        half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+        out.update(std=std, ci95_low=mean - half, ci95_high=mean + half)
+    return out
+
+
+def _group_value(value: Any) -> Any:
+    """A hashable stand-in for a grouping value (lists and dicts become canonical JSON)."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _sort_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Orders group keys: None last, numbers numerically, everything else as text."""
+    key = []
+    for value in values:
+        if value is None:
+            key.append((2, 0.0, ""))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            key.append((0, float(value), ""))
+        else:
+            key.append((1, 0.0, str(value)))
+    return tuple(key)
+
+
+def aggregate_results(
+    rows: Sequence[Mapping[str, Any]], group_by: Sequence[str], fields: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Group experiment rows by the values of `group_by` and summarize each of `fields`.
+
+    Returns one flat dict per group, ordered by the group values:
+    `{<group key>: value, …, "count": rows in the group, <field>: summarize(...), …}`.
+    A row without a group key groups under None. List and dict values group by their JSON.
+    """
+    overlap = set(group_by) & ({"count"} | set(fields))
+    if overlap:
+        raise ValueError(f"a key cannot be both grouped and summarized: {sorted(overlap)}")
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        key = tuple(_group_value(get_path(row, name)) for name in group_by)
+        groups.setdefault(key, []).append(row)
+    out = []
+    for key in sorted(groups, key=_sort_key):
+        members = groups[key]
+        cell: dict[str, Any] = dict(zip(group_by, key, strict=True))
+        cell["count"] = len(members)
+        for name in fields:
+            cell[name] = summarize(get_path(row, name) for row in members)
+        out.append(cell)
+    return out
+
+
+PHASE_ORDER = {"phase1": 0, "phase2": 1}
+
+
+def aggregate_trace(points: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Summarize one metric per evaluation point across seeds (and experiments).
+
+    An evaluation point is (phase, step); `samples` is the median of the points' sample counts
+    (equal within one spec). Returns, ordered by phase then step:
+    `{phase, step, samples, mean, std, ci95_low, ci95_high, n, n_missing, median}`.
+    """
+    groups: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for point in points:
+        groups.setdefault((str(point.get("phase", "phase1")), int(point["step"])), []).append(point)
+    out = []
+    for phase, step in sorted(groups, key=lambda k: (PHASE_ORDER.get(k[0], 9), k[0], k[1])):
+        members = groups[(phase, step)]
+        values = [point.get(metric) for point in members]
+        summary = summarize(values)
+        present = [float(v) for v in values if not is_missing(v)]
+        samples = [float(p["samples"]) for p in members if not is_missing(p.get("samples"))]
+        median_samples = float(np.median(samples)) if samples else None
+        if median_samples is not None and median_samples.is_integer():
+            median_samples = int(median_samples)
+        out.append({
+            "phase": phase,
+            "step": step,
+            "samples": median_samples,
+            **summary,
+            "median": float(np.median(present)) if present else None,
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------------- scaling fit
+def scaling_fit(ds: Sequence[float], samples: Sequence[float | None]) -> dict[str, Any]:
+    """Fit samples ≈ prefactor · d^exponent by least squares of log(samples) on log(d).
+
+    Each (d, samples) pair is one point (one seed or one experiment). Missing samples (None: the
+    run never recovered; NaN; non-positive) are excluded and counted in `n_missing`. The 95%
+    interval of the exponent is the t-interval of the OLS slope with n − 2 degrees of freedom;
+    it is None with fewer than three points or fewer than two distinct d.
+
+    Returns `{exponent, exponent_ci95: [low, high] | None, exponent_se, prefactor, n, n_missing,
+    r2, points: [{d, samples}], missing: [{d}]}`; exponent and prefactor are None when fewer than
+    two distinct d remain.
+    """
+    if len(ds) != len(samples):
+        raise ValueError(f"ds has {len(ds)} entries but samples has {len(samples)}")
+    points, missing = [], []
+    for d, s in zip(ds, samples, strict=True):
+        if is_missing(d) or float(d) <= 0:
+            raise ValueError(f"d must be a positive number, got {d!r}")
+        if is_missing(s) or float(s) <= 0:
+            missing.append({"d": float(d)})
+        else:
+            points.append({"d": float(d), "samples": float(s)})
+    out: dict[str, Any] = {
+        "exponent": None, "exponent_ci95": None, "exponent_se": None, "prefactor": None,
+        "n": len(points), "n_missing": len(missing), "r2": None,
+        "points": points, "missing": missing,
+    }
+    x = np.log([p["d"] for p in points])
+    y = np.log([p["samples"] for p in points])
+    if len(points) < 2 or np.ptp(x) == 0:
+        return out
+    x_mean, y_mean = x.mean(), y.mean()
+    sxx = float(((x - x_mean) ** 2).sum())
+    slope = float(((x - x_mean) * (y - y_mean)).sum() / sxx)
+    intercept = float(y_mean - slope * x_mean)
+    residuals = y - (intercept + slope * x)
+    ss_res = float((residuals**2).sum())
+    ss_tot = float(((y - y_mean) ** 2).sum())
+    out.update(
+        exponent=slope,
+        prefactor=math.exp(intercept),
+        r2=1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
+    )
+    n = len(points)
+    if n >= 3:
+        se = math.sqrt(ss_res / (n - 2) / sxx)
+        half = t_quantile(0.5 + CONFIDENCE / 2, n - 2) * se
+        out.update(exponent_se=se, exponent_ci95=[slope - half, slope + half])
+    return out
+
+
+# ---------------------------------------------------------------------------------------- CSV
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    text = str(value)
+    # A text cell that a spreadsheet would run as a formula (names and tags are user input) gets a
+    # leading apostrophe (OWASP "CSV injection"); numbers written as text are left alone.
+    if text.startswith(_FORMULA_START) and is_missing(text):
+        return "'" + text
+    return text
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """CSV text with a header row; columns may be dotted paths ("test_mse.mean").
+
+    None is an empty cell, floats round-trip (repr), lists and dicts are JSON, booleans
+    true/false."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(get_path(row, column)) for column in columns])
+    return buffer.getvalue()
