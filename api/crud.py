@@ -1,0 +1,274 @@
+"""The API's own queries: create, list (keyset pages), trace. The queue transitions shared with the
+worker (cancel, retry, dispatch bookkeeping) are db.queue's.
+
+Helpers take the session keyword-only; the caller commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from db.models import Experiment, ExperimentTag, TracePoint
+from trainer.spec import TARGET_PRESETS, ExperimentSpec
+
+
+# ------------------------------------------------------------------------------------ create
+def target_label(spec: ExperimentSpec) -> str:
+    """'h3', 'h3+h4' for the named targets, else 'hermite:3=0.5,4=0.8' (degrees ascending, the
+    coefficients as given, before normalization)."""
+    given = {int(k): float(c) for k, c in spec.target.hermite.items() if float(c) != 0.0}
+    for name, coefficients in TARGET_PRESETS.items():
+        if given == {k: float(c) for k, c in coefficients.items()}:
+            return name
+    return "hermite:" + ",".join(f"{k}={given[k]:g}" for k in sorted(given))
+
+
+def create_experiment(
+    *, session: Session, spec: ExperimentSpec, owner: str, name: str, tags: Sequence[str],
+    priority: int, max_attempts: int,
+) -> Experiment:
+    resolved = spec.resolved()
+    experiment = Experiment(
+        name=name,
+        owner=owner,
+        priority=priority,
+        max_attempts=max_attempts,
+        status="queued",
+        spec=spec.model_dump(mode="json"),
+        spec_hash=spec.spec_hash(),
+        target=target_label(spec)[:100],
+        algorithm=spec.phase1.algorithm,
+        d=spec.d,
+        width=resolved.N,
+        seeds=len(spec.seed_list),
+        samples_total=resolved.total_samples,
+        tags=[ExperimentTag(tag=tag) for tag in tags],
+    )
+    session.add(experiment)
+    session.flush()
+    return experiment
+
+
+# -------------------------------------------------------------------------------------- list
+# Sort keys and whether the column can be NULL (nullable ones sort NULLs last either way).
+SORTABLE: dict[str, tuple[Any, bool]] = {
+    "id": (Experiment.id, False),
+    "created_at": (Experiment.created_at, False),
+    "d": (Experiment.d, False),
+    "test_mse": (Experiment.test_mse, True),
+    "final_median_abs_m": (Experiment.final_median_abs_m, True),
+    "weak_recovery_samples": (Experiment.weak_recovery_samples, True),
+    "wall_time_s": (Experiment.wall_time_s, True),
+}
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Sort:
+    key: str
+    descending: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Sort:
+        """'test_mse' (ascending) or '-test_mse' (descending); ValueError on an unknown key."""
+        descending = text.startswith("-")
+        key = text.removeprefix("-").removeprefix("+")
+        if key not in SORTABLE:
+            raise ValueError(f"cannot sort by {key!r}; use one of {', '.join(SORTABLE)} "
+                             "(prefix '-' for descending)")
+        return cls(key, descending)
+
+    @property
+    def column(self) -> Any:
+        return SORTABLE[self.key][0]
+
+    @property
+    def nullable(self) -> bool:
+        return SORTABLE[self.key][1]
+
+
+@dataclass
+class Filters:
+    status: list[str] | None = None
+    owner: str | None = None
+    tag: list[str] | None = None
+    target: str | None = None
+    algorithm: str | None = None
+    d_min: int | None = None
+    d_max: int | None = None
+    name: str | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.status:
+            out.append(Experiment.status.in_(self.status))
+        if self.owner is not None:
+            out.append(Experiment.owner == self.owner)
+        for tag in self.tag or ():
+            out.append(exists().where(ExperimentTag.experiment_id == Experiment.id,
+                                      ExperimentTag.tag == tag))
+        if self.target is not None:
+            out.append(Experiment.target == self.target)
+        if self.algorithm is not None:
+            out.append(Experiment.algorithm == self.algorithm)
+        if self.d_min is not None:
+            out.append(Experiment.d >= self.d_min)
+        if self.d_max is not None:
+            out.append(Experiment.d <= self.d_max)
+        if self.name:
+            escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            out.append(func.lower(Experiment.name).like(f"%{escaped.lower()}%", escape="\\"))
+        return out
+
+
+def encode_cursor(sort: Sort, experiment: Experiment) -> str:
+    value = getattr(experiment, sort.key)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    payload = json.dumps({"k": sort.key, "v": value, "i": experiment.id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key, value, last_id = payload["k"], payload["v"], int(payload["i"])
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise BadCursor("the cursor is not one this API issued") from error
+    if key != sort.key:
+        raise BadCursor(f"the cursor belongs to sort {key!r}, not {sort.key!r}; start again "
+                        "without a cursor")
+    try:
+        if sort.key == "created_at":
+            value = datetime.fromisoformat(value)
+        elif value is not None and not isinstance(value, int | float):
+            raise TypeError(value)
+    except (TypeError, ValueError) as error:
+        raise BadCursor("the cursor is not one this API issued") from error
+    if value is None and not sort.nullable:
+        raise BadCursor("the cursor is not one this API issued")
+    return value, last_id
+
+
+def _after(sort: Sort, value: Any, last_id: int) -> ColumnElement[bool]:
+    """Rows strictly after (value, last_id) in the order (column NULLS LAST, id), both in the
+    direction of `sort`."""
+    column, ident = sort.column, Experiment.id
+    if value is None:  # already in the NULL tail: only ids remain to order by
+        return and_(column.is_(None), ident < last_id if sort.descending else ident > last_id)
+    beyond = column < value if sort.descending else column > value
+    tie = and_(column == value, ident < last_id if sort.descending else ident > last_id)
+    clause = or_(beyond, tie)
+    if sort.nullable:
+        clause = or_(clause, column.is_(None))
+    return clause
+
+
+def list_experiments(
+    *, session: Session, filters: Filters, sort: Sort, limit: int, cursor: str | None,
+) -> tuple[list[Experiment], str | None]:
+    """One page in (sort column NULLS LAST, id) order and the cursor of the next page. Keyset
+    pagination: each page costs the same however deep it is."""
+    query = select(Experiment).where(*filters.clauses())
+    if cursor:
+        value, last_id = decode_cursor(sort, cursor)
+        query = query.where(_after(sort, value, last_id))
+    column = sort.column
+    order = column.desc() if sort.descending else column.asc()
+    ident = Experiment.id.desc() if sort.descending else Experiment.id.asc()
+    if sort.nullable:
+        order = order.nulls_last()
+    if sort.key == "id":
+        query = query.order_by(ident)
+    else:
+        query = query.order_by(order, ident)
+    rows = list(session.scalars(query.limit(limit + 1)))
+    next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+# ------------------------------------------------------------------------------------- trace
+@dataclass
+class TraceRow:
+    seed: int
+    phase: str
+    step: int
+    samples: int
+    values: dict[str, float | None]
+
+
+def trace_rows(
+    *, session: Session, experiment_id: int, metrics: Sequence[str], seeds: Sequence[int] | None,
+    phase: str | None, step_min: int | None, step_max: int | None,
+) -> list[TraceRow]:
+    columns = [getattr(TracePoint, name) for name in metrics]
+    query = select(TracePoint.seed, TracePoint.phase, TracePoint.step, TracePoint.samples,
+                   *columns).where(TracePoint.experiment_id == experiment_id)
+    if seeds:
+        query = query.where(TracePoint.seed.in_(list(seeds)))
+    if phase is not None:
+        query = query.where(TracePoint.phase == phase)
+    if step_min is not None:
+        query = query.where(TracePoint.step >= step_min)
+    if step_max is not None:
+        query = query.where(TracePoint.step <= step_max)
+    query = query.order_by(TracePoint.seed, TracePoint.phase, TracePoint.step)
+    return [
+        TraceRow(row[0], row[1], row[2], row[3], dict(zip(metrics, row[4:], strict=True)))
+        for row in session.execute(query)
+    ]
+
+
+def downsample(rows: list[TraceRow], metrics: Sequence[str], max_points: int) -> list[TraceRow]:
+    """At most about `max_points` rows that keep the shape of every curve.
+
+    Each series (one seed in one phase, ordered by step) is cut into buckets of consecutive
+    points (equal counts, so log-spaced evaluations are thinned evenly on a log axis); a bucket
+    keeps the points holding the minimum and the maximum of each chosen metric, and every series
+    keeps its first and last point. So the global minimum and maximum of every metric of every
+    seed survive. A series needs up to 2 + 2·len(metrics) points however small the budget, so the
+    result can exceed `max_points` when it is smaller than that times the number of series.
+    """
+    if len(rows) <= max_points:
+        return rows
+    series: dict[tuple[int, str], list[TraceRow]] = {}
+    for row in rows:
+        series.setdefault((row.seed, row.phase), []).append(row)
+    budget = max(1, max_points // len(series))
+    per_bucket = max(1, 2 * len(metrics))
+    out: list[TraceRow] = []
+    for points in series.values():
+        if len(points) <= budget:
+            out.extend(points)
+            continue
+        buckets = max(1, (budget - 2) // per_bucket)
+        keep = {0, len(points) - 1}
+        for b in range(buckets):
+            start = b * len(points) // buckets
+            stop = (b + 1) * len(points) // buckets
+            for name in metrics:
+                present = [i for i in range(start, stop) if _finite(points[i].values[name])]
+                if present:
+                    keep.add(min(present, key=lambda i: points[i].values[name]))
+                    keep.add(max(present, key=lambda i: points[i].values[name]))
+        out.extend(points[i] for i in sorted(keep))
+    return out
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+

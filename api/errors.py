@@ -1,0 +1,47 @@
+"""422 bodies that name the field: pydantic reports a whole-spec check (ExperimentSpec's
+model validator, e.g. "phase1.stages.0.lr evaluates to -0.1") at the spec itself; when the
+message starts with the dotted path of a spec field, that path is appended to `loc`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from trainer.spec import ExperimentSpec
+
+_PATH = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+)\b")
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _spec_path(message: str) -> list[str | int] | None:
+    match = _PATH.match(message)
+    if not match:
+        return None
+    parts = match.group(1).split(".")
+    if parts[0] not in ExperimentSpec.model_fields:
+        return None
+    return [int(part) if part.isdigit() else part for part in parts]
+
+
+def refine(error: dict[str, Any]) -> dict[str, Any]:
+    loc = list(error.get("loc", ()))
+    msg = str(error.get("msg", ""))
+    for prefix in _PREFIXES:
+        msg = msg.removeprefix(prefix)
+    if len(loc) >= 2 and loc[-1] == "spec" and loc[0] == "body":
+        path = _spec_path(msg)
+        if path:
+            loc += path
+    return {"loc": loc, "msg": msg, "type": error.get("type", "value_error")}
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [refine(error) for error in exc.errors()]
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+                        content={"detail": jsonable_encoder(detail)})
