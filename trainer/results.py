@@ -47,6 +47,9 @@ class SeedResult:
     test_mse: float | None
     phase2_ridge: float | None = None
     diverged_at_step: int | None = None
+    # The step at which weak recovery was first seen (gd: its only meaningful clock, since gd's
+    # sample count is its fixed n throughout).
+    weak_recovery_step: int | None = None
 
 
 @dataclass
