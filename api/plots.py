@@ -3,7 +3,7 @@
 Rendering uses matplotlib's object API (`matplotlib.figure.Figure` + the Agg/SVG canvases), never
 pyplot, so no global figure state is touched. Matplotlib still shares caches (fonts, text layout)
 between threads and documents itself as not thread-safe, so renders are serialized by one lock;
-a render takes tens of milliseconds. Routes call these off the event loop (`run_in_threadpool`).
+a render takes 0.1–0.5 s. Routes call these off the event loop (`run_in_threadpool`).
 
 Every public function is cached: an in-process LRU keyed by (kind, sha256 of the canonical JSON of
 all its inputs, fmt). The cache holds bytes, which are immutable, so a hit is safe to share.
@@ -141,7 +141,10 @@ def _save(figure: Figure, fmt: str) -> bytes:
     buffer = io.BytesIO()
     # No dates or version strings in the file: the same input gives the same bytes.
     metadata: dict[str, Any] = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
-    figure.savefig(buffer, format=fmt, dpi=_DPI, metadata=metadata, bbox_inches="tight")
+    # SVG element ids are salted with a random uuid unless svg.hashsalt is set. rc_context changes
+    # the global rcParams for the duration of the save; callers hold _RENDER_LOCK.
+    with matplotlib.rc_context({"svg.hashsalt": "silab"}):
+        figure.savefig(buffer, format=fmt, dpi=_DPI, metadata=metadata, bbox_inches="tight")
     return buffer.getvalue()
 
 
