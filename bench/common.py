@@ -1,0 +1,75 @@
+"""Shared helpers of the bench/ scripts: timing with repeats, device choice, JSON output.
+
+Every benchmark measures its baseline in the same process and run, reports medians over repeats
+and the ratios between them, and prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Make `import trainer` work when a script is run as `python bench/<name>.py` from anywhere.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def synchronize(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_repeats(function: Callable[[], Any], repeats: int, device: str = "cpu",
+                 warmup: int = 1) -> list[float]:
+    """Wall-clock seconds of `function()` over `repeats` runs after `warmup` untimed runs."""
+    for _ in range(warmup):
+        function()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def environment(device: str) -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {
+        "device": device,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+    }
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    else:
+        info["cpu"] = platform.processor() or platform.machine()
+    return info
+
+
+def emit(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=1))

@@ -1,0 +1,134 @@
+"""Phase I throughput at large batch: the reference update's GFLOP/s against a plain matmul.
+
+d = 512, N = 1024, B = 256, S = 4 seeds, float32, He_3 student, target h_3. One reuse update does
+two forward/backward passes over the minibatch, 8·B·N·d flops per seed (online: 4·B·N·d); the
+baseline is torch.bmm of the same shape class, (S, N, d) × (S, d, B), measured in the same process.
+Goal: reuse update ≥ 0.8 × the matmul's GFLOP/s. Also reports neuron-samples/s (S·N·fresh
+samples/s) of the update alone and of a whole trainer.train.run (sampling and evaluation included).
+
+    python bench/trainer_large_batch.py [--quick] [--device auto|cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from common import emit, environment, median, resolve_device, time_repeats
+
+GOAL = 0.8
+
+
+def end_to_end(dtype: str, d: int, N: int, B: int, S: int, samples: int, device: str,
+               repeats: int, update_rate: float) -> dict:
+    """trainer.train.run on the same shape: sampling, evaluation and bookkeeping included."""
+    from trainer import spec as spec_module
+    from trainer import train
+
+    spec = spec_module.ExperimentSpec.model_validate({
+        "d": d, "seeds": S, "dtype": dtype, "target": "h3",
+        "model": {"width": N, "activation": {"hermite": {3: math.sqrt(6)}},
+                  "second_layer_scale": 1e-3},
+        "phase1": {"algorithm": "reuse", "batch_size": B,
+                   "stages": [{"samples": samples, "inner_lr": "0.3/d",
+                               "lr": "0.05/(d*log(d))"}]},
+        "phase2": None, "eval": {"test_samples": 1024, "points": 2},
+        "max_memory_gb": 64,
+    })
+    walls = time_repeats(lambda: train.run(spec, device=device), repeats, device)
+    rate = S * N * samples / median(walls)
+    return {
+        "samples_per_seed": samples,
+        "wall_s": round(median(walls), 3),
+        "neuron_samples_per_s": rate,
+        "fraction_of_update_rate": round(rate / update_rate, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer updates and repeats")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--d", type=int, default=512)
+    parser.add_argument("--N", type=int, default=1024)
+    parser.add_argument("--B", type=int, default=256)
+    parser.add_argument("--S", type=int, default=4)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    args = parser.parse_args()
+
+    import torch
+
+    from trainer import algorithms, model
+
+    device = resolve_device(args.device)
+    dtype = getattr(torch, args.dtype)
+    d, N, B, S = args.d, args.N, args.B, args.S
+    cuda = device.startswith("cuda")
+    updates = (20 if args.quick else 60) * (10 if cuda else 1)
+    repeats = 3 if args.quick else 5
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    W = torch.randn(S, N, d, generator=gen, device=device, dtype=dtype)
+    W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
+    a = (torch.randint(0, 2, (S, N), generator=gen, device=device) * 2 - 1).to(dtype) * 1e-3
+    b = torch.zeros(S, N, device=device, dtype=dtype)
+    theta = torch.randn(d, generator=gen, device=device, dtype=dtype)
+    theta = theta / theta.norm()
+    pool = 8  # distinct minibatches cycled through (the data are not what is measured)
+    xs = torch.randn(pool, S, B, d, generator=gen, device=device, dtype=dtype)
+    us = xs @ theta
+    ys = (us**3 - 3 * us) / math.sqrt(6)
+    act = model.Activation("hermite", coefficients={3: math.sqrt(6)})
+
+    def phase1(algorithm: str) -> float:
+        rule = algorithms.UpdateRule(algorithm=algorithm, second_layer_scale=1e-3)
+        params = (W, a, b)
+        inner = 0.3 / d if algorithm == "reuse" else 0.0
+        lr = 0.05 / (d * math.log(d))
+
+        def work() -> None:
+            nonlocal params
+            for i in range(updates):
+                params, _ = algorithms.reference_update(params, act, xs[i % pool], ys[i % pool],
+                                                        lr, inner, rule)
+
+        return median(time_repeats(work, repeats, device)) / updates
+
+    def matmul() -> float:
+        x = xs[0].transpose(1, 2).contiguous()  # (S, d, B)
+
+        def work() -> None:
+            for _ in range(updates):
+                torch.bmm(W, x)
+
+        return median(time_repeats(work, repeats, device)) / updates
+
+    matmul_s = matmul()
+    matmul_gflops = 2 * S * N * d * B / matmul_s / 1e9
+    out: dict = {
+        "benchmark": "trainer_large_batch",
+        "shape": {"d": d, "N": N, "B": B, "S": S, "dtype": args.dtype},
+        "updates_per_repeat": updates, "repeats": repeats,
+        "matmul_gflops": round(matmul_gflops, 2),
+    }
+    with torch.no_grad():
+        for algorithm, flops_per_seed in (("reuse", 8 * B * N * d), ("online", 4 * B * N * d)):
+            seconds = phase1(algorithm)
+            gflops = S * flops_per_seed / seconds / 1e9
+            out[algorithm] = {
+                "seconds_per_update": seconds,
+                "gflops": round(gflops, 2),
+                "ratio_to_matmul": round(gflops / matmul_gflops, 3),
+                "neuron_samples_per_s": S * N * B / seconds,
+            }
+    ratio = out["reuse"]["ratio_to_matmul"]
+    out.update({"ratio_to_matmul": ratio, "goal": GOAL, "meets_goal": ratio >= GOAL})
+
+    out["end_to_end"] = end_to_end(args.dtype, d, N, B, S, B * updates, device,
+                                   max(1, repeats - 2), out["reuse"]["neuron_samples_per_s"])
+    out["environment"] = environment(device)
+    emit(out)
+
+
+if __name__ == "__main__":
+    main()

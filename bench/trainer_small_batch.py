@@ -1,0 +1,126 @@
+"""Phase I throughput at batch size 1: the fast chunked path against the reference path.
+
+B = 1, d = 256, S = 32 seeds, N = 64 neurons, float32, He_3 student, target h_3, reuse (ηd = 0.3).
+`trainer.algorithms.fast_chunk` does K consecutive updates from one (S, N, d)·(S, d, K) matmul and
+the chunk's K×K Gram matrix; `trainer.algorithms.reference_update` does one update per call with
+two passes over the weights. Both run in this process on the same data. Reports neuron-samples/s
+(S·N·fresh samples/s), the speed-up, the largest deviation between the two paths' weights, and
+the rate of a whole trainer.train.run on the same shape. Goal: fast path ≥ 1e7 neuron-samples/s.
+
+    python bench/trainer_small_batch.py [--quick] [--device auto|cpu|cuda] [--chunk K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from common import emit, environment, median, resolve_device, time_repeats
+
+GOAL = 1e7
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples and repeats")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--d", type=int, default=256)
+    parser.add_argument("--S", type=int, default=32)
+    parser.add_argument("--N", type=int, default=64)
+    parser.add_argument("--chunk", type=int, default=64,
+                        help="K, samples per fast_chunk call (trainer.train uses 64)")
+    parser.add_argument("--algorithm", default="reuse", choices=["reuse", "online"])
+    args = parser.parse_args()
+
+    import torch
+
+    from trainer import algorithms, model
+
+    device = resolve_device(args.device)
+    dtype = torch.float32
+    d, S, N, K, B = args.d, args.S, args.N, args.chunk, 1
+    repeats = 3 if args.quick else 5
+    fast_samples = K * (4 if args.quick else 16)
+    reference_samples = 64 if args.quick else 256
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    W = torch.randn(S, N, d, generator=gen, device=device, dtype=dtype)
+    W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
+    a = (torch.randint(0, 2, (S, N), generator=gen, device=device) * 2 - 1).to(dtype) * 1e-3
+    b = torch.zeros(S, N, device=device, dtype=dtype)
+    theta = torch.randn(d, generator=gen, device=device, dtype=dtype)
+    theta = theta / theta.norm()
+    x = torch.randn(S, fast_samples, d, generator=gen, device=device, dtype=dtype)
+    u = x @ theta
+    y = (u**3 - 3 * u) / math.sqrt(6)
+    act = model.Activation("hermite", coefficients={3: math.sqrt(6)})
+    rule = algorithms.UpdateRule(algorithm=args.algorithm, second_layer_scale=1e-3)
+    inner = 0.3 / d if args.algorithm == "reuse" else 0.0
+    lr = 0.05 / (d * math.log(d))
+    assert rule.fast(B)
+
+    def fast(samples: int) -> tuple:
+        params = (W, a, b)
+        for i in range(0, samples, K):
+            j = min(i + K, samples)
+            params, _ = algorithms.fast_chunk(params, act, x[:, i:j], y[:, i:j], B, lr, inner,
+                                              rule)
+        return params
+
+    def reference(samples: int) -> tuple:
+        params = (W, a, b)
+        for i in range(samples):
+            params, _ = algorithms.reference_update(params, act, x[:, i:i + 1], y[:, i:i + 1],
+                                                    lr, inner, rule)
+        return params
+
+    with torch.no_grad():
+        fast_s = median(time_repeats(lambda: fast(fast_samples), repeats, device))
+        reference_s = median(time_repeats(lambda: reference(reference_samples), repeats, device))
+        deviation = (fast(reference_samples)[0] - reference(reference_samples)[0]).abs().max()
+    fast_rate = S * N * fast_samples / fast_s
+    reference_rate = S * N * reference_samples / reference_s
+    out = {
+        "benchmark": "trainer_small_batch",
+        "shape": {"d": d, "N": N, "B": B, "S": S, "dtype": "float32", "chunk": K,
+                  "algorithm": args.algorithm},
+        "repeats": repeats,
+        "fast": {"samples": fast_samples, "seconds": fast_s, "neuron_samples_per_s": fast_rate},
+        "reference": {"samples": reference_samples, "seconds": reference_s,
+                      "neuron_samples_per_s": reference_rate},
+        "speedup": round(fast_rate / reference_rate, 2),
+        "max_abs_weight_difference": float(deviation),
+        "neuron_samples_per_s": fast_rate,
+        "goal": GOAL,
+        "meets_goal": fast_rate >= GOAL,
+    }
+    out["end_to_end"] = end_to_end(d, N, S, fast_samples, args.algorithm, device,
+                                   max(1, repeats - 2), fast_rate)
+    out["environment"] = environment(device)
+    emit(out)
+
+
+def end_to_end(d: int, N: int, S: int, samples: int, algorithm: str, device: str, repeats: int,
+               fast_rate: float) -> dict:
+    """trainer.train.run on the same shape: sampling, evaluation and bookkeeping included."""
+    from trainer import spec as spec_module
+    from trainer import train
+
+    stage = {"samples": samples, "lr": "0.05/(d*log(d))"}
+    if algorithm == "reuse":
+        stage["inner_lr"] = "0.3/d"
+    spec = spec_module.ExperimentSpec.model_validate({
+        "d": d, "seeds": S, "dtype": "float32", "target": "h3",
+        "model": {"width": N, "activation": {"hermite": {3: math.sqrt(6)}},
+                  "second_layer_scale": 1e-3},
+        "phase1": {"algorithm": algorithm, "batch_size": 1, "stages": [stage]},
+        "phase2": None, "eval": {"test_samples": 256, "points": 2},
+    })
+    walls = time_repeats(lambda: train.run(spec, device=device), repeats, device)
+    rate = S * N * samples / median(walls)
+    return {"samples_per_seed": samples, "wall_s": round(median(walls), 3),
+            "neuron_samples_per_s": rate, "fraction_of_fast_path": round(rate / fast_rate, 3)}
+
+
+if __name__ == "__main__":
+    main()
