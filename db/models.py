@@ -83,9 +83,7 @@ class Experiment(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        UtcDateTime, default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -137,9 +135,7 @@ class TracePoint(Base):
     __tablename__ = "trace_point"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    experiment_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("experiment.id", ondelete="CASCADE")
-    )
+    experiment_id: Mapped[int] = mapped_column(Id, ForeignKey("experiment.id", ondelete="CASCADE"))
     attempt: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(BigInteger)
     phase: Mapped[str] = mapped_column(String(16))
@@ -159,7 +155,13 @@ class TracePoint(Base):
 
 # The metric columns of trace_point, in the order the API lists them (trainer.results.METRICS).
 TRACE_METRICS = (
-    "mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac_m_09", "train_loss", "test_mse",
+    "mean_abs_m",
+    "median_abs_m",
+    "max_abs_m",
+    "frac_m_05",
+    "frac_m_09",
+    "train_loss",
+    "test_mse",
 )
 
 

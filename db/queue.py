@@ -465,9 +465,7 @@ def to_dispatch(
     )
 
 
-def mark_dispatched(
-    ids: Iterable[int], *, session: Session, now: datetime | None = None
-) -> int:
+def mark_dispatched(ids: Iterable[int], *, session: Session, now: datetime | None = None) -> int:
     """Record that the broker accepted a message for these experiments (those still queued).
     Returns the number of rows updated."""
     ids = list(ids)

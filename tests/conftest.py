@@ -12,6 +12,8 @@ Databases (the schema is always built by `alembic upgrade head`, never by create
                                   test session; do not dispose it).
     session_factory sessionmaker  db.session.make_sessionmaker(engine).
     session         Session       A session from it, closed after the test. The caller commits.
+    make_experiment      make_experiment(**columns) -> id: inserts and commits a queued
+                         experiment in the `db_url` database (plausible defaults, overridable).
     empty_db_url    str  Parametrized over both: a database WITHOUT any schema, fresh per test
                          (for migration tests).
 Tables are emptied (not dropped) BEFORE each test that asks for one of the database fixtures, so a
@@ -44,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import Base
 from db.config import DbSettings
+from db.models import Experiment
 from db.session import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,15 +102,11 @@ def _alembic(url: str, run: Callable[[Config], None]) -> None:
 
 
 def empty_tables(engine: Engine) -> None:
-    """Delete every row of our tables (the schema and alembic_version stay)."""
-    tables = Base.metadata.sorted_tables
+    """Delete every row of our tables (the schema and alembic_version stay). DELETE rather than
+    TRUNCATE: on tables this small it is several times faster; ids are not reset."""
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            names = ", ".join(table.name for table in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(tables):
-                connection.execute(table.delete())
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,3 +295,35 @@ def redis_url(_redis_server: str | BaseException) -> str:
     finally:
         client.close()
     return _redis_server
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+@pytest.fixture
+def make_experiment(session_factory: sessionmaker[Session]) -> Callable[..., int]:
+    """make_experiment(**columns) -> id: insert (and commit) a queued experiment with plausible
+    defaults for every required column; keyword arguments override them."""
+
+    def make(**columns: object) -> int:
+        values: dict[str, object] = {
+            "name": "test",
+            "owner": "alice",
+            "spec": {"target": "h3", "d": 16, "width": 8, "seeds": 2},
+            "spec_hash": "0" * 64,
+            "target": "h3",
+            "algorithm": "sgd",
+            "d": 16,
+            "width": 8,
+            "seeds": 2,
+            "samples_total": 1000,
+        }
+        values.update(columns)
+        with session_factory() as session:
+            experiment = Experiment(**values)
+            session.add(experiment)
+            session.commit()
+            return experiment.id
+
+    return make
