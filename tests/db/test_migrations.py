@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
@@ -15,9 +18,34 @@ import db.models  # noqa: F401
 from db.base import Base
 from db.config import DbSettings
 from db.session import make_engine
-from tests.conftest import ROOT, alembic_config, alembic_downgrade, alembic_upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TABLES = {"experiment", "experiment_tag", "trace_point", "checkpoint"}
+
+
+def alembic_config() -> Config:
+    return Config(str(ROOT / "alembic.ini"))
+
+
+def _alembic(url: str, *, upgrade: bool, revision: str) -> None:
+    """Run a migration in-process, handing env.py our connection (as tests/conftest.py does)."""
+    engine = make_engine(DbSettings(database_url=url))
+    try:
+        with engine.begin() as connection:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            (command.upgrade if upgrade else command.downgrade)(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def alembic_upgrade(url: str, revision: str = "head") -> None:
+    _alembic(url, upgrade=True, revision=revision)
+
+
+def alembic_downgrade(url: str, revision: str = "base") -> None:
+    _alembic(url, upgrade=False, revision=revision)
 
 
 def _diff(url: str) -> list:
