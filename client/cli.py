@@ -1,0 +1,287 @@
+"""The `silab` command: submit, validate, list, show, wait, trace, cancel, retry.
+
+    silab submit preset:tiny --name smoke --tag demo --set d=16 --wait
+    silab list --status running --sort -test_mse
+    silab trace 12 --csv > trace.csv
+
+The API is $SILAB_URL (default http://127.0.0.1:8000). Errors print one clear message on stderr:
+exit code 1 for what the server refused or could not be reached, 2 for bad input on this side
+(usage, a spec file that cannot be read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from client.python import SilabClient, SilabError, load_spec
+
+EXIT_SERVER = 1
+EXIT_INPUT = 2
+
+
+class InputError(Exception):
+    """A problem with what was given on this side (exit code 2)."""
+
+
+def _client(args: argparse.Namespace) -> SilabClient:
+    return SilabClient(args.url)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _line(experiment: dict[str, Any]) -> str:
+    dispatched = "" if experiment["status"] != "queued" else (
+        " (sent to the broker)" if experiment.get("dispatched_at") else
+        " (broker unreachable: the dispatcher will send it)")
+    return f"experiment {experiment['id']}: {experiment['status']}{dispatched}"
+
+
+# ---------------------------------------------------------------------------------- commands
+def cmd_submit(args: argparse.Namespace) -> int:
+    try:
+        spec = load_spec(args.spec, args.set or [])
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    with _client(args) as silab:
+        experiment = silab.submit(spec, name=args.name or "", tags=args.tag or [],
+                                  priority=args.priority, max_attempts=args.max_attempts)
+        print(_line(experiment))
+        if args.wait:
+            return _wait(silab, experiment["id"], args.timeout, args.interval)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        spec = load_spec(args.spec, args.set or [])
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    with _client(args) as silab:
+        result = silab.validate(spec)
+    if args.json:
+        _print_json(result)
+        return 0
+    facts = result["facts"]
+    print(f"valid spec {result['spec_hash'][:12]}")
+    for key in ("information_exponent", "reuse_exponent", "label_power_exponents", "width",
+                "seeds", "phase1_samples", "phase1_steps", "memory_estimate_bytes"):
+        if key in facts:
+            print(f"  {key}: {facts[key]}")
+    return 0
+
+
+COLUMNS = (("id", 6), ("status", 9), ("name", 24), ("target", 10), ("algorithm", 9), ("d", 6),
+           ("width", 6), ("seeds", 5), ("test_mse", 9), ("final_median_abs_m", 8))
+
+
+def _cell(value: Any, width: int) -> str:
+    if value is None:
+        text = "-"
+    elif isinstance(value, float):
+        text = f"{value:.4g}"
+    else:
+        text = str(value)
+    return text[:width].ljust(width)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    filters = {"status": args.status, "owner": args.owner, "tag": args.tag,
+               "target": args.target, "algorithm": args.algorithm, "d_min": args.d_min,
+               "d_max": args.d_max, "name": args.name, "sort": args.sort}
+    with _client(args) as silab:
+        rows = []
+        for experiment in silab.list(page_size=min(args.limit, 500), **filters):
+            rows.append(experiment)
+            if len(rows) >= args.limit:
+                break
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    print(" ".join(_cell(name if name != "final_median_abs_m" else "median_m", width)
+                   for name, width in COLUMNS).rstrip())
+    for row in rows:
+        print(" ".join(_cell(row.get(name), width) for name, width in COLUMNS).rstrip())
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        _print_json(silab.get(args.id))
+    return 0
+
+
+def _wait(silab: SilabClient, experiment_id: int, timeout: float | None,
+          interval: float) -> int:
+    from tqdm import tqdm
+
+    bar = None
+
+    def progress(experiment: dict[str, Any]) -> None:
+        nonlocal bar
+        if bar is None:
+            # disable=None: no bar when stderr is not a terminal (logs, pipes, CI)
+            bar = tqdm(total=experiment.get("samples_total") or None, unit="sample",
+                       unit_scale=True, desc=f"experiment {experiment_id}", disable=None,
+                       file=sys.stderr)
+        bar.set_postfix_str(experiment["status"], refresh=False)
+        bar.update(max(0, (experiment.get("samples_done") or 0) - bar.n))
+
+    try:
+        experiment = silab.wait(experiment_id, timeout=timeout, interval=interval,
+                                on_progress=progress)
+    except TimeoutError as error:
+        print(f"silab: {error}", file=sys.stderr)
+        return EXIT_SERVER
+    finally:
+        if bar is not None:
+            bar.close()
+    print(_line(experiment))
+    if experiment.get("error"):
+        print(experiment["error"], file=sys.stderr)
+    return 0 if experiment["status"] == "completed" else EXIT_SERVER
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        return _wait(silab, args.id, args.timeout, args.interval)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    except ValueError:
+        raise InputError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
+    with _client(args) as silab:
+        data = silab.trace(args.id, metrics=metrics, seeds=seeds, phase=args.phase,
+                           step_min=args.step_min, step_max=args.step_max,
+                           max_points=args.max_points, format="csv" if args.csv else "json")
+    if args.csv:
+        sys.stdout.write(data)
+    else:
+        _print_json(data)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        experiment = silab.cancel(args.id)
+    if experiment["status"] == "running":
+        print(f"experiment {args.id}: cancel requested (it stops at the next heartbeat)")
+    else:
+        print(_line(experiment))
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        print(_line(silab.retry(args.id)))
+    return 0
+
+
+# ------------------------------------------------------------------------------------ parser
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="silab", description=__doc__.split("\n\n")[0])
+    root.add_argument("--url", help="the API (default: $SILAB_URL or http://127.0.0.1:8000)")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def spec_arguments(command: argparse.ArgumentParser) -> None:
+        command.add_argument("spec", metavar="SPEC",
+                             help="a JSON/YAML spec file or preset:NAME")
+        command.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                             help="override a field, e.g. --set phase1.stages.0.lr=0.1 "
+                                  "(repeatable)")
+
+    def wait_arguments(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--timeout", type=float, help="give up after this many seconds")
+        command.add_argument("--interval", type=float, default=2.0, help="poll interval (s)")
+
+    submit = commands.add_parser("submit", help="submit an experiment")
+    spec_arguments(submit)
+    submit.add_argument("--name", help="a name shown in lists")
+    submit.add_argument("--tag", action="append", help="a tag (repeatable)")
+    submit.add_argument("--priority", type=int, default=0, help="higher runs first")
+    submit.add_argument("--max-attempts", type=int, default=3)
+    submit.add_argument("--wait", action="store_true", help="wait until it finishes")
+    wait_arguments(submit)
+    submit.set_defaults(run=cmd_submit)
+
+    validate = commands.add_parser("validate", help="validate a spec and show its facts")
+    spec_arguments(validate)
+    validate.add_argument("--json", action="store_true", help="print the full answer as JSON")
+    validate.set_defaults(run=cmd_validate)
+
+    listing = commands.add_parser("list", help="list experiments")
+    listing.add_argument("--status", action="append", help="repeatable: any of them")
+    listing.add_argument("--owner")
+    listing.add_argument("--tag", action="append", help="repeatable: all of them")
+    listing.add_argument("--target", help="e.g. h3, h3+h4")
+    listing.add_argument("--algorithm")
+    listing.add_argument("--d-min", type=int)
+    listing.add_argument("--d-max", type=int)
+    listing.add_argument("--name", help="substring, case-insensitive")
+    listing.add_argument("--sort", default="-id", help="e.g. -test_mse (default -id)")
+    listing.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(run=cmd_list)
+
+    show = commands.add_parser("show", help="show one experiment as JSON")
+    show.add_argument("id", type=int)
+    show.set_defaults(run=cmd_show)
+
+    wait = commands.add_parser("wait", help="wait until an experiment finishes (progress bar)")
+    wait.add_argument("id", type=int)
+    wait_arguments(wait)
+    wait.set_defaults(run=cmd_wait)
+
+    trace = commands.add_parser("trace", help="print an experiment's trace (JSON or --csv)")
+    trace.add_argument("id", type=int)
+    trace.add_argument("--csv", action="store_true", help="CSV with a header row")
+    trace.add_argument("--metrics", help="comma-separated, e.g. mean_abs_m,test_mse")
+    trace.add_argument("--seeds", help="comma-separated seeds")
+    trace.add_argument("--phase", choices=["phase1", "phase2"])
+    trace.add_argument("--step-min", type=int)
+    trace.add_argument("--step-max", type=int)
+    trace.add_argument("--max-points", type=int, default=500)
+    trace.set_defaults(run=cmd_trace)
+
+    for name, run, text in (("cancel", cmd_cancel, "cancel an experiment"),
+                            ("retry", cmd_retry, "retry a failed/cancelled/diverged one")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("id", type=int)
+        command.set_defaults(run=run)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as error:
+        print(f"silab: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except SilabError as error:
+        print(f"silab: {error}", file=sys.stderr)
+        return EXIT_SERVER
+    except (httpx.InvalidURL, ValidationError) as error:  # SILAB_URL / SILAB_* settings
+        print(f"silab: bad setting: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("silab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `silab trace 1 --csv | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""A small Python client for the silab API.
+
+    from client.python import SilabClient
+    silab = SilabClient("http://127.0.0.1:8000")
+    experiment = silab.submit("preset:tiny", name="smoke", tags=["demo"])
+    done = silab.wait(experiment["id"], timeout=600)
+    csv_text = silab.trace(experiment["id"], metrics=["mean_abs_m"], format="csv")
+
+Every method returns the API's JSON (dicts) and raises SilabError with a readable message on an
+HTTP error or when the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+TERMINAL = ("completed", "diverged", "failed", "cancelled")
+
+
+class SilabError(Exception):
+    """An HTTP error (status set) or an unreachable server (status None)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def load_spec(source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> dict:
+    """A raw spec mapping from a dict, `preset:NAME`, or a JSON/YAML file, with `key.path=value`
+    overrides applied. ValueError with a clear message when it cannot be read."""
+    if isinstance(source, Mapping):
+        spec = dict(source)
+    else:
+        try:
+            from trainer import presets
+        except ImportError:  # an older trainer without presets: files only
+            presets = None
+        text = str(source)
+        if presets is not None:
+            spec = presets.load_spec(text)
+        else:
+            if text.startswith("preset:"):
+                raise ValueError("this installation has no presets (trainer.presets)")
+            from trainer.spec import parse_text
+
+            path = Path(text)
+            if not path.is_file():
+                raise ValueError(f"spec file {text!r} does not exist")
+            spec = parse_text(path.read_text())
+    if overrides:
+        from trainer.presets import apply_overrides
+
+        spec = apply_overrides(spec, list(overrides))
+    return spec
+
+
+def describe(response: httpx.Response) -> str:
+    """The API's error as one readable text: 422 issues as `field.path: message` lines."""
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = response.text.strip() or response.reason_phrase
+    if isinstance(detail, list):
+        lines = []
+        for issue in detail:
+            loc = [str(part) for part in issue.get("loc", [])]
+            if loc[:1] == ["body"]:
+                loc = loc[1:]
+            where = ".".join(loc) or "request"
+            lines.append(f"  {where}: {issue.get('msg', issue)}")
+        return "invalid request:\n" + "\n".join(lines)
+    return str(detail)
+
+
+class SilabClient:
+    def __init__(self, base_url: str | None = None, *, user: str | None = None,
+                 timeout: float | None = None, transport: httpx.BaseTransport | None = None
+                 ) -> None:
+        from client.config import ClientSettings
+
+        settings = ClientSettings()
+        self.base_url = (base_url or settings.url).rstrip("/")
+        headers = {}
+        if user or settings.user:
+            headers["X-Silab-User"] = user or settings.user
+        self.http = httpx.Client(base_url=self.base_url, headers=headers,
+                                 timeout=timeout or settings.timeout_s, transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------------------- HTTP
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise SilabError(f"cannot reach the silab API at {self.base_url} "
+                             f"({type(error).__name__}: {error}); is it running? "
+                             "(set SILAB_URL)") from None
+        if response.status_code >= 400:
+            raise SilabError(f"{response.status_code} {response.reason_phrase}: "
+                             f"{describe(response)}", response.status_code)
+        return response
+
+    # ----------------------------------------------------------------------------- methods
+    def submit(self, spec: str | Path | Mapping[str, Any], *, name: str = "",
+               tags: Iterable[str] = (), priority: int = 0, max_attempts: int = 3,
+               overrides: Sequence[str] = ()) -> dict[str, Any]:
+        """Submit a spec (a dict, `preset:NAME` or a JSON/YAML file); returns the experiment."""
+        body = {"name": name, "tags": list(tags), "priority": priority,
+                "max_attempts": max_attempts, "spec": load_spec(spec, overrides)}
+        return self._request("POST", "/experiments", json=body).json()
+
+    def validate(self, spec: str | Path | Mapping[str, Any],
+                 overrides: Sequence[str] = ()) -> dict[str, Any]:
+        body = {"spec": load_spec(spec, overrides)}
+        return self._request("POST", "/experiments/validate", json=body).json()
+
+    def list(self, *, page_size: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every experiment matching the filters (status, owner, tag, target, algorithm, d_min,
+        d_max, name, sort), fetching pages as the iteration goes."""
+        params = {key: value for key, value in filters.items() if value is not None}
+        params["limit"] = page_size
+        cursor = None
+        while True:
+            page = self._request("GET", "/experiments",
+                                 params={**params, **({"cursor": cursor} if cursor else {})}
+                                 ).json()
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+    def get(self, experiment_id: int) -> dict[str, Any]:
+        return self._request("GET", f"/experiments/{experiment_id}").json()
+
+    def trace(self, experiment_id: int, *, metrics: Sequence[str] | None = None,
+              seeds: Sequence[int] | None = None, phase: str | None = None,
+              step_min: int | None = None, step_max: int | None = None, max_points: int = 500,
+              format: str = "json") -> Any:
+        """The trace as a dict (format='json') or CSV text (format='csv')."""
+        params: dict[str, Any] = {"max_points": max_points, "format": format}
+        if metrics:
+            params["metrics"] = ",".join(metrics)
+        if seeds:
+            params["seeds"] = ",".join(str(seed) for seed in seeds)
+        for key, value in (("phase", phase), ("step_min", step_min), ("step_max", step_max)):
+            if value is not None:
+                params[key] = value
+        response = self._request("GET", f"/experiments/{experiment_id}/trace", params=params)
+        return response.text if format == "csv" else response.json()
+
+    def wait(self, experiment_id: int, *, timeout: float | None = None, interval: float = 2.0,
+             on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Poll until the experiment is completed, diverged, failed or cancelled; returns it.
+        TimeoutError after `timeout` seconds (None: wait forever)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            experiment = self.get(experiment_id)
+            if on_progress is not None:
+                on_progress(experiment)
+            if experiment["status"] in TERMINAL:
+                return experiment
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"experiment {experiment_id} is still {experiment['status']} "
+                                   f"after {timeout:g} s")
+            time.sleep(interval if deadline is None
+                       else max(0.0, min(interval, deadline - time.monotonic())))
+
+    def cancel(self, experiment_id: int) -> dict[str, Any]:
+        return self._request("POST", f"/experiments/{experiment_id}/cancel").json()
+
+    def retry(self, experiment_id: int) -> dict[str, Any]:
+        return self._request("POST", f"/experiments/{experiment_id}/retry").json()
