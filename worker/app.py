@@ -82,7 +82,7 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
 def beat_schedule(settings: WorkerSettings) -> dict[str, dict]:
     """silab.maintain every dispatch_interval_s (reap, then dispatch); when the reaper should run
     on another interval, a second entry reaps only."""
-    if settings.reap_interval_s == settings.dispatch_interval_s:
+    if settings.reap_interval_s in (None, settings.dispatch_interval_s):
         return {
             "silab-maintain": {
                 "task": MAINTAIN_TASK,

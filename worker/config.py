@@ -31,7 +31,9 @@ class WorkerSettings(BaseSettings):
     resend_after_s: float = Field(
         600.0, gt=0, description="resend a queued experiment whose message is older than this"
     )
-    reap_interval_s: float = Field(5.0, gt=0, description="beat: how often the reaper runs")
+    reap_interval_s: float | None = Field(
+        None, gt=0, description="beat: how often the reaper runs (default: with the dispatcher)"
+    )
     # Redis redelivers a message that is not acknowledged within this time (acks_late keeps a
     # run's message unacknowledged until it ends). A redelivery is harmless (the claim does
     # nothing) but wakes a worker for nothing, so keep it long.
@@ -39,7 +41,7 @@ class WorkerSettings(BaseSettings):
     dispatch_batch: int = Field(100, gt=0, description="most messages sent per maintain round")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "WorkerSettings":
+    def _consistent(self) -> WorkerSettings:
         if self.heartbeat_seconds * 2 > self.lease_seconds:
             raise ValueError(
                 f"heartbeat_seconds ({self.heartbeat_seconds:g}) must be at most half of "

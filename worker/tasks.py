@@ -1,0 +1,380 @@
+"""The tasks. Thin, like a web view: take an id, re-fetch, claim, run the trainer, persist.
+
+`silab.run_experiment(experiment_id)` is safe to deliver twice: the claim is a conditional UPDATE
+(queued → running) and a second delivery matches no row and does nothing.
+
+Liveness: after the claim a background thread (`RunCallbacks`) heartbeats every
+heartbeat_seconds: it extends the lease, records samples_done, flushes the buffered trace points
+and learns about a cancel. The trainer's `should_stop` only reads a flag that thread sets, so
+it costs an attribute read however often the trainer calls it. A thread rather than a heartbeat
+"when due" inside should_stop/on_eval, because the lease must mean "this process is alive", not
+"the trainer called us recently": importing torch, initialising CUDA, a long evaluation or a
+Phase II ridge fit can each take longer than a short lease, and a live run must not be reaped for
+that. (The price: a trainer hung in a loop that never calls should_stop keeps its lease; a cancel
+then waits for it.)
+
+No trace point is ever lost: each checkpoint is saved in the same transaction as every point
+emitted before it, so an attempt resumed from a checkpoint re-emits exactly the points after it,
+and the unique (experiment, seed, phase, step) key drops the ones already stored.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from celery.utils.log import get_task_logger
+from sqlalchemy.orm import Session, sessionmaker
+
+from db import queue
+from db.config import DbSettings
+from db.session import make_engine, make_sessionmaker
+from trainer.results import EvalPoint, Result
+from trainer.spec import ExperimentSpec
+from worker import dispatch as dispatching
+from worker.app import MAINTAIN_TASK, RUN_TASK, app
+from worker.config import WorkerSettings
+
+log = get_task_logger(__name__)
+
+# Lines of traceback kept in `error`, after the one-line message.
+TRACEBACK_LINES = 30
+
+_SESSIONS: tuple[int, sessionmaker[Session]] | None = None
+
+
+def sessions() -> sessionmaker[Session]:
+    """This process's sessionmaker, built on first use (never inherited across a fork)."""
+    global _SESSIONS
+    if _SESSIONS is None or _SESSIONS[0] != os.getpid():
+        _SESSIONS = (os.getpid(), make_sessionmaker(make_engine(DbSettings())))
+    return _SESSIONS[1]
+
+
+def settings() -> WorkerSettings:
+    return app.silab_settings  # type: ignore[attr-defined,no-any-return]
+
+
+# ------------------------------------------------------------------------------------ the tasks
+@app.task(name=RUN_TASK, bind=True)
+def run_experiment(self: Any, experiment_id: int) -> str:
+    worker = f"{self.request.hostname or socket.gethostname()} pid {os.getpid()}"
+    return execute(experiment_id, sessions=sessions(), settings=settings(), worker=worker)
+
+
+@app.task(name=MAINTAIN_TASK)
+def maintain(reap: bool = True, dispatch: bool = True) -> dict[str, Any]:
+    s = settings()
+    report = dispatching.maintain(
+        sessions(),
+        send_run,
+        reap=reap,
+        dispatch=dispatch,
+        resend_after_s=s.resend_after_s,
+        limit=s.dispatch_batch,
+    )
+    return report.as_dict()
+
+
+def send_run(experiment_id: int) -> None:
+    """Send silab.run_experiment(experiment_id); raises when the broker does not take it."""
+    run_experiment.apply_async(
+        args=[experiment_id],
+        retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+    )
+
+
+# ----------------------------------------------------------------------------------- the body
+def execute(
+    experiment_id: int,
+    *,
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+    worker: str,
+) -> str:
+    """Claim and run one attempt. Returns what happened: 'not claimed', 'completed', 'diverged',
+    'cancelled', 'lost lease' (reaped or superseded meanwhile: nothing more written), 'failed'.
+    """
+    with sessions() as session:
+        experiment = queue.claim(
+            experiment_id, session=session, worker=worker, lease_seconds=settings.lease_seconds
+        )
+        session.commit()
+        if experiment is None:
+            log.info("experiment %s: not claimed (not queued, or already claimed)", experiment_id)
+            return "not claimed"
+        attempt = experiment.attempt
+        spec_data = experiment.spec
+    log.info("experiment %s: attempt %s claimed by %s", experiment_id, attempt, worker)
+
+    callbacks = RunCallbacks(experiment_id, attempt, sessions=sessions, settings=settings)
+    callbacks.start()
+    try:
+        result = _run(experiment_id, spec_data, callbacks, sessions=sessions, settings=settings)
+    except BaseException as error:
+        callbacks.close()
+        if callbacks.lost:
+            return "lost lease"
+        _flush_quietly(callbacks)
+        message = _error_text(error)
+        with sessions() as session:
+            queue.fail(experiment_id, session=session, attempt=attempt, error=message)
+            session.commit()
+        log.error("experiment %s attempt %s failed: %s", experiment_id, attempt, message)
+        if not isinstance(error, Exception):
+            raise  # SystemExit, KeyboardInterrupt: recorded, and the process still stops
+        return "failed"
+    callbacks.close()
+    return _persist(experiment_id, attempt, result, callbacks, sessions=sessions)
+
+
+def _run(
+    experiment_id: int,
+    spec_data: dict[str, Any],
+    callbacks: RunCallbacks,
+    *,
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+) -> Result:
+    spec = ExperimentSpec.model_validate(spec_data)
+    with sessions() as session:
+        stored = queue.load_checkpoint(experiment_id, session=session)
+        state = stored.state if stored is not None else None
+    # torch is imported here, in the child, never in the worker's parent process.
+    from trainer import checkpoint, train
+
+    resume = checkpoint.loads(state) if state is not None else None
+    if resume is not None:
+        log.info("experiment %s: resuming from the checkpoint at %s samples",
+                 experiment_id, stored.samples if stored is not None else "?")
+    device = settings.device if settings.device != "auto" else spec.device
+    return train.run(
+        spec,
+        device=device,
+        callbacks=callbacks,
+        resume=resume,
+        checkpoint_every_s=settings.checkpoint_seconds,
+    )
+
+
+def _persist(
+    experiment_id: int,
+    attempt: int,
+    result: Result,
+    callbacks: RunCallbacks,
+    *,
+    sessions: sessionmaker[Session],
+) -> str:
+    """The last trace points and the end of the run, in one transaction."""
+    if callbacks.lost:
+        log.warning("experiment %s attempt %s lost its lease; not recording its end",
+                    experiment_id, attempt)
+        return "lost lease"
+    document = result.to_dict()
+    with sessions() as session:
+        callbacks.write_pending(session)
+        if result.status == "cancelled":
+            done = queue.mark_cancelled(
+                experiment_id, session=session, attempt=attempt, samples_done=result.samples
+            )
+        else:
+            done = queue.finish(
+                experiment_id,
+                session=session,
+                attempt=attempt,
+                status=result.status,
+                summary=queue.summary_from_result(document),
+                result=document,
+            )
+        session.commit()
+    if not done:
+        return "lost lease"
+    log.info("experiment %s attempt %s: %s", experiment_id, attempt, result.status)
+    return result.status
+
+
+def _flush_quietly(callbacks: RunCallbacks) -> None:
+    try:
+        callbacks.flush()
+    except Exception:  # the failure being recorded matters more
+        log.exception("could not write the last trace points")
+
+
+def _error_text(error: BaseException) -> str:
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    tail = "".join(lines[-TRACEBACK_LINES:])
+    return f"{type(error).__name__}: {error}\n\n{tail}"
+
+
+# ------------------------------------------------------------------------------- the callbacks
+class RunCallbacks:
+    """The trainer's callbacks for one attempt, and the heartbeat thread behind them.
+
+    Threads: the trainer (main thread) calls on_eval, should_stop and on_checkpoint; the
+    heartbeat thread writes. `_buffer_lock` guards the buffer (held for a list append or swap);
+    `_write_lock` serialises the database writes of trace points and checkpoints, so that a
+    checkpoint is never committed before points emitted earlier (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        experiment_id: int,
+        attempt: int,
+        *,
+        sessions: sessionmaker[Session],
+        settings: WorkerSettings,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.experiment_id = experiment_id
+        self.attempt = attempt
+        self.sessions = sessions
+        self.settings = settings
+        self.samples_done = 0
+        self.stop = False  # what should_stop returns; set by the heartbeat thread
+        self.lost = False  # the attempt no longer owns the experiment: write nothing more
+        self.cancel_requested = False
+        self._buffer: list[dict[str, Any]] = []
+        self._buffer_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat_loop, name=f"silab-heartbeat-{experiment_id}", daemon=True
+        )
+
+    # -------------------------------------------------------------------- trainer callbacks
+    def on_eval(self, point: EvalPoint) -> None:
+        rows = queue.trace_rows(
+            phase=point.phase,
+            step=point.step,
+            samples=point.samples,
+            seeds=point.seeds,
+            metrics=point.metrics,
+        )
+        with self._buffer_lock:
+            self._buffer.extend(rows)
+            self.samples_done = max(self.samples_done, point.samples)
+
+    def should_stop(self) -> bool:
+        return self.stop
+
+    def on_checkpoint(self, state: dict[str, Any]) -> None:
+        from trainer import checkpoint
+
+        data = checkpoint.dumps(state)
+        samples = int(state.get("samples", self.samples_done) or 0)
+        with self._write_lock:
+            if self.lost:
+                return
+            rows = self._take()
+            try:
+                with self.sessions() as session:
+                    queue.write_trace(
+                        self.experiment_id, session=session, attempt=self.attempt, rows=rows
+                    )
+                    saved = queue.save_checkpoint(
+                        self.experiment_id,
+                        session=session,
+                        attempt=self.attempt,
+                        samples=samples,
+                        state=data,
+                    )
+                    if saved:
+                        session.commit()
+                    else:
+                        session.rollback()
+            except Exception:  # a database hiccup skips one checkpoint, no more
+                self._put_back(rows)
+                log.exception("experiment %s: checkpoint not saved", self.experiment_id)
+                return
+            if not saved:
+                self._lose()
+
+    # ------------------------------------------------------------------------ the heartbeat
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the heartbeat thread (the pending points stay in the buffer)."""
+        self._closed.set()
+        self._thread.join(timeout=max(30.0, 2 * self.settings.heartbeat_seconds))
+
+    def beat(self) -> None:
+        """One heartbeat: write the buffered points, extend the lease, read the cancel flag."""
+        with self._write_lock:
+            if self.lost:
+                return
+            rows = self._take()
+            try:
+                with self.sessions() as session:
+                    queue.write_trace(
+                        self.experiment_id, session=session, attempt=self.attempt, rows=rows
+                    )
+                    reply = queue.heartbeat(
+                        self.experiment_id,
+                        session=session,
+                        attempt=self.attempt,
+                        lease_seconds=self.settings.lease_seconds,
+                        samples_done=self.samples_done,
+                    )
+                    session.commit()
+            except Exception:
+                self._put_back(rows)
+                raise
+        if not reply.alive:
+            self._lose()
+        elif reply.cancel_requested and not self.cancel_requested:
+            log.info("experiment %s: cancel requested; stopping", self.experiment_id)
+            self.cancel_requested = True
+            self.stop = True
+
+    def flush(self) -> None:
+        """Write the buffered points now (its own transaction)."""
+        with self._write_lock, self.sessions() as session:
+            self._write_pending_locked(session)
+            session.commit()
+
+    def write_pending(self, session: Session) -> None:
+        """Add the buffered points to the caller's transaction (the caller commits)."""
+        with self._write_lock:
+            self._write_pending_locked(session)
+
+    def _write_pending_locked(self, session: Session) -> None:
+        rows = self._take()
+        try:
+            queue.write_trace(self.experiment_id, session=session, attempt=self.attempt, rows=rows)
+        except Exception:
+            self._put_back(rows)
+            raise
+
+    def _beat_loop(self) -> None:
+        while not self._closed.wait(self.settings.heartbeat_seconds):
+            try:
+                self.beat()
+            except Exception:  # the database may come back before the lease ends
+                log.warning("experiment %s: heartbeat failed", self.experiment_id, exc_info=True)
+            if self.lost:
+                return
+
+    def _lose(self) -> None:
+        if not self.lost:
+            log.warning("experiment %s attempt %s lost its lease; stopping",
+                        self.experiment_id, self.attempt)
+        self.lost = True
+        self.stop = True
+        with self._buffer_lock:
+            self._buffer.clear()
+
+    def _take(self) -> list[dict[str, Any]]:
+        with self._buffer_lock:
+            rows, self._buffer = self._buffer, []
+        return rows
+
+    def _put_back(self, rows: list[dict[str, Any]]) -> None:
+        with self._buffer_lock:
+            self._buffer[:0] = rows
+
