@@ -15,8 +15,9 @@ Two implementations of the same maths:
   so its pre-activations on the same minibatch follow from u = ⟨w, x⟩ and the B×B Gram matrix
   (at B = 1: u' = (1 + ηcu)u − ηc‖x‖², the closed form of shared/science.md), and so does its norm.
   Across a chunk of K samples, W_t = scale_t ⊙ (W_0 + Coef_t X_chunk), so every ⟨w, x_t⟩ follows from
-  W_0 X_chunkᵀ and the chunk's K×K Gram matrix, both computed once by a matmul: the per-step
-  work is O(S·N·K) on small tensors instead of two passes over the (S, N, d) weights.
+  W_0 X_chunkᵀ and the chunk's K×K Gram matrix, both computed once by a matmul, and a rank-B
+  update of the (S, N, K) table of pre-activations per step: the per-step work is O(S·N·K) on
+  small tensors instead of two passes over the (S, N, d) weights.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from trainer import linalg
 from trainer.model import Activation
 
 # Largest minibatch the fast path takes; above it the reference matmuls are efficient anyway.
@@ -64,11 +66,11 @@ def gradients(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
     residuals = []
     for i in range(0, M, chunk):
         xc, yc = x[:, i:i + chunk], y[:, i:i + chunk]
-        z = torch.bmm(W, xc.transpose(1, 2)) + b[..., None]  # (S, N, m)
+        z = linalg.bmm(W, xc.transpose(1, 2)) + b[..., None]  # (S, N, m)
         s, ds = act.value_and_derivative(z)
         r = (s * a[..., None]).mean(1) - yc  # (S, m)
         c = r[:, None, :] * (a[..., None] / rule.second_layer_scale) * ds  # (S, N, m)
-        gW += torch.bmm(c, xc)
+        gW += linalg.bmm(c, xc)
         gb += c.sum(-1)
         ga += (r[:, None, :] * s).sum(-1)
         residuals.append(r)
@@ -145,16 +147,24 @@ class _Minibatch:
 
     def at(self, alpha: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         """Pre-activations on the minibatch of α·w − D·X_b: α u − D G."""
-        return alpha * self.u - torch.bmm(D, self.gram)
+        return alpha * self.u - _times_gram(D, self.gram)
 
     def norm_sq(self, alpha: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         """‖α·w − D·X_b‖² for unit w: α² − 2α Σ_i D_i u_i + D G Dᵀ."""
         return (alpha * alpha - 2 * alpha * (D * self.u).sum(-1, keepdim=True)
-                + (torch.bmm(D, self.gram) * D).sum(-1, keepdim=True))
+                + (_times_gram(D, self.gram) * D).sum(-1, keepdim=True))
 
     def normalized(self, alpha: torch.Tensor, D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inv = torch.rsqrt(self.norm_sq(alpha, D))
         return alpha * inv, D * inv
+
+
+def _times_gram(D: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """D (S, N, B) @ gram (S, B, B) as a broadcast sum (B is small): not BLAS, whose rounding
+    depends on memory alignment (see trainer/linalg.py)."""
+    if D.shape[-1] == 1:
+        return D * gram[:, :, 0:1]
+    return (D[..., :, None] * gram[:, None, :, :]).sum(-2)
 
 
 def _fast_minibatch(mb: _Minibatch, lr: float, inner_lr: float,
@@ -202,22 +212,24 @@ def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor
     S, K, _ = x.shape
     N = W.shape[1]
     B = batch_size
-    P = torch.bmm(W, x.transpose(1, 2))  # (S, N, K): ⟨w_j, x_t⟩ at the chunk's start
-    G = torch.bmm(x, x.transpose(1, 2))  # (S, K, K)
+    P = linalg.bmm(W, x.transpose(1, 2))  # (S, N, K): ⟨w_j, x_t⟩ at the chunk's start
+    G = linalg.bmm(x, x.transpose(1, 2))  # (S, K, K)
     scale = torch.ones(S, N, 1, dtype=W.dtype, device=W.device)
     coef = torch.zeros(S, N, K, dtype=W.dtype, device=W.device)  # W_t = scale ⊙ (W + coef X)
     b3, a_over_N, a_over_ra = b[..., None], a[..., None] / N, a[..., None] / rule.second_layer_scale
     residuals = []
     for i in range(0, K, B):
-        U = P[:, :, i:i + B]
-        if i:
-            U = U + torch.bmm(coef[:, :, :i], G[:, :i, i:i + B])
-        mb = _Minibatch(scale * U, G[:, i:i + B, i:i + B], y[:, i:i + B], b3, a_over_N,
-                        a_over_ra, act, 1.0 / B)
+        mb = _Minibatch(scale * P[:, :, i:i + B], G[:, i:i + B, i:i + B], y[:, i:i + B], b3,
+                        a_over_N, a_over_ra, act, 1.0 / B)
         alpha, D, r = _fast_minibatch(mb, lr, inner_lr, rule)
         # α W_t − D X_b = (scale α) ⊙ (W + coef X − D X_b / (scale α))
         scale = scale * alpha
-        coef[:, :, i:i + B] = -D / scale
+        new = -D / scale  # (S, N, B)
+        coef[:, :, i:i + B] = new
+        # keep P[:, :, t] = (W + coef X)·x_t for the samples still to come: an elementwise
+        # rank-B update (not BLAS, whose rounding would depend on alignment, trainer/linalg.py)
+        for k in range(B):
+            P[:, :, i + B:].addcmul_(new[:, :, k:k + 1], G[:, None, i + k, i + B:])
         residuals.append(r)
-    W = scale * (W + torch.bmm(coef, x))
+    W = scale * (W + linalg.bmm(coef, x))
     return (W, a, b), torch.cat(residuals, dim=1)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trainer import targets
+from trainer import linalg, targets
 
 # A fixed Hermite combination up to this degree is evaluated by Horner's rule on its monomial
 # coefficients (a few fused multiply-adds, the fast path's hot loop); above it the monomial
@@ -148,5 +148,5 @@ def init_params(gens: Sequence[torch.Generator], N: int, d: int, *, second_layer
 def forward(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, act: Activation,
             x: torch.Tensor) -> torch.Tensor:
     """f(x) for x (S, M, d): returns (S, M)."""
-    z = torch.bmm(W, x.transpose(1, 2)) + b[..., None]  # (S, N, M)
+    z = linalg.bmm(W, x.transpose(1, 2)) + b[..., None]  # (S, N, M)
     return (act(z) * a[..., None]).mean(1)

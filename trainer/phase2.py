@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trainer import model, targets
+from trainer import linalg, model, targets
 
 # Phase II samples per seed drawn and featurized at once (bounds (S, N, chunk) and (S, chunk, d)).
 SAMPLE_NUMBERS_PER_SEED = 2**20
@@ -40,8 +40,8 @@ class _Normal:
     def add(self, phi: torch.Tensor, y: torch.Tensor) -> None:
         """phi (S, N, m), y (S, m)."""
         phi, y = phi.double(), y.double()
-        self.G += torch.bmm(phi, phi.transpose(1, 2))
-        self.c += torch.bmm(phi, y[..., None])[..., 0]
+        self.G += linalg.bmm(phi, phi.transpose(1, 2))
+        self.c += (phi * y[:, None, :]).sum(-1)
         self.yy += (y * y).sum(1)
         self.count += y.shape[1]
 
@@ -52,12 +52,12 @@ class _Normal:
         if other is not None:
             G, c, count = G + other.G, c + other.c, count + other.count
         eye = torch.eye(G.shape[-1], dtype=G.dtype, device=G.device)
-        v, info = torch.linalg.solve_ex(G / count + lam[:, None, None] * eye, c / count)
+        v, info = linalg.solve_ex(G / count + lam[:, None, None] * eye, c / count)
         return v, info
 
     def mse(self, v: torch.Tensor) -> torch.Tensor:
         """(1/m) Σ (φ·v − y)² per seed from the accumulated moments."""
-        quad = torch.einsum("sn,snm,sm->s", v, self.G, v)
+        quad = ((self.G * v[:, None, :]).sum(-1) * v).sum(1)
         return (quad - 2 * (v * self.c).sum(1) + self.yy) / self.count
 
 
@@ -83,7 +83,7 @@ def fit(W: torch.Tensor, phase1_act: model.Activation, spec_phase2, target: targ
         # chunks never straddle the split, so every sample lands in exactly one accumulator
         end = min(start + chunk, fit_count if start < fit_count else samples)
         x, y = target.sample(gens, end - start)
-        phi = act(torch.bmm(W, x.transpose(1, 2)) + b[..., None])  # (S, N, m)
+        phi = act(linalg.bmm(W, x.transpose(1, 2)) + b[..., None])  # (S, N, m)
         (train if start < fit_count else holdout).add(phi, y)
         start = end
     best = torch.full((S,), float("inf"), dtype=torch.float64, device=device)

@@ -104,7 +104,9 @@ class Target:
         # The noise rides along as one extra column so one draw per seed serves both.
         noise = x[..., d] if self.noise > 0 else None
         x = x[..., :d]
-        y = self.link(torch.einsum("scd,sd->sc", x, self.theta))  # (S, count)
+        # an elementwise product and a last-axis sum, not einsum: einsum picks its kernel by S, and a
+        # seed's labels must not depend on how many seeds are drawn beside it
+        y = self.link((x * self.theta[:, None, :]).sum(-1))  # (S, count)
         if noise is not None:
             y = y + self.noise * noise
         return x, y

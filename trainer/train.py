@@ -210,8 +210,11 @@ class _Run:
         else:
             rs = []
             for i in range(0, x.shape[1], B):
+                # contiguous copies: BLAS may take another path for a strided batch, and then a
+                # seed's numbers would depend on how many seeds share the batch
                 self.params, ri = algorithms.reference_update(
-                    self.params, self.act, x[:, i:i + B], y[:, i:i + B], lr, inner, self.rule)
+                    self.params, self.act, x[:, i:i + B].contiguous(), y[:, i:i + B].contiguous(),
+                    lr, inner, self.rule)
                 rs.append(ri)
             r = torch.cat(rs, dim=1)
         self.loss_sum += (r.double() ** 2).sum(1)

@@ -1,0 +1,49 @@
+"""Batched matrix products whose result for one seed does not depend on the other seeds.
+
+BLAS (MKL) picks its kernel by the memory alignment of each matrix, and a seed's block inside an
+(S, …) tensor sits at an offset that depends on S and on the seed's position: the same seed then
+rounds differently alone and among others, and a sweep could not add seeds later. `bmm` copies
+both operands and the result into buffers where every seed's block starts on a 64-byte boundary
+(one extra pass over the operands, small next to the product), and `solve` solves seed by seed on
+fresh (aligned) copies.
+"""
+
+from __future__ import annotations
+
+import torch
+
+ALIGN_BYTES = 64
+
+
+def _aligned_empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """An uninitialized (S, rows, cols) tensor, rows and cols contiguous, each seed's block
+    starting on an ALIGN_BYTES boundary."""
+    S, rows, cols = shape
+    per = max(1, ALIGN_BYTES // like.element_size())
+    stride = -(-(rows * cols) // per) * per
+    buffer = torch.empty(S * stride + per, dtype=like.dtype, device=like.device)
+    offset = (-(buffer.data_ptr() // like.element_size())) % per
+    return torch.as_strided(buffer, (S, rows, cols), (stride, cols, 1), offset)
+
+
+def aligned(t: torch.Tensor) -> torch.Tensor:
+    out = _aligned_empty(tuple(t.shape), t)  # type: ignore[arg-type]
+    out.copy_(t)
+    return out
+
+
+def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a (S, m, k) @ b (S, k, n) -> (S, m, n), batch-invariant on CPU."""
+    if a.device.type != "cpu" or a.requires_grad or b.requires_grad:  # autograd: no out=
+        return torch.bmm(a, b)
+    out = _aligned_empty((a.shape[0], a.shape[1], b.shape[2]), a)
+    torch.bmm(aligned(a), aligned(b), out=out)
+    return out
+
+
+def solve_ex(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.linalg.solve_ex(A (S, n, n), B (S, n)) seed by seed on CPU (see the module doc)."""
+    if A.device.type != "cpu":
+        return torch.linalg.solve_ex(A, B)
+    results = [torch.linalg.solve_ex(A[s].clone(), B[s].clone()) for s in range(A.shape[0])]
+    return torch.stack([r[0] for r in results]), torch.stack([r[1] for r in results])
