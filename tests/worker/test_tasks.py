@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import small_spec
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from worker_helpers import small_spec
 
 import trainer.train
 from db import queue

@@ -1,0 +1,223 @@
+"""End-to-end helpers: real `celery -A worker.app worker -B` and `uvicorn api.main:app`
+processes on loopback, started with a clean environment plus SILAB_* settings, each in its own
+process group, and always killed (the whole group) at teardown.
+
+Every wait is bounded; a failure shows the tail of each process's log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.config import DbSettings
+from db.models import Experiment, TracePoint
+from db.session import make_engine, make_sessionmaker
+
+ROOT = Path(__file__).resolve().parents[2]
+HE3 = {3: 6**0.5}
+# Settings every e2e process gets: short leases and intervals, so a dead worker is noticed in
+# seconds, and one thread per process on this 2-core machine.
+FAST = {
+    "SILAB_LEASE_SECONDS": "3",
+    "SILAB_HEARTBEAT_SECONDS": "0.5",
+    "SILAB_CHECKPOINT_SECONDS": "0.5",
+    "SILAB_DISPATCH_INTERVAL_S": "1",
+    "SILAB_RESEND_AFTER_S": "600",
+    "SILAB_DEVICE": "cpu",
+}
+
+
+def small_spec(*, steps: int = 64, points: int = 4, seeds: int = 2) -> dict[str, Any]:
+    """d = 16, N = 8, batch 1, `steps` reuse steps and a small Phase II."""
+    return {
+        "d": 16,
+        "seeds": seeds,
+        "target": "h3",
+        "model": {"width": 8, "activation": {"hermite": HE3}},
+        "phase1": {
+            "algorithm": "reuse",
+            "batch_size": 1,
+            "stages": [{"steps": steps, "inner_lr": "0.3/d", "lr": "0.05/(d*log(d))"}],
+        },
+        "phase2": {"samples": 200},
+        "eval": {"test_samples": 64, "points": points},
+        "device": "cpu",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str,
+               diagnose: Callable[[], str] = lambda: "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{diagnose()}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (the worker's pool children and beat too)."""
+        if self.popen.returncode is not None and sig != signal.SIGKILL:
+            return
+        try:
+            os.killpg(self.popen.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+
+@dataclass
+class Stack:
+    """The processes of one test and the settings they share."""
+
+    tmp: Path
+    database_url: str
+    broker_url: str
+    procs: list[Proc] = field(default_factory=list)
+    _sessions: sessionmaker[Session] | None = None
+
+    # ------------------------------------------------------------------------------ processes
+    def env(self, **overrides: str) -> dict[str, str]:
+        """A clean environment: no SILAB_* or CELERY_* of the caller leaks in."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.tmp),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": "1",
+            "SILAB_DATA_DIR": str(self.tmp / "data"),
+            "SILAB_DATABASE_URL": self.database_url,
+            "SILAB_BROKER_URL": self.broker_url,
+            **FAST,
+        }
+        env.update(overrides)
+        return env
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
+        log = self.tmp / f"{name}.log"
+        with log.open("ab") as out:
+            popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, name: str = "worker", *, timeout: float = 45, **env: str) -> Proc:
+        """`celery -A worker.app worker -B -c 1` (beat embedded), ready to consume."""
+        node = f"{name}-{uuid.uuid4().hex[:6]}@127.0.0.1"
+        proc = self.start(name, [
+            sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-B", "-c", "1",
+            "-l", "info", "-n", node, "-s", str(self.tmp / f"{name}-beat-schedule"),
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ], self.env(**env))
+        wait_until(lambda: not proc.alive() or " ready." in proc.tail(200), timeout,
+                   f"{name} to be ready", self.diagnose)
+        assert proc.alive(), f"{name} exited:\n{proc.tail()}"
+        return proc
+
+    def api(self, *, timeout: float = 30, **env: str) -> str:
+        """`uvicorn api.main:app` on a free loopback port; returns its base URL."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = self.start("api", [
+            sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning",
+        ], self.env(**env))
+
+        def up() -> bool:
+            assert proc.alive(), f"api exited:\n{proc.tail()}"
+            try:
+                return httpx.get(f"{url}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, timeout, "the API to answer /health", self.diagnose)
+        return url
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.kill()
+        if self._sessions is not None:
+            self._sessions.kw["bind"].dispose()
+
+    def diagnose(self) -> str:
+        parts = [f"--- {p.name} (pid {p.popen.pid}, rc {p.popen.poll()}) ---\n{p.tail()}"
+                 for p in self.procs]
+        with self.sessions()() as session:
+            for e in session.scalars(select(Experiment).order_by(Experiment.id)):
+                parts.append(f"experiment {e.id}: {e.status} attempt {e.attempt} "
+                             f"samples {e.samples_done} dispatched {e.dispatched_at} "
+                             f"lease {e.lease_expires_at} error {e.error!r}")
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------------------------ the database
+    def sessions(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            self._sessions = make_sessionmaker(make_engine(DbSettings(
+                database_url=self.database_url)))
+        return self._sessions
+
+    def experiment(self, experiment_id: int) -> Experiment:
+        with self.sessions()() as session:
+            experiment = session.get(Experiment, experiment_id)
+            assert experiment is not None
+            return experiment
+
+    def wait_status(self, experiment_id: int, statuses: set[str], timeout: float) -> Experiment:
+        def reached() -> Experiment | None:
+            experiment = self.experiment(experiment_id)
+            return experiment if experiment.status in statuses else None
+
+        return wait_until(reached, timeout, f"experiment {experiment_id} to be {statuses}",
+                          self.diagnose)
+
+    def trace(self, experiment_id: int) -> list[tuple[Any, ...]]:
+        with self.sessions()() as session:
+            return [tuple(row) for row in session.execute(
+                select(TracePoint.phase, TracePoint.step, TracePoint.seed, TracePoint.samples,
+                       TracePoint.attempt)
+                .where(TracePoint.experiment_id == experiment_id)
+                .order_by(TracePoint.phase, TracePoint.step, TracePoint.seed))]

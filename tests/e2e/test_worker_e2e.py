@@ -1,0 +1,167 @@
+"""The whole service in real processes: API (uvicorn) → broker → Celery worker (+ beat) →
+database, on Redis + PostgreSQL and on the embedded SQLite broker + SQLite database; a worker
+killed with SIGKILL mid-run; cancels; a submission while the broker is down."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from e2e_helpers import Stack, small_spec, wait_until
+
+from trainer.results import EvalPoint
+from trainer.spec import ExperimentSpec
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+StackFactory = Callable[[str, str], Stack]
+USER = {"X-Silab-User": "e2e"}
+
+
+def _sqlite_broker(stack_tmp: Any) -> str:
+    return f"sqla+sqlite:///{stack_tmp / 'data' / 'broker.db'}"
+
+
+def _submit(api: str, spec: dict[str, Any], **fields: Any) -> int:
+    response = httpx.post(f"{api}/experiments", json={"spec": spec, **fields}, headers=USER,
+                          timeout=30)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def _expected_points(spec: dict[str, Any]) -> list[tuple[str, int, int, int]]:
+    """(phase, step, seed, samples) of every point an uninterrupted run emits."""
+    import trainer.train
+
+    points: list[EvalPoint] = []
+
+    class Record:
+        def on_eval(self, point: EvalPoint) -> None:
+            points.append(point)
+
+        def should_stop(self) -> bool:
+            return False
+
+        def on_checkpoint(self, state: dict[str, Any]) -> None:
+            pass
+
+    trainer.train.run(ExperimentSpec.model_validate(spec), device="cpu", callbacks=Record())
+    return sorted((p.phase, p.step, seed, p.samples) for p in points for seed in p.seeds)
+
+
+def _api_trace(api: str, experiment_id: int) -> list[tuple[str, int, int, int]]:
+    response = httpx.get(f"{api}/experiments/{experiment_id}/trace",
+                         params={"max_points": 1_000_000}, timeout=30)
+    assert response.status_code == 200, response.text
+    return sorted((p["phase"], p["step"], p["seed"], p["samples"])
+                  for p in response.json()["points"])
+
+
+def _run_one(stack: Stack) -> None:
+    api = stack.api()
+    stack.worker()
+    spec = small_spec()
+    experiment_id = _submit(api, spec, name="e2e")
+    experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, 45)
+    assert experiment.status == "completed", stack.diagnose()
+    assert experiment.attempt == 1 and experiment.dispatched_at is not None
+    shown = httpx.get(f"{api}/experiments/{experiment_id}", timeout=30).json()
+    assert shown["status"] == "completed"
+    assert shown["final_mean_abs_m"] is not None and shown["test_mse"] is not None
+    assert _api_trace(api, experiment_id) == _expected_points(spec)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_redis_and_postgres_run_a_submission(
+    stack_factory: StackFactory, postgres_url: str, redis_url: str
+) -> None:
+    _run_one(stack_factory(postgres_url, redis_url))
+
+
+def test_embedded_sqlite_broker_and_database_run_a_submission(
+    stack_factory: StackFactory, sqlite_url: str, tmp_path: Any
+) -> None:
+    _run_one(stack_factory(sqlite_url, _sqlite_broker(tmp_path)))
+
+
+def test_a_killed_worker_is_reaped_and_the_next_resumes_without_gaps_or_duplicates(
+    stack_factory: StackFactory, postgres_url: str, redis_url: str
+) -> None:
+    stack = stack_factory(postgres_url, redis_url)
+    api = stack.api()
+    first = stack.worker("worker1")
+    spec = small_spec(steps=4000, points=24)
+    experiment_id = _submit(api, spec)
+
+    def checkpointed() -> bool:
+        from db.models import Checkpoint
+
+        with stack.sessions()() as session:
+            stored = session.get(Checkpoint, experiment_id)
+            return stored is not None and stored.samples > 0
+
+    wait_until(checkpointed, 45, "a checkpoint", stack.diagnose)
+    first.kill(signal.SIGKILL)  # the whole worker: parent, pool child and beat
+    before = stack.experiment(experiment_id)
+    assert (before.status, before.attempt) == ("running", 1), stack.diagnose()
+
+    second = stack.worker("worker2")
+    experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, 60)
+    assert experiment.status == "completed", stack.diagnose()
+    assert experiment.attempt == 2
+    assert "resuming from the checkpoint" in second.tail(400), second.tail()
+    # Every expected point exactly once: none lost with the dead worker, none written twice.
+    trace = stack.trace(experiment_id)
+    assert [row[:4] for row in trace] == _expected_points(spec)
+    assert {row[4] for row in trace} == {1, 2}  # both attempts contributed
+
+
+def test_cancel_of_a_queued_and_of_a_running_experiment(
+    stack_factory: StackFactory, sqlite_url: str, tmp_path: Any
+) -> None:
+    stack = stack_factory(sqlite_url, _sqlite_broker(tmp_path))
+    api = stack.api()
+    # Queued: no worker yet, so it waits in the broker; cancelled, it never starts.
+    queued = _submit(api, small_spec())
+    response = httpx.post(f"{api}/experiments/{queued}/cancel", headers=USER, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+
+    stack.worker()
+    running = _submit(api, small_spec(steps=200_000, points=64))
+    stack.wait_status(running, {"running"}, 45)
+    wait_until(lambda: len(stack.trace(running)) >= 4, 45, "trace points", stack.diagnose)
+    response = httpx.post(f"{api}/experiments/{running}/cancel", headers=USER, timeout=30)
+    assert response.status_code == 200, response.text
+    experiment = stack.wait_status(running, {"cancelled", "completed", "failed"}, 30)
+    assert experiment.status == "cancelled", stack.diagnose()
+    assert 0 < experiment.samples_done < 200_000
+    assert len(stack.trace(running)) >= 4  # the trace is kept
+
+    # The queued one's message was delivered meanwhile and did nothing.
+    cancelled = stack.experiment(queued)
+    assert (cancelled.status, cancelled.attempt) == ("cancelled", 0)
+    assert stack.trace(queued) == []
+
+
+def test_a_submission_while_the_broker_is_down_runs_once_a_worker_is_up(
+    stack_factory: StackFactory, postgres_url: str, redis_url: str
+) -> None:
+    stack = stack_factory(postgres_url, redis_url)
+    closed = "redis://127.0.0.1:6390/0"  # nothing listens there
+    api = stack.api(SILAB_BROKER_URL=closed)
+    spec = small_spec()
+    experiment_id = _submit(api, spec)
+    experiment = stack.experiment(experiment_id)
+    assert (experiment.status, experiment.dispatched_at) == ("queued", None)
+
+    stack.worker()  # on the real broker; its beat's dispatcher sends what was never sent
+    experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, 45)
+    assert experiment.status == "completed", stack.diagnose()
+    assert experiment.attempt == 1 and experiment.dispatched_at is not None
+    assert [row[:4] for row in stack.trace(experiment_id)] == _expected_points(spec)
