@@ -69,7 +69,7 @@ def check(text: str) -> None:
     evaluate(text, {"d": 64.0, "N": 64.0})
 
 
-def evaluate(text: str | float | int, env: Mapping[str, float]) -> float:
+def evaluate(text: str | float, env: Mapping[str, float]) -> float:
     """Value of a number or an expression string with the variables in `env` bound."""
     if isinstance(text, bool):
         raise ValueError("booleans are not numbers here")

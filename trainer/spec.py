@@ -23,7 +23,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -35,7 +35,7 @@ from pydantic import (
 
 from trainer import expr, hermite
 
-Expr = Union[int, float, str]
+Expr = int | float | str
 """A number or an expression in d and N."""
 
 # A memory estimate above this is refused unless the spec raises `max_memory_gb`.
@@ -129,7 +129,7 @@ class RandomHermiteActivation(Strict):
     """Per-neuron σ_j(z) = Σ_{k=min..max} c_jk h_k(z), c_jk ~ N(0, 1) drawn from the seed, scaled
     so that Σ_k c_jk² = 1. Gives every neuron the non-zero higher derivatives batch reuse needs."""
 
-    random_hermite: "RandomHermiteDegrees"
+    random_hermite: RandomHermiteDegrees
 
 
 class RandomHermiteDegrees(Strict):
@@ -137,7 +137,7 @@ class RandomHermiteDegrees(Strict):
     max_degree: int = Field(4, ge=1, le=16)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "RandomHermiteDegrees":
+    def _ordered(self) -> RandomHermiteDegrees:
         if self.min_degree > self.max_degree:
             raise ValueError("min_degree must not exceed max_degree")
         return self
@@ -145,7 +145,7 @@ class RandomHermiteDegrees(Strict):
 
 RandomHermiteActivation.model_rebuild()
 
-Activation = Union[Literal["relu", "tanh"], HermiteActivation, RandomHermiteActivation]
+Activation = Literal["relu", "tanh"] | HermiteActivation | RandomHermiteActivation
 
 
 class ModelSpec(Strict):
@@ -185,7 +185,7 @@ class Stage(Strict):
     )
 
     @model_validator(mode="after")
-    def _one_budget(self) -> "Stage":
+    def _one_budget(self) -> Stage:
         if (self.samples is None) == (self.steps is None):
             raise ValueError("a stage needs exactly one budget: 'samples' or 'steps'")
         return self
@@ -218,7 +218,7 @@ class Phase1Spec(Strict):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Phase1Spec":
+    def _consistent(self) -> Phase1Spec:
         if self.algorithm == "gd":
             if self.n is None:
                 raise ValueError("gd needs 'n', the size of its fixed training set")
@@ -311,7 +311,7 @@ class ExperimentSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _resolvable(self) -> "ExperimentSpec":
+    def _resolvable(self) -> ExperimentSpec:
         # Evaluating every expression now turns "0.3/x" or a negative budget into a 422 at
         # submission rather than a failure on a worker an hour later.
         resolved = resolve(self)
@@ -329,7 +329,7 @@ class ExperimentSpec(Strict):
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
-    def resolved(self) -> "Resolved":
+    def resolved(self) -> Resolved:
         return resolve(self)
 
     def canonical_json(self) -> str:
@@ -391,7 +391,7 @@ class Resolved:
 
 
 def _positive_int(value: float, field: str, *, minimum: int = 1) -> int:
-    rounded = int(round(value))
+    rounded = round(value)
     if rounded < minimum:
         raise ValueError(f"{field} evaluates to {value:g}; it must be at least {minimum}")
     return rounded
