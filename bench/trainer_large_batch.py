@@ -64,8 +64,8 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
     d, N, B, S = args.d, args.N, args.B, args.S
     cuda = device.startswith("cuda")
-    updates = (20 if args.quick else 60) * (10 if cuda else 1)
-    repeats = 3 if args.quick else 5
+    updates = (4 if args.quick else 12) * (20 if cuda else 1)
+    repeats = 2 if args.quick else 3
 
     gen = torch.Generator(device=device).manual_seed(0)
     W = torch.randn(S, N, d, generator=gen, device=device, dtype=dtype)
