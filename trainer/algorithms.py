@@ -7,6 +7,8 @@ neuron's current unit vector w, (I − w wᵀ), and renormalize w after the upda
 Reconstructed choice (shared/science.md leaves it open): inside one minibatch update every
 gradient, including reuse's second gradient taken at w', is projected at the same w, the point
 the update is applied to; multipass renormalizes after each pass and projects at the current point.
+With spec.phase1.clip (UpdateRule.clip), every gradient's per-sample coefficient of x_i,
+(f − y_i)·(a_j/r_a)·σ_j'(z_ij), is clipped to [−clip, clip] before the minibatch mean (both paths).
 
 Two implementations of the same maths:
 - `reference_update`: plain batched matmuls, any B, any `train`, spherical or not, and gd.
@@ -43,6 +45,7 @@ class UpdateRule:
     spherical: bool = True
     train: str = "first"  # first | all
     second_layer_scale: float = 1.0
+    clip: float | None = None  # per-sample gradient coefficient bound (spec.phase1.clip)
 
     def fast(self, batch_size: int) -> bool:
         """Whether `fast_chunk` computes this update (it must be the same choice on every run of a
@@ -70,6 +73,8 @@ def gradients(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
         s, ds = act.value_and_derivative(z)
         r = (s * a[..., None]).mean(1) - yc  # (S, m)
         c = r[:, None, :] * (a[..., None] / rule.second_layer_scale) * ds  # (S, N, m)
+        if rule.clip is not None:
+            c = c.clamp(-rule.clip, rule.clip)
         gW += linalg.bmm(c, xc)
         gb += c.sum(-1)
         ga += (r[:, None, :] * s).sum(-1)
@@ -134,8 +139,8 @@ class _Minibatch:
     """The tensors of one minibatch inside `fast_chunk`: u = ⟨w, x_i⟩ (S, N, B) at the current
     unit w, the Gram matrix (S, B, B), labels (S, B), and the fixed per-neuron factors."""
 
-    def __init__(self, u, gram, y, b, a_over_N, a_over_ra, act, inv_batch):
-        self.u, self.gram, self.y, self.b = u, gram, y, b
+    def __init__(self, u, gram, y, b, a_over_N, a_over_ra, act, inv_batch, clip=None):
+        self.u, self.gram, self.y, self.b, self.clip = u, gram, y, b, clip
         self.a_over_N, self.a_over_ra, self.act, self.inv_batch = a_over_N, a_over_ra, act, inv_batch
 
     def coefficients(self, u: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,6 +148,9 @@ class _Minibatch:
         the residuals r = f − y (S, B)."""
         s, ds = self.act.value_and_derivative(u + self.b)
         r = (s * self.a_over_N).sum(1) - self.y  # (S, B)
+        if self.clip is not None:  # clip the per-sample coefficient, then scale by the step
+            c = (ds * self.a_over_ra * r[:, None, :]).clamp(-self.clip, self.clip)
+            return c * (lr * self.inv_batch), r
         return ds * (self.a_over_ra * (lr * self.inv_batch)) * r[:, None, :], r
 
     def at(self, alpha: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
@@ -220,7 +228,7 @@ def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor
     residuals = []
     for i in range(0, K, B):
         mb = _Minibatch(scale * P[:, :, i:i + B], G[:, i:i + B, i:i + B], y[:, i:i + B], b3,
-                        a_over_N, a_over_ra, act, 1.0 / B)
+                        a_over_N, a_over_ra, act, 1.0 / B, rule.clip)
         alpha, D, r = _fast_minibatch(mb, lr, inner_lr, rule)
         # α W_t − D X_b = (scale α) ⊙ (W + coef X − D X_b / (scale α))
         scale = scale * alpha

@@ -213,6 +213,16 @@ class Phase1Spec(Strict):
     spherical: bool = Field(
         True, description="project gradients on the tangent space and renormalize w_j after each step"
     )
+    clip: float | None = Field(
+        1000.0, gt=0.0,
+        description="(reconstructed) per-sample gradient clipping: before every step (inner and "
+        "outer), each sample's coefficient c_ij = (f − y_i)·(a_j/r_a)·σ_j'(z_ij), which multiplies "
+        "x_i in neuron j's mean-field gradient, is clipped to [−clip, clip]. null: no clipping "
+        "(the literal algorithm). Reuse's second gradient y·σ'(z + ηd·y·σ'(z)) is a degree-13 "
+        "Gaussian polynomial whose rare huge values randomize w; without clipping the reference "
+        "table's reuse column is not flat in d (docs/results/science_notes.md). 1000 leaves "
+        "≈ 0.3% of reuse's outer steps and essentially no online, ReLU or h_k-student step clipped",
+    )
     _exprs = field_validator("batch_size", "n")(
         classmethod(lambda cls, v: v if v is None else _check_expr(v))
     )

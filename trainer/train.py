@@ -70,7 +70,7 @@ class _Run:
         p1 = spec.phase1
         self.gd = p1.algorithm == "gd"
         self.rule = algorithms.UpdateRule(p1.algorithm, p1.reuse_variant, p1.passes, p1.spherical,
-                                          p1.train, spec.model.second_layer_scale)
+                                          p1.train, spec.model.second_layer_scale, p1.clip)
         self.fast = self.rule.fast(self.r.B)
         kw = {"dtype": self.dtype, "device": device}
 

@@ -1,5 +1,7 @@
 """Phase I updates: the batched step is the textbook step, and the fast path is the reference."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -27,7 +29,7 @@ def setup(S=3, N=5, d=12, K=24, r_a=0.5, act="tanh", seed=0):
     return activation, params, x, y
 
 
-def naive_online_step(params, act, x, y, lr, r_a):
+def naive_online_step(params, act, x, y, lr, r_a, clip=None):
     """Spherical online SGD written neuron by neuron, sample by sample, seed by seed."""
     W, a, b = (p.clone() for p in params)
     S, N, _ = W.shape
@@ -39,7 +41,10 @@ def naive_online_step(params, act, x, y, lr, r_a):
             f = sum(float(a[s, j]) * float(act(torch.tensor(z))) for j, z in enumerate(zs)) / N
             for j in range(N):
                 slope = float(act.value_and_derivative(torch.tensor(zs[j], dtype=F64))[1])
-                grads[j] += (f - float(y[s, i])) * float(a[s, j]) / r_a * slope * x[s, i] / B
+                c = (f - float(y[s, i])) * float(a[s, j]) / r_a * slope
+                if clip is not None:
+                    c = max(-clip, min(clip, c))
+                grads[j] += c * x[s, i] / B
         for j in range(N):
             w = W[s, j]
             g = grads[j] - (grads[j] @ w) * w
@@ -48,11 +53,55 @@ def naive_online_step(params, act, x, y, lr, r_a):
     return W
 
 
-def test_batched_spherical_step_equals_a_naive_loop():
+@pytest.mark.parametrize("clip", [None, 0.3])
+def test_batched_spherical_step_equals_a_naive_loop(clip):
     act, params, x, y = setup()
-    rule = UpdateRule("online", second_layer_scale=0.5)
+    rule = UpdateRule("online", second_layer_scale=0.5, clip=clip)
     (W, _, _), _ = algorithms.reference_update(params, act, x[:, :3], y[:, :3], 0.2, 0.0, rule)
-    assert torch.allclose(W, naive_online_step(params, act, x[:, :3], y[:, :3], 0.2, 0.5))
+    assert torch.allclose(W, naive_online_step(params, act, x[:, :3], y[:, :3], 0.2, 0.5, clip))
+    if clip is not None:  # the bound binds here, so clipping changed the step
+        assert not torch.allclose(W, naive_online_step(params, act, x[:, :3], y[:, :3], 0.2, 0.5))
+
+
+def naive_reuse_step(w, a, act, x, y, eta, gamma, r_a, clip):
+    """One neuron, one sample, batch reuse ('outer'): the textbook formulas of science.md with
+    per-sample clipping of the coefficient of x in each gradient (both projected at w)."""
+
+    def coefficient(v):
+        z = torch.dot(v, x)
+        c = float((a * act(z) - y) * a / r_a * act.value_and_derivative(z)[1])  # N = 1
+        return max(-clip, min(clip, c))
+
+    def tangent(g):
+        return g - torch.dot(g, w) * w
+
+    w_inner = w - eta * tangent(coefficient(w) * x)
+    new = w - gamma * tangent(coefficient(w_inner) * x)
+    return new / new.norm()
+
+
+@pytest.mark.parametrize("variant", ["outer", "interpolate"])
+def test_clipped_reuse_equals_a_naive_loop_and_the_fast_path(variant):
+    act, params, x, y = setup(S=2, N=1, d=16, K=8, act="he3")
+    W, a, b = params
+    params = (W, a, torch.zeros_like(b))
+    eta, gamma, clip = 0.3, 0.05, 2.0
+    rule = UpdateRule("reuse", variant, second_layer_scale=0.5, clip=clip)
+    reference, unclipped = params, params
+    for i in range(x.shape[1]):
+        before = reference[0]
+        reference, _ = algorithms.reference_update(reference, act, x[:, i:i + 1], y[:, i:i + 1],
+                                                   gamma, eta, rule)
+        if variant == "outer":
+            for s in range(2):
+                expected = naive_reuse_step(before[s, 0], a[s, 0], act, x[s, i], y[s, i], eta,
+                                            gamma, 0.5, clip)
+                assert torch.allclose(reference[0][s, 0], expected, atol=1e-12)
+        unclipped, _ = algorithms.reference_update(unclipped, act, x[:, i:i + 1], y[:, i:i + 1],
+                                                   gamma, eta, replace(rule, clip=None))
+    assert not torch.allclose(unclipped[0], reference[0])  # the bound binds in this test
+    fast, _ = algorithms.fast_chunk(params, act, x, y, 1, gamma, eta, rule)
+    assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
 
 
 def test_step_equals_autograd_of_the_loss_with_mean_field_scaling_and_projection():
@@ -95,11 +144,12 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("clip", [None, 0.5])
 @pytest.mark.parametrize("act", ["tanh", "he3", "random_hermite"])
 @pytest.mark.parametrize(("algorithm", "variant", "B"), CASES)
-def test_fast_path_equals_reference_in_float64(act, algorithm, variant, B):
+def test_fast_path_equals_reference_in_float64(act, algorithm, variant, B, clip):
     activation, params, x, y = setup(act=act)
-    rule = UpdateRule(algorithm, variant, passes=3, second_layer_scale=0.5)
+    rule = UpdateRule(algorithm, variant, passes=3, second_layer_scale=0.5, clip=clip)
     assert rule.fast(B)
     lr, inner = 0.02, 0.05
     reference, residuals = params, []
