@@ -220,8 +220,9 @@ class Phase1Spec(Strict):
         "x_i in neuron j's mean-field gradient, is clipped to [−clip, clip]. null: no clipping "
         "(the literal algorithm). Reuse's second gradient y·σ'(z + ηd·y·σ'(z)) is a degree-13 "
         "Gaussian polynomial whose rare huge values randomize w; without clipping the reference "
-        "table's reuse column is not flat in d (docs/results/science_notes.md). 1000 leaves "
-        "≈ 0.3% of reuse's outer steps and essentially no online, ReLU or h_k-student step clipped",
+        "table's reuse column is not flat in d (docs/results/science_notes.md). At 1000, with f ≈ 0, "
+        "a He_3 student and target h_3, 0.3% (|m| ≈ 0) to 1.6% (|m| ≈ 0.9) of reuse's outer "
+        "steps are clipped and fewer than 4·10⁻⁵ of online steps",
     )
     _exprs = field_validator("batch_size", "n")(
         classmethod(lambda cls, v: v if v is None else _check_expr(v))
