@@ -109,6 +109,8 @@ class Experiment(Base):
         # The dispatcher's and the reaper's scans.
         Index("ix_experiment_status_priority_id", "status", "priority", "id"),
         Index("ix_experiment_status_lease", "status", "lease_expires_at"),
+        # The fair dispatcher's and the quotas' counts per owner.
+        Index("ix_experiment_status_owner", "status", "owner"),
     )
 
     @property
@@ -176,4 +178,74 @@ class Checkpoint(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     samples: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts: users, API keys, the audit log, idempotency keys
+
+
+class Role(str, enum.Enum):
+    admin = "admin"  # everything, on everyone's experiments; reads the audit log
+    member = "member"  # submits; cancels, retries and deletes only their own experiments
+
+
+class Account(Base):
+    """A user of the lab. `name` is what `experiment.owner` holds. The limits are NULL for the lab
+    default (the services' settings)."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default=Role.member.value)
+    max_running: Mapped[int | None] = mapped_column(Integer)
+    max_queued: Mapped[int | None] = mapped_column(Integer)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: only its sha256 is stored (the key itself is shown once, at creation). The
+    prefix (the first characters of the key) names it in lists and in `revoke-key`."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("account.id", ondelete="CASCADE"),
+                                            index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(24))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class AuditEvent(Base):
+    """Who did what to which experiment, when. No foreign key: a deleted experiment's events
+    stay."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    experiment_id: Mapped[int | None] = mapped_column(Id, index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` of a submission: the same key and body return the same experiment."""
+
+    __tablename__ = "idempotency_key"
+
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    experiment_id: Mapped[int] = mapped_column(Id, ForeignKey("experiment.id",
+                                                              ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
