@@ -1,4 +1,4 @@
-"""Tables: experiment, experiment_tag, trace_point, checkpoint.
+"""Tables: experiment, experiment_tag, trace_point, checkpoint, sweep.
 
 The database is the truth for an experiment's state; the broker only rings the bell. Summary
 results are real columns (not only JSON) so that lists can be filtered and sorted on them.
@@ -101,6 +101,13 @@ class Experiment(Base):
     torch_version: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
+    # Set for experiments a sweep expanded: the sweep and the cell (canonical JSON of the axis
+    # values). Experiments of one sweep with the same cell differ only in their seeds.
+    sweep_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("sweep.id", ondelete="SET NULL"), index=True
+    )
+    cell_key: Mapped[str | None] = mapped_column(Text)
+
     tags: Mapped[list[ExperimentTag]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -179,6 +186,30 @@ class Checkpoint(Base):
     samples: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Sweep(Base):
+    """A grid of experiments expanded from a base spec and axes (api/sweeps.py). The definition is
+    kept as submitted; `sweep_hash` (sha256 of its canonical JSON) makes a resubmission by the same
+    owner find this sweep instead of creating a new one. Progress is counted from the experiments.
+    """
+
+    __tablename__ = "sweep"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    sweep_hash: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The axis paths in order ("d", "phase1.n"): the keys of every cell.
+    axes: Mapped[list[str]] = mapped_column(JSON)
+    cells: Mapped[int] = mapped_column(Integer)
+    experiments_total: Mapped[int] = mapped_column(Integer)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("owner", "sweep_hash"),)
 
 
 # ---------------------------------------------------------------------------------------------
