@@ -215,7 +215,19 @@ def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor
                lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
     """K/B consecutive updates on the chunk x (S, K, d), y (S, K), B = batch_size, for spherical
     first-layer training (rule.fast(B)). Returns the new parameters and the residuals before each
-    update (S, K), exactly as K/B calls of `reference_update` would (up to rounding)."""
+    update (S, K), exactly as K/B calls of `reference_update` would (up to rounding).
+
+    On CPU the chunk runs on one thread: its per-step tensors are small, and on a shared CPU a
+    parallel region waits for a descheduled worker thread (milliseconds per op). It also makes
+    the numbers independent of the machine's thread count."""
+    with linalg.one_thread(x.device):
+        if batch_size == 1:
+            return _chunk_b1(params, act, x, y, lr, inner_lr, rule)
+        return _chunk(params, act, x, y, batch_size, lr, inner_lr, rule)
+
+
+def _chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+           lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
     W, a, b = params
     S, K, _ = x.shape
     N = W.shape[1]
@@ -240,4 +252,80 @@ def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor
             P[:, :, i + B:].addcmul_(new[:, :, k:k + 1], G[:, None, i + k, i + B:])
         residuals.append(r)
     W = scale * (W + linalg.bmm(coef, x))
+    return (W, a, b), torch.cat(residuals, dim=1)
+
+
+def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, lr: float,
+              inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+    """`_chunk` at B = 1 in closed form, a few ops on (S, N) tensors per sample.
+
+    With w unit, u = ⟨w, x⟩ and h = ‖x‖² − u², a step (1 + E u) w − E x has pre-activation
+    u − E h on x and squared norm 1 + E² h. Every update is such a step (E = C₂ for outer reuse
+    and online, ξ(C₁ + C₂) for interpolate, one per pass for multipass), and reuse's inner point
+    has u' = u − C₁ h. The samples are laid out first, (K, S, N), so a step reads and writes
+    contiguous slices."""
+    W, a, b = params
+    S, K, _ = x.shape
+    N = W.shape[1]
+    P = linalg.bmm(W, x.transpose(1, 2)).permute(2, 0, 1).contiguous()  # (K, S, N) at W
+    G = linalg.bmm(x, x.transpose(1, 2))  # (S, K, K)
+    g = torch.diagonal(G, dim1=1, dim2=2).t().contiguous()[..., None]  # (K, S, 1): ‖x_t‖²
+    GT = G.permute(1, 2, 0).contiguous()[..., None]  # (K, K, S, 1): ⟨x_t, x_t'⟩
+    yT = y.t().contiguous()[..., None]  # (K, S, 1)
+    coef = torch.empty(K, S, N, dtype=W.dtype, device=W.device)  # W_t = scale ⊙ (W − Σ coef x)
+    scale = torch.ones(S, N, dtype=W.dtype, device=W.device)
+    a_over_N = a / N
+    a_over_ra = a / rule.second_layer_scale
+    clip = rule.clip
+    steps = {}  # lr -> a_over_ra·lr (unclipped)
+
+    def coefficient(u: torch.Tensor, y_t: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor]:
+        s, ds = act.value_and_derivative(u + b)
+        r = (s * a_over_N).sum(1, keepdim=True) - y_t  # (S, 1)
+        if clip is not None:
+            return (ds * a_over_ra * r).clamp_(-clip, clip).mul_(step), r
+        if step not in steps:
+            steps[step] = a_over_ra * step
+        return ds * steps[step] * r, r
+
+    residuals = []
+    multipass = rule.algorithm == "multipass"
+    online = rule.algorithm == "online" or inner_lr == 0.0
+    for t in range(K):
+        u = P[t] * scale  # (S, N)
+        g_t, y_t = g[t], yT[t]
+        h = torch.addcmul(g_t, u, u, value=-1.0)  # ‖x‖² − u²
+        if multipass:
+            # pass k from the unit point p = α w − D x with pre-activation v: p' ∝ (1 + C v) p − C x
+            alpha, D, v, hv = None, None, u, h
+            for k in range(rule.passes):
+                C, r = coefficient(v, y_t, lr if k == 0 else inner_lr)
+                if k == 0:
+                    residual = r
+                inv = (C * C).mul_(hv).add_(1.0).rsqrt_()
+                grow = torch.addcmul(torch.ones_like(C), C, v) if k == 0 else C * v + 1.0
+                alpha = grow * inv if alpha is None else alpha * grow * inv
+                D = C * inv if D is None else (D * grow + C) * inv
+                v = torch.addcmul(v, C, hv, value=-1.0).mul_(inv)
+                hv = torch.addcmul(g_t, v, v, value=-1.0)
+            scale = scale * alpha
+            torch.div(D, scale, out=coef[t])
+        else:
+            if online:
+                E, residual = coefficient(u, y_t, lr)
+            else:
+                C1, residual = coefficient(u, y_t, inner_lr)
+                u1 = torch.addcmul(u, C1, h, value=-1.0)
+                if rule.reuse_variant == "outer":
+                    E, _ = coefficient(u1, y_t, lr)
+                else:
+                    C2, _ = coefficient(u1, y_t, inner_lr)
+                    E = C1.add_(C2).mul_(lr / inner_lr)
+            grown = torch.addcmul(scale, scale, E * u)  # scale·(1 + E u)
+            torch.div(E, grown, out=coef[t])
+            scale = (E * E).mul_(h).add_(1.0).rsqrt_().mul_(grown)
+        # keep P[t'] = (W − Σ coef x)·x_t' for the samples still to come (elementwise, not BLAS)
+        P[t + 1:].addcmul_(GT[t, t + 1:], coef[t], value=-1.0)
+        residuals.append(residual)
+    W = scale[..., None] * (W - linalg.bmm(coef.permute(1, 2, 0), x))
     return (W, a, b), torch.cat(residuals, dim=1)

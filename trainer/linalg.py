@@ -10,6 +10,9 @@ fresh (aligned) copies.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 ALIGN_BYTES = 64
@@ -26,7 +29,18 @@ def _aligned_empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return torch.as_strided(buffer, (S, rows, cols), (stride, cols, 1), offset)
 
 
+def _is_aligned(t: torch.Tensor) -> bool:
+    """Whether t (S, rows, cols) already has the layout `_aligned_empty` gives (then a copy would
+    hand BLAS the same blocks at equally aligned addresses)."""
+    per = max(1, ALIGN_BYTES // t.element_size())
+    rows, cols = t.shape[1], t.shape[2]
+    return (t.stride(2) == 1 and t.stride(1) == cols and t.stride(0) % per == 0
+            and t.stride(0) >= rows * cols and t.data_ptr() % ALIGN_BYTES == 0)
+
+
 def aligned(t: torch.Tensor) -> torch.Tensor:
+    if _is_aligned(t):
+        return t
     out = _aligned_empty(tuple(t.shape), t)  # type: ignore[arg-type]
     out.copy_(t)
     return out
@@ -39,6 +53,21 @@ def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     out = _aligned_empty((a.shape[0], a.shape[1], b.shape[2]), a)
     torch.bmm(aligned(a), aligned(b), out=out)
     return out
+
+
+@contextlib.contextmanager
+def one_thread(device: torch.device) -> Iterator[None]:
+    """Run the block on one intra-op thread when on CPU (restoring the count after); elsewhere a
+    no-op."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def solve_ex(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
