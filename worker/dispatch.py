@@ -3,9 +3,12 @@ functions of a sessionmaker and a `send` callable, so they are tested without a 
 
 - Reaper: running experiments whose lease expired (their worker died) are requeued (or failed
   when their attempts are exhausted, or cancelled when a cancel was pending); see db.queue.reap.
-- Dispatcher: queued experiments never sent (the broker was down at submission, or the reaper
-  just requeued them) or sent longer than resend_after_s ago (the message may be lost) are sent
-  again, and marked dispatched. A duplicate message is harmless: the claim lets one run.
+- Dispatcher: as many queued experiments as there are free worker slots (SILAB_WORKER_SLOTS
+  minus running minus sent-but-unclaimed) are sent, picked by the fair rule of db.scheduler
+  (priority, then users take turns, FIFO within a user, per-user running limits). Those never
+  sent (the broker was down at submission, or the reaper just requeued them) and those sent
+  longer than resend_after_s ago (the message may be lost) are candidates. A duplicate message
+  is harmless: the claim lets one run.
 
 The reaper runs first, so an experiment it requeues is sent in the same round.
 """
@@ -19,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import queue
+from db import queue, scheduler
 
 log = logging.getLogger(__name__)
 
@@ -54,31 +57,20 @@ def dispatch_queued(
     send: Callable[[int], None],
     *,
     resend_after_s: float,
+    slots: int,
+    default_max_running: int | None = None,
     limit: int = 100,
 ) -> tuple[list[int], str | None]:
-    """Send the queued experiments that need a message; returns (ids sent, send error or None).
+    """Send as many queued experiments as there are free worker slots, chosen by the fair rule
+    (db.scheduler); returns (ids sent, send error or None).
 
-    Stops at the first send that fails (the broker is down: the rest would fail too) and marks
-    only what the broker accepted, so the remainder is tried again next round.
+    Stops at the first send that fails (the broker is down: the rest would fail too); what was
+    not sent is unmarked and tried again next round.
     """
-    with sessions() as session:
-        ids = queue.to_dispatch(session=session, limit=limit, resend_after_s=resend_after_s)
-    sent: list[int] = []
-    error: str | None = None
-    for experiment_id in ids:
-        try:
-            send(experiment_id)
-        except Exception as exc:  # noqa: BLE001 (whatever the broker client raises)
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("dispatcher: could not send experiment %s: %s", experiment_id, error)
-            break
-        sent.append(experiment_id)
-    if sent:
-        with sessions() as session:
-            queue.mark_dispatched(sent, session=session)
-            session.commit()
-        log.info("dispatcher: sent %s", sent)
-    return sent, error
+    return scheduler.dispatch_round(
+        sessions, send, slots=slots, default_max_running=default_max_running,
+        resend_after_s=resend_after_s, limit=limit,
+    )
 
 
 def maintain(
@@ -88,6 +80,8 @@ def maintain(
     reap: bool = True,
     dispatch: bool = True,
     resend_after_s: float,
+    slots: int,
+    default_max_running: int | None = None,
     limit: int = 100,
 ) -> MaintainReport:
     """One maintenance round: reap, then dispatch."""
@@ -99,7 +93,8 @@ def maintain(
         )
     if dispatch:
         report.dispatched, report.send_error = dispatch_queued(
-            sessions, send, resend_after_s=resend_after_s, limit=limit
+            sessions, send, resend_after_s=resend_after_s, slots=slots,
+            default_max_running=default_max_running, limit=limit,
         )
     return report
 

@@ -75,6 +75,8 @@ def maintain(reap: bool = True, dispatch: bool = True) -> dict[str, Any]:
         reap=reap,
         dispatch=dispatch,
         resend_after_s=s.resend_after_s,
+        slots=s.worker_slots,
+        default_max_running=s.default_max_running,
         limit=s.dispatch_batch,
     )
     return report.as_dict()

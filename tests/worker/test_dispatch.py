@@ -12,6 +12,9 @@ from db.models import Experiment
 from worker import dispatch
 
 AddExperiment = Callable[..., int]
+# Enough worker slots that the fair dispatcher sends everything waiting (tests/db/test_scheduler.py
+# covers the slot arithmetic and the fair order).
+ROUND = {"resend_after_s": 600, "slots": 10}
 
 
 def _get(sessions: sessionmaker[Session], experiment_id: int) -> Experiment:
@@ -32,14 +35,14 @@ def test_dispatch_sends_undispatched_queued_experiments_once(
         session.commit()
     sent: list[int] = []
 
-    ids, error = dispatch.dispatch_queued(session_factory, sent.append, resend_after_s=600)
+    ids, error = dispatch.dispatch_queued(session_factory, sent.append, **ROUND)
 
     assert ids == sent == [first, second]
     assert error is None
     assert _get(session_factory, first).dispatched_at is not None
     assert _get(session_factory, already).dispatched_at is not None
     # Marked: the next round sends nothing.
-    assert dispatch.dispatch_queued(session_factory, sent.append, resend_after_s=600) == ([], None)
+    assert dispatch.dispatch_queued(session_factory, sent.append, **ROUND) == ([], None)
 
 
 def test_dispatch_resends_a_message_that_may_be_lost(
@@ -47,7 +50,7 @@ def test_dispatch_resends_a_message_that_may_be_lost(
 ) -> None:
     stale = add_experiment(dispatched_at=datetime.now(UTC) - timedelta(hours=1))
     sent: list[int] = []
-    assert dispatch.dispatch_queued(session_factory, sent.append, resend_after_s=600)[0] == [stale]
+    assert dispatch.dispatch_queued(session_factory, sent.append, **ROUND)[0] == [stale]
 
 
 def test_a_broker_that_refuses_leaves_the_rest_for_the_next_round(
@@ -61,14 +64,14 @@ def test_a_broker_that_refuses_leaves_the_rest_for_the_next_round(
         if experiment_id == second:
             raise ConnectionRefusedError("broker down")
 
-    ids, error = dispatch.dispatch_queued(session_factory, flaky, resend_after_s=600)
+    ids, error = dispatch.dispatch_queued(session_factory, flaky, **ROUND)
     assert ids == [first]
     assert calls == [first, second]  # stops at the first refusal
     assert error is not None and "broker down" in error
     assert _get(session_factory, second).dispatched_at is None
     assert _get(session_factory, third).dispatched_at is None
     sent: list[int] = []
-    assert dispatch.dispatch_queued(session_factory, sent.append, resend_after_s=600)[0] == [
+    assert dispatch.dispatch_queued(session_factory, sent.append, **ROUND)[0] == [
         second, third
     ]
 
@@ -83,7 +86,7 @@ def test_maintain_reaps_then_dispatches_the_requeued_experiment(
         session.commit()
     sent: list[int] = []
 
-    report = dispatch.maintain(session_factory, sent.append, resend_after_s=600)
+    report = dispatch.maintain(session_factory, sent.append, **ROUND)
 
     assert report.requeued == [experiment_id]
     assert report.dispatched == sent == [experiment_id]
@@ -97,7 +100,7 @@ def test_maintain_can_skip_either_half(
 ) -> None:
     experiment_id = add_experiment()
     sent: list[int] = []
-    report = dispatch.maintain(session_factory, sent.append, dispatch=False, resend_after_s=600)
+    report = dispatch.maintain(session_factory, sent.append, dispatch=False, **ROUND)
     assert (report.dispatched, sent) == ([], [])
-    report = dispatch.maintain(session_factory, sent.append, reap=False, resend_after_s=600)
+    report = dispatch.maintain(session_factory, sent.append, reap=False, **ROUND)
     assert report.dispatched == [experiment_id]

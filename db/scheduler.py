@@ -1,0 +1,375 @@
+"""The fair dispatcher: which queued experiments get the free worker slots, and a queued
+experiment's place in line. Shared by the API (a round right after a submit or a retry) and the
+worker's `silab.maintain` (a round every dispatch interval).
+
+The model (docs/design.md, "Scheduling"):
+- The pool has `slots` worker processes (SILAB_WORKER_SLOTS). A slot is busy while an experiment
+  runs on it, or while a message for a queued experiment is on its way (sent less than
+  `resend_after_s` ago and not yet claimed). Only `slots - busy` messages are sent per round, so
+  the order of the broker's queue never decides anything: this module does.
+- Strict priority between levels (higher first). Within a level users take turns: the next slot
+  goes to the user with the fewest busy slots, then the one handed a slot least recently, then
+  the one whose oldest waiting experiment is oldest; FIFO (by id) within one user. A user at
+  their running limit (account.max_running, else the lab default) is skipped; a lower level may
+  then use the slot (the pool never idles while someone can run).
+- A round is serialized (an advisory lock on PostgreSQL, the write lock on SQLite): the chosen
+  experiments are marked dispatched and committed BEFORE they are sent, and unmarked when the
+  broker refuses them, so two concurrent rounds never hand out the same slot twice.
+
+Nothing here commits except `dispatch_round`, which owns its sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Account, Experiment, Status
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key of a dispatch round ("silab" in ASCII, as an integer).
+DISPATCH_LOCK_KEY = 0x73696C6162
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# `position` replays at most this many turns (beyond, the count is a lower bound).
+MAX_REPLAY = 100_000
+
+
+@dataclass
+class Pool:
+    """What the dispatcher sees at the start of a round."""
+
+    slots: int
+    busy: dict[str, int] = field(default_factory=dict)  # owner -> running + in flight
+    max_running: dict[str, int | None] = field(default_factory=dict)  # owner -> limit
+    last_start: dict[str, datetime] = field(default_factory=dict)  # owner -> last slot handed
+
+    @property
+    def busy_total(self) -> int:
+        return sum(self.busy.values())
+
+    @property
+    def free(self) -> int:
+        return max(0, self.slots - self.busy_total)
+
+    def at_limit(self, owner: str) -> bool:
+        limit = self.max_running.get(owner)
+        return limit is not None and self.busy.get(owner, 0) >= limit
+
+    def turn_key(self, owner: str, oldest_id: int) -> tuple[int, datetime, int]:
+        """Smaller goes first: fewest busy slots, least recently handed one, oldest waiting."""
+        return (self.busy.get(owner, 0), self.last_start.get(owner, _EPOCH), oldest_id)
+
+
+@dataclass(frozen=True)
+class Position:
+    """A queued experiment's place in line (an estimate: it assumes nothing else is submitted and
+    users keep taking turns), and what it waits for."""
+
+    experiment_id: int
+    status: str
+    in_flight: bool  # sent to the broker; waits for a worker to claim it
+    position: int | None  # 1 = next to be sent; None when not queued or already sent
+    ahead_higher_priority: int
+    ahead_same_priority: int
+    slots: int
+    busy_slots: int
+    owner_busy: int
+    owner_max_running: int | None
+    waiting_for: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries
+
+
+def _stale(now: datetime, resend_after_s: float) -> datetime:
+    return now - timedelta(seconds=resend_after_s)
+
+
+def _waiting(stale: datetime) -> Any:
+    """Queued experiments that need a message: never sent, or sent so long ago that it may be
+    lost."""
+    return and_(
+        Experiment.status == Status.queued.value,
+        Experiment.cancel_requested.is_(False),
+        or_(Experiment.dispatched_at.is_(None), Experiment.dispatched_at < stale),
+    )
+
+
+def _busy(stale: datetime) -> Any:
+    """Running, or sent recently and not yet claimed."""
+    return or_(
+        Experiment.status == Status.running.value,
+        and_(Experiment.status == Status.queued.value, Experiment.dispatched_at >= stale),
+    )
+
+
+def pool_state(
+    *,
+    session: Session,
+    slots: int,
+    default_max_running: int | None,
+    resend_after_s: float,
+    owners: set[str] | None = None,
+    now: datetime,
+) -> Pool:
+    """Busy slots per owner, and for `owners` (plus the busy ones) their running limit and when
+    they were last handed a slot."""
+    stale = _stale(now, resend_after_s)
+    pool = Pool(slots=slots)
+    for owner, count in session.execute(
+        select(Experiment.owner, func.count()).where(_busy(stale)).group_by(Experiment.owner)
+    ):
+        pool.busy[owner] = count
+    names = set(owners or ()) | set(pool.busy)
+    if not names:
+        return pool
+    limits = dict(session.execute(
+        select(Account.name, Account.max_running).where(Account.name.in_(names))
+    ).all())
+    for name in names:
+        limit = limits.get(name)
+        pool.max_running[name] = limit if limit is not None else default_max_running
+    for owner, started, dispatched in session.execute(
+        select(Experiment.owner, func.max(Experiment.started_at), func.max(Experiment.dispatched_at))
+        .where(Experiment.owner.in_(names))
+        .group_by(Experiment.owner)
+    ):
+        times = [t for t in (started, dispatched) if t is not None]
+        if times:
+            pool.last_start[owner] = max(_aware(t) for t in times)
+    return pool
+
+
+def plan(
+    *,
+    session: Session,
+    slots: int,
+    default_max_running: int | None,
+    resend_after_s: float,
+    limit: int | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """Ids to send now, in the order the fair rule hands out the free slots (read-only)."""
+    now = _now(now)
+    stale = _stale(now, resend_after_s)
+    # (priority, owner) -> [waiting count, oldest id]
+    groups: dict[tuple[int, str], list[int]] = {}
+    for priority, owner, count, oldest in session.execute(
+        select(Experiment.priority, Experiment.owner, func.count(), func.min(Experiment.id))
+        .where(_waiting(stale))
+        .group_by(Experiment.priority, Experiment.owner)
+    ):
+        groups[(priority, owner)] = [count, oldest]
+    if not groups:
+        return []
+    pool = pool_state(session=session, slots=slots, default_max_running=default_max_running,
+                      resend_after_s=resend_after_s, owners={o for _, o in groups}, now=now)
+    free = pool.free if limit is None else min(pool.free, limit)
+    levels = sorted({p for p, _ in groups}, reverse=True)
+    picks: list[tuple[int, str]] = []
+    tick = 0
+    while len(picks) < free:
+        chosen: tuple[int, str] | None = None
+        for level in levels:
+            owners = [o for (p, o), (n, _) in groups.items()
+                      if p == level and n > 0 and not pool.at_limit(o)]
+            if owners:
+                owner = min(owners, key=lambda o, lv=level: pool.turn_key(o, groups[(lv, o)][1]))
+                chosen = (level, owner)
+                break
+        if chosen is None:
+            break  # everyone waiting is at their running limit
+        picks.append(chosen)
+        groups[chosen][0] -= 1
+        pool.busy[chosen[1]] = pool.busy.get(chosen[1], 0) + 1
+        tick += 1
+        pool.last_start[chosen[1]] = now + timedelta(microseconds=tick)
+    # The ids: FIFO within each (level, owner), in pick order.
+    wanted: dict[tuple[int, str], int] = {}
+    for pick in picks:
+        wanted[pick] = wanted.get(pick, 0) + 1
+    ids: dict[tuple[int, str], list[int]] = {}
+    for (level, owner), count in wanted.items():
+        ids[(level, owner)] = list(session.scalars(
+            select(Experiment.id)
+            .where(_waiting(stale), Experiment.priority == level, Experiment.owner == owner)
+            .order_by(Experiment.id)
+            .limit(count)
+        ))
+    return [ids[pick].pop(0) for pick in picks if ids[pick]]
+
+
+def position(
+    experiment_id: int,
+    *,
+    session: Session,
+    slots: int,
+    default_max_running: int | None,
+    resend_after_s: float,
+    now: datetime | None = None,
+) -> Position | None:
+    """Where a queued experiment stands; None when there is no such experiment.
+
+    `position` counts what the dispatcher would send before it: every waiting experiment of a
+    higher priority, the owner's own older ones at its level, and, for every other user at its
+    level, as many as that user gets before the owner's turn comes (users take turns by busy
+    slots). `waiting_for` names the reasons it is not running yet: "worker slots" (all busy),
+    "running limit" (its owner is at their max_running), "higher priority" (queued above it),
+    "turn" (others at its level go first).
+    """
+    now = _now(now)
+    stale = _stale(now, resend_after_s)
+    row = session.execute(
+        select(Experiment.status, Experiment.owner, Experiment.priority, Experiment.dispatched_at,
+               Experiment.cancel_requested).where(Experiment.id == experiment_id)
+    ).first()
+    if row is None:
+        return None
+    status, owner, priority, dispatched_at, cancel_requested = row
+    in_flight = (status == Status.queued.value and dispatched_at is not None
+                 and _aware(dispatched_at) >= stale)
+    same_level: dict[str, tuple[int, int]] = {}  # owner -> (waiting at this level, oldest id)
+    for other, count, oldest in session.execute(
+        select(Experiment.owner, func.count(), func.min(Experiment.id))
+        .where(_waiting(stale), Experiment.priority == priority)
+        .group_by(Experiment.owner)
+    ):
+        same_level[other] = (count, oldest)
+    pool = pool_state(session=session, slots=slots, default_max_running=default_max_running,
+                      resend_after_s=resend_after_s, owners=set(same_level) | {owner}, now=now)
+    base: dict[str, Any] = {
+        "experiment_id": experiment_id, "status": status, "in_flight": in_flight,
+        "slots": slots, "busy_slots": pool.busy_total, "owner_busy": pool.busy.get(owner, 0),
+        "owner_max_running": pool.max_running.get(owner),
+    }
+    if status != Status.queued.value or cancel_requested or in_flight:
+        waiting = ["a worker to claim it"] if in_flight else []
+        return Position(position=None, ahead_higher_priority=0, ahead_same_priority=0,
+                        waiting_for=waiting, **base)
+    higher = session.scalar(
+        select(func.count()).select_from(Experiment)
+        .where(_waiting(stale), Experiment.priority > priority)
+    ) or 0
+    own_before = session.scalar(
+        select(func.count()).select_from(Experiment)
+        .where(_waiting(stale), Experiment.priority == priority, Experiment.owner == owner,
+               Experiment.id < experiment_id)
+    ) or 0
+    # Replay the turns at this level (busy counts frozen, running limits ignored) until the
+    # owner's turn reaches this experiment.
+    remaining = {o: count for o, (count, _) in same_level.items() if o != owner}
+    oldest = {o: first for o, (_, first) in same_level.items()}
+    remaining[owner] = own_before + 1
+    oldest.setdefault(owner, experiment_id)
+    busy = {o: pool.busy.get(o, 0) for o in remaining}
+    last = {o: pool.last_start.get(o, _EPOCH) for o in remaining}
+    others = 0
+    for tick in range(1, MAX_REPLAY + 1):
+        turn = min((o for o, n in remaining.items() if n > 0),
+                   key=lambda o: (busy[o], last[o], oldest[o]))
+        if turn == owner and remaining[owner] == 1:
+            break
+        if turn != owner:
+            others += 1
+        remaining[turn] -= 1
+        busy[turn] += 1
+        last[turn] = now + timedelta(microseconds=tick)
+    waiting_for = []
+    if pool.busy_total >= slots:
+        waiting_for.append("worker slots")
+    if pool.at_limit(owner):
+        waiting_for.append("running limit")
+    if higher:
+        waiting_for.append("higher priority")
+    if others or own_before:
+        waiting_for.append("turn")
+    return Position(position=higher + others + own_before + 1, ahead_higher_priority=higher,
+                    ahead_same_priority=others + own_before, waiting_for=waiting_for, **base)
+
+
+# ---------------------------------------------------------------------------------------------
+# A round
+
+
+def lock_round(session: Session) -> None:
+    """Serialize dispatch rounds until this transaction ends (PostgreSQL: an advisory lock;
+    SQLite: an UPDATE that matches nothing still takes the database's write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK_KEY})
+    else:
+        session.execute(
+            update(Experiment).where(Experiment.id == -1).values(status=Experiment.status)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def dispatch_round(
+    sessions: sessionmaker[Session],
+    send: Callable[[int], None],
+    *,
+    slots: int,
+    default_max_running: int | None,
+    resend_after_s: float,
+    limit: int | None = None,
+    now: datetime | None = None,
+) -> tuple[list[int], str | None]:
+    """Pick by the fair rule, mark dispatched and commit, then send; returns (ids sent, the send
+    error or None). `send` raises when the broker does not take a message: the round stops there
+    (the broker is down, the rest would fail too) and the unsent ones are unmarked, so the next
+    round picks them again."""
+    now = _now(now)
+    with sessions() as session:
+        lock_round(session)
+        ids = plan(session=session, slots=slots, default_max_running=default_max_running,
+                   resend_after_s=resend_after_s, limit=limit, now=now)
+        if ids:
+            session.execute(
+                update(Experiment)
+                .where(Experiment.id.in_(ids), Experiment.status == Status.queued.value)
+                .values(dispatched_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+    sent: list[int] = []
+    error: str | None = None
+    for experiment_id in ids:
+        try:
+            send(experiment_id)
+        except Exception as exc:  # noqa: BLE001 (whatever the broker client raises)
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("dispatcher: could not send experiment %s: %s", experiment_id, error)
+            break
+        sent.append(experiment_id)
+    unsent = ids[len(sent):]
+    if unsent:
+        with sessions() as session:
+            session.execute(
+                update(Experiment)
+                .where(Experiment.id.in_(unsent), Experiment.dispatched_at == now)
+                .values(dispatched_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+    if sent:
+        log.info("dispatcher: sent %s", sent)
+    return sent, error
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime")
+    return now.astimezone(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
