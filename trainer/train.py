@@ -11,13 +11,14 @@ No prints, no files, no environment: the caller reads the Result and listens to 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any
 
 import torch
 
-from trainer import algorithms, checkpoint, metrics, model, phase2, targets
+from trainer import algorithms, checkpoint, linalg, metrics, model, phase2, targets
 from trainer.results import Callbacks, EvalPoint, NoCallbacks, Result, SeedResult
 from trainer.spec import ExperimentSpec
 
@@ -239,6 +240,15 @@ class _Run:
                     self.diverged[s] = end
 
     def execute(self, resume: dict[str, Any] | None) -> Result:
+        # the fast path's tensors are small: Phase I on one CPU thread (algorithms.fast_chunk)
+        with linalg.one_thread(self.device) if self.fast else contextlib.nullcontext():
+            stopped = self.train_phase1(resume)
+        if stopped is not None:
+            return self.result(stopped)
+        return self.finish()
+
+    def train_phase1(self, resume: dict[str, Any] | None) -> str | None:
+        """Phase I to its end (None) or to 'diverged' / 'cancelled'."""
         if resume is not None:
             self.load(resume)
         else:
@@ -256,15 +266,19 @@ class _Run:
             if self.step == next_eval:
                 self.evaluate()
             if all(s is not None for s in self.diverged):
-                return self.result("diverged")
+                return "diverged"
             now = time.perf_counter()
             if now - last_poll >= STOP_POLL_S or self.step == next_eval:
                 last_poll = now
                 if self.callbacks.should_stop():
-                    return self.result("cancelled")
+                    return "cancelled"
             if now - last_checkpoint >= self.checkpoint_every_s and self.step < self.total:
                 self.callbacks.on_checkpoint(self.state())
                 last_checkpoint = time.perf_counter()
+        return None
+
+    def finish(self) -> Result:
+        """Phase II if the spec has one, then the Result."""
         test_mse = list(self.last_test_mse)
         ridge: list[float | None] = [None] * len(self.seeds)
         extra: dict[str, Any] = {}
