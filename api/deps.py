@@ -1,17 +1,20 @@
-"""Dependencies as Annotated aliases. Whether an experiment exists (and, once there is auth, whether
-the caller may see it) is decided here, once, never in handlers."""
+"""Dependencies as Annotated aliases. Who is calling (an API key), whether an experiment exists and
+the caller may see it, and whether they may change it, is decided here, once, never in handlers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Path, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
+from api import accounts
+from api.accounts import Principal
+from api.auth import OPEN_PATHS, retry_after_header
 from api.broker import Broker
 from api.config import ApiSettings
-from db.models import Experiment
+from db.models import Experiment, Sweep
 
 
 def get_settings(request: Request) -> ApiSettings:
@@ -27,31 +30,98 @@ def get_broker(request: Request) -> Broker:
     return request.app.state.broker
 
 
-def get_current_user(
-    x_silab_user: Annotated[
-        str,
-        Header(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$",
-               description="who submits; NOT authenticated (API keys come later)"),
-    ] = "local",
-) -> str:
-    # TODO(auth): this trusts a header. Replace with an API-key lookup; this is the one place.
-    return x_silab_user
+def authenticate(request: Request, session: SessionDep) -> Principal | None:
+    """App-wide: the principal of the request's `Authorization: Bearer <key>`; 401 without a
+    valid key, 429 (with Retry-After) over the key's rate limit. Open routes (api.auth.OPEN_PATHS)
+    need no key: None."""
+    route = request.scope.get("route")
+    if getattr(route, "path", request.url.path) in OPEN_PATHS:
+        return None
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "missing API key: send `Authorization: Bearer <key>`",
+                            headers={"WWW-Authenticate": "Bearer"})
+    principal = accounts.authenticate(key, session=session) if len(key) <= 200 else None
+    session.rollback()  # end the read transaction; the handler starts its own
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "unknown, revoked or expired API key",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    wait = request.app.state.rate_limiter.take(principal.key_id)
+    if wait is not None:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"rate limit: this key may make {request.app.state.settings.rate_limit_per_s:g} "
+                            f"requests per second; retry in {wait:.1f} s",
+                            headers=retry_after_header(wait))
+    return principal
+
+
+def get_current_user(principal: Annotated[Principal | None, Depends(authenticate)]) -> Principal:
+    if principal is None:  # an open route asked for the user: a wiring mistake
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this route needs an API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def get_admin(principal: Annotated[Principal, Depends(get_current_user)]) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{principal.name} is not an admin")
+    return principal
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
-CurrentUser = Annotated[str, Depends(get_current_user)]
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+AdminUser = Annotated[Principal, Depends(get_admin)]
 
 
 def get_experiment(
     experiment_id: Annotated[int, Path(ge=1, description="the experiment's id")],
     session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
 ) -> Experiment:
+    """The experiment, if it exists and the caller may see it (everyone, or with
+    SILAB_EXPERIMENTS_VISIBLE=own only its owner and admins: 404 for the others, so that ids do
+    not leak)."""
     experiment = session.get(Experiment, experiment_id)
-    if experiment is None:
+    if experiment is None or not may_see(user, experiment.owner, settings):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment_id} not found")
     return experiment
 
 
 ExperimentDep = Annotated[Experiment, Depends(get_experiment)]
+
+
+def may_see(user: Principal, owner: str, settings: ApiSettings) -> bool:
+    return settings.experiments_visible == "lab" or user.is_admin or owner == user.name
+
+
+def get_owned_experiment(experiment: ExperimentDep, user: CurrentUser) -> Experiment:
+    """The experiment, if the caller may change it (cancel, retry, delete): its owner or an
+    admin; 403 for everyone else."""
+    if not (user.is_admin or experiment.owner == user.name):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"experiment {experiment.id} belongs to {experiment.owner}; only its "
+                            "owner or an admin may change it")
+    return experiment
+
+
+OwnedExperimentDep = Annotated[Experiment, Depends(get_owned_experiment)]
+
+
+def get_sweep(
+    sweep_id: Annotated[int, Path(ge=1, description="the sweep's id")],
+    session: SessionDep,
+) -> Sweep:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
+    return sweep
+
+
+SweepDep = Annotated[Sweep, Depends(get_sweep)]

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
+from api.auth import RateLimiter, bootstrap_admin, install_openapi_security
 from api.broker import make_broker
 from api.config import ApiSettings
+from api.deps import authenticate
 from api.errors import validation_error_handler
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
-from api.routes import experiments, health, metrics
+from api.routes import accounts, audit, experiments, health, metrics, plots, sweeps
 from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -28,7 +35,9 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     broker = make_broker(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.bootstrap_admin:
+            bootstrap_admin(app.state.sessionmaker, settings.data_dir)
         yield
         broker.close()
         if owns_engine:
@@ -39,16 +48,27 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
         summary="Queue, run and compare SGD experiments on single-index models.",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route needs an API key but the open ones (api.auth.OPEN_PATHS).
+        dependencies=[Depends(authenticate)],
     )
     app.state.settings = settings
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.broker = broker
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics_registry = make_registry(app.state.sessionmaker, settings.metrics_window_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(experiments.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(accounts.router)
+    app.include_router(audit.router)
+    app.include_router(plots.router)
+    app.include_router(sweeps.router)
+    # The dashboard (api/static): static files that use only the public API.
+    app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
+    app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)
+    install_openapi_security(app)
     return app
 
 

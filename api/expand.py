@@ -1,0 +1,202 @@
+"""Sweep definitions: axes, their expansion into cells and experiments, the sweep hash. Pure
+functions (no database) on the validated SweepCreate body.
+
+Expansion is deterministic: the cells are the Cartesian product of the axes in the order given
+(the last axis varies fastest); a zip group advances its member axes together. A cell's key is the
+canonical JSON of its axis values ({"d": 32, "phase1.n": "16*d"}, keys sorted). Each cell holds
+`ceil(seeds / seeds_per_experiment)` experiments whose specs differ only in their seed lists.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from trainer.spec import ExperimentSpec
+
+# A path segment that is all digits indexes a list ("phase1.stages.0.lr").
+MAX_EXPERIMENTS = 5000
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def sweep_hash(definition: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of what decides the experiments: base, axes and seeds."""
+    keys = ("base", "axes", "seeds", "seeds_per_experiment")
+    return hashlib.sha256(canonical({k: definition.get(k) for k in keys}).encode()).hexdigest()
+
+
+def axis_values(axis: dict[str, Any]) -> list[Any]:
+    """The values of one axis: `values`, or a range {start, stop, num, scale: log2|linear}
+    (both ends included; integers when start and stop are integers and the points are)."""
+    if "values" in axis and axis["values"] is not None:
+        return list(axis["values"])
+    start, stop, num = axis["start"], axis["stop"], int(axis["num"])
+    scale = axis.get("scale") or "linear"
+    if num == 1:
+        points = [float(start)]
+    elif scale == "log2":
+        low, high = math.log2(start), math.log2(stop)
+        points = [2.0 ** (low + (high - low) * i / (num - 1)) for i in range(num)]
+    else:
+        points = [start + (stop - start) * i / (num - 1) for i in range(num)]
+    integral = isinstance(start, int) and isinstance(stop, int)
+    out: list[Any] = []
+    for point in points:
+        nearest = round(point)
+        if integral and abs(point - nearest) < 1e-9 * max(1.0, abs(point)):
+            out.append(int(nearest))
+        else:
+            out.append(float(point))
+    return out
+
+
+def set_path(spec: dict[str, Any], path: str, value: Any) -> None:
+    """spec[path] = value in place, creating mappings on the way; list indices are digits.
+    A string target ("h3") is replaced by its mapping before a path goes inside it."""
+    parts = path.split(".")
+    node: Any = spec
+    for index, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: index + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ValueError(f"axis path {path!r}: {where} is not an index of the list")
+            node = node[int(part)]
+            continue
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif isinstance(child, str) and part == "target":
+            child = node[part] = {"hermite": _target_mapping(child)}
+        elif not isinstance(child, (dict, list)):
+            raise ValueError(f"axis path {path!r}: {where} is {child!r}, not a mapping")
+        node = child
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ValueError(f"axis path {path!r}: {last!r} is not an index of the list")
+        node[int(last)] = copy.deepcopy(value)
+    else:
+        node[last] = copy.deepcopy(value)
+
+
+def _target_mapping(name: str) -> dict[int, float]:
+    from trainer.spec import TARGET_PRESETS
+
+    key = name.replace(" ", "").lower()
+    if key not in TARGET_PRESETS:
+        raise ValueError(f"unknown target preset {name!r}")
+    return dict(TARGET_PRESETS[key])
+
+
+def _groups(axes: list[dict[str, Any]]) -> list[list[tuple[str, list[Any]]]]:
+    """Each entry of `axes` as a group of (path, values) that advance together."""
+    groups = []
+    for axis in axes:
+        members = axis["zip"] if axis.get("zip") else [axis]
+        group = [(member["path"], axis_values(member)) for member in members]
+        lengths = {len(values) for _, values in group}
+        if len(lengths) != 1:
+            paths = ", ".join(path for path, _ in group)
+            raise ValueError(f"zipped axes {paths} have different numbers of values "
+                             f"({sorted(lengths)})")
+        groups.append(group)
+    return groups
+
+
+def axis_paths(axes: list[dict[str, Any]]) -> list[str]:
+    return [path for group in _groups(axes) for path, _ in group]
+
+
+@dataclass
+class Planned:
+    """One experiment to create: its cell, the cell's axis values and its validated spec."""
+
+    cell_key: str
+    values: dict[str, Any]
+    spec: ExperimentSpec
+    part: int  # which of the cell's experiments (seed split), from 0
+
+
+class ExpansionError(ValueError):
+    """A definition that cannot be expanded; `loc` names where (for a 422)."""
+
+    def __init__(self, message: str, loc: tuple[str | int, ...] = ("body",)) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def cells(axes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The axis values of every cell, in expansion order."""
+    out: list[dict[str, Any]] = [{}]
+    for group in _groups(axes):
+        length = len(group[0][1])
+        out = [
+            {**cell, **{path: values[i] for path, values in group}}
+            for cell in out for i in range(length)
+        ]
+    return out
+
+
+def expand(definition: dict[str, Any]) -> list[Planned]:
+    """Every experiment of a sweep, validated. ExpansionError (with `loc`) on the first problem."""
+    axes = definition.get("axes") or []
+    try:
+        grid = cells(axes)
+        paths = axis_paths(axes)
+    except (KeyError, ValueError, OverflowError) as error:
+        raise ExpansionError(str(error), ("body", "axes")) from None
+    if len(set(paths)) != len(paths):
+        raise ExpansionError(f"an axis path appears twice: {paths}", ("body", "axes"))
+    seeds_total = definition.get("seeds")
+    per_experiment = definition.get("seeds_per_experiment")
+    planned: list[Planned] = []
+    for index, values in enumerate(grid):
+        key = canonical(values)
+        raw = copy.deepcopy(definition["base"])
+        try:
+            for path, value in values.items():
+                set_path(raw, path, value)
+        except ValueError as error:
+            raise ExpansionError(str(error), ("body", "axes")) from None
+        for part, seeds in enumerate(_seed_split(raw.get("seeds", 1), seeds_total,
+                                                 per_experiment)):
+            raw_part = {**raw, "seeds": seeds}
+            try:
+                spec = ExperimentSpec.model_validate(raw_part)
+            except ValidationError as error:
+                issue = error.errors()[0]
+                where = ".".join(str(p) for p in issue["loc"]) or "spec"
+                raise ExpansionError(f"cell {index} {key}: {where}: {issue['msg']}",
+                                     ("body", "base", *issue["loc"])) from None
+            planned.append(Planned(key, values, spec, part))
+            if len(planned) > MAX_EXPERIMENTS:
+                raise ExpansionError(f"the sweep expands to more than {MAX_EXPERIMENTS} "
+                                     "experiments", ("body", "axes"))
+    return planned
+
+
+def _seed_split(base_seeds: Any, total: int | None, per_experiment: int | None) -> list[Any]:
+    """The seeds of each experiment of one cell. Without `seeds`/`seeds_per_experiment` the
+    base's seeds stay as they are (one experiment). With them, seeds 0..total−1 are cut into
+    consecutive lists of `per_experiment` (the last may be shorter)."""
+    if total is None and per_experiment is None:
+        return [base_seeds]
+    if total is None:
+        total = base_seeds if isinstance(base_seeds, int) else len(base_seeds)
+    seed_list = list(range(total)) if isinstance(base_seeds, int) else list(base_seeds)[:total]
+    if len(seed_list) < total:
+        raise ExpansionError(f"seeds = {total} but the base lists only {len(seed_list)} seeds",
+                             ("body", "seeds"))
+    size = per_experiment or total
+    if size >= total and isinstance(base_seeds, int):
+        return [total]
+    return [seed_list[i: i + size] for i in range(0, total, size)]
