@@ -65,26 +65,33 @@ def gradients(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
     at a time so a large fixed set (gd) never needs an (S, N, M) tensor."""
     W, a, b = params
     M = x.shape[1]
-    gW, ga, gb = torch.zeros_like(W), torch.zeros_like(a), torch.zeros_like(b)
+    every = rule.train == "all"  # ga, gb are only used when the whole network trains
+    gW = ga = gb = None
     residuals = []
     for i in range(0, M, chunk):
         xc, yc = x[:, i:i + chunk], y[:, i:i + chunk]
-        z = linalg.bmm(W, xc.transpose(1, 2)) + b[..., None]  # (S, N, m)
+        z = linalg.bmm(W, xc.transpose(1, 2)).add_(b[..., None])  # (S, N, m)
         s, ds = act.value_and_derivative(z)
         r = (s * a[..., None]).mean(1) - yc  # (S, m)
-        c = r[:, None, :] * (a[..., None] / rule.second_layer_scale) * ds  # (S, N, m)
+        c = ds.mul_(a[..., None] / rule.second_layer_scale).mul_(r[:, None, :])  # (S, N, m)
         if rule.clip is not None:
-            c = c.clamp(-rule.clip, rule.clip)
-        gW += linalg.bmm(c, xc)
-        gb += c.sum(-1)
-        ga += (r[:, None, :] * s).sum(-1)
+            c = c.clamp_(-rule.clip, rule.clip)
+        c = c.div_(M)  # the mean over samples, on the (S, N, m) coefficients, not on (S, N, d)
+        part = linalg.bmm(c, xc)
+        gW = part if gW is None else gW.add_(part)
+        if every:
+            part_b, part_a = c.sum(-1), (r[:, None, :] * s).sum(-1) / M
+            gb = part_b if gb is None else gb + part_b
+            ga = part_a if ga is None else ga + part_a
         residuals.append(r)
-    return (gW / M, ga / M, gb / M), torch.cat(residuals, dim=1)
+    if not every:
+        ga, gb = torch.zeros_like(a), torch.zeros_like(b)
+    return (gW, ga, gb), torch.cat(residuals, dim=1)  # type: ignore[return-value]
 
 
 def _project(base: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """(I − w wᵀ) g for every neuron, w = base rows (unit)."""
-    return g - (g * base).sum(-1, keepdim=True) * base
+    return g - torch.linalg.vecdot(g, base)[..., None] * base
 
 
 def _move(params: Params, grads: Params, lr: float, base: torch.Tensor, rule: UpdateRule) -> Params:
@@ -93,8 +100,10 @@ def _move(params: Params, grads: Params, lr: float, base: torch.Tensor, rule: Up
     W, a, b = params
     gW, ga, gb = grads
     if rule.spherical:
-        gW = _project(base, gW)
-    W = W - lr * gW
+        # W − lr (g − ⟨g, w⟩ w) in two passes over the weights
+        W = W.addcmul(base, (lr * torch.linalg.vecdot(gW, base))[..., None]).add_(gW, alpha=-lr)
+    else:
+        W = W - lr * gW
     if rule.train == "all":
         a, b = a - lr * ga, b - lr * gb
     return W, a, b
@@ -102,8 +111,8 @@ def _move(params: Params, grads: Params, lr: float, base: torch.Tensor, rule: Up
 
 def _finish(params: Params, rule: UpdateRule) -> Params:
     W, a, b = params
-    if rule.spherical:
-        W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
+    if rule.spherical:  # W is always a fresh tensor here (from _move or a mix)
+        W = W.div_(torch.linalg.vector_norm(W, dim=-1, keepdim=True))
     return W, a, b
 
 

@@ -46,9 +46,16 @@ def _monomial(coefficients: dict[int, float]) -> list[float]:
 
 
 def _horner(coefficients: list[float], z: torch.Tensor) -> torch.Tensor:
-    out = torch.full_like(z, coefficients[-1])
-    for c in reversed(coefficients[:-1]):
-        out = out * z + c if c != 0.0 else out * z
+    if len(coefficients) == 1:
+        return torch.full_like(z, coefficients[0])
+    # c_n·z first (the same rounding as c_n times z), then in place: fewer temporaries
+    out = z * coefficients[-1]
+    top = len(coefficients) - 2
+    for k in range(top, -1, -1):
+        if k != top:
+            out.mul_(z)
+        if coefficients[k] != 0.0:
+            out.add_(coefficients[k])
     return out
 
 
