@@ -119,7 +119,17 @@ def _finish(params: Params, rule: UpdateRule) -> Params:
 def reference_update(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
                      lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
     """One update on the minibatch x (S, B, d), y (S, B) (gd: the whole fixed set). Returns the
-    new parameters and the residuals f − y at the parameters before the update (S, B)."""
+    new parameters and the residuals f − y at the parameters before the update (S, B).
+
+    On CPU the elementwise work runs on one thread and only the large products on all of them
+    (trainer.linalg.one_thread: memory-bound ops gain little from threads and, on a shared CPU,
+    lose milliseconds each waiting for a descheduled one)."""
+    with linalg.one_thread(x.device, parallel_matmuls=True):
+        return _reference_update(params, act, x, y, lr, inner_lr, rule)
+
+
+def _reference_update(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
+                      lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
     W = params[0]
     grads, r = gradients(params, act, x, y, rule)
     if rule.algorithm in ("online", "gd") or (rule.algorithm == "reuse" and inner_lr == 0.0):

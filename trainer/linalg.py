@@ -51,22 +51,41 @@ def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.device.type != "cpu" or a.requires_grad or b.requires_grad:  # autograd: no out=
         return torch.bmm(a, b)
     out = _aligned_empty((a.shape[0], a.shape[1], b.shape[2]), a)
-    torch.bmm(aligned(a), aligned(b), out=out)
-    return out
+    a, b = aligned(a), aligned(b)
+    threads = _matmul_threads
+    if threads is None or a.shape[1] * a.shape[2] * b.shape[2] < PARALLEL_MATMUL:
+        return torch.bmm(a, b, out=out)
+    torch.set_num_threads(threads)
+    try:
+        return torch.bmm(a, b, out=out)
+    finally:
+        torch.set_num_threads(1)
+
+
+# Inside `one_thread(device, parallel_matmuls=True)`: the thread count products of at least
+# PARALLEL_MATMUL multiply-adds per seed get back (None: every op on one thread). The threshold is
+# per seed, so a seed's products run the same way alone or among others.
+PARALLEL_MATMUL = 2**20
+_matmul_threads: int | None = None
 
 
 @contextlib.contextmanager
-def one_thread(device: torch.device) -> Iterator[None]:
-    """Run the block on one intra-op thread when on CPU (restoring the count after); elsewhere a
-    no-op."""
-    threads = torch.get_num_threads()
+def one_thread(device: torch.device, parallel_matmuls: bool = False) -> Iterator[None]:
+    """Run the block on one intra-op thread when on CPU, restoring the count after (elsewhere a
+    no-op). On a shared CPU every parallel op risks waiting for a descheduled worker thread
+    (milliseconds), which swamps small and memory-bound ops; large products (`bmm`) may keep all
+    threads with `parallel_matmuls`."""
+    global _matmul_threads
+    threads, previous = torch.get_num_threads(), _matmul_threads
     if device.type != "cpu" or threads == 1:
         yield
         return
     torch.set_num_threads(1)
+    _matmul_threads = threads if parallel_matmuls else None
     try:
         yield
     finally:
+        _matmul_threads = previous
         torch.set_num_threads(threads)
 
 
