@@ -1,8 +1,9 @@
-"""The `silab` command: submit, validate, list, show, wait, trace, cancel, retry.
+"""The `silab` command: submit, validate, list, show, wait, trace, cancel, retry, sweep.
 
     silab submit preset:tiny --name smoke --tag demo --set d=16 --wait
     silab list --status running --sort -test_mse
     silab trace 12 --csv > trace.csv
+    silab sweep submit sweeps/fig1a.yaml --wait; silab sweep show 3; silab sweep cancel 3
 
 The API is $SILAB_URL (default http://127.0.0.1:8000). Errors print one clear message on stderr:
 exit code 1 for what the server refused or could not be reached, 2 for bad input on this side
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from client.python import SilabClient, SilabError, load_spec
+from client.python import SilabClient, SilabError, load_spec, load_sweep
 
 EXIT_SERVER = 1
 EXIT_INPUT = 2
@@ -189,6 +190,96 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ sweeps
+def _sweep_line(sweep: dict[str, Any]) -> str:
+    counts = ", ".join(f"{n} {s}" for s, n in sweep["progress"].items() if n)
+    return (f"sweep {sweep['id']} {sweep['name']!r}: {sweep['status']}, {sweep['cells']} cells, "
+            f"{sweep['experiments_total']} experiments ({counts or 'none'})")
+
+
+def _wait_sweep(silab: SilabClient, sweep_id: int, timeout: float | None,
+                interval: float) -> int:
+    from tqdm import tqdm
+
+    bar = None
+
+    def progress(sweep: dict[str, Any]) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=sweep["experiments_total"], unit="exp", desc=f"sweep {sweep_id}",
+                       disable=None, file=sys.stderr)
+        done = sum(n for s, n in sweep["progress"].items() if s not in ("queued", "running"))
+        bar.set_postfix_str(f"{sweep['progress'].get('running', 0)} running", refresh=False)
+        bar.update(max(0, done - bar.n))
+
+    try:
+        sweep = silab.wait_sweep(sweep_id, timeout=timeout, interval=interval,
+                                 on_progress=progress)
+    except TimeoutError as error:
+        print(f"silab: {error}", file=sys.stderr)
+        return EXIT_SERVER
+    finally:
+        if bar is not None:
+            bar.close()
+    print(_sweep_line(sweep))
+    return 0 if sweep["status"] == "completed" else EXIT_SERVER
+
+
+def cmd_sweep_submit(args: argparse.Namespace) -> int:
+    try:
+        body = load_sweep(args.file)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if args.name:
+        body["name"] = args.name
+    with _client(args) as silab:
+        sweep = silab.submit_sweep(body)
+        print(_sweep_line(sweep) + ("" if sweep["created"] else " (already submitted: nothing "
+                                                                 "new queued)"))
+        if args.wait:
+            return _wait_sweep(silab, sweep["id"], args.timeout, args.interval)
+    return 0
+
+
+def cmd_sweep_show(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        sweep = silab.get_sweep(args.id)
+        if args.json:
+            _print_json(sweep)
+            return 0
+        print(_sweep_line(sweep))
+        if args.csv:
+            sys.stdout.write(silab.sweep_aggregate(args.id, format="csv"))
+            return 0
+        fields = ("final_mean_abs_m", "test_mse", "weak_recovery_samples", "recovered")
+        cells = silab.sweep_aggregate(args.id, fields=",".join(fields))["cells"]
+    header = [*sweep["axes"], "seeds", *fields]
+    print("  ".join(f"{h[:16]:>16}" for h in header))
+    for cell in cells:
+        values = [cell[a] for a in sweep["axes"]] + [cell["seeds"]]
+        values += [cell[f]["mean"] for f in fields]
+        print("  ".join(f"{_cell(v, 16).strip():>16}" for v in values))
+    return 0
+
+
+def cmd_sweep_list(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        for sweep in silab.list_sweeps(limit=args.limit)["items"]:
+            print(_sweep_line(sweep))
+    return 0
+
+
+def cmd_sweep_wait(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        return _wait_sweep(silab, args.id, args.timeout, args.interval)
+
+
+def cmd_sweep_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        print(_sweep_line(silab.cancel_sweep(args.id)))
+    return 0
+
+
 # ------------------------------------------------------------------------------------ parser
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="silab", description=__doc__.split("\n\n")[0])
@@ -254,6 +345,30 @@ def parser() -> argparse.ArgumentParser:
     trace.add_argument("--step-max", type=int)
     trace.add_argument("--max-points", type=int, default=500)
     trace.set_defaults(run=cmd_trace)
+
+    sweep = commands.add_parser("sweep", help="sweeps: submit, show, list, wait, cancel")
+    sweep_commands = sweep.add_subparsers(dest="sweep_command", required=True, metavar="COMMAND")
+    sweep_submit = sweep_commands.add_parser("submit", help="submit a sweep from a YAML file")
+    sweep_submit.add_argument("file", metavar="FILE", help="a sweep YAML/JSON file (sweeps/)")
+    sweep_submit.add_argument("--name", help="override the file's name")
+    sweep_submit.add_argument("--wait", action="store_true", help="follow it to the end")
+    wait_arguments(sweep_submit)
+    sweep_submit.set_defaults(run=cmd_sweep_submit)
+    sweep_show = sweep_commands.add_parser("show", help="progress and per-cell means")
+    sweep_show.add_argument("id", type=int)
+    sweep_show.add_argument("--json", action="store_true", help="the sweep as JSON")
+    sweep_show.add_argument("--csv", action="store_true", help="the aggregate table as CSV")
+    sweep_show.set_defaults(run=cmd_sweep_show)
+    sweep_list = sweep_commands.add_parser("list", help="list sweeps, newest first")
+    sweep_list.add_argument("--limit", type=int, default=20)
+    sweep_list.set_defaults(run=cmd_sweep_list)
+    sweep_wait = sweep_commands.add_parser("wait", help="wait until a sweep finishes")
+    sweep_wait.add_argument("id", type=int)
+    wait_arguments(sweep_wait)
+    sweep_wait.set_defaults(run=cmd_sweep_wait)
+    sweep_cancel = sweep_commands.add_parser("cancel", help="cancel every unfinished experiment")
+    sweep_cancel.add_argument("id", type=int)
+    sweep_cancel.set_defaults(run=cmd_sweep_cancel)
 
     for name, run, text in (("cancel", cmd_cancel, "cancel an experiment"),
                             ("retry", cmd_retry, "retry a failed/cancelled/diverged one")):

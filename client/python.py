@@ -59,6 +59,36 @@ def load_spec(source: str | Path | Mapping[str, Any], overrides: Sequence[str] =
     return spec
 
 
+def load_sweep(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A sweep body from a dict or a YAML/JSON file. `base` may be a spec mapping, `preset:NAME`
+    or a spec file (relative to the sweep file); `set: {key.path: value}` then overrides fields of
+    the base (like `silab submit --set`). ValueError with a clear message when it cannot be
+    read."""
+    if isinstance(source, Mapping):
+        sweep, folder = dict(source), Path.cwd()
+    else:
+        path = Path(str(source))
+        if not path.is_file():
+            raise ValueError(f"sweep file {str(source)!r} does not exist")
+        from trainer.spec import parse_text
+
+        sweep, folder = parse_text(path.read_text()), path.parent
+    base = sweep.get("base")
+    if isinstance(base, str):
+        relative = folder / base
+        base = load_spec(str(relative) if relative.is_file() else base)
+    overrides = sweep.pop("set", None) or {}
+    if not isinstance(overrides, Mapping):
+        raise ValueError("a sweep's 'set' must be a mapping {key.path: value}")
+    if overrides:
+        import json
+
+        base = load_spec(base or {}, [f"{key}={json.dumps(value)}"
+                                      for key, value in overrides.items()])
+    sweep["base"] = base
+    return sweep
+
+
 def describe(response: httpx.Response) -> str:
     """The API's error as one readable text: 422 issues as `field.path: message` lines."""
     try:
@@ -183,3 +213,48 @@ class SilabClient:
 
     def retry(self, experiment_id: int) -> dict[str, Any]:
         return self._request("POST", f"/experiments/{experiment_id}/retry").json()
+
+    # ------------------------------------------------------------------------------- sweeps
+    def submit_sweep(self, sweep: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+        """Submit a sweep (a dict or a YAML/JSON file, see load_sweep). Returns the sweep with
+        `created`: False when the same sweep already existed (nothing new was queued)."""
+        response = self._request("POST", "/sweeps", json=load_sweep(sweep))
+        return {**response.json(), "created": response.status_code == 201}
+
+    def get_sweep(self, sweep_id: int) -> dict[str, Any]:
+        return self._request("GET", f"/sweeps/{sweep_id}").json()
+
+    def list_sweeps(self, **params: Any) -> dict[str, Any]:
+        return self._request("GET", "/sweeps", params=params).json()
+
+    def sweep_experiments(self, sweep_id: int) -> list[dict[str, Any]]:
+        return self._request("GET", f"/sweeps/{sweep_id}/experiments").json()["items"]
+
+    def cancel_sweep(self, sweep_id: int) -> dict[str, Any]:
+        return self._request("POST", f"/sweeps/{sweep_id}/cancel").json()
+
+    def wait_sweep(self, sweep_id: int, *, timeout: float | None = None, interval: float = 2.0,
+                   on_progress: Callable[[dict[str, Any]], None] | None = None
+                   ) -> dict[str, Any]:
+        """Poll until no experiment of the sweep is queued or running; returns the sweep."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            sweep = self.get_sweep(sweep_id)
+            if on_progress is not None:
+                on_progress(sweep)
+            if sweep["status"] not in ("queued", "running"):
+                return sweep
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"sweep {sweep_id} is still {sweep['status']} after "
+                                   f"{timeout:g} s")
+            time.sleep(interval if deadline is None
+                       else max(0.0, min(interval, deadline - time.monotonic())))
+
+    def sweep_aggregate(self, sweep_id: int, *, format: str = "json", **params: Any) -> Any:
+        response = self._request("GET", f"/sweeps/{sweep_id}/aggregate",
+                                 params={"format": format, **params})
+        return response.text if format == "csv" else response.json()
+
+    def get_bytes(self, path: str, **params: Any) -> bytes:
+        """Any GET of the API as bytes, e.g. a plot: get_bytes("/sweeps/3/heatmap.png", x="d")."""
+        return self._request("GET", path, params=params).content
