@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,26 @@ class ApiSettings(BaseSettings):
     max_page_size: int = Field(500, ge=1, le=10_000)
     # /metrics: durations are summarized over experiments created in this window.
     metrics_window_s: float = Field(24 * 3600.0, gt=0.0)
+
+    # Accounts and the shared pool (docs/design.md, "Accounts" and "Scheduling").
+    # The first start on a database without accounts creates `admin` and <data_dir>/admin.key.
+    bootstrap_admin: bool = True
+    # "lab": everyone reads every experiment; "own": members see only their own (admins all).
+    experiments_visible: Literal["lab", "own"] = "lab"
+    # Worker processes in the pool, and the resend interval: the same values the worker's
+    # dispatcher uses (SILAB_WORKER_SLOTS, SILAB_RESEND_AFTER_S), for the API's dispatch round
+    # after a submit and for queue positions.
+    worker_slots: int = Field(1, gt=0)
+    resend_after_s: float = Field(600.0, gt=0.0)
+    # Lab defaults of the per-user limits (an admin sets a user's own with `silab-admin
+    # set-limits`); None: no limit.
+    default_max_running: int | None = Field(None, gt=0)
+    default_max_queued: int | None = Field(1000, gt=0)
+    # The largest spec memory estimate accepted (trainer.spec facts()["memory_estimate_bytes"]).
+    max_memory_gb: float = Field(64.0, gt=0.0)
+    # Per-key token bucket: requests per second, and the burst allowed; rate 0 turns it off.
+    rate_limit_per_s: float = Field(20.0, ge=0.0)
+    rate_limit_burst: int = Field(200, ge=1)
 
     @property
     def broker(self) -> str:

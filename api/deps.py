@@ -14,7 +14,7 @@ from api.accounts import Principal
 from api.auth import OPEN_PATHS, retry_after_header
 from api.broker import Broker
 from api.config import ApiSettings
-from db.models import Experiment, Sweep
+from db.models import Experiment
 
 
 def get_settings(request: Request) -> ApiSettings:
@@ -34,8 +34,7 @@ def authenticate(request: Request, session: SessionDep) -> Principal | None:
     """App-wide: the principal of the request's `Authorization: Bearer <key>`; 401 without a
     valid key, 429 (with Retry-After) over the key's rate limit. Open routes (api.auth.OPEN_PATHS)
     need no key: None."""
-    route = request.scope.get("route")
-    if getattr(route, "path", request.url.path) in OPEN_PATHS:
+    if request.url.path in OPEN_PATHS:  # the exact path: no route with parameters is open
         return None
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -52,10 +51,10 @@ def authenticate(request: Request, session: SessionDep) -> Principal | None:
                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     wait = request.app.state.rate_limiter.take(principal.key_id)
     if wait is not None:
+        rate = request.app.state.settings.rate_limit_per_s
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            f"rate limit: this key may make {request.app.state.settings.rate_limit_per_s:g} "
-                            f"requests per second; retry in {wait:.1f} s",
-                            headers=retry_after_header(wait))
+                            f"rate limit: {rate:g} requests per second per key; retry in "
+                            f"{wait:.1f} s", headers=retry_after_header(wait))
     return principal
 
 
@@ -113,15 +112,3 @@ def get_owned_experiment(experiment: ExperimentDep, user: CurrentUser) -> Experi
 
 OwnedExperimentDep = Annotated[Experiment, Depends(get_owned_experiment)]
 
-
-def get_sweep(
-    sweep_id: Annotated[int, Path(ge=1, description="the sweep's id")],
-    session: SessionDep,
-) -> Sweep:
-    sweep = session.get(Sweep, sweep_id)
-    if sweep is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
-    return sweep
-
-
-SweepDep = Annotated[Sweep, Depends(get_sweep)]

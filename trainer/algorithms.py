@@ -296,16 +296,19 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
     a_over_N = a / N
     a_over_ra = a / rule.second_layer_scale
     clip = rule.clip
-    steps = {}  # lr -> a_over_ra·lr (unclipped)
+    # Python numbers as 0-dim tensors: the same rounding, without a conversion in every op
+    one = torch.ones((), dtype=W.dtype, device=W.device)
+    steps = {}  # lr -> lr (clipped) or a_over_ra·lr (unclipped), once per chunk
 
     def coefficient(u: torch.Tensor, y_t: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor]:
         s, ds = act.value_and_derivative(u + b)
-        r = (s * a_over_N).sum(1, keepdim=True) - y_t  # (S, 1)
-        if clip is not None:
-            return (ds * a_over_ra * r).clamp_(-clip, clip).mul_(step), r
+        r = (s.mul_(a_over_N)).sum(1, keepdim=True).sub_(y_t)  # (S, 1)
         if step not in steps:
-            steps[step] = a_over_ra * step
-        return ds * steps[step] * r, r
+            steps[step] = (torch.tensor(step, dtype=W.dtype, device=W.device) if clip is not None
+                           else a_over_ra * step)
+        if clip is not None:
+            return ds.mul_(a_over_ra).mul_(r).clamp_(-clip, clip).mul_(steps[step]), r
+        return ds.mul_(steps[step]).mul_(r), r
 
     residuals = []
     multipass = rule.algorithm == "multipass"
@@ -321,7 +324,7 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
                 C, r = coefficient(v, y_t, lr if k == 0 else inner_lr)
                 if k == 0:
                     residual = r
-                inv = (C * C).mul_(hv).add_(1.0).rsqrt_()
+                inv = (C * C).mul_(hv).add_(one).rsqrt_()
                 grow = torch.addcmul(torch.ones_like(C), C, v) if k == 0 else C * v + 1.0
                 alpha = grow * inv if alpha is None else alpha * grow * inv
                 D = C * inv if D is None else (D * grow + C) * inv
@@ -342,7 +345,7 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
                     E = C1.add_(C2).mul_(lr / inner_lr)
             grown = torch.addcmul(scale, scale, E * u)  # scale·(1 + E u)
             torch.div(E, grown, out=coef[t])
-            scale = (E * E).mul_(h).add_(1.0).rsqrt_().mul_(grown)
+            scale = (E * E).mul_(h).add_(one).rsqrt_().mul_(grown)
         # keep P[t'] = (W − Σ coef x)·x_t' for the samples still to come (elementwise, not BLAS)
         P[t + 1:].addcmul_(GT[t, t + 1:], coef[t], value=-1.0)
         residuals.append(residual)

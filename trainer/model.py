@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -45,17 +45,21 @@ def _monomial(coefficients: dict[int, float]) -> list[float]:
     return out
 
 
-def _horner(coefficients: list[float], z: torch.Tensor) -> torch.Tensor:
+def _horner(coefficients: list[float], z: torch.Tensor,
+            scalars: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Σ_k c_k z^k. `scalars`: the same coefficients as 0-dim tensors of z's dtype and device
+    (the same rounding as Python floats, without a conversion per op)."""
     if len(coefficients) == 1:
         return torch.full_like(z, coefficients[0])
+    c = scalars if scalars is not None else coefficients
     # c_n·z first (the same rounding as c_n times z), then in place: fewer temporaries
-    out = z * coefficients[-1]
+    out = z * c[-1]
     top = len(coefficients) - 2
     for k in range(top, -1, -1):
         if k != top:
             out.mul_(z)
         if coefficients[k] != 0.0:
-            out.add_(coefficients[k])
+            out.add_(c[k])
     return out
 
 
@@ -67,6 +71,19 @@ class Activation:
     kind: str
     coefficients: dict[int, float] | None = None
     per_neuron: torch.Tensor | None = None
+    # Horner coefficients of σ and σ' as floats and as 0-dim tensors per (dtype, device)
+    _horner_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _horner_coefficients(self, z: torch.Tensor) -> tuple[list[float], list[float], list, list]:
+        key = (z.dtype, z.device)
+        if key not in self._horner_cache:
+            assert self.coefficients is not None
+            mono = _monomial(self.coefficients)
+            dmono = [i * c for i, c in enumerate(mono)][1:] or [0.0]
+            self._horner_cache[key] = (
+                mono, dmono, [torch.tensor(c, dtype=z.dtype, device=z.device) for c in mono],
+                [torch.tensor(c, dtype=z.dtype, device=z.device) for c in dmono])
+        return self._horner_cache[key]
 
     def value_and_derivative(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """σ(z), σ'(z) for pre-activations z of shape (S, N, …)."""
@@ -78,9 +95,8 @@ class Activation:
         if self.kind == "hermite":
             assert self.coefficients is not None
             if max(self.coefficients) <= HORNER_MAX_DEGREE:
-                mono = _monomial(self.coefficients)
-                dmono = [i * c for i, c in enumerate(mono)][1:] or [0.0]
-                return _horner(mono, z), _horner(dmono, z)
+                mono, dmono, mono_t, dmono_t = self._horner_coefficients(z)
+                return _horner(mono, z, mono_t), _horner(dmono, z, dmono_t)
             return (targets.hermite_series(self.coefficients, z),
                     targets.hermite_series(targets.hermite_derivative(self.coefficients), z))
         return self._random(z, 0), self._random(z, 1)

@@ -1,5 +1,8 @@
 """API fixtures: a TestClient over a real database (SQLite and PostgreSQL through `engine`) and a
-real broker: by default the embedded SQLite broker in the test's folder."""
+real broker: by default the embedded SQLite broker in the test's folder.
+
+Accounts: `keys` creates `root` (admin), `alice` and `bob` (members) with one key each;
+`make_client(user="alice")` sends that user's key (user=None: no key). `client` is alice's."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
+from api import accounts
 from api.config import ApiSettings
 from api.main import create_app
 from trainer.spec import parse_text
@@ -31,14 +36,44 @@ def spec() -> dict[str, Any]:
     return copy.deepcopy(tiny_spec())
 
 
+USERS = {"root": "admin", "alice": "member", "bob": "member"}
+
+
+def create_users(sessions: sessionmaker[Session], users: dict[str, str]) -> dict[str, str]:
+    """Accounts with one key each: {name: role} -> {name: key}."""
+    keys = {}
+    with sessions() as session:
+        for name, role in users.items():
+            account = accounts.create_account(name, session=session, role=role)
+            keys[name] = accounts.create_key(account, session=session)[1]
+        session.commit()
+    return keys
+
+
 @pytest.fixture
-def make_client(engine: Engine, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
-    """make_client(broker_url=None, **settings) → a TestClient (closed after the test)."""
+def keys(session_factory: sessionmaker[Session]) -> dict[str, str]:
+    return create_users(session_factory, USERS)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def make_client(
+    engine: Engine, tmp_path: Path, keys: dict[str, str]
+) -> Iterator[Callable[..., TestClient]]:
+    """make_client(broker_url=None, user="alice", **settings) → a TestClient (closed after the
+    test) sending `user`'s key. Rate limiting and the first-start admin are off unless asked."""
     clients: list[TestClient] = []
 
-    def make(broker_url: str | None = None, **overrides: Any) -> TestClient:
+    def make(broker_url: str | None = None, user: str | None = "alice",
+             **overrides: Any) -> TestClient:
+        overrides.setdefault("rate_limit_per_s", 0)
+        overrides.setdefault("bootstrap_admin", False)
         settings = ApiSettings(data_dir=tmp_path / "data", broker_url=broker_url, **overrides)
-        client = TestClient(create_app(settings, engine=engine))
+        client = TestClient(create_app(settings, engine=engine),
+                            headers=bearer(keys[user]) if user else {})
         client.__enter__()
         clients.append(client)
         return client
@@ -51,3 +86,8 @@ def make_client(engine: Engine, tmp_path: Path) -> Iterator[Callable[..., TestCl
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+@pytest.fixture
+def admin_client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client(user="root")

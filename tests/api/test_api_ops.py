@@ -75,7 +75,8 @@ def _families(text: str) -> dict:
     return {family.name: family for family in text_string_to_metric_families(text)}
 
 
-def test_metrics_parse_and_count_what_is_in_the_database(client, session, spec):
+def test_metrics_parse_and_count_what_is_in_the_database(make_client, session, spec):
+    client = make_client(worker_slots=3)  # every submission is sent at once
     ids = [client.post("/experiments", json={"spec": spec}).json()["id"] for _ in range(3)]
     claimed = queue.claim(ids[0], session=session, worker="gpu0@host", lease_seconds=60)
     session.commit()

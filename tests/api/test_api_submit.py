@@ -26,7 +26,7 @@ def test_submit_returns_201_with_location_and_stores_the_denormalized_columns(
         client, session, spec, tmp_path):
     response = client.post("/experiments", json={
         "name": "tiny run", "tags": ["smoke", "h3"], "priority": 5, "max_attempts": 2,
-        "spec": spec}, headers={"X-Silab-User": "alice"})
+        "spec": spec})
     assert response.status_code == 201, response.text
     body = response.json()
     assert response.headers["location"] == f"/experiments/{body['id']}"
@@ -49,8 +49,9 @@ def test_submit_returns_201_with_location_and_stores_the_denormalized_columns(
     assert client.get(response.headers["location"]).json()["id"] == body["id"]
 
 
-def test_owner_defaults_to_local(client, spec):
-    assert client.post("/experiments", json={"spec": spec}).json()["owner"] == "local"
+def test_owner_is_the_keys_user_and_a_user_header_is_ignored(client, spec):
+    response = client.post("/experiments", json={"spec": spec}, headers={"X-Silab-User": "bob"})
+    assert response.json()["owner"] == "alice"
 
 
 @pytest.mark.parametrize("target, label", [

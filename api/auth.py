@@ -1,0 +1,133 @@
+"""Authentication plumbing: the per-key rate limiter, the first-start admin key, and the bearer
+scheme in the OpenAPI document. Who may do what is decided in api/deps.py.
+
+Open routes (no key needed): /health, /ready and /metrics, so that probes and Prometheus scrape
+without a secret (they reveal counts, never specs, names or results), and FastAPI's /docs,
+/redoc and /openapi.json (the API's shape is not a secret). Everything else needs
+`Authorization: Bearer <key>`, including any route added later: the check is an app-wide
+dependency, not a per-router one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import accounts
+from db.models import Role
+
+log = logging.getLogger(__name__)
+
+# "/" only redirects to the dashboard (/ui, static files that call the API with a key).
+OPEN_PATHS = frozenset({"/", "/health", "/ready", "/metrics"})
+ADMIN_KEY_FILE = "admin.key"
+BOOTSTRAP_ADMIN = "admin"
+
+
+class RateLimiter:
+    """A token bucket per key, in this process's memory: `burst` requests at once, refilled at
+    `rate` per second. rate <= 0 disables it. (Per process: with several API processes each has
+    its own buckets.)"""
+
+    def __init__(self, rate: float, burst: int, clock: Any = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.clock = clock
+        self._buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, when)
+        self._lock = threading.Lock()
+
+    def take(self, key_id: int) -> float | None:
+        """None when the request may go ahead, else the seconds until it may."""
+        if self.rate <= 0:
+            return None
+        now = self.clock()
+        with self._lock:
+            tokens, when = self._buckets.get(key_id, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - when) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return None
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+def retry_after_header(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def bootstrap_admin(sessions: sessionmaker[Session], data_dir: Path) -> Path | None:
+    """On a database without any account: create the account `admin` and a key for it, written to
+    <data_dir>/admin.key (mode 0600), where the local `silab` client finds it. Says so once in the
+    log (never the key itself). Returns the file, or None when nothing was created (accounts
+    exist, another process won the race, or the schema is not migrated yet)."""
+    try:
+        with sessions() as session:
+            if accounts.count_accounts(session=session):
+                return None
+            account = accounts.create_account(BOOTSTRAP_ADMIN, session=session,
+                                              role=Role.admin.value)
+            _, key = accounts.create_key(account, session=session, label="first start")
+            accounts.audit("create_user", session=session, actor="silab",
+                           detail={"user": BOOTSTRAP_ADMIN, "role": Role.admin.value})
+            path = data_dir.expanduser().resolve() / ADMIN_KEY_FILE
+            _write_secret(path, key)
+            session.commit()
+    except IntegrityError:
+        return None  # another API process created it first
+    except (OperationalError, ProgrammingError) as error:
+        log.warning("silab: no admin key created: the database is not ready (%s); run "
+                    "`alembic upgrade head`", str(error).splitlines()[0])
+        return None
+    log.warning("silab: first start: created the admin account %r; its API key is in %s "
+                "(mode 0600), where the local `silab` client reads it. Add users with "
+                "`silab-admin create-user NAME` and `silab-admin create-key NAME`.",
+                BOOTSTRAP_ADMIN, path)
+    return path
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+        os.write(descriptor, (text + "\n").encode())
+    finally:
+        os.close(descriptor)
+
+
+def install_openapi_security(app: FastAPI) -> None:
+    """Declare the bearer scheme and require it on every operation but the open ones (the check
+    itself reads the header in api.deps, so that it can be app-wide)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                             description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http", "scheme": "bearer",
+            "description": "an API key: `silab-admin create-key NAME`",
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path in OPEN_PATHS:
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}]
+                operation.setdefault("responses", {}).setdefault(
+                    "401", {"description": "missing, unknown, revoked or expired API key"})
+                operation["responses"].setdefault(
+                    "429", {"description": "rate limit or queued-experiments limit"})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

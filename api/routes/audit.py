@@ -1,0 +1,44 @@
+"""/audit: who submitted, cancelled, retried or deleted what, and when (admins only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from api import accounts
+from api.deps import AdminUser, SessionDep
+from api.schemas import AuditEventPublic, AuditPublic, ErrorPublic
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get(
+    "",
+    response_model=AuditPublic,
+    summary="The audit log (admins)",
+    description="Events newest first: submit, cancel, retry, delete of experiments, and the "
+    "account changes made with `silab-admin`. Filters combine with AND.",
+    responses={403: {"model": ErrorPublic, "description": "not an admin"},
+               400: {"model": ErrorPublic, "description": "bad cursor"}},
+)
+def list_audit(
+    _: AdminUser,
+    session: SessionDep,
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=32)] = None,
+    experiment_id: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> AuditPublic:
+    before = None
+    if cursor is not None:
+        if not cursor.isdigit() or len(cursor) > 18:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the cursor is not one this API "
+                                                             "issued")
+        before = int(cursor)
+    events, next_id = accounts.list_audit(session=session, actor=actor, action=action,
+                                          experiment_id=experiment_id, limit=limit,
+                                          before_id=before)
+    return AuditPublic(items=[AuditEventPublic.model_validate(e) for e in events],
+                       next_cursor=str(next_id) if next_id is not None else None)
