@@ -14,7 +14,7 @@ from api.accounts import Principal
 from api.auth import OPEN_PATHS, retry_after_header
 from api.broker import Broker
 from api.config import ApiSettings
-from db.models import Experiment
+from db.models import Experiment, Sweep
 
 
 def get_settings(request: Request) -> ApiSettings:
@@ -112,3 +112,15 @@ def get_owned_experiment(experiment: ExperimentDep, user: CurrentUser) -> Experi
 
 OwnedExperimentDep = Annotated[Experiment, Depends(get_owned_experiment)]
 
+
+def get_sweep(
+    sweep_id: Annotated[int, Path(ge=1, description="the sweep's id")],
+    session: SessionDep,
+) -> Sweep:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
+    return sweep
+
+
+SweepDep = Annotated[Sweep, Depends(get_sweep)]

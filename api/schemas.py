@@ -28,6 +28,11 @@ SORT_KEYS = (
 )
 
 
+# Named priority levels (the column stores the integer).
+PRIORITY_LEVELS = {"low": -10, "normal": 0, "high": 10}
+PriorityName = Literal["low", "normal", "high"]
+
+
 class ExperimentCreate(BaseModel):
     """A submission: the spec and how to file it."""
 
@@ -36,7 +41,9 @@ class ExperimentCreate(BaseModel):
     name: str = Field("", max_length=200, description="free text shown in lists")
     tags: list[Tag] = Field(default_factory=list, max_length=32,
                             description="labels to filter by (no spaces or commas)")
-    priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
+    priority: Annotated[int, Field(ge=-1000, le=1000)] | PriorityName = Field(
+        0, description="higher runs first: low (-10), normal (0), high (10) or an integer; "
+        "users take turns within one priority")
     max_attempts: int = Field(3, ge=1, le=20,
                               description="claims allowed before a lost lease fails the run")
     spec: ExperimentSpec
@@ -45,6 +52,11 @@ class ExperimentCreate(BaseModel):
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+    @field_validator("priority")
+    @classmethod
+    def _level(cls, value: int | str) -> int:
+        return PRIORITY_LEVELS[value] if isinstance(value, str) else value
 
 
 class SpecCreate(BaseModel):
@@ -274,3 +286,56 @@ class ScalingPublic(BaseModel):
     groups: list[dict[str, Any]] = Field(
         description="one per combination of the other axes: {key: {path: value}, fit: "
                     "api.aggregate.scaling_fit(...)}")
+
+
+# ---------------------------------------------------------------------------------- accounts
+class MePublic(BaseModel):
+    """Who the key belongs to, the limits that apply and how much of them is in use."""
+
+    name: str
+    role: Literal["admin", "member"]
+    key_prefix: str
+    key_expires_at: datetime | None
+    max_running: int | None = Field(description="the user's own or the lab default; null: none")
+    max_queued: int | None = Field(description="the user's own or the lab default; null: none")
+    running: int
+    queued: int
+
+
+class AuditEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    actor: str
+    action: str
+    experiment_id: int | None
+    detail: dict[str, Any]
+
+
+class AuditPublic(BaseModel):
+    """Newest first; pass `next_cursor` as `cursor` for older events (null: last page)."""
+
+    items: list[AuditEventPublic]
+    next_cursor: str | None
+
+
+class PositionPublic(BaseModel):
+    """A queued experiment's place in line: an estimate from the current state, assuming
+    nothing else is submitted and users keep taking turns."""
+
+    experiment_id: int
+    status: Status
+    in_flight: bool = Field(description="sent to the broker; waits for a worker to claim it")
+    position: int | None = Field(description="1 = sent next; null when not waiting")
+    ahead_higher_priority: int
+    ahead_same_priority: int = Field(description="other users' turns and the owner's own older "
+                                                 "ones")
+    slots: int = Field(description="worker slots in the pool (SILAB_WORKER_SLOTS)")
+    busy_slots: int
+    owner_busy: int = Field(description="the owner's running and sent experiments")
+    owner_max_running: int | None
+    waiting_for: list[str] = Field(description='any of "worker slots" (all busy), "running '
+                                               'limit" (the owner is at max_running), "higher '
+                                               'priority", "turn" (others at this priority go '
+                                               'first), "a worker to claim it"')
