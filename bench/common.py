@@ -51,13 +51,34 @@ def time_repeats(function: Callable[[], Any], repeats: int, device: str = "cpu",
     return times
 
 
+def time_interleaved(functions: dict[str, Callable[[], Any]], repeats: int, device: str = "cpu",
+                     warmup: int = 1) -> dict[str, list[float]]:
+    """Wall-clock seconds of each function over `repeats` rounds, the functions taking turns
+    within each round (on a shared CPU the load then falls on all of them alike)."""
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    synchronize(device)
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
 def environment(device: str) -> dict[str, Any]:
+    import os
+
     import torch
 
+    load = os.getloadavg()
     info: dict[str, Any] = {
         "device": device,
         "torch": torch.__version__,
@@ -68,6 +89,10 @@ def environment(device: str) -> dict[str, Any]:
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     else:
         info["cpu"] = platform.processor() or platform.machine()
+        info["cpu_count"] = os.cpu_count()
+    # other processes on the machine: above 1.5 on this 2-core CPU the timings are contended
+    info["load_average_1_5_15_min"] = [round(v, 2) for v in load]
+    info["cpu_shared"] = load[0] > 1.5
     return info
 
 

@@ -5,7 +5,8 @@ sample, one neuron).
 Workload: the reference-reuse preset (one neuron, B = 1, He_3 student, target h_3, ηd = 0.3,
 γ = 0.05/(d ln d), float64) at d = 64 for a fixed budget of samples, evaluation reduced to its
 two end points so that training is what is timed. All three do the same number of fresh samples
-per seed. Reports wall seconds (median over repeats), seed-samples/s and the ratios.
+per seed, taking turns within each repeat. Reports wall seconds (median over repeats),
+seed-samples/s and the ratios.
 Goal: batched ≥ 20× the sequential trainer runs.
 
     python bench/seed_batching.py [--quick] [--device auto|cpu|cuda]
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from common import emit, environment, median, resolve_device, time_repeats
+from common import emit, environment, median, resolve_device, time_interleaved
 
 GOAL = 20.0
 
@@ -65,9 +66,9 @@ def main() -> None:
     def numpy_loop() -> None:
         run_seeds(d, samples, stage.inner_lr, stage.lr, list(range(S)))
 
-    batched_s = median(time_repeats(batched, repeats, device))
-    sequential_s = median(time_repeats(sequential, repeats, device))
-    numpy_s = median(time_repeats(numpy_loop, repeats, "cpu"))
+    times = time_interleaved({"batched": batched, "sequential": sequential,
+                              "numpy": numpy_loop}, repeats, device)
+    batched_s, sequential_s, numpy_s = (median(times[k]) for k in ("batched", "sequential", "numpy"))
     rate = {name: S * samples / seconds for name, seconds in
             (("batched", batched_s), ("sequential", sequential_s), ("numpy", numpy_s))}
     ratio = sequential_s / batched_s
