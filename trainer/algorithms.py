@@ -286,10 +286,11 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
     W, a, b = params
     S, K, _ = x.shape
     N = W.shape[1]
-    P = linalg.bmm(W, x.transpose(1, 2)).permute(2, 0, 1).contiguous()  # (K, S, N) at W
-    G = linalg.bmm(x, x.transpose(1, 2))  # (S, K, K)
+    xt = linalg.aligned(x.transpose(1, 2))  # (S, d, K), copied once for both products
+    P = linalg.bmm(W, xt).permute(2, 0, 1).contiguous()  # (K, S, N) at W
+    G = linalg.bmm(x, xt)  # (S, K, K)
     g = torch.diagonal(G, dim1=1, dim2=2).t().contiguous()[..., None]  # (K, S, 1): ‖x_t‖²
-    GT = G.permute(1, 2, 0).contiguous()[..., None]  # (K, K, S, 1): ⟨x_t, x_t'⟩
+    GT = G.permute(1, 2, 0)[..., None]  # (K, K, S, 1) view: GT[t, t'] = ⟨x_t, x_t'⟩
     yT = y.t().contiguous()[..., None]  # (K, S, 1)
     coef = torch.empty(K, S, N, dtype=W.dtype, device=W.device)  # W_t = scale ⊙ (W − Σ coef x)
     scale = torch.ones(S, N, dtype=W.dtype, device=W.device)
