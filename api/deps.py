@@ -124,3 +124,15 @@ def get_sweep(
 
 
 SweepDep = Annotated[Sweep, Depends(get_sweep)]
+
+
+def get_owned_sweep(sweep: SweepDep, user: CurrentUser) -> Sweep:
+    """The sweep, if the caller may change it (cancel): its owner or an admin; 403 otherwise."""
+    if not (user.is_admin or sweep.owner == user.name):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"sweep {sweep.id} belongs to {sweep.owner}; only its owner or an "
+                            "admin may change it")
+    return sweep
+
+
+OwnedSweepDep = Annotated[Sweep, Depends(get_owned_sweep)]

@@ -97,7 +97,7 @@ def _check_memory(spec: Any, settings: ApiSettings) -> None:
         }])
 
 
-def _check_queued_limit(user: Principal, settings: ApiSettings, session: Any,
+def check_queued_limit(user: Principal, settings: ApiSettings, session: Any,
                         adding: int = 1) -> None:
     limit = user.max_queued if user.max_queued is not None else settings.default_max_queued
     if limit is None:
@@ -160,7 +160,7 @@ def submit(
             response.headers["Location"] = f"/experiments/{earlier.id}"
             response.headers["Idempotent-Replayed"] = "true"
             return _public(earlier)
-    _check_queued_limit(user, settings, session)
+    check_queued_limit(user, settings, session)
     experiment = crud.create_experiment(
         session=session, spec=body.spec, owner=user.name, name=body.name, tags=body.tags,
         priority=body.priority, max_attempts=body.max_attempts,
@@ -378,7 +378,7 @@ def retry(experiment: OwnedExperimentDep, request: Request, session: SessionDep,
                        key_prefix="", key_expires_at=None,
                        max_running=None, max_queued=owner.max_queued if owner else None)
     if experiment.status in [s.value for s in queue.RETRYABLE]:
-        _check_queued_limit(limits, settings, session)
+        check_queued_limit(limits, settings, session)
     if not queue.retry(experiment.id, session=session):
         session.rollback()
         session.refresh(experiment)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from api import plots, sweeps
+from api import accounts, plots, sweeps
 from api.aggregate import aggregate_trace, scaling_fit, to_csv
-from api.deps import BrokerDep, CurrentUser, SessionDep, SettingsDep, SweepDep
+from api.deps import CurrentUser, OwnedSweepDep, SessionDep, SettingsDep, SweepDep
 from api.expand import ExpansionError, canonical, expand, sweep_hash
+from api.routes.experiments import check_queued_limit, dispatch_now
 from api.schemas import (
     TRACE_METRICS,
     ErrorPublic,
@@ -27,7 +28,6 @@ from api.schemas import (
     SweepsPublic,
     ValidationErrorPublic,
 )
-from db import queue
 from db.models import Experiment, Sweep
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
@@ -70,45 +70,35 @@ def _public(session: SessionDep, sweep: Sweep,
     "sweep with 200.",
     responses={**INVALID, 200: {"model": SweepPublic, "description": "already submitted"}},
 )
-def submit(body: SweepCreate, session: SessionDep, broker: BrokerDep, user: CurrentUser,
-           response: Response) -> SweepPublic:
+def submit(body: SweepCreate, request: Request, session: SessionDep, settings: SettingsDep,
+           user: CurrentUser, response: Response) -> SweepPublic:
     definition = body.model_dump(mode="json", exclude_none=True)
     digest = sweep_hash(definition)
-    existing = sweeps.find(session=session, owner=user, sweep_hash=digest)
+    existing = sweeps.find(session=session, owner=user.name, sweep_hash=digest)
     if existing is None:
         try:
             planned = expand(definition)
         except ExpansionError as error:
             raise RequestValidationError([{"loc": error.loc, "msg": str(error),
                                            "type": "value_error"}]) from None
+        # The whole grid counts against the owner's queued limit (429 over it).
+        check_queued_limit(user, settings, session, adding=len(planned))
         existing, created = sweeps.create(
             session=session, definition=definition, sweep_hash=digest, planned=planned,
-            owner=user, name=body.name, tags=body.tags, priority=body.priority,
+            owner=user.name, name=body.name, tags=body.tags, priority=body.priority,
             max_attempts=body.max_attempts)
         session.commit()
         if created:
-            _dispatch_all(session, broker, existing)
+            accounts.audit("submit_sweep", session=session, actor=user.name,
+                           detail={"sweep_id": existing.id, "experiments": len(planned)})
+            session.commit()
+            dispatch_now(request)  # the fair dispatcher: free slots only, users take turns
         else:
             response.status_code = status.HTTP_200_OK
     else:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/sweeps/{existing.id}"
     return _public(session, existing)
-
-
-def _dispatch_all(session: SessionDep, broker: BrokerDep, sweep: Sweep) -> None:
-    """Ring the bell for each experiment; at the first failure stop (the dispatcher sends the
-    rest, whose dispatched_at stays NULL)."""
-    sent = []
-    ids = session.scalars(select(Experiment.id).where(Experiment.sweep_id == sweep.id)
-                          .order_by(Experiment.id))
-    for experiment_id in ids:
-        if not broker.send_run(experiment_id):
-            break
-        sent.append(experiment_id)
-    if sent:
-        queue.mark_dispatched(sent, session=session)
-        session.commit()
 
 
 @router.get("", response_model=SweepsPublic, summary="List sweeps (newest first)",
@@ -161,9 +151,11 @@ def list_experiments(
 @router.post("/{sweep_id}/cancel", response_model=SweepPublic, summary="Cancel a whole sweep",
              description="Queued experiments are cancelled at once, running ones at their next "
              "heartbeat; finished ones keep their results. Cancelling twice is harmless.",
-             responses=NOT_FOUND)
-def cancel(sweep: SweepDep, session: SessionDep) -> SweepPublic:
+             responses={**NOT_FOUND, 403: {"description": "only the owner or an admin may"}})
+def cancel(sweep: OwnedSweepDep, session: SessionDep, user: CurrentUser) -> SweepPublic:
     sweeps.cancel(session=session, sweep=sweep)
+    accounts.audit("cancel_sweep", session=session, actor=user.name,
+                   detail={"sweep_id": sweep.id, "owner": sweep.owner})
     session.commit()
     return _public(session, sweep)
 
