@@ -35,7 +35,9 @@
   // ------------------------------------------------------------------------------- HTTP
   function headers() {
     const user = $("user").value.trim();
-    return user ? { "X-Silab-User": user } : {};
+    const key = $("api-key").value.trim();
+    return { ...(user ? { "X-Silab-User": user } : {}),
+             ...(key ? { Authorization: `Bearer ${key}` } : {}) };
   }
 
   async function api(path, options = {}) {
@@ -292,7 +294,18 @@
       message.textContent = "The plot is not available (GET /experiments/{id}/plot.png failed).";
     };
     const params = new URLSearchParams({ metric, v: e.updated_at });
-    img.src = `${API}/experiments/${e.id}/plot.png?${params}`;
+    // Fetched with the request headers (an <img src> could not send the API key).
+    fetch(`${API}/experiments/${e.id}/plot.png?${params}`, { headers: headers() })
+      .then((response) => {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.blob();
+      })
+      .then((blob) => {
+        if (key !== state.plotStamp) return;  // a newer plot was asked for meanwhile
+        if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+        img.src = URL.createObjectURL(blob);
+      })
+      .catch(() => img.onerror());
   }
 
   async function loadTrace(e) {
@@ -355,6 +368,13 @@
   // ----------------------------------------------------------------------------- routing
   function route() {
     const hash = location.hash || "#/";
+    if (hash.startsWith("#/sweeps")) {  // sweeps.js owns these views
+      state.view = "sweeps";
+      state.detailId = null;
+      $("list-view").hidden = true;
+      $("experiment-detail").hidden = true;
+      return;
+    }
     const match = hash.match(/^#\/experiments\/(\d+)/);
     if (match) {
       state.view = "detail";
@@ -401,6 +421,12 @@
     $("user").addEventListener("change", () => {
       localStorage.setItem("silab.user", $("user").value.trim());
     });
+    const savedKey = localStorage.getItem("silab.key");
+    if (savedKey) $("api-key").value = savedKey;
+    $("api-key").addEventListener("change", () => {
+      localStorage.setItem("silab.key", $("api-key").value.trim());
+      route();
+    });
     for (const [name, id] of FILTERS) {
       const input = $(id);
       input.addEventListener(input.tagName === "SELECT" ? "change" : "input",
@@ -425,6 +451,9 @@
     route();
     state.timer = setTimeout(poll, POLL_MS);
   }
+
+  // What sweeps.js (the sweep views) shares with this file.
+  window.silab = { api, headers, el, fmtNumber, fmtTime, statusBadge, showError, stamp };
 
   init();
 })();

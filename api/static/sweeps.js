@@ -1,0 +1,227 @@
+// silab dashboard, sweep views: #/sweeps (list with live progress) and #/sweeps/ID (progress,
+// heatmap over two axes, per-cell table). Uses only the public API, through app.js's helpers
+// (window.silab), so requests carry the same headers. Images are fetched with those headers and
+// shown from a blob URL. Every server value is written with textContent.
+"use strict";
+
+(() => {
+  const S = window.silab;
+  const POLL_MS = Number(document.body.dataset.pollMs || 4000);
+  const FIELDS = ["final_mean_abs_m", "test_mse", "weak_recovery_samples", "recovered"];
+  const $ = (id) => document.getElementById(id);
+  const state = { view: null, sweepId: null, sweep: null, heatmapKey: null, timer: null,
+                  blobUrl: null };
+
+  function doneCount(sweep) {
+    return Object.entries(sweep.progress)
+      .filter(([status]) => status !== "queued" && status !== "running")
+      .reduce((total, [, n]) => total + n, 0);
+  }
+
+  function progressCell(sweep) {
+    const td = S.el("td");
+    const done = doneCount(sweep);
+    td.append(S.el("progress", null, { max: String(sweep.experiments_total || 1),
+                                        value: String(done) }),
+              ` ${done}/${sweep.experiments_total}`);
+    td.title = Object.entries(sweep.progress).filter(([, n]) => n)
+      .map(([s, n]) => `${n} ${s}`).join(", ");
+    return td;
+  }
+
+  // ------------------------------------------------------------------------------- list
+  async function loadList() {
+    try {
+      const page = await S.api("/sweeps?limit=200");
+      const rows = page.items.map((sweep) => {
+        const tr = S.el("tr", null, { "data-id": String(sweep.id), "data-status": sweep.status });
+        const status = S.el("td");
+        status.append(S.statusBadge(sweep.status));
+        tr.append(S.el("td", String(sweep.id)), S.el("td", sweep.name, { className: "name" }),
+          S.el("td", sweep.owner), status, S.el("td", sweep.axes.join(" × ")),
+          S.el("td", String(sweep.cells), { className: "num" }),
+          S.el("td", String(sweep.experiments_total), { className: "num" }),
+          progressCell(sweep), S.el("td", S.fmtTime(sweep.created_at)));
+        tr.addEventListener("click", () => { location.hash = `#/sweeps/${sweep.id}`; });
+        return tr;
+      });
+      $("sweeps-body").replaceChildren(...rows);
+      $("sweeps-empty").hidden = rows.length > 0;
+      S.showError(null);
+      S.stamp();
+    } catch (error) {
+      S.showError(error);
+    }
+  }
+
+  // ----------------------------------------------------------------------------- detail
+  function fillAxes(sweep) {
+    const [x, y] = [$("heatmap-x"), $("heatmap-y")];
+    if (x.options.length === sweep.axes.length) return;
+    for (const select of [x, y]) {
+      select.replaceChildren(...sweep.axes.map((a) => S.el("option", a, { value: a })));
+    }
+    x.value = sweep.axes.includes("d") ? "d" : sweep.axes[0];
+    y.value = sweep.axes.find((a) => a !== x.value) || sweep.axes[0];
+  }
+
+  async function loadDetail() {
+    const id = state.sweepId;
+    try {
+      const sweep = await S.api(`/sweeps/${id}`);
+      if (id !== state.sweepId) return;
+      state.sweep = sweep;
+      $("sweep-title").textContent = `#${sweep.id} ${sweep.name || "(no name)"}`;
+      $("sweep-status").replaceWith(Object.assign(S.statusBadge(sweep.status),
+                                                  { id: "sweep-status" }));
+      $("sweep-progress").max = sweep.experiments_total || 1;
+      $("sweep-progress").value = doneCount(sweep);
+      $("sweep-progress-text").textContent = Object.entries(sweep.progress)
+        .filter(([, n]) => n).map(([s, n]) => `${n} ${s}`).join(", ");
+      $("sweep-cancel").hidden = !["queued", "running"].includes(sweep.status);
+      $("sweep-csv").href = `${apiBase()}/sweeps/${sweep.id}/aggregate?format=csv`;
+      fillAxes(sweep);
+      await Promise.all([loadCells(sweep), loadHeatmap(sweep)]);
+      S.showError(null);
+      S.stamp();
+    } catch (error) {
+      if (error.status === 404) $("sweep-title").textContent = `Sweep ${id} not found`;
+      S.showError(error);
+    }
+  }
+
+  function apiBase() {
+    return (document.body.dataset.api || "").replace(/\/$/, "");
+  }
+
+  function fmtStat(stat) {
+    if (!stat || stat.mean === null) return "—";
+    let text = S.fmtNumber(stat.mean);
+    if (stat.ci95_high !== null) text += ` ± ${S.fmtNumber((stat.ci95_high - stat.ci95_low) / 2, 2)}`;
+    return text;
+  }
+
+  async function loadCells(sweep) {
+    const body = await S.api(`/sweeps/${sweep.id}/aggregate?fields=${FIELDS.join(",")}`);
+    const head = S.el("tr");
+    head.append(...[...sweep.axes, "experiments", "seeds", ...FIELDS].map((n) => S.el("th", n)));
+    $("sweep-cells-head").replaceChildren(head);
+    $("sweep-cells-body").replaceChildren(...body.cells.map((cell) => {
+      const tr = S.el("tr", null, { "data-cell": cell.cell_key });
+      tr.append(...sweep.axes.map((a) => S.el("td", typeof cell[a] === "object"
+        ? JSON.stringify(cell[a]) : String(cell[a]))));
+      const links = S.el("td");
+      cell.experiment_ids.forEach((eid, i) => {
+        if (i) links.append(" ");
+        links.append(S.el("a", `#${eid}`, { href: `#/experiments/${eid}` }));
+      });
+      tr.append(links, S.el("td", String(cell.seeds), { className: "num" }),
+        ...FIELDS.map((f) => S.el("td", fmtStat(cell[f]), { className: "num" })));
+      return tr;
+    }));
+  }
+
+  async function loadHeatmap(sweep) {
+    const img = $("sweep-heatmap");
+    const message = $("sweep-heatmap-message");
+    if (sweep.axes.length < 2) {
+      img.hidden = true;
+      message.hidden = false;
+      message.textContent = "A heatmap needs two axes.";
+      return;
+    }
+    const params = new URLSearchParams({ x: $("heatmap-x").value, y: $("heatmap-y").value,
+                                         value: $("heatmap-value").value });
+    const key = `${sweep.id}|${params}|${doneCount(sweep)}`;
+    if (key === state.heatmapKey) return;
+    state.heatmapKey = key;
+    try {
+      const response = await fetch(`${apiBase()}/sweeps/${sweep.id}/heatmap.png?${params}`,
+                                   { headers: S.headers() });
+      if (!response.ok) {
+        let detail = `${response.status}`;
+        try {
+          const body = await response.json();
+          detail += ": " + (typeof body.detail === "string" ? body.detail
+            : body.detail.map((e) => e.msg).join("; "));
+        } catch (_) { /* not JSON */ }
+        throw new Error(detail);
+      }
+      const blob = await response.blob();
+      if (state.blobUrl) URL.revokeObjectURL(state.blobUrl);
+      state.blobUrl = URL.createObjectURL(blob);
+      img.src = state.blobUrl;
+      img.hidden = false;
+      message.hidden = true;
+    } catch (error) {
+      img.hidden = true;
+      message.hidden = false;
+      message.textContent = `No heatmap (${error.message})`;
+    }
+  }
+
+  // ---------------------------------------------------------------------------- routing
+  function route() {
+    const hash = location.hash || "#/";
+    const match = hash.match(/^#\/sweeps\/(\d+)/);
+    const inSweeps = hash.startsWith("#/sweeps");
+    $("sweeps-view").hidden = !inSweeps || Boolean(match);
+    $("sweep-detail").hidden = !match;
+    if (!inSweeps) { state.view = null; state.sweepId = null; return; }
+    if (match) {
+      state.view = "detail";
+      if (state.sweepId !== Number(match[1])) {
+        state.sweepId = Number(match[1]);
+        state.heatmapKey = null;
+        $("heatmap-x").replaceChildren();
+        $("heatmap-y").replaceChildren();
+        $("sweep-cells-body").replaceChildren();
+      }
+      loadDetail();
+    } else {
+      state.view = "list";
+      state.sweepId = null;
+      loadList();
+    }
+  }
+
+  async function poll() {
+    try {
+      if (!document.hidden && $("auto-refresh").checked) {
+        if (state.view === "list") await loadList();
+        else if (state.view === "detail" && state.sweep
+                 && ["queued", "running"].includes(state.sweep.status)) await loadDetail();
+      }
+    } finally {
+      state.timer = setTimeout(poll, POLL_MS);
+    }
+  }
+
+  function init() {
+    for (const id of ["heatmap-x", "heatmap-y", "heatmap-value"]) {
+      $(id).addEventListener("change", () => { if (state.sweep) loadHeatmap(state.sweep); });
+    }
+    let armed = false;
+    $("sweep-cancel").addEventListener("click", async () => {
+      if (!armed) {
+        armed = true;
+        $("sweep-cancel").textContent = "really cancel the whole sweep?";
+        setTimeout(() => { armed = false; $("sweep-cancel").textContent = "cancel sweep"; }, 4000);
+        return;
+      }
+      armed = false;
+      $("sweep-cancel").textContent = "cancel sweep";
+      try {
+        await S.api(`/sweeps/${state.sweepId}/cancel`, { method: "POST" });
+        await loadDetail();
+      } catch (error) {
+        S.showError(error);
+      }
+    });
+    window.addEventListener("hashchange", route);
+    route();
+    state.timer = setTimeout(poll, POLL_MS);
+  }
+
+  init();
+})();
