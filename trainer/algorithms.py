@@ -274,6 +274,11 @@ def _chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, ba
     return (W, a, b), torch.cat(residuals, dim=1)
 
 
+# At B = 1 and at most this many neurons, `_chunk_b1` updates W itself at every sample (a few
+# passes over N·d numbers per seed) instead of going through the chunk's K×K Gram matrix.
+DIRECT_MAX_WIDTH = 16
+
+
 def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, lr: float,
               inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
     """`_chunk` at B = 1 in closed form, a few ops on (S, N) tensors per sample.
@@ -281,19 +286,27 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
     With w unit, u = ⟨w, x⟩ and h = ‖x‖² − u², a step (1 + E u) w − E x has pre-activation
     u − E h on x and squared norm 1 + E² h. Every update is such a step (E = C₂ for outer reuse
     and online, ξ(C₁ + C₂) for interpolate, one per pass for multipass), and reuse's inner point
-    has u' = u − C₁ h. The samples are laid out first, (K, S, N), so a step reads and writes
-    contiguous slices."""
+    has u' = u − C₁ h. Narrow layers (N ≤ DIRECT_MAX_WIDTH, a choice made by the spec alone) move
+    W at every sample; wider ones keep W_t = scale ⊙ (W − Σ coef x) and the pre-activations of
+    the samples still to come, from one product and the chunk's Gram matrix, laid out (K, S, N)
+    so that a step reads and writes contiguous slices."""
     W, a, b = params
     S, K, _ = x.shape
     N = W.shape[1]
-    xt = linalg.aligned(x.transpose(1, 2))  # (S, d, K), copied once for both products
-    P = linalg.bmm(W, xt).permute(2, 0, 1).contiguous()  # (K, S, N) at W
-    G = linalg.bmm(x, xt)  # (S, K, K)
-    g = torch.diagonal(G, dim1=1, dim2=2).t().contiguous()[..., None]  # (K, S, 1): ‖x_t‖²
-    GT = G.permute(1, 2, 0)[..., None]  # (K, K, S, 1) view: GT[t, t'] = ⟨x_t, x_t'⟩
+    direct = N <= DIRECT_MAX_WIDTH
+    if direct:
+        W = W.clone()  # (S, N, d), moved in place
+        xT = x.transpose(0, 1)[:, :, None, :]  # (K, S, 1, d) view
+        g = (x * x).sum(-1).t().contiguous()[..., None]  # (K, S, 1): ‖x_t‖²
+    else:
+        xt = linalg.aligned(x.transpose(1, 2))  # (S, d, K), copied once for both products
+        P = linalg.bmm(W, xt).permute(2, 0, 1).contiguous()  # (K, S, N) at W
+        G = linalg.bmm(x, xt)  # (S, K, K)
+        g = torch.diagonal(G, dim1=1, dim2=2).t().contiguous()[..., None]  # (K, S, 1): ‖x_t‖²
+        GT = G.permute(1, 2, 0)[..., None]  # (K, K, S, 1) view: GT[t, t'] = ⟨x_t, x_t'⟩
+        coef = torch.empty(K, S, N, dtype=W.dtype, device=W.device)  # W_t = scale ⊙ (W − Σ coef x)
+        scale = torch.ones(S, N, dtype=W.dtype, device=W.device)
     yT = y.t().contiguous()[..., None]  # (K, S, 1)
-    coef = torch.empty(K, S, N, dtype=W.dtype, device=W.device)  # W_t = scale ⊙ (W − Σ coef x)
-    scale = torch.ones(S, N, dtype=W.dtype, device=W.device)
     a_over_N = a / N
     a_over_ra = a / rule.second_layer_scale
     clip = rule.clip
@@ -311,14 +324,10 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
             return ds.mul_(a_over_ra).mul_(r).clamp_(-clip, clip).mul_(steps[step]), r
         return ds.mul_(steps[step]).mul_(r), r
 
-    residuals = []
-    multipass = rule.algorithm == "multipass"
-    online = rule.algorithm == "online" or inner_lr == 0.0
-    for t in range(K):
-        u = P[t] * scale  # (S, N)
-        g_t, y_t = g[t], yT[t]
+    def update(u: torch.Tensor, g_t: torch.Tensor, y_t: torch.Tensor):
+        """(α₀, E, inv, residual): the new point is inv·(α₀ w − E x) (inv None: 1)."""
         h = torch.addcmul(g_t, u, u, value=-1.0)  # ‖x‖² − u²
-        if multipass:
+        if rule.algorithm == "multipass":
             # pass k from the unit point p = α w − D x with pre-activation v: p' ∝ (1 + C v) p − C x
             alpha, D, v, hv = None, None, u, h
             for k in range(rule.passes):
@@ -331,24 +340,35 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
                 D = C * inv if D is None else (D * grow + C) * inv
                 v = torch.addcmul(v, C, hv, value=-1.0).mul_(inv)
                 hv = torch.addcmul(g_t, v, v, value=-1.0)
-            scale = scale * alpha
-            torch.div(D, scale, out=coef[t])
+            return alpha, D, None, residual
+        if rule.algorithm == "online" or inner_lr == 0.0:
+            E, residual = coefficient(u, y_t, lr)
         else:
-            if online:
-                E, residual = coefficient(u, y_t, lr)
+            C1, residual = coefficient(u, y_t, inner_lr)
+            u1 = torch.addcmul(u, C1, h, value=-1.0)
+            if rule.reuse_variant == "outer":
+                E, _ = coefficient(u1, y_t, lr)
             else:
-                C1, residual = coefficient(u, y_t, inner_lr)
-                u1 = torch.addcmul(u, C1, h, value=-1.0)
-                if rule.reuse_variant == "outer":
-                    E, _ = coefficient(u1, y_t, lr)
-                else:
-                    C2, _ = coefficient(u1, y_t, inner_lr)
-                    E = C1.add_(C2).mul_(lr / inner_lr)
-            grown = torch.addcmul(scale, scale, E * u)  # scale·(1 + E u)
+                C2, _ = coefficient(u1, y_t, inner_lr)
+                E = C1.add_(C2).mul_(lr / inner_lr)
+        return torch.addcmul(one, E, u), E, (E * E).mul_(h).add_(one).rsqrt_(), residual
+
+    residuals = []
+    for t in range(K):
+        if direct:
+            x_t = xT[t]  # (S, 1, d)
+            alpha, E, inv, residual = update(torch.linalg.vecdot(W, x_t), g[t], yT[t])
+            if inv is not None:
+                alpha, E = alpha.mul_(inv), E * inv
+            W.mul_(alpha[..., None]).addcmul_(E[..., None], x_t, value=-1.0)
+        else:
+            alpha, E, inv, residual = update(P[t] * scale, g[t], yT[t])  # (S, N)
+            grown = alpha.mul_(scale)  # α₀·scale
             torch.div(E, grown, out=coef[t])
-            scale = (E * E).mul_(h).add_(one).rsqrt_().mul_(grown)
-        # keep P[t'] = (W − Σ coef x)·x_t' for the samples still to come (elementwise, not BLAS)
-        P[t + 1:].addcmul_(GT[t, t + 1:], coef[t], value=-1.0)
+            scale = grown if inv is None else grown.mul_(inv)
+            # keep P[t'] = (W − Σ coef x)·x_t' for the samples still to come (elementwise)
+            P[t + 1:].addcmul_(GT[t, t + 1:], coef[t], value=-1.0)
         residuals.append(residual)
-    W = scale[..., None] * (W - linalg.bmm(coef.permute(1, 2, 0), x))
+    if not direct:
+        W = scale[..., None] * (W - linalg.bmm(coef.permute(1, 2, 0), x))
     return (W, a, b), torch.cat(residuals, dim=1)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from trainer import targets
+from trainer import linalg, targets
 from trainer.results import OVERLAP_METRICS
 
 # Test samples per seed evaluated at once (bounds the (S, N, chunk) feature tensor).
@@ -31,6 +31,11 @@ def overlaps(W: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 def overlap_metrics(m: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-seed summaries (S,) of |m| over neurons, named as results.OVERLAP_METRICS."""
+    with linalg.one_thread(m.device):  # (S, N) numbers; threads only add waits on a shared CPU
+        return _overlap_metrics(m)
+
+
+def _overlap_metrics(m: torch.Tensor) -> dict[str, torch.Tensor]:
     am = m.abs()
     values = {
         "mean_abs_m": am.mean(1),

@@ -164,6 +164,23 @@ def test_fast_path_equals_reference_in_float64(act, algorithm, variant, B, clip)
     assert not torch.equal(fast[0], params[0])
 
 
+@pytest.mark.parametrize("N", [algorithms.DIRECT_MAX_WIDTH, algorithms.DIRECT_MAX_WIDTH + 1])
+@pytest.mark.parametrize(("algorithm", "variant"), [("online", "outer"), ("reuse", "outer"),
+                                                    ("reuse", "interpolate"), ("multipass", "outer")])
+def test_both_batch_one_fast_paths_equal_reference_in_float64(algorithm, variant, N):
+    # B = 1 moves narrow layers directly and wide ones through the chunk's Gram matrix
+    activation, params, x, y = setup(N=N, act="he3")
+    rule = UpdateRule(algorithm, variant, passes=3, second_layer_scale=0.5, clip=2.0)
+    reference, residuals = params, []
+    for i in range(x.shape[1]):
+        reference, r = algorithms.reference_update(reference, activation, x[:, i:i + 1],
+                                                   y[:, i:i + 1], 0.02, 0.05, rule)
+        residuals.append(r)
+    fast, fast_residuals = algorithms.fast_chunk(params, activation, x, y, 1, 0.02, 0.05, rule)
+    assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
+    assert torch.allclose(fast_residuals, torch.cat(residuals, 1), rtol=0, atol=1e-10)
+
+
 def test_reuse_with_zero_inner_step_is_online():
     act, params, x, y = setup()
     online = algorithms.reference_update(params, act, x[:, :2], y[:, :2], 0.1, 0.0,
