@@ -94,6 +94,11 @@ class Service:
             time.sleep(0.5)
         raise RuntimeError(f"the API did not become ready; see {logs}")
 
+    def api_key(self) -> str | None:
+        """The admin key the API writes on its first start (<data dir>/admin.key), if any."""
+        path = self.data_dir / "admin.key"
+        return path.read_text().strip() if path.is_file() else None
+
     def stop(self) -> None:
         for proc in self.procs:
             try:
@@ -234,6 +239,8 @@ def main() -> int:
     parser.add_argument("--url", help="use this running service instead of starting one")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "fig1")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait")
+    parser.add_argument("--key", help="API key for --url (default: the started service's admin "
+                        "key)")
     parser.add_argument("--ids", help="fig1a,fig1b,scaling sweep ids: only download (with --url)")
     args = parser.parse_args()
     if args.size == "paper" and not args.url:
@@ -248,6 +255,9 @@ def main() -> int:
             url = service.start()
             print("silab at", url, "data in", service.data_dir, flush=True)
         with SilabClient(url, timeout=120) as silab:
+            key = args.key or (service.api_key() if service else None)
+            if key:
+                silab.http.headers["Authorization"] = f"Bearer {key}"
             if args.ids:
                 ids = dict(zip(("fig1a", "fig1b", "scaling"),
                                (int(i) for i in args.ids.split(",")), strict=True))
