@@ -5,7 +5,9 @@
     silab trace 12 --csv > trace.csv
     silab sweep submit sweeps/fig1a.yaml --wait; silab sweep show 3; silab sweep cancel 3
 
-The API is $SILAB_URL (default http://127.0.0.1:8000). Errors print one clear message on stderr:
+The API is $SILAB_URL (default http://127.0.0.1:8000); the key is $SILAB_API_KEY, else the
+admin key the embedded server wrote on its first start ($SILAB_DATA_DIR/admin.key, default
+./.silab/admin.key). Accounts and keys are made on the server with `silab-admin`. Errors print one clear message on stderr:
 exit code 1 for what the server refused or could not be reached, 2 for bad input on this side
 (usage, a spec file that cannot be read).
 """
@@ -190,6 +192,34 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        silab.delete(args.id)
+    print(f"experiment {args.id}: deleted")
+    return 0
+
+
+def cmd_position(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        place = silab.position(args.id)
+    if place["position"] is None:
+        waiting = "; waits for " + ", ".join(place["waiting_for"]) if place["waiting_for"] else ""
+        print(f"experiment {args.id}: {place['status']}{waiting}")
+    else:
+        print(f"experiment {args.id}: number {place['position']} in line "
+              f"({place['busy_slots']}/{place['slots']} worker slots busy); waits for "
+              + (", ".join(place["waiting_for"]) or "nothing"))
+    return 0
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    with _client(args) as silab:
+        me = silab.me()
+    print(f"{me['name']} ({me['role']}): {me['running']} running (max {me['max_running']}), "
+          f"{me['queued']} queued (max {me['max_queued']})")
+    return 0
+
+
 # ------------------------------------------------------------------------------------ sweeps
 def _sweep_line(sweep: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in sweep["progress"].items() if n)
@@ -371,10 +401,13 @@ def parser() -> argparse.ArgumentParser:
     sweep_cancel.set_defaults(run=cmd_sweep_cancel)
 
     for name, run, text in (("cancel", cmd_cancel, "cancel an experiment"),
-                            ("retry", cmd_retry, "retry a failed/cancelled/diverged one")):
+                            ("retry", cmd_retry, "retry a failed/cancelled/diverged one"),
+                            ("delete", cmd_delete, "delete a queued or finished one"),
+                            ("position", cmd_position, "a queued one's place in line")):
         command = commands.add_parser(name, help=text)
         command.add_argument("id", type=int)
         command.set_defaults(run=run)
+    commands.add_parser("whoami", help="your account and limits").set_defaults(run=cmd_whoami)
     return root
 
 

@@ -108,7 +108,7 @@ def describe(response: httpx.Response) -> str:
 
 
 class SilabClient:
-    def __init__(self, base_url: str | None = None, *, user: str | None = None,
+    def __init__(self, base_url: str | None = None, *, api_key: str | None = None,
                  timeout: float | None = None, transport: httpx.BaseTransport | None = None
                  ) -> None:
         from client.config import ClientSettings
@@ -116,8 +116,9 @@ class SilabClient:
         settings = ClientSettings()
         self.base_url = (base_url or settings.url).rstrip("/")
         headers = {}
-        if user or settings.user:
-            headers["X-Silab-User"] = user or settings.user
+        key = api_key or settings.key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         self.http = httpx.Client(base_url=self.base_url, headers=headers,
                                  timeout=timeout or settings.timeout_s, transport=transport)
 
@@ -213,6 +214,18 @@ class SilabClient:
 
     def retry(self, experiment_id: int) -> dict[str, Any]:
         return self._request("POST", f"/experiments/{experiment_id}/retry").json()
+
+    def delete(self, experiment_id: int) -> None:
+        """Delete a queued or finished experiment with its trace (owner or admin)."""
+        self._request("DELETE", f"/experiments/{experiment_id}")
+
+    def position(self, experiment_id: int) -> dict[str, Any]:
+        """A queued experiment's place in line and what it waits for."""
+        return self._request("GET", f"/experiments/{experiment_id}/position").json()
+
+    def me(self) -> dict[str, Any]:
+        """Who the key belongs to, and the limits that apply."""
+        return self._request("GET", "/me").json()
 
     # ------------------------------------------------------------------------------- sweeps
     def submit_sweep(self, sweep: str | Path | Mapping[str, Any]) -> dict[str, Any]:

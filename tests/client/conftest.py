@@ -28,6 +28,8 @@ def free_port() -> int:
 class LiveApi:
     url: str
     database_url: str  # for tests that play the worker's part
+    data_dir: str  # where the API wrote admin.key on its first start
+    key: str  # that admin key
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
            "SILAB_DATABASE_URL": f"sqlite:///{data / 'silab.db'}"}
     env.pop("SILAB_BROKER_URL", None)
     env.pop("SILAB_URL", None)
+    env.pop("SILAB_API_KEY", None)
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env,
                    check=True, capture_output=True)
     port = free_port()
@@ -59,7 +62,8 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
             if time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not answer /health within 30 s")
             time.sleep(0.1)
-        yield LiveApi(url, env["SILAB_DATABASE_URL"])
+        key = (data / "admin.key").read_text().strip()  # the first start wrote it
+        yield LiveApi(url, env["SILAB_DATABASE_URL"], str(data), key)
     finally:
         server.terminate()
         try:

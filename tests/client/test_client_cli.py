@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -24,10 +25,23 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
 
 
-def silab(live_api, *args: str, url: str | None = None) -> subprocess.CompletedProcess:
+def silab(live_api, *args: str, url: str | None = None,
+          **env: str) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it next to the embedded server: no SILAB_API_KEY, so it reads the
+    admin key the server wrote into SILAB_DATA_DIR on its first start."""
+    environ = {**os.environ, "SILAB_DATA_DIR": live_api.data_dir}
+    environ.pop("SILAB_API_KEY", None)
+    environ.update(env)
     return subprocess.run([sys.executable, "-m", "client.cli", "--url", url or live_api.url,
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=False)
+                          check=False, env=environ)
+
+
+def admin(live_api, *args: str) -> subprocess.CompletedProcess:
+    """`silab-admin` on the server (python -m api.admin), on the live API's database."""
+    environ = {**os.environ, "SILAB_DATABASE_URL": live_api.database_url}
+    return subprocess.run([sys.executable, "-m", "api.admin", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False, env=environ)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +97,7 @@ def test_validate_prints_the_exponents(live_api, spec_file):
 
 
 def test_trace_csv(live_api, sessions):
-    ident = SilabClient(live_api.url).submit("preset:tiny")["id"]
+    ident = SilabClient(live_api.url, api_key=live_api.key).submit("preset:tiny")["id"]
     with sessions() as session:
         queue.claim(ident, session=session, worker="test", lease_seconds=60)
         for step in range(1, 11):
@@ -103,7 +117,7 @@ def test_trace_csv(live_api, sessions):
 
 
 def test_cancel_then_retry(live_api):
-    ident = SilabClient(live_api.url).submit("preset:tiny")["id"]
+    ident = SilabClient(live_api.url, api_key=live_api.key).submit("preset:tiny")["id"]
     done = silab(live_api, "cancel", str(ident))
     assert done.returncode == 0 and f"experiment {ident}: cancelled" in done.stdout
     again = silab(live_api, "cancel", str(ident))
@@ -137,7 +151,10 @@ def test_errors_are_one_clear_line_and_an_exit_code(live_api, spec_file, tmp_pat
 
 
 def test_python_client_pages_and_waits(live_api, sessions):
-    silab_client = SilabClient(live_api.url, user="carol")
+    assert admin(live_api, "create-user", "carol").returncode == 0
+    made_key = admin(live_api, "create-key", "carol", "--label", "test")
+    assert made_key.returncode == 0 and "shown only now" in made_key.stderr
+    silab_client = SilabClient(live_api.url, api_key=made_key.stdout.strip())
     made = [silab_client.submit("preset:tiny", name=f"page {i}", tags=["paging"])["id"]
             for i in range(7)]
     listed = [e["id"] for e in silab_client.list(tag="paging", sort="id", page_size=3)]
@@ -176,3 +193,22 @@ def test_python_client_pages_and_waits(live_api, sessions):
     with pytest.raises(SilabError) as error:
         silab_client.retry(made[1])
     assert error.value.status == 409
+
+
+def test_keys_admin_cli_and_the_new_commands(live_api):
+    assert admin(live_api, "create-user", "dave", "--max-queued", "1").returncode == 0
+    assert admin(live_api, "create-user", "dave").returncode == 1  # exists: a clear message
+    key = admin(live_api, "create-key", "dave").stdout.strip()
+    me = silab(live_api, "whoami", SILAB_API_KEY=key)
+    assert me.returncode == 0 and "dave (member)" in me.stdout and "max 1" in me.stdout
+    first = SilabClient(live_api.url, api_key=key).submit("preset:tiny")["id"]
+    over = silab(live_api, "submit", "preset:tiny", SILAB_API_KEY=key)
+    assert over.returncode == 1 and "max_queued" in over.stderr
+    place = silab(live_api, "position", str(first), SILAB_API_KEY=key)
+    assert place.returncode == 0 and f"experiment {first}" in place.stdout
+    # the admin (the embedded key) may delete dave's; dave's key, once revoked, is refused
+    assert silab(live_api, "delete", str(first)).returncode == 0
+    assert admin(live_api, "revoke-key", key[:14]).returncode == 0
+    refused = silab(live_api, "list", SILAB_API_KEY=key)
+    assert refused.returncode == 1 and "401" in refused.stderr
+    assert "dave" in admin(live_api, "list-keys", "dave").stdout
