@@ -312,17 +312,17 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
     clip = rule.clip
     # Python numbers as 0-dim tensors: the same rounding, without a conversion in every op
     one = torch.ones((), dtype=W.dtype, device=W.device)
-    steps = {}  # lr -> lr (clipped) or a_over_ra·lr (unclipped), once per chunk
+    steps = {}  # lr -> a_over_ra·lr, once per chunk
+    biased = bool(b.ne(0).any())  # b is fixed here (first-layer training): skip adding zeros
 
     def coefficient(u: torch.Tensor, y_t: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor]:
-        s, ds = act.value_and_derivative(u + b)
+        s, ds = act.value_and_derivative(u + b if biased else u)
         r = (s.mul_(a_over_N)).sum(1, keepdim=True).sub_(y_t)  # (S, 1)
         if step not in steps:
-            steps[step] = (torch.tensor(step, dtype=W.dtype, device=W.device) if clip is not None
-                           else a_over_ra * step)
-        if clip is not None:
-            return ds.mul_(a_over_ra).mul_(r).clamp_(-clip, clip).mul_(steps[step]), r
-        return ds.mul_(steps[step]).mul_(r), r
+            steps[step] = a_over_ra * step
+        c = ds.mul_(steps[step]).mul_(r)
+        # lr·clamp(c, ±clip) as clamp(lr·c, ±lr·clip) (lr > 0)
+        return (c if clip is None else c.clamp_(-clip * step, clip * step)), r
 
     def update(u: torch.Tensor, g_t: torch.Tensor, y_t: torch.Tensor):
         """(α₀, E, inv, residual): the new point is inv·(α₀ w − E x) (inv None: 1)."""
@@ -364,10 +364,10 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
         else:
             alpha, E, inv, residual = update(P[t] * scale, g[t], yT[t])  # (S, N)
             grown = alpha.mul_(scale)  # α₀·scale
-            torch.div(E, grown, out=coef[t])
+            coef_t = torch.div(E, grown, out=coef[t])
             scale = grown if inv is None else grown.mul_(inv)
             # keep P[t'] = (W − Σ coef x)·x_t' for the samples still to come (elementwise)
-            P[t + 1:].addcmul_(GT[t, t + 1:], coef[t], value=-1.0)
+            P[t + 1:].addcmul_(GT[t, t + 1:], coef_t, value=-1.0)
         residuals.append(residual)
     if not direct:
         W = scale[..., None] * (W - linalg.bmm(coef.permute(1, 2, 0), x))
