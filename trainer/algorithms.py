@@ -299,7 +299,7 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
         xT = x.transpose(0, 1)[:, :, None, :]  # (K, S, 1, d) view
         g = (x * x).sum(-1).t().contiguous()[..., None]  # (K, S, 1): ‖x_t‖²
     else:
-        xt = linalg.aligned(x.transpose(1, 2))  # (S, d, K), copied once for both products
+        xt = linalg.aligned(x.transpose(1, 2))  # (S, d, K), aligned once for both products
         P = linalg.bmm(W, xt).permute(2, 0, 1).contiguous()  # (K, S, N) at W
         G = linalg.bmm(x, xt)  # (S, K, K)
         g = torch.diagonal(G, dim1=1, dim2=2).t().contiguous()[..., None]  # (K, S, 1): ‖x_t‖²
@@ -370,5 +370,5 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
             P[t + 1:].addcmul_(GT[t, t + 1:], coef_t, value=-1.0)
         residuals.append(residual)
     if not direct:
-        W = scale[..., None] * (W - linalg.bmm(coef.permute(1, 2, 0), x))
+        W = linalg.bmm(coef.permute(1, 2, 0), x, subtract_from=W).mul_(scale[..., None])
     return (W, a, b), torch.cat(residuals, dim=1)

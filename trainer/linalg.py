@@ -30,11 +30,14 @@ def _aligned_empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
 
 
 def _is_aligned(t: torch.Tensor) -> bool:
-    """Whether t (S, rows, cols) already has the layout `_aligned_empty` gives (then a copy would
-    hand BLAS the same blocks at equally aligned addresses)."""
+    """Whether t (S, rows, cols) already has the blocks `_aligned_empty` gives, or their
+    transposes (column-major blocks, which BLAS reads as such), every seed's block starting on an
+    ALIGN_BYTES boundary: then every seed's block is handed to BLAS the same way."""
     per = max(1, ALIGN_BYTES // t.element_size())
     rows, cols = t.shape[1], t.shape[2]
-    return (t.stride(2) == 1 and t.stride(1) == cols and t.stride(0) % per == 0
+    row_major = t.stride(2) == 1 and t.stride(1) == cols
+    column_major = t.stride(1) == 1 and t.stride(2) == rows
+    return ((row_major or column_major) and t.stride(0) % per == 0
             and t.stride(0) >= rows * cols and t.data_ptr() % ALIGN_BYTES == 0)
 
 
@@ -46,20 +49,25 @@ def aligned(t: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a (S, m, k) @ b (S, k, n) -> (S, m, n), batch-invariant on CPU."""
+def bmm(a: torch.Tensor, b: torch.Tensor, subtract_from: torch.Tensor | None = None) -> torch.Tensor:
+    """a (S, m, k) @ b (S, k, n) -> (S, m, n), batch-invariant on CPU; with `subtract_from` c
+    (S, m, n), c − a @ b in the same BLAS call."""
     if a.device.type != "cpu" or a.requires_grad or b.requires_grad:  # autograd: no out=
-        return torch.bmm(a, b)
+        return torch.bmm(a, b) if subtract_from is None else torch.baddbmm(subtract_from, a, b,
+                                                                             alpha=-1)
     out = _aligned_empty((a.shape[0], a.shape[1], b.shape[2]), a)
     a, b = aligned(a), aligned(b)
     threads = _matmul_threads
-    if threads is None or a.shape[1] * a.shape[2] * b.shape[2] < PARALLEL_MATMUL:
-        return torch.bmm(a, b, out=out)
-    torch.set_num_threads(threads)
+    parallel = threads is not None and a.shape[1] * a.shape[2] * b.shape[2] >= PARALLEL_MATMUL
+    if parallel:
+        torch.set_num_threads(threads)  # type: ignore[arg-type]
     try:
-        return torch.bmm(a, b, out=out)
+        if subtract_from is None:
+            return torch.bmm(a, b, out=out)
+        return torch.baddbmm(aligned(subtract_from), a, b, alpha=-1, out=out)
     finally:
-        torch.set_num_threads(1)
+        if parallel:
+            torch.set_num_threads(1)
 
 
 # Inside `one_thread(device, parallel_matmuls=True)`: the thread count products of at least
