@@ -18,7 +18,19 @@ from trainer.spec import ExperimentSpec
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 StackFactory = Callable[[str, str], Stack]
-USER = {"X-Silab-User": "e2e"}
+KEYS: dict[str, str] = {}  # API URL -> the admin key it wrote on its first start
+
+
+def _auth(api: str) -> dict[str, str]:
+    """Every route but /health needs a key: the admin key the API wrote into its data folder on
+    its first start, where `silab` finds it."""
+    return {"Authorization": f"Bearer {KEYS[api]}"}
+
+
+def _api(stack: Stack, **env: str) -> str:
+    api = stack.api(**env)
+    KEYS[api] = (stack.tmp / "data" / "admin.key").read_text().strip()
+    return api
 
 
 def _sqlite_broker(stack_tmp: Any) -> str:
@@ -26,7 +38,7 @@ def _sqlite_broker(stack_tmp: Any) -> str:
 
 
 def _submit(api: str, spec: dict[str, Any], **fields: Any) -> int:
-    response = httpx.post(f"{api}/experiments", json={"spec": spec, **fields}, headers=USER,
+    response = httpx.post(f"{api}/experiments", json={"spec": spec, **fields}, headers=_auth(api),
                           timeout=30)
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
@@ -54,21 +66,23 @@ def _expected_points(spec: dict[str, Any]) -> list[tuple[str, int, int, int]]:
 
 def _api_trace(api: str, experiment_id: int) -> list[tuple[str, int, int, int]]:
     response = httpx.get(f"{api}/experiments/{experiment_id}/trace",
-                         params={"max_points": 1_000_000}, timeout=30)
+                         params={"max_points": 1_000_000}, headers=_auth(api), timeout=30)
     assert response.status_code == 200, response.text
     return sorted((p["phase"], p["step"], p["seed"], p["samples"])
                   for p in response.json()["points"])
 
 
 def _run_one(stack: Stack) -> None:
-    api = stack.api()
+    api = _api(stack)
     stack.worker()
     spec = small_spec()
     experiment_id = _submit(api, spec, name="e2e")
     experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, 45)
     assert experiment.status == "completed", stack.diagnose()
     assert experiment.attempt == 1 and experiment.dispatched_at is not None
-    shown = httpx.get(f"{api}/experiments/{experiment_id}", timeout=30).json()
+    assert httpx.get(f"{api}/experiments/{experiment_id}", timeout=30).status_code == 401
+    shown = httpx.get(f"{api}/experiments/{experiment_id}", headers=_auth(api),
+                      timeout=30).json()
     assert shown["status"] == "completed"
     assert shown["final_mean_abs_m"] is not None and shown["test_mse"] is not None
     assert _api_trace(api, experiment_id) == _expected_points(spec)
@@ -93,7 +107,7 @@ def test_a_killed_worker_is_reaped_and_the_next_resumes_without_gaps_or_duplicat
     stack_factory: StackFactory, postgres_url: str, redis_url: str
 ) -> None:
     stack = stack_factory(postgres_url, redis_url)
-    api = stack.api()
+    api = _api(stack)
     first = stack.worker("worker1")
     spec = small_spec(steps=4000, points=24)
     experiment_id = _submit(api, spec)
@@ -125,10 +139,10 @@ def test_cancel_of_a_queued_and_of_a_running_experiment(
     stack_factory: StackFactory, sqlite_url: str, tmp_path: Any
 ) -> None:
     stack = stack_factory(sqlite_url, _sqlite_broker(tmp_path))
-    api = stack.api()
+    api = _api(stack)
     # Queued: no worker yet, so it waits in the broker; cancelled, it never starts.
     queued = _submit(api, small_spec())
-    response = httpx.post(f"{api}/experiments/{queued}/cancel", headers=USER, timeout=30)
+    response = httpx.post(f"{api}/experiments/{queued}/cancel", headers=_auth(api), timeout=30)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "cancelled"
 
@@ -136,7 +150,7 @@ def test_cancel_of_a_queued_and_of_a_running_experiment(
     running = _submit(api, small_spec(steps=200_000, points=64))
     stack.wait_status(running, {"running"}, 45)
     wait_until(lambda: len(stack.trace(running)) >= 4, 45, "trace points", stack.diagnose)
-    response = httpx.post(f"{api}/experiments/{running}/cancel", headers=USER, timeout=30)
+    response = httpx.post(f"{api}/experiments/{running}/cancel", headers=_auth(api), timeout=30)
     assert response.status_code == 200, response.text
     experiment = stack.wait_status(running, {"cancelled", "completed", "failed"}, 30)
     assert experiment.status == "cancelled", stack.diagnose()
@@ -154,7 +168,7 @@ def test_a_submission_while_the_broker_is_down_runs_once_a_worker_is_up(
 ) -> None:
     stack = stack_factory(postgres_url, redis_url)
     closed = "redis://127.0.0.1:6390/0"  # nothing listens there
-    api = stack.api(SILAB_BROKER_URL=closed)
+    api = _api(stack, SILAB_BROKER_URL=closed)
     spec = small_spec()
     experiment_id = _submit(api, spec)
     experiment = stack.experiment(experiment_id)
