@@ -31,7 +31,8 @@ import torch
 from trainer import linalg
 from trainer.model import Activation
 
-# Largest minibatch the fast path takes; above it the reference matmuls are efficient anyway.
+# Largest minibatch the fast path takes chunk by chunk; above it online and reuse updates go one
+# minibatch at a time through `_large_batch` (multipass through the reference path).
 FAST_MAX_BATCH = 8
 
 
@@ -51,7 +52,7 @@ class UpdateRule:
         """Whether `fast_chunk` computes this update (it must be the same choice on every run of a
         spec, since the two paths round differently)."""
         return (self.spherical and self.train == "first" and self.algorithm != "gd"
-                and batch_size <= FAST_MAX_BATCH)
+                and (batch_size <= FAST_MAX_BATCH or self.algorithm != "multipass"))
 
 
 Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # W (S, N, d), a (S, N), b (S, N)
@@ -191,6 +192,8 @@ def _times_gram(D: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
     depends on memory alignment (see trainer/linalg.py)."""
     if D.shape[-1] == 1:
         return D * gram[:, :, 0:1]
+    if D.shape[-1] > FAST_MAX_BATCH:  # large minibatches: the aligned BLAS product
+        return linalg.bmm(D, gram)
     return (D[..., :, None] * gram[:, None, :, :]).sum(-2)
 
 
@@ -211,23 +214,29 @@ def _fast_minibatch(mb: _Minibatch, lr: float, inner_lr: float,
             alpha, D = mb.normalized(alpha * (1 + s), D * (1 + s) + C)
             u_now = mb.at(alpha, D)
         return alpha, D, r0  # type: ignore[return-value]
+    alpha, D, r = _step(mb, lr, inner_lr, rule)
+    return (*mb.normalized(alpha, D), r)
+
+
+def _step(mb: _Minibatch, lr: float, inner_lr: float,
+          rule: UpdateRule) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An online or reuse update of one minibatch before normalisation, α w − D X_b: returns
+    α (S, N, 1), D (S, N, B) and the residuals before the update (S, B)."""
+    u = mb.u
     if rule.algorithm == "online" or inner_lr == 0.0:
         C, r = mb.coefficients(u, lr)
-        alpha, D = mb.normalized(1 + (C * u).sum(-1, keepdim=True), C)
-        return alpha, D, r
+        return 1 + (C * u).sum(-1, keepdim=True), C, r
     # reuse: w' = w − C1 X + (Σ C1 u) w, every gradient projected at w
     C1, r = mb.coefficients(u, inner_lr)
     s1 = (C1 * u).sum(-1, keepdim=True)
     u1 = mb.at(1 + s1, C1)
     if rule.reuse_variant == "outer":
         C2, _ = mb.coefficients(u1, lr)
-        alpha, D = mb.normalized(1 + (C2 * u).sum(-1, keepdim=True), C2)
-        return alpha, D, r
+        return 1 + (C2 * u).sum(-1, keepdim=True), C2, r
     C2, _ = mb.coefficients(u1, inner_lr)
     s2 = (C2 * u).sum(-1, keepdim=True)
     xi = lr / inner_lr
-    alpha, D = mb.normalized(1 + xi * (s1 + s2), xi * (C1 + C2))
-    return alpha, D, r
+    return 1 + xi * (s1 + s2), xi * (C1 + C2), r
 
 
 def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, batch_size: int,
@@ -238,11 +247,39 @@ def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor
 
     On CPU the chunk runs on one thread: its per-step tensors are small, and on a shared CPU a
     parallel region waits for a descheduled worker thread (milliseconds per op). It also makes
-    the numbers independent of the machine's thread count."""
-    with linalg.one_thread(x.device):
+    the numbers independent of the machine's thread count. Above FAST_MAX_BATCH the products
+    are large and keep all threads."""
+    large = batch_size > FAST_MAX_BATCH
+    with linalg.one_thread(x.device, parallel_matmuls=large):
+        if large:
+            return _large_batch(params, act, x, y, batch_size, lr, inner_lr, rule)
         if batch_size == 1:
             return _chunk_b1(params, act, x, y, lr, inner_lr, rule)
         return _chunk(params, act, x, y, batch_size, lr, inner_lr, rule)
+
+
+def _large_batch(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
+                 batch_size: int, lr: float, inner_lr: float,
+                 rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+    """Online and reuse updates of large minibatches one at a time: the pre-activations at W from
+    one product, reuse's inner point from the minibatch's Gram matrix (no second pass over W),
+    and the new W = α W − D X_b in one product, normalized by a pass over it."""
+    W, a, b = params
+    N = W.shape[1]
+    B = batch_size
+    b3, a_over_N, a_over_ra = b[..., None], a[..., None] / N, a[..., None] / rule.second_layer_scale
+    online = rule.algorithm == "online" or inner_lr == 0.0
+    residuals = []
+    for i in range(0, x.shape[1], B):
+        xb, yb = x[:, i:i + B], y[:, i:i + B]
+        u = linalg.bmm(W, xb.transpose(1, 2))  # (S, N, B)
+        gram = None if online else linalg.bmm(xb, xb.transpose(1, 2))  # (S, B, B)
+        mb = _Minibatch(u, gram, yb, b3, a_over_N, a_over_ra, act, 1.0 / B, rule.clip)
+        alpha, D, r = _step(mb, lr, inner_lr, rule)
+        W = linalg.bmm(D, xb, subtract_from=W * alpha)
+        W = W.div_(torch.linalg.vector_norm(W, dim=-1, keepdim=True))
+        residuals.append(r)
+    return (W, a, b), torch.cat(residuals, dim=1)
 
 
 def _chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, batch_size: int,

@@ -1,6 +1,7 @@
 """Batched matrix products whose result for one seed does not depend on the other seeds.
 
-BLAS (MKL) picks its kernel by the memory alignment of each matrix, and a seed's block inside an
+BLAS (MKL) picks its kernel by the memory alignment of each matrix (and torch a matrix-vector
+kernel for a lone matrix-vector product), and a seed's block inside an
 (S, …) tensor sits at an offset that depends on S and on the seed's position: the same seed then
 rounds differently alone and among others, and a sweep could not add seeds later. `bmm` copies
 both operands and the result into buffers where every seed's block starts on a 64-byte boundary
@@ -35,8 +36,10 @@ def _is_aligned(t: torch.Tensor) -> bool:
     ALIGN_BYTES boundary: then every seed's block is handed to BLAS the same way."""
     per = max(1, ALIGN_BYTES // t.element_size())
     rows, cols = t.shape[1], t.shape[2]
-    row_major = t.stride(2) == 1 and t.stride(1) == cols
-    column_major = t.stride(1) == 1 and t.stride(2) == rows
+    row_major = t.stride(2) == 1 and t.stride(1) == cols  # the strides a copy would have
+    # transposed blocks only when neither side is 1: a size-1 side's stride is arbitrary (with
+    # one seed, a permuted view can look column-major where with more it is not)
+    column_major = rows > 1 and cols > 1 and t.stride(1) == 1 and t.stride(2) == rows
     return ((row_major or column_major) and t.stride(0) % per == 0
             and t.stride(0) >= rows * cols and t.data_ptr() % ALIGN_BYTES == 0)
 
@@ -55,6 +58,11 @@ def bmm(a: torch.Tensor, b: torch.Tensor, subtract_from: torch.Tensor | None = N
     if a.device.type != "cpu" or a.requires_grad or b.requires_grad:  # autograd: no out=
         return torch.bmm(a, b) if subtract_from is None else torch.baddbmm(subtract_from, a, b,
                                                                              alpha=-1)
+    if a.shape[0] == 1 and min(a.shape[1], b.shape[2]) == 1:
+        # one matrix-vector product alone takes another kernel than in a batch (other rounding):
+        # compute it as a batch of two
+        c = None if subtract_from is None else subtract_from.expand(2, -1, -1)
+        return bmm(a.expand(2, -1, -1), b.expand(2, -1, -1), subtract_from=c)[:1]
     out = _aligned_empty((a.shape[0], a.shape[1], b.shape[2]), a)
     a, b = aligned(a), aligned(b)
     threads = _matmul_threads

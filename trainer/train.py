@@ -240,12 +240,18 @@ class _Run:
                     self.diverged[s] = end
 
     def execute(self, resume: dict[str, Any] | None) -> Result:
-        # the fast path's tensors are small: Phase I on one CPU thread (algorithms.fast_chunk)
-        with linalg.one_thread(self.device) if self.fast else contextlib.nullcontext():
+        # the fast path's tensors are small: Phase I on one CPU thread, large products excepted
+        # (algorithms.fast_chunk)
+        large = self.r.B > algorithms.FAST_MAX_BATCH
+        with (linalg.one_thread(self.device, parallel_matmuls=large) if self.fast
+              else contextlib.nullcontext()):
             stopped = self.train_phase1(resume)
         if stopped is not None:
             return self.result(stopped)
-        return self.finish()
+        # reductions on one thread (with two, torch may split a reduction by how many seeds
+        # share it), products above linalg.PARALLEL_MATMUL on all
+        with linalg.one_thread(self.device, parallel_matmuls=True):
+            return self.finish()
 
     def train_phase1(self, resume: dict[str, Any] | None) -> str | None:
         """Phase I to its end (None) or to 'diverged' / 'cancelled'."""

@@ -164,6 +164,25 @@ def test_fast_path_equals_reference_in_float64(act, algorithm, variant, B, clip)
     assert not torch.equal(fast[0], params[0])
 
 
+@pytest.mark.parametrize("clip", [None, 0.5])
+@pytest.mark.parametrize(("algorithm", "variant"), [("online", "outer"), ("reuse", "outer"),
+                                                    ("reuse", "interpolate")])
+def test_large_batch_path_equals_reference_in_float64(algorithm, variant, clip):
+    B = algorithms.FAST_MAX_BATCH + 4
+    activation, params, x, y = setup(act="he3", K=3 * B)
+    rule = UpdateRule(algorithm, variant, second_layer_scale=0.5, clip=clip)
+    assert rule.fast(B) and not UpdateRule("multipass").fast(B)
+    reference, residuals = params, []
+    for i in range(0, x.shape[1], B):
+        reference, r = algorithms.reference_update(reference, activation, x[:, i:i + B],
+                                                   y[:, i:i + B], 0.2, 0.5, rule)
+        residuals.append(r)
+    fast, fast_residuals = algorithms.fast_chunk(params, activation, x, y, B, 0.2, 0.5, rule)
+    assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
+    assert torch.allclose(fast_residuals, torch.cat(residuals, 1), rtol=0, atol=1e-10)
+    assert not torch.equal(fast[0], params[0])
+
+
 @pytest.mark.parametrize("N", [algorithms.DIRECT_MAX_WIDTH, algorithms.DIRECT_MAX_WIDTH + 1])
 @pytest.mark.parametrize(("algorithm", "variant"), [("online", "outer"), ("reuse", "outer"),
                                                     ("reuse", "interpolate"), ("multipass", "outer")])

@@ -69,12 +69,24 @@ def test_same_spec_same_numbers():
     assert numbers(train.run(make(), device="cpu")) == numbers(train.run(make(), device="cpu"))
 
 
-@pytest.mark.parametrize("algorithm", ["reuse", "online_reference"])
-def test_a_seed_gives_the_same_numbers_alone_or_among_others(algorithm):
-    changes = {}
-    if algorithm == "online_reference":  # B = 16: the reference path
-        changes["phase1"] = {"algorithm": "online", "batch_size": 16,
-                             "stages": [{"samples": "40*d", "lr": "0.5/d"}]}
+WIDE = {"width": 32, "activation": {"hermite": {3: 1.0}}, "second_layer_scale": 0.1}
+SEED_INDEPENDENCE_CASES = {
+    "reuse_b1_narrow": {},  # B = 1, N = 8: W moved at every sample
+    "reuse_b1_wide": {"model": WIDE},  # B = 1, N = 32: through the chunk's Gram matrix
+    "online_b16": {"phase1": {"algorithm": "online", "batch_size": 16,  # the large-batch path
+                              "stages": [{"samples": "40*d", "lr": "0.5/d"}]}},
+    "reuse_b32_blas": {"d": 64, "model": WIDE,  # large-batch path, products big enough for BLAS
+                       "phase1": {"algorithm": "reuse", "batch_size": 32, "stages": [
+                           {"samples": "4*d", "lr": "0.5/d", "inner_lr": "1/d"}]}},
+    "multipass_b16": {"phase1": {"algorithm": "multipass", "batch_size": 16,  # reference path
+                                 "passes": 2, "stages": [
+                                     {"samples": "20*d", "lr": "0.5/d", "inner_lr": "0.2/d"}]}},
+}
+
+
+@pytest.mark.parametrize("case", SEED_INDEPENDENCE_CASES)
+def test_a_seed_gives_the_same_numbers_alone_or_among_others(case):
+    changes = SEED_INDEPENDENCE_CASES[case]
     alone = train.run(make(seeds=[3], **changes), device="cpu")
     among = train.run(make(seeds=[0, 1, 2, 3, 4, 5], **changes), device="cpu")
     assert numbers(alone)[0] == numbers(among)[3]
