@@ -165,16 +165,23 @@ class _Minibatch:
 
     def coefficients(self, u: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """C (S, N, B) with lr·(mean gradient of neuron j) = Σ_i C_ji x_i at pre-activations u, and
-        the residuals r = f − y (S, B)."""
-        s, ds = self.act.value_and_derivative(u + self.b)
-        r = (s * self.a_over_N).sum(1) - self.y  # (S, B)
-        if self.clip is not None:  # clip the per-sample coefficient, then scale by the step
-            c = (ds * self.a_over_ra * r[:, None, :]).clamp(-self.clip, self.clip)
-            return c * (lr * self.inv_batch), r
-        return ds * (self.a_over_ra * (lr * self.inv_batch)) * r[:, None, :], r
+        the residuals r = f − y (S, B). b None: no bias."""
+        s, ds = self.act.value_and_derivative(u if self.b is None else u + self.b)
+        if s.shape[-1] > FAST_MAX_BATCH:  # (1, N) @ (N, B) per seed, one read of s
+            r = linalg.bmm(self.a_over_N.transpose(1, 2), s)[:, 0] - self.y  # (S, B)
+        else:
+            r = s.mul_(self.a_over_N).sum(1) - self.y  # (S, B)
+        # lr·clamp(c, ±clip) as clamp(lr·c, ±lr·clip) (lr > 0), in place on σ' (a fresh tensor)
+        step = lr * self.inv_batch
+        c = ds.mul_(self.a_over_ra * step).mul_(r[:, None, :])
+        if self.clip is not None:
+            c = c.clamp_(-self.clip * step, self.clip * step)
+        return c, r
 
     def at(self, alpha: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         """Pre-activations on the minibatch of α·w − D·X_b: α u − D G."""
+        if D.shape[-1] > FAST_MAX_BATCH:
+            return linalg.bmm(D, self.gram, subtract_from=alpha * self.u)
         return alpha * self.u - _times_gram(D, self.gram)
 
     def norm_sq(self, alpha: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
@@ -267,7 +274,8 @@ def _large_batch(params: Params, act: Activation, x: torch.Tensor, y: torch.Tens
     W, a, b = params
     N = W.shape[1]
     B = batch_size
-    b3, a_over_N, a_over_ra = b[..., None], a[..., None] / N, a[..., None] / rule.second_layer_scale
+    b3 = b[..., None] if bool(b.ne(0).any()) else None  # b is fixed here
+    a_over_N, a_over_ra = a[..., None] / N, a[..., None] / rule.second_layer_scale
     online = rule.algorithm == "online" or inner_lr == 0.0
     residuals = []
     for i in range(0, x.shape[1], B):
