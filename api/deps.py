@@ -16,6 +16,9 @@ from api.broker import Broker
 from api.config import ApiSettings
 from db.models import Experiment, Sweep
 
+# The largest id (BIGINT): a larger one is 422, not an overflow in the driver.
+MAX_ID = 2**63 - 1
+
 
 def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
@@ -79,7 +82,7 @@ AdminUser = Annotated[Principal, Depends(get_admin)]
 
 
 def get_experiment(
-    experiment_id: Annotated[int, Path(ge=1, description="the experiment's id")],
+    experiment_id: Annotated[int, Path(ge=1, le=MAX_ID, description="the experiment's id")],
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
@@ -114,7 +117,7 @@ OwnedExperimentDep = Annotated[Experiment, Depends(get_owned_experiment)]
 
 
 def get_sweep(
-    sweep_id: Annotated[int, Path(ge=1, description="the sweep's id")],
+    sweep_id: Annotated[int, Path(ge=1, le=MAX_ID, description="the sweep's id")],
     session: SessionDep,
 ) -> Sweep:
     sweep = session.get(Sweep, sweep_id)

@@ -11,12 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 
 from api.auth import RateLimiter, bootstrap_admin, install_openapi_security
 from api.broker import make_broker
 from api.config import ApiSettings
 from api.deps import authenticate
-from api.errors import validation_error_handler
+from api.errors import data_error_handler, validation_error_handler
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
 from api.routes import accounts, audit, experiments, health, metrics, plots, sweeps
@@ -58,6 +59,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.state.metrics_registry = make_registry(app.state.sessionmaker, settings.metrics_window_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(DataError, data_error_handler)
     app.include_router(experiments.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -27,7 +27,7 @@ def list_audit(
     session: SessionDep,
     actor: Annotated[str | None, Query(max_length=100)] = None,
     action: Annotated[str | None, Query(max_length=32)] = None,
-    experiment_id: Annotated[int | None, Query(ge=1)] = None,
+    experiment_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> AuditPublic:

@@ -218,8 +218,8 @@ def list_experiments(
     tag: Annotated[list[str] | None, Query()] = None,
     target: Annotated[str | None, Query(max_length=100, description="e.g. h3, h3+h4")] = None,
     algorithm: Annotated[str | None, Query(max_length=16)] = None,
-    d_min: Annotated[int | None, Query(ge=0)] = None,
-    d_max: Annotated[int | None, Query(ge=0)] = None,
+    d_min: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    d_max: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     name: Annotated[str | None, Query(max_length=200,
                                       description="substring, case-insensitive")] = None,
     sort: Annotated[str, Query(description=f"one of {', '.join(SORT_KEYS)}; '-' for "
@@ -260,9 +260,12 @@ def _csv_list(text: str | None, where: str, cast: type = str) -> list[Any] | Non
     if text is None or not text.strip():
         return None
     try:
-        return [cast(part.strip()) for part in text.split(",") if part.strip()]
+        values = [cast(part.strip()) for part in text.split(",") if part.strip()]
     except ValueError:
         raise _invalid(where, f"expected a comma-separated list, got {text!r}") from None
+    if cast is int and any(abs(v) > 2**63 - 1 for v in values):
+        raise _invalid(where, "a number is out of the 64-bit range")
+    return values
 
 
 @router.get(
@@ -284,8 +287,8 @@ def trace(
                                                      f"{', '.join(TRACE_METRICS)}")] = None,
     seeds: Annotated[str | None, Query(description="comma-separated seeds; default all")] = None,
     phase: Literal["phase1", "phase2"] | None = None,
-    step_min: Annotated[int | None, Query(ge=0)] = None,
-    step_max: Annotated[int | None, Query(ge=0)] = None,
+    step_min: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    step_max: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     max_points: Annotated[int, Query(ge=2, le=1_000_000)] = 500,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
