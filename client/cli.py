@@ -7,9 +7,10 @@
 
 The API is $SILAB_URL (default http://127.0.0.1:8000); the key is $SILAB_API_KEY, else the
 admin key the embedded server wrote on its first start ($SILAB_DATA_DIR/admin.key, default
-./.silab/admin.key). Accounts and keys are made on the server with `silab-admin`. Errors print one clear message on stderr:
-exit code 1 for what the server refused or could not be reached, 2 for bad input on this side
-(usage, a spec file that cannot be read).
+./.silab/admin.key). Accounts and keys are made on the server with `silab-admin`.
+
+Errors print one clear message on stderr: exit code 1 for what the server refused or could not be
+reached, 2 for bad input on this side (usage, a spec file that cannot be read).
 """
 
 from __future__ import annotations
