@@ -42,7 +42,7 @@ def main() -> None:
     S, d = args.seeds, args.d
     per_d = args.samples_per_d or (2 if args.quick else 8)
     samples = int(per_d * d)
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 5
 
     def spec_for(seeds: int | list[int]) -> spec_module.ExperimentSpec:
         raw = presets.apply_overrides(presets.load("reference-reuse"), [

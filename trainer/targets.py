@@ -31,8 +31,12 @@ def generators(seeds: Sequence[int], stream: str, device: torch.device) -> list[
 
 def randn(gens: Sequence[torch.Generator], shape: tuple[int, ...], *, dtype: torch.dtype,
           device: torch.device) -> torch.Tensor:
-    """(S, *shape) standard normals, row s drawn from gens[s] alone."""
-    return torch.stack([torch.randn(shape, generator=g, dtype=dtype, device=device) for g in gens])
+    """(S, *shape) standard normals, row s drawn from gens[s] alone (the numbers of
+    torch.randn(shape, generator=gens[s]), drawn in place: no stacking copy)."""
+    out = torch.empty((len(gens), *shape), dtype=dtype, device=device)
+    for row, g in zip(out, gens):
+        row.normal_(generator=g)
+    return out
 
 
 def rand(gens: Sequence[torch.Generator], shape: tuple[int, ...], *, dtype: torch.dtype,
@@ -104,9 +108,9 @@ class Target:
         # The noise rides along as one extra column so one draw per seed serves both.
         noise = x[..., d] if self.noise > 0 else None
         x = x[..., :d]
-        # an elementwise product and a last-axis sum, not einsum: einsum picks its kernel by S, and a
-        # seed's labels must not depend on how many seeds are drawn beside it
-        y = self.link((x * self.theta[:, None, :]).sum(-1))  # (S, count)
+        # vecdot (for real numbers an elementwise product and a last-axis sum), not einsum: einsum
+        # picks its kernel by S, and a seed's labels must not depend on how many seeds are beside it
+        y = self.link(torch.linalg.vecdot(x, self.theta[:, None, :]))  # (S, count)
         if noise is not None:
             y = y + self.noise * noise
         return x, y
