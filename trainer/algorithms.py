@@ -19,7 +19,14 @@ Two implementations of the same maths:
   Across a chunk of K samples, W_t = scale_t ⊙ (W_0 + Coef_t X_chunk), so every ⟨w, x_t⟩ follows from
   W_0 X_chunkᵀ and the chunk's K×K Gram matrix, both computed once by a matmul, and a rank-B
   update of the (S, N, K) table of pre-activations per step: the per-step work is O(S·N·K) on
-  small tensors instead of two passes over the (S, N, d) weights.
+  small tensors instead of two passes over the (S, N, d) weights. At B = 1 (`_chunk_b1`) the
+  update is a few ops on (S, N) tensors (u' = u − C h, ‖·‖² = 1 + E² h, h = ‖x‖² − u²), and narrow
+  layers (N ≤ DIRECT_MAX_WIDTH) move W itself instead of keeping the table. Above FAST_MAX_BATCH
+  online and reuse go one minibatch at a time (`_large_batch`): reuse's inner point from the
+  minibatch's Gram matrix, no second pass over W.
+  On CPU the fast path runs its small ops on one thread (trainer.linalg.one_thread): on a shared
+  CPU a parallel op waits for a descheduled thread, and the numbers no longer depend on the
+  machine's thread count.
 """
 
 from __future__ import annotations
