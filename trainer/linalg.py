@@ -90,7 +90,8 @@ def one_thread(device: torch.device, parallel_matmuls: bool = False) -> Iterator
     """Run the block on one intra-op thread when on CPU, restoring the count after (elsewhere a
     no-op). On a shared CPU every parallel op risks waiting for a descheduled worker thread
     (milliseconds), which swamps small and memory-bound ops; large products (`bmm`) may keep all
-    threads with `parallel_matmuls`."""
+    threads with `parallel_matmuls`. The thread count is the process's: one run per process (as
+    the worker runs them), not several in threads of one process."""
     global _matmul_threads
     threads, previous = torch.get_num_threads(), _matmul_threads
     if device.type != "cpu" or threads == 1:
