@@ -27,5 +27,6 @@ CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
 FROM base AS worker
 RUN pip install "torch==2.13.0" && pip install ".[trainer,server]"
 USER silab
-# One process per GPU: concurrency 1, a fresh child per task (no CUDA state carried over).
-CMD ["celery", "-A", "worker.app", "worker", "--concurrency", "1", "--loglevel", "INFO"]
+# One process per GPU on the run queue: concurrency 1, a fresh child per task (no CUDA state
+# carried over). The maintenance worker (docker-compose.yml) overrides this command.
+CMD ["celery", "-A", "worker.app", "worker", "-Q", "celery", "-c", "1", "--loglevel", "INFO"]

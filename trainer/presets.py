@@ -121,7 +121,7 @@ def apply_override(spec: dict[str, Any], assignment: str) -> dict[str, Any]:
             index = part
         else:
             parent = ".".join(parts[:depth])
-            raise ValueError(  # noqa: TRY004 (bad user input, reported like every other)
+            raise ValueError(
                 f"--set {assignment!r}: {parent!r} is {node!r}, not a mapping or list, so it "
                 f"has no field {part!r}"
             )

@@ -145,14 +145,21 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str = "worker", *, timeout: float = 45, **env: str) -> Proc:
-        """`celery -A worker.app worker -B -c 1` (beat embedded), ready to consume."""
+    def worker(self, name: str = "worker", *, timeout: float = 45, queue: str | None = None,
+               beat: bool = True, **env: str) -> Proc:
+        """`celery -A worker.app worker -B -c 1` (beat embedded), ready to consume.
+
+        `queue` restricts it to one queue, as docker-compose.yml runs the pool: the GPU workers
+        with `-Q celery` and no beat, the maintenance worker with `-Q silab.maintain -B`."""
         node = f"{name}-{uuid.uuid4().hex[:6]}@127.0.0.1"
-        proc = self.start(name, [
-            sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-B", "-c", "1",
-            "-l", "info", "-n", node, "-s", str(self.tmp / f"{name}-beat-schedule"),
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ], self.env(**env))
+        argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-c", "1",
+                "-l", "info", "-n", node, "--without-gossip", "--without-mingle",
+                "--without-heartbeat"]
+        if queue is not None:
+            argv += ["-Q", queue]
+        if beat:
+            argv += ["-B", "-s", str(self.tmp / f"{name}-beat-schedule")]
+        proc = self.start(name, argv, self.env(**env))
         wait_until(lambda: not proc.alive() or " ready." in proc.tail(200), timeout,
                    f"{name} to be ready", self.diagnose)
         assert proc.alive(), f"{name} exited:\n{proc.tail()}"

@@ -72,9 +72,13 @@ def _api_trace(api: str, experiment_id: int) -> list[tuple[str, int, int, int]]:
                   for p in response.json()["points"])
 
 
-def _run_one(stack: Stack) -> None:
+def _run_one(stack: Stack, *, split_pool: bool = False) -> None:
     api = _api(stack)
-    stack.worker()
+    if split_pool:  # as docker-compose.yml runs it: a GPU worker and a maintenance worker
+        stack.worker("gpu0", queue="celery", beat=False)
+        stack.worker("maintain", queue="silab.maintain")
+    else:  # as scripts/demo runs it: one process, beat embedded
+        stack.worker()
     spec = small_spec()
     experiment_id = _submit(api, spec, name="e2e")
     experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, 45)
@@ -94,7 +98,7 @@ def _run_one(stack: Stack) -> None:
 def test_redis_and_postgres_run_a_submission(
     stack_factory: StackFactory, postgres_url: str, redis_url: str
 ) -> None:
-    _run_one(stack_factory(postgres_url, redis_url))
+    _run_one(stack_factory(postgres_url, redis_url), split_pool=True)
 
 
 def test_embedded_sqlite_broker_and_database_run_a_submission(
@@ -109,7 +113,9 @@ def test_a_killed_worker_is_reaped_and_the_next_resumes_without_gaps_or_duplicat
     stack = stack_factory(postgres_url, redis_url)
     api = _api(stack)
     first = stack.worker("worker1")
-    spec = small_spec(steps=4000, points=24)
+    # About 5 s of training on one core (50 µs a step): long enough that the kill lands after the
+    # first checkpoint (every 0.5 s) and well before the end, however fast the trainer gets.
+    spec = small_spec(steps=100_000, points=24)
     experiment_id = _submit(api, spec)
 
     def checkpointed() -> bool:
