@@ -28,7 +28,6 @@ from db.models import Experiment, TracePoint
 from db.session import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
-HE3 = {3: 6**0.5}
 # Settings every e2e process gets: short leases and intervals, so a dead worker is noticed in
 # seconds, and one thread per process on this 2-core machine.
 FAST = {
@@ -39,24 +38,6 @@ FAST = {
     "SILAB_RESEND_AFTER_S": "600",
     "SILAB_DEVICE": "cpu",
 }
-
-
-def small_spec(*, steps: int = 64, points: int = 4, seeds: int = 2) -> dict[str, Any]:
-    """d = 16, N = 8, batch 1, `steps` reuse steps and a small Phase II."""
-    return {
-        "d": 16,
-        "seeds": seeds,
-        "target": "h3",
-        "model": {"width": 8, "activation": {"hermite": HE3}},
-        "phase1": {
-            "algorithm": "reuse",
-            "batch_size": 1,
-            "stages": [{"steps": steps, "inner_lr": "0.3/d", "lr": "0.05/(d*log(d))"}],
-        },
-        "phase2": {"samples": 200},
-        "eval": {"test_samples": 64, "points": points},
-        "device": "cpu",
-    }
 
 
 def free_port() -> int:

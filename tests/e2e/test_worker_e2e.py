@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_helpers import Stack, small_spec, wait_until
+from e2e_helpers import Stack, wait_until
+from spec_factory import small_spec
 
 from trainer.results import EvalPoint
 from trainer.spec import ExperimentSpec
