@@ -1,7 +1,7 @@
 """Reproduce shared/science.md's reference table with the presets reference-reuse and
 reference-online, and write reference_table.md, reference_table.png and reference_table.json.
 
-    .venv/bin/python docs/results/reference_table.py                # d = 64, 128, 256 (+ 512 reuse)
+    .venv/bin/python docs/results/reference_table.py                # d = 64, 128, 256, 512 (about a minute)
     .venv/bin/python docs/results/reference_table.py --quick        # 8 seeds, d = 64, 128
     .venv/bin/python docs/results/reference_table.py --replot       # redraw from the .json only
 
@@ -180,8 +180,8 @@ def write_plot(entries: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--reuse-extra", type=int, nargs="*", default=[512],
+    parser.add_argument("--dims", type=int, nargs="+", default=[64, 128, 256, 512])
+    parser.add_argument("--reuse-extra", type=int, nargs="*", default=[],
                         help="dimensions run for reuse only")
     parser.add_argument("--seeds", type=int, default=None, help="default: the preset's (32)")
     parser.add_argument("--quick", action="store_true", help="8 seeds, d = 64, 128")
