@@ -1,0 +1,353 @@
+"""Shared helpers of the service benchmarks (api_load, submit_to_running, trace_fetch).
+
+Each benchmark creates its own PostgreSQL database (schema by `alembic upgrade head`), starts
+real `uvicorn` / `celery` processes on loopback with a clean environment (each in its own process
+group, as tests/e2e/e2e_helpers.py does), and always kills them and drops the database at the end.
+Every wait and every request loop is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_SERVER = "redis://127.0.0.1:6379"
+
+
+# ------------------------------------------------------------------------------------ numbers
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100.0 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, Any]:
+    if not seconds:
+        return {"n": 0}
+    ms = [s * 1000.0 for s in seconds]
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 3),
+            "p90_ms": round(percentile(ms, 90), 3), "p99_ms": round(percentile(ms, 99), 3),
+            "min_ms": round(min(ms), 3), "max_ms": round(max(ms), 3)}
+
+
+def environment(**extra: Any) -> dict[str, Any]:
+    load = os.getloadavg()
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1_5_15_min": [round(v, 2) for v in load],
+        # above 1.5 on this 2-core machine the timings are contended by other jobs
+        "cpu_shared": load[0] > 1.5,
+    }
+    with contextlib.suppress(Exception):
+        import sqlalchemy
+        info["sqlalchemy"] = sqlalchemy.__version__
+    with contextlib.suppress(Exception), create_engine(POSTGRES_ADMIN_URL).connect() as connection:
+        info["postgresql"] = connection.execute(text("SHOW server_version")).scalar()
+    info.update(extra)
+    return info
+
+
+# ------------------------------------------------------------------------------------ database
+class Database:
+    """A fresh PostgreSQL database `silab_bench_<hex>`, migrated by `alembic upgrade head`,
+    dropped (WITH FORCE) by `drop()`."""
+
+    def __init__(self, admin_url: str = POSTGRES_ADMIN_URL) -> None:
+        self.admin_url = make_url(admin_url)
+        self.name = f"silab_bench_{secrets.token_hex(4)}"
+        self.url = self.admin_url.set(database=self.name).render_as_string(hide_password=False)
+        self._admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with self._admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+
+    def migrate(self, env: dict[str, str]) -> None:
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT,
+                       env={**env, "SILAB_DATABASE_URL": self.url}, check=True,
+                       capture_output=True, timeout=120)
+
+    def drop(self) -> None:
+        with self._admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self._admin.dispose()
+
+
+def spare_redis_db(choice: int | None) -> int:
+    """A Redis logical database for this run: `choice`, else database 0 when it is empty (the test
+    suite picks its database in 1..15, see tests/conftest.py), else an empty one in 1..15."""
+    import redis
+
+    if choice is not None:
+        return choice
+    for n in range(16):
+        client = redis.Redis.from_url(f"{REDIS_SERVER}/{n}")
+        try:
+            if client.dbsize() == 0:
+                return n
+        finally:
+            client.close()
+    raise SystemExit("no empty Redis database in 0..15; pass --redis-db")
+
+
+def clean_redis(db: int, before: set[bytes]) -> int:
+    """Delete the keys this run created in Redis database `db`; returns how many."""
+    import redis
+
+    client = redis.Redis.from_url(f"{REDIS_SERVER}/{db}")
+    try:
+        new = [k for k in client.keys("*") if k not in before]
+        if new:
+            client.delete(*new)
+        return len(new)
+    finally:
+        client.close()
+
+
+def redis_keys(db: int) -> set[bytes]:
+    import redis
+
+    client = redis.Redis.from_url(f"{REDIS_SERVER}/{db}")
+    try:
+        return set(client.keys("*"))
+    finally:
+        client.close()
+
+
+# ------------------------------------------------------------------------------------ processes
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str,
+               interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGTERM the whole process group, SIGKILL after 10 s."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        # the group's children (celery's pool, beat) may outlive the leader
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=10)
+
+
+@dataclass
+class Stack:
+    """A temporary folder, a fresh database, a Redis database, and the processes of one run."""
+
+    tmp: Path
+    database: Database
+    redis_db: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: list[Proc] = field(default_factory=list)
+    redis_before: set[bytes] = field(default_factory=set)
+
+    @property
+    def broker_url(self) -> str:
+        return f"{REDIS_SERVER}/{self.redis_db}"
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.tmp),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": "1",
+            "SILAB_DATA_DIR": str(self.tmp / "data"),
+            "SILAB_DATABASE_URL": self.database.url,
+            "SILAB_BROKER_URL": self.broker_url,
+            "SILAB_DEVICE": "cpu",
+            **self.extra_env,
+        }
+        env.update(overrides)
+        return env
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
+        log = self.tmp / f"{name}.log"
+        with log.open("ab") as out:
+            popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def api(self, *, workers: int = 1, timeout: float = 60) -> str:
+        """`uvicorn api.main:app` on a free loopback port; returns its base URL once /health
+        answers (the first start writes <data_dir>/admin.key)."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+                "--port", str(port), "--log-level", "warning", "--no-access-log"]
+        if workers > 1:
+            argv += ["--workers", str(workers)]
+        proc = self.start("api", argv, self.env())
+
+        def up() -> bool:
+            if not proc.alive():
+                raise RuntimeError(f"api exited:\n{proc.text()[-3000:]}")
+            try:
+                return httpx.get(f"{url}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, timeout, "the API to answer /health", interval=0.2)
+        return url
+
+    def admin_key(self) -> str:
+        path = self.tmp / "data" / "admin.key"
+        return wait_until(lambda: path.exists() and path.read_text().strip(), 30,
+                          "admin.key").strip()
+
+    def worker(self, name: str, queue: str, *, beat: bool, timeout: float = 60) -> Proc:
+        argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", queue,
+                "-c", "1", "-l", "info", "-n", f"{name}-{secrets.token_hex(3)}@127.0.0.1",
+                "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if beat:
+            argv += ["-B", "-s", str(self.tmp / f"{name}-beat-schedule")]
+        proc = self.start(name, argv, self.env())
+        wait_until(lambda: not proc.alive() or " ready." in proc.text(), timeout,
+                   f"{name} to be ready", interval=0.2)
+        if not proc.alive():
+            raise RuntimeError(f"{name} exited:\n{proc.text()[-3000:]}")
+        return proc
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.kill()
+
+
+@contextlib.contextmanager
+def stack(redis_db: int | None = None, **extra_env: str) -> Iterator[Stack]:
+    """A Stack that is always torn down: processes killed (whole groups), database dropped,
+    the Redis keys this run created deleted, the temporary folder removed."""
+    tmp = Path(tempfile.mkdtemp(prefix="silab-bench-"))
+    (tmp / "data").mkdir()
+    database = Database()
+    db = spare_redis_db(redis_db)
+    result = Stack(tmp, database, db, extra_env=dict(extra_env), redis_before=redis_keys(db))
+    try:
+        database.migrate(result.env())
+        yield result
+    finally:
+        try:
+            result.close()
+        finally:
+            try:
+                database.drop()
+            finally:
+                with contextlib.suppress(Exception):
+                    clean_redis(db, result.redis_before)
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ load
+@dataclass
+class LoadResult:
+    latencies: list[float]
+    statuses: dict[int, int]
+    wall_s: float
+    stopped_by_time: bool
+
+    def report(self) -> dict[str, Any]:
+        ok = sum(n for code, n in self.statuses.items() if 200 <= code < 300)
+        return {**summary_ms(self.latencies),
+                "requests_per_s": round(len(self.latencies) / self.wall_s, 1) if self.wall_s else None,
+                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+                "ok": ok, "wall_s": round(self.wall_s, 3),
+                "stopped_by_time_limit": self.stopped_by_time}
+
+
+async def run_load(client: httpx.AsyncClient, request: Callable[[int], Awaitable[httpx.Response]],
+                   *, total: int, concurrency: int, time_limit_s: float) -> LoadResult:
+    """`total` requests (at most; fewer when `time_limit_s` runs out), `concurrency` in flight.
+    `request(i)` makes the i-th request. Each latency is from send to the full body read."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    counter = iter(range(total))
+    deadline = time.perf_counter() + time_limit_s
+    stopped = False
+
+    async def loop() -> None:
+        nonlocal stopped
+        for i in counter:
+            if time.perf_counter() > deadline:
+                stopped = True
+                return
+            began = time.perf_counter()
+            try:
+                response = await request(i)
+                code = response.status_code
+            except httpx.HTTPError:
+                code = -1
+            latencies.append(time.perf_counter() - began)
+            statuses[code] = statuses.get(code, 0) + 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return LoadResult(latencies, statuses, time.perf_counter() - began, stopped)
+
+
+def emit(document: dict[str, Any]) -> None:
+    import json
+
+    print(json.dumps(document, indent=1))
