@@ -118,6 +118,9 @@ class Experiment(Base):
         Index("ix_experiment_status_lease", "status", "lease_expires_at"),
         # The fair dispatcher's and the quotas' counts per owner.
         Index("ix_experiment_status_owner", "status", "owner"),
+        # The fair dispatcher's "handed a slot least recently": max per owner from the index end.
+        Index("ix_experiment_owner_started_at", "owner", "started_at"),
+        Index("ix_experiment_owner_dispatched_at", "owner", "dispatched_at"),
     )
 
     @property

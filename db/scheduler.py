@@ -137,14 +137,21 @@ def pool_state(
     for name in names:
         limit = limits.get(name)
         pool.max_running[name] = limit if limit is not None else default_max_running
-    for owner, started, dispatched in session.execute(
-        select(Experiment.owner, func.max(Experiment.started_at), func.max(Experiment.dispatched_at))
-        .where(Experiment.owner.in_(names))
-        .group_by(Experiment.owner)
-    ):
-        times = [t for t in (started, dispatched) if t is not None]
-        if times:
-            pool.last_start[owner] = max(_aware(t) for t in times)
+    # One max() per owner and column, each answered from the end of an (owner, time) index
+    # (ix_experiment_owner_started_at / _dispatched_at); a GROUP BY over all of these owners'
+    # rows would read their whole history at every dispatch round (bench/api_load.py).
+    ordered = sorted(names)
+    for first in range(0, len(ordered), 100):
+        chunk = ordered[first:first + 100]
+        row = session.execute(select(*(
+            select(func.max(column)).where(Experiment.owner == owner).scalar_subquery()
+            for owner in chunk
+            for column in (Experiment.started_at, Experiment.dispatched_at)
+        ))).one()
+        for k, owner in enumerate(chunk):
+            times = [t for t in (row[2 * k], row[2 * k + 1]) if t is not None]
+            if times:
+                pool.last_start[owner] = max(_aware(t) for t in times)
     return pool
 
 
