@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# The load average before this benchmark started anything (its own processes load the CPUs too).
+LOAD_AT_START = os.getloadavg()
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_SERVER = "redis://127.0.0.1:6379"
 
@@ -61,9 +63,11 @@ def environment(**extra: Any) -> dict[str, Any]:
         "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        # before the run: other jobs on the machine; at the end: this run's own processes too
+        "load_average_1_5_15_min_at_start": [round(v, 2) for v in LOAD_AT_START],
         "load_average_1_5_15_min": [round(v, 2) for v in load],
-        # above 1.5 on this 2-core machine the timings are contended by other jobs
-        "cpu_shared": load[0] > 1.5,
+        # above 1.5 before the run on this 2-core machine: other jobs contended the timings
+        "cpu_shared": LOAD_AT_START[0] > 1.5,
     }
     with contextlib.suppress(Exception):
         import sqlalchemy
