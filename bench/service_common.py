@@ -284,10 +284,14 @@ class Stack:
 def stack(redis_db: int | None = None, **extra_env: str) -> Iterator[Stack]:
     """A Stack that is always torn down: processes killed (whole groups), database dropped,
     the Redis keys this run created deleted, the temporary folder removed."""
+    db = spare_redis_db(redis_db)  # may refuse: before anything is created
     tmp = Path(tempfile.mkdtemp(prefix="silab-bench-"))
     (tmp / "data").mkdir()
-    database = Database()
-    db = spare_redis_db(redis_db)
+    try:
+        database = Database()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     result = Stack(tmp, database, db, extra_env=dict(extra_env), redis_before=redis_keys(db))
     try:
         database.migrate(result.env())
