@@ -240,7 +240,9 @@ def downsample(rows: list[TraceRow], metrics: Sequence[str], max_points: int) ->
     points (equal counts, so log-spaced evaluations are thinned evenly on a log axis); a bucket
     keeps the points holding the minimum and the maximum of each chosen metric, and every series
     keeps its first and last point. So the global minimum and maximum of every metric of every
-    seed survive. A series needs up to 2 + 2·len(metrics) points however small the budget, so the
+    seed survive. The metrics' extremes often fall on the same points, so the number of buckets
+    is the largest (found by bisection) whose kept points still fit the series' share of the
+    budget. A series needs up to 2 + 2·len(metrics) points however small the budget, so the
     result can exceed `max_points` when it is smaller than that times the number of series.
     """
     if len(rows) <= max_points:
@@ -255,18 +257,32 @@ def downsample(rows: list[TraceRow], metrics: Sequence[str], max_points: int) ->
         if len(points) <= budget:
             out.extend(points)
             continue
-        buckets = max(1, (budget - 2) // per_bucket)
-        keep = {0, len(points) - 1}
-        for b in range(buckets):
-            start = b * len(points) // buckets
-            stop = (b + 1) * len(points) // buckets
-            for name in metrics:
-                present = [i for i in range(start, stop) if _finite(points[i].values[name])]
-                if present:
-                    keep.add(min(present, key=lambda i: points[i].values[name]))
-                    keep.add(max(present, key=lambda i: points[i].values[name]))
+        low = max(1, (budget - 2) // per_bucket)  # fits even if no two extremes coincide
+        high = max(low, (budget - 2) // 2)  # every bucket keeps at least one point
+        keep = _bucket_extremes(points, metrics, low)
+        while low < high:
+            middle = (low + high + 1) // 2
+            candidate = _bucket_extremes(points, metrics, middle)
+            if len(candidate) <= budget:
+                low, keep = middle, candidate
+            else:
+                high = middle - 1
         out.extend(points[i] for i in sorted(keep))
     return out
+
+
+def _bucket_extremes(points: list[TraceRow], metrics: Sequence[str], buckets: int) -> set[int]:
+    """Indices of the first and last point and of each bucket's min and max of every metric."""
+    keep = {0, len(points) - 1}
+    for b in range(buckets):
+        start = b * len(points) // buckets
+        stop = (b + 1) * len(points) // buckets
+        for name in metrics:
+            present = [i for i in range(start, stop) if _finite(points[i].values[name])]
+            if present:
+                keep.add(min(present, key=lambda i: points[i].values[name]))
+                keep.add(max(present, key=lambda i: points[i].values[name]))
+    return keep
 
 
 def _finite(value: float | None) -> bool:
