@@ -269,32 +269,15 @@ class RunCallbacks:
 
         data = checkpoint.dumps(state)
         samples = int(state.get("samples", self.samples_done) or 0)
-        with self._write_lock:
-            if self.lost:
-                return
-            rows = self._take()
-            try:
-                with self.sessions() as session:
-                    queue.write_trace(
-                        self.experiment_id, session=session, attempt=self.attempt, rows=rows
-                    )
-                    saved = queue.save_checkpoint(
-                        self.experiment_id,
-                        session=session,
-                        attempt=self.attempt,
-                        samples=samples,
-                        state=data,
-                    )
-                    if saved:
-                        session.commit()
-                    else:
-                        session.rollback()
-            except Exception:  # a database hiccup skips one checkpoint, no more
-                self._put_back(rows)
-                log.exception("experiment %s: checkpoint not saved", self.experiment_id)
-                return
-            if not saved:
-                self._lose()
+        try:
+            saved = self._points_then(lambda session: queue.save_checkpoint(
+                self.experiment_id, session=session, attempt=self.attempt, samples=samples,
+                state=data))
+        except Exception:  # a database hiccup skips one checkpoint, no more
+            log.exception("experiment %s: checkpoint not saved", self.experiment_id)
+            return
+        if saved is False:  # refused: another attempt owns the experiment now
+            self._lose()
 
     # ------------------------------------------------------------------------ the heartbeat
     def start(self) -> None:
@@ -307,32 +290,41 @@ class RunCallbacks:
 
     def beat(self) -> None:
         """One heartbeat: write the buffered points, extend the lease, read the cancel flag."""
-        with self._write_lock:
-            if self.lost:
-                return
-            rows = self._take()
-            try:
-                with self.sessions() as session:
-                    queue.write_trace(
-                        self.experiment_id, session=session, attempt=self.attempt, rows=rows
-                    )
-                    reply = queue.heartbeat(
-                        self.experiment_id,
-                        session=session,
-                        attempt=self.attempt,
-                        lease_seconds=self.settings.lease_seconds,
-                        samples_done=self.samples_done,
-                    )
-                    session.commit()
-            except Exception:
-                self._put_back(rows)
-                raise
+        reply = self._points_then(lambda session: queue.heartbeat(
+            self.experiment_id, session=session, attempt=self.attempt,
+            lease_seconds=self.settings.lease_seconds, samples_done=self.samples_done))
+        if reply is None:
+            return
         if not reply.alive:
             self._lose()
         elif reply.cancel_requested and not self.cancel_requested:
             log.info("experiment %s: cancel requested; stopping", self.experiment_id)
             self.cancel_requested = True
             self.stop = True
+
+    def _points_then(self, action: Callable[[Session], Any]) -> Any:
+        """Under the write lock and in one transaction: the buffered trace points, then `action`.
+        Commits when `action` returns something truthy, else rolls back (a refused checkpoint
+        keeps nothing). None, writing nothing, once the attempt is lost. On an error the points go
+        back into the buffer and the error propagates."""
+        with self._write_lock:
+            if self.lost:
+                return None
+            rows = self._take()
+            try:
+                with self.sessions() as session:
+                    queue.write_trace(
+                        self.experiment_id, session=session, attempt=self.attempt, rows=rows
+                    )
+                    outcome = action(session)
+                    if outcome:
+                        session.commit()
+                    else:
+                        session.rollback()
+                    return outcome
+            except Exception:
+                self._put_back(rows)
+                raise
 
     def flush(self) -> None:
         """Write the buffered points now (its own transaction)."""
