@@ -34,10 +34,8 @@
 
   // ------------------------------------------------------------------------------- HTTP
   function headers() {
-    const user = $("user").value.trim();
     const key = $("api-key").value.trim();
-    return { ...(user ? { "X-Silab-User": user } : {}),
-             ...(key ? { Authorization: `Bearer ${key}` } : {}) };
+    return key ? { Authorization: `Bearer ${key}` } : {};
   }
 
   async function api(path, options = {}) {
@@ -416,11 +414,6 @@
 
   // -------------------------------------------------------------------------------- setup
   function init() {
-    const savedUser = localStorage.getItem("silab.user");
-    if (savedUser) $("user").value = savedUser;
-    $("user").addEventListener("change", () => {
-      localStorage.setItem("silab.user", $("user").value.trim());
-    });
     const savedKey = localStorage.getItem("silab.key");
     if (savedKey) $("api-key").value = savedKey;
     $("api-key").addEventListener("change", () => {
