@@ -4,6 +4,7 @@
     .venv/bin/python scripts/reproduce_fig1.py                 # CPU size, writes docs/results/fig1/
     .venv/bin/python scripts/reproduce_fig1.py --size paper --url http://gpu-host:8000
     .venv/bin/python scripts/reproduce_fig1.py --replot --url http://127.0.0.1:8000 --ids 1,2,3
+    .venv/bin/python scripts/reproduce_fig1.py --only scaling  # rerun one sweep, keep the others
 
 Without --url it starts its own service on the embedded default (SQLite database and SQLite
 broker in a temporary SILAB_DATA_DIR): `alembic upgrade head`, `uvicorn api.main:app` on a free
@@ -12,6 +13,12 @@ sweep files of sweeps/ with the Python client, follows them to the end and downl
 (PNG, rendered by the API's plot routes) and table (CSV, the API's aggregate routes) into --out.
 It also writes run.json (sweep ids, wall and CPU time of the service's processes) and
 summary.md (tables generated from the aggregates). Nothing here computes a statistic itself.
+
+`--only NAME[,NAME]` submits and downloads only those sweeps (fig1a, fig1b, scaling): the other
+sweeps' files in --out are left as they are, their sections of summary.md are kept verbatim and
+their entries in run.json are kept, so the folder stays the output of the latest run of each
+sweep. run.json's `service_runs` lists every invocation that produced part of the folder (sweep
+ids are per invocation: each started service has a fresh database).
 """
 
 from __future__ import annotations
@@ -137,18 +144,25 @@ def save(path: Path, data: bytes | str) -> None:
 
 
 def download(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, Any]:
-    """Every figure and table of the write-up, from the API."""
-    a, b, s = ids["fig1a"], ids["fig1b"], ids["scaling"]
+    """Every figure and table of the write-up for the sweeps in `ids`, from the API."""
     get = silab.get_bytes
-    save(out / "fig1a_overlap_heatmap.png", get(
-        f"/sweeps/{a}/heatmap.png", x="d", y="phase1.stages.0.samples", value="final_mean_abs_m",
-        vmin=0, vmax=1,
-        title="Fig. 1(a), online SGD (B = 8): overlap after n samples (mean over seeds)"))
-    save(out / "fig1a_aggregate.csv", silab.sweep_aggregate(a, format="csv"))
-    save(out / "fig1b_test_error_heatmap.png", get(
-        f"/sweeps/{b}/heatmap.png", x="d", y="phase1.n", value="test_mse", vmin=0, vmax=1,
-        title="Fig. 1(b), GD on n samples: test error (mean over seeds)"))
-    save(out / "fig1b_aggregate.csv", silab.sweep_aggregate(b, format="csv"))
+    if "fig1a" in ids:
+        a = ids["fig1a"]
+        save(out / "fig1a_overlap_heatmap.png", get(
+            f"/sweeps/{a}/heatmap.png", x="d", y="phase1.stages.0.samples",
+            value="final_mean_abs_m", vmin=0, vmax=1,
+            title="Fig. 1(a), online SGD (B = 8): overlap after n samples (mean over seeds)"))
+        save(out / "fig1a_aggregate.csv", silab.sweep_aggregate(a, format="csv"))
+    if "fig1b" in ids:
+        b = ids["fig1b"]
+        save(out / "fig1b_test_error_heatmap.png", get(
+            f"/sweeps/{b}/heatmap.png", x="d", y="phase1.n", value="test_mse", vmin=0, vmax=1,
+            title="Fig. 1(b), GD on n samples: test error (mean over seeds)"))
+        save(out / "fig1b_aggregate.csv", silab.sweep_aggregate(b, format="csv"))
+    examples = _examples(silab, ids, out)
+    if "scaling" not in ids:
+        return {"scaling": None, "examples": examples}
+    s = ids["scaling"]
     save(out / "scaling_aggregate.csv", silab.sweep_aggregate(s, format="csv"))
     scaling = silab._request("GET", f"/sweeps/{s}/scaling", params={"threshold": 0.5}).json()
     save(out / "scaling_fit.json", json.dumps(scaling, indent=1))
@@ -165,7 +179,12 @@ def download(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, An
             f"/sweeps/{s}/scaling.png", group=index, threshold=0.5, information_exponent=p,
             title=f"{target}, {algorithm}: samples until |m| >= 0.5"))
     save(out / "scaling_fit.csv", "\n".join(rows) + "\n")
-    # One experiment's curves per panel: the largest cell.
+    return {"scaling": scaling, "examples": examples}
+
+
+def _examples(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, int]:
+    """One experiment's curves per panel: the largest cell (scaling: an h3 reuse run)."""
+    get = silab.get_bytes
     examples = {}
     for name, sweep_id in ids.items():
         experiments = silab.sweep_experiments(sweep_id)
@@ -178,11 +197,22 @@ def download(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, An
         examples[name] = pick["id"]
         save(out / f"{name}_example_experiment.png",
              get(f"/experiments/{pick['id']}/plot.png", metric="mean_abs_m,median_abs_m"))
-    return {"scaling": scaling, "examples": examples}
+    return examples
 
 
-def summary(silab: SilabClient, ids: dict[str, int], scaling: dict[str, Any]) -> str:
-    """Markdown tables of the aggregates (means ± 95% half-intervals), generated, not typed."""
+SUMMARY_HEADER = [
+    "# Figure 1 through silab: generated tables", "",
+    ("Means over seeds ± half-width of the 95% t-interval (n = seeds per cell); "
+     "generated by scripts/reproduce_fig1.py from the API's aggregates."), ""]
+# The heading each sweep's section of summary.md starts with (how --only finds the sections of
+# the sweeps it did not rerun in the existing file).
+SECTION_PREFIX = {"fig1a": "## Fig. 1(a)", "fig1b": "## Fig. 1(b)", "scaling": "## Weak recovery"}
+
+
+def summary_sections(silab: SilabClient, ids: dict[str, int],
+                     scaling: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Markdown tables of the aggregates (means ± 95% half-intervals) per sweep in `ids`,
+    generated, not typed."""
 
     def fmt(stat: dict[str, Any], digits: int = 3) -> str:
         if stat["mean"] is None:
@@ -192,34 +222,39 @@ def summary(silab: SilabClient, ids: dict[str, int], scaling: dict[str, Any]) ->
             text += f" ± {(stat['ci95_high'] - stat['ci95_low']) / 2:.2g}"
         return text
 
-    lines = ["# Figure 1 through silab: generated tables", "",
-             ("Means over seeds ± half-width of the 95% t-interval (n = seeds per cell); "
-             "generated by scripts/reproduce_fig1.py from the API's aggregates."), ""]
+    sections: dict[str, list[str]] = {}
     for name, field, y, title in (
         ("fig1a", "final_mean_abs_m", "phase1.stages.0.samples", "Fig. 1(a): overlap"),
         ("fig1b", "test_mse", "phase1.n", "Fig. 1(b): test error / E[y²]"),
     ):
+        if name not in ids:
+            continue
         cells = silab.sweep_aggregate(ids[name], fields=field)["cells"]
         ds = sorted({c["d"] for c in cells})
         ns = sorted({c[y] for c in cells})
-        lines += [f"## {title} (sweep {ids[name]}), rows n, columns d", "",
-                  "| n | " + " | ".join(f"d = {d}" for d in ds) + " |",
-                  "|---|" + "---|" * len(ds)]
+        lines = [f"## {title} (sweep {ids[name]}), rows n, columns d", "",
+                 "| n | " + " | ".join(f"d = {d}" for d in ds) + " |",
+                 "|---|" + "---|" * len(ds)]
         for n in ns:
             row = {c["d"]: c for c in cells if c[y] == n}
             lines.append(f"| {n} | " + " | ".join(
                 fmt(row[d][field]) if d in row else "" for d in ds) + " |")
-        lines.append("")
-    cells = silab.sweep_aggregate(ids["scaling"],
-                                  fields="weak_recovery_samples,recovered")["cells"]
-    lines += [(f"## Weak recovery (sweep {ids['scaling']}): samples / d until |m| ≥ 0.5 "
-              "(seeds that recovered) and fraction recovered"), "",
-              "| target | algorithm | d | samples / d | recovered |", "|---|---|---|---|---|"]
+        sections[name] = lines + [""]
+    if "scaling" not in ids or scaling is None:
+        return sections
+    cells = silab.sweep_aggregate(
+        ids["scaling"], fields="weak_recovery_samples,recovered,final_mean_abs_m")["cells"]
+    lines = [(f"## Weak recovery (sweep {ids['scaling']}): samples / d until |m| ≥ 0.5 "
+              "(mean over the seeds that recovered), fraction recovered, and |m| at the end of "
+              "the budget (one neuron: a recovery that holds ends near 0.7–0.9, a noise "
+              "excursion that touched 0.5 falls back)"), "",
+             "| target | algorithm | d | samples / d | recovered | final \\|m\\| |",
+             "|---|---|---|---|---|---|"]
     for c in cells:
         w = c["weak_recovery_samples"]
         per_d = "–" if w["mean"] is None else f"{w['mean'] / c['d']:.3g}"
         lines.append(f"| {c['target']} | {c['phase1.algorithm']} | {c['d']} | {per_d} | "
-                     f"{fmt(c['recovered'], 2)} |")
+                     f"{fmt(c['recovered'], 2)} | {fmt(c['final_mean_abs_m'], 2)} |")
     lines += ["", "Fitted exponents (samples ∝ d^b, 95% interval, from /scaling?threshold=0.5):",
               "", "| target | algorithm | b | 95% interval | runs in fit | never recovered |",
               "|---|---|---|---|---|---|"]
@@ -230,7 +265,63 @@ def summary(silab: SilabClient, ids: dict[str, int], scaling: dict[str, Any]) ->
             f"[{fit['exponent_ci95'][0]:.2f}, {fit['exponent_ci95'][1]:.2f}]"
         lines.append(f"| {key['target']} | {key['phase1.algorithm']} | {b} | {ci} | "
                      f"{fit['n']} | {fit['n_missing']} |")
-    return "\n".join(lines) + "\n"
+    sections["scaling"] = lines + [""]
+    return sections
+
+
+def existing_sections(path: Path) -> dict[str, list[str]]:
+    """The per-sweep sections of an existing summary.md (for the sweeps --only leaves alone)."""
+    if not path.is_file():
+        return {}
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            current = next((name for name, prefix in SECTION_PREFIX.items()
+                            if line.startswith(prefix)), None)
+        if current is not None:
+            sections.setdefault(current, []).append(line)
+    return sections
+
+
+def write_summary(path: Path, fresh: dict[str, list[str]]) -> None:
+    kept = existing_sections(path)
+    lines = list(SUMMARY_HEADER)
+    for name in SECTION_PREFIX:
+        section = fresh.get(name) or kept.get(name)
+        if section:
+            lines += section if section[-1] == "" else [*section, ""]
+    save(path, "\n".join(lines[:-1] if lines[-1] == "" else lines) + "\n")
+
+
+def merge_record(path: Path, size: str, names: list[str], this_run: dict[str, Any],
+                 fresh: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """run.json: per-sweep entries of this run over those of the previous run.json (the sweeps
+    --only left alone keep theirs), and `service_runs`, the invocations still represented."""
+    old: dict[str, Any] = {}
+    if len(names) < len(SWEEPS[size]) and path.is_file():
+        old = json.loads(path.read_text())
+        if old.get("size") != size:
+            old = {}
+    runs = list(old.get("service_runs") or [])
+    if old and not runs and "wall_s_until_done" in old:  # the format before --only existed
+        runs = [{"sweeps": list(old.get("sweep_ids") or {}), "sweep_ids": old.get("sweep_ids"),
+                 "wall_s_until_done": old.get("wall_s_until_done"),
+                 "service_cpu_s": old.get("service_cpu_s")}]
+    for run in runs:  # what each earlier invocation still contributes
+        run["sweeps"] = [name for name in run.get("sweeps", []) if name not in names]
+    runs = [run for run in runs if run["sweeps"]] + [this_run]
+    record: dict[str, Any] = {"size": size}
+    for field, values in fresh.items():
+        merged = {name: value for name, value in (old.get(field) or {}).items()
+                  if name not in names}
+        merged.update(values)
+        record[field] = {name: merged[name] for name in SWEEPS[size] if name in merged}
+    record["service_runs"] = runs
+    record["note"] = ("sweep ids are per service run (each started service has a fresh "
+                      "database); service_runs[i].sweeps = the sweeps whose outputs in this "
+                      "folder that run produced")
+    return record
 
 
 def main() -> int:
@@ -241,10 +332,20 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait")
     parser.add_argument("--key", help="API key for --url (default: the started service's admin "
                         "key)")
-    parser.add_argument("--ids", help="fig1a,fig1b,scaling sweep ids: only download (with --url)")
+    parser.add_argument("--ids", help="sweep ids of the sweeps run (fig1a,fig1b,scaling, or those "
+                        "of --only, in that order): only download (with --url)")
+    parser.add_argument("--only", help="comma-separated subset of fig1a,fig1b,scaling: run and "
+                        "download only these, keep the other sweeps' outputs in --out")
     args = parser.parse_args()
     if args.size == "paper" and not args.url:
         parser.error("--size paper is a GPU-size run: pass --url of a service with a GPU worker")
+    names = list(SWEEPS[args.size])
+    if args.only:
+        names = [name.strip() for name in args.only.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(SWEEPS[args.size]))
+        if unknown or not names:
+            parser.error(f"--only takes names from {', '.join(SWEEPS[args.size])}")
+        names = [name for name in SWEEPS[args.size] if name in names]
     args.out.mkdir(parents=True, exist_ok=True)
     service = None
     started = time.monotonic()
@@ -259,11 +360,11 @@ def main() -> int:
             if key:
                 silab.http.headers["Authorization"] = f"Bearer {key}"
             if args.ids:
-                ids = dict(zip(("fig1a", "fig1b", "scaling"),
-                               (int(i) for i in args.ids.split(",")), strict=True))
+                ids = dict(zip(names, (int(i) for i in args.ids.split(",")), strict=True))
             else:
                 ids = {}
-                for name, path in SWEEPS[args.size].items():
+                for name in names:
+                    path = SWEEPS[args.size][name]
                     sweep = silab.submit_sweep(ROOT / path)
                     ids[name] = sweep["id"]
                     print(f"{name}: sweep {sweep['id']}, {sweep['experiments_total']} experiments"
@@ -271,24 +372,29 @@ def main() -> int:
             sweeps = follow(silab, ids, args.timeout)
             wall = time.monotonic() - started
             files = download(silab, ids, args.out)
-            save(args.out / "summary.md", summary(silab, ids, files["scaling"]))
+            write_summary(args.out / "summary.md",
+                          summary_sections(silab, ids, files["scaling"]))
             run_seconds = {name: sum(e["wall_time_s"] or 0 for e in silab.sweep_experiments(i))
                            for name, i in ids.items()}
     finally:
         if service is not None:
             service.stop()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    record = {
-        "size": args.size, "sweep_ids": ids,
-        "sweep_files": SWEEPS[args.size],
+    this_run = {
+        "sweeps": names, "sweep_ids": ids, "date": time.strftime("%Y-%m-%d"),
+        "wall_s_until_done": round(wall, 1),
+        "service_cpu_s": round(usage.ru_utime + usage.ru_stime, 1) if service else None,
+    }
+    fresh = {
+        "sweep_ids": ids,
+        "sweep_files": {name: SWEEPS[args.size][name] for name in names},
         "status": {name: sw["status"] for name, sw in sweeps.items()},
         "progress": {name: {k: v for k, v in sw["progress"].items() if v}
                      for name, sw in sweeps.items()},
-        "wall_s_until_done": round(wall, 1),
         "experiment_wall_s": {k: round(v, 1) for k, v in run_seconds.items()},
-        "service_cpu_s": round(usage.ru_utime + usage.ru_stime, 1) if service else None,
         "example_experiments": files["examples"],
     }
+    record = merge_record(args.out / "run.json", args.size, names, this_run, fresh)
     save(args.out / "run.json", json.dumps(record, indent=1) + "\n")
     return 0 if all(sw["status"] == "completed" for sw in sweeps.values()) else 1
 
