@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -124,31 +124,44 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait(silab: SilabClient, experiment_id: int, timeout: float | None,
-          interval: float) -> int:
+def _follow(wait: Callable[..., dict[str, Any]], timeout: float | None, interval: float, *,
+            bar: Callable[[dict[str, Any]], dict[str, Any]],
+            done: Callable[[dict[str, Any]], int],
+            postfix: Callable[[dict[str, Any]], str]) -> dict[str, Any] | None:
+    """Run `wait` with a progress bar on stderr (none when stderr is not a terminal: logs, pipes,
+    CI); `bar` gives tqdm's arguments from the first answer, `done` the position, `postfix` the
+    text beside it. None, after saying so, on a timeout."""
     from tqdm import tqdm
 
-    bar = None
+    progress_bar = None
 
-    def progress(experiment: dict[str, Any]) -> None:
-        nonlocal bar
-        if bar is None:
-            # disable=None: no bar when stderr is not a terminal (logs, pipes, CI)
-            bar = tqdm(total=experiment.get("samples_total") or None, unit="sample",
-                       unit_scale=True, desc=f"experiment {experiment_id}", disable=None,
-                       file=sys.stderr)
-        bar.set_postfix_str(experiment["status"], refresh=False)
-        bar.update(max(0, (experiment.get("samples_done") or 0) - bar.n))
+    def progress(current: dict[str, Any]) -> None:
+        nonlocal progress_bar
+        if progress_bar is None:
+            progress_bar = tqdm(**bar(current), disable=None, file=sys.stderr)
+        progress_bar.set_postfix_str(postfix(current), refresh=False)
+        progress_bar.update(max(0, done(current) - progress_bar.n))
 
     try:
-        experiment = silab.wait(experiment_id, timeout=timeout, interval=interval,
-                                on_progress=progress)
+        return wait(timeout=timeout, interval=interval, on_progress=progress)
     except TimeoutError as error:
         print(f"silab: {error}", file=sys.stderr)
-        return EXIT_SERVER
+        return None
     finally:
-        if bar is not None:
-            bar.close()
+        if progress_bar is not None:
+            progress_bar.close()
+
+
+def _wait(silab: SilabClient, experiment_id: int, timeout: float | None,
+          interval: float) -> int:
+    experiment = _follow(
+        lambda **kw: silab.wait(experiment_id, **kw), timeout, interval,
+        bar=lambda e: {"total": e.get("samples_total") or None, "unit": "sample",
+                       "unit_scale": True, "desc": f"experiment {experiment_id}"},
+        done=lambda e: e.get("samples_done") or 0,
+        postfix=lambda e: e["status"])
+    if experiment is None:
+        return EXIT_SERVER
     print(_line(experiment))
     if experiment.get("error"):
         print(experiment["error"], file=sys.stderr)
@@ -230,28 +243,15 @@ def _sweep_line(sweep: dict[str, Any]) -> str:
 
 def _wait_sweep(silab: SilabClient, sweep_id: int, timeout: float | None,
                 interval: float) -> int:
-    from tqdm import tqdm
-
-    bar = None
-
-    def progress(sweep: dict[str, Any]) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=sweep["experiments_total"], unit="exp", desc=f"sweep {sweep_id}",
-                       disable=None, file=sys.stderr)
-        done = sum(n for s, n in sweep["progress"].items() if s not in ("queued", "running"))
-        bar.set_postfix_str(f"{sweep['progress'].get('running', 0)} running", refresh=False)
-        bar.update(max(0, done - bar.n))
-
-    try:
-        sweep = silab.wait_sweep(sweep_id, timeout=timeout, interval=interval,
-                                 on_progress=progress)
-    except TimeoutError as error:
-        print(f"silab: {error}", file=sys.stderr)
+    sweep = _follow(
+        lambda **kw: silab.wait_sweep(sweep_id, **kw), timeout, interval,
+        bar=lambda sw: {"total": sw["experiments_total"], "unit": "exp",
+                        "desc": f"sweep {sweep_id}"},
+        done=lambda sw: sum(n for s, n in sw["progress"].items()
+                            if s not in ("queued", "running")),
+        postfix=lambda sw: f"{sw['progress'].get('running', 0)} running")
+    if sweep is None:
         return EXIT_SERVER
-    finally:
-        if bar is not None:
-            bar.close()
     print(_sweep_line(sweep))
     return 0 if sweep["status"] == "completed" else EXIT_SERVER
 

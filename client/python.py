@@ -196,18 +196,8 @@ class SilabClient:
              on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Poll until the experiment is completed, diverged, failed or cancelled; returns it.
         TimeoutError after `timeout` seconds (None: wait forever)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            experiment = self.get(experiment_id)
-            if on_progress is not None:
-                on_progress(experiment)
-            if experiment["status"] in TERMINAL:
-                return experiment
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"experiment {experiment_id} is still {experiment['status']} "
-                                   f"after {timeout:g} s")
-            time.sleep(interval if deadline is None
-                       else max(0.0, min(interval, deadline - time.monotonic())))
+        return _poll(lambda: self.get(experiment_id), lambda e: e["status"] in TERMINAL,
+                     f"experiment {experiment_id}", timeout, interval, on_progress)
 
     def cancel(self, experiment_id: int) -> dict[str, Any]:
         return self._request("POST", f"/experiments/{experiment_id}/cancel").json()
@@ -250,18 +240,9 @@ class SilabClient:
                    on_progress: Callable[[dict[str, Any]], None] | None = None
                    ) -> dict[str, Any]:
         """Poll until no experiment of the sweep is queued or running; returns the sweep."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            sweep = self.get_sweep(sweep_id)
-            if on_progress is not None:
-                on_progress(sweep)
-            if sweep["status"] not in ("queued", "running"):
-                return sweep
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"sweep {sweep_id} is still {sweep['status']} after "
-                                   f"{timeout:g} s")
-            time.sleep(interval if deadline is None
-                       else max(0.0, min(interval, deadline - time.monotonic())))
+        return _poll(lambda: self.get_sweep(sweep_id),
+                     lambda sweep: sweep["status"] not in ("queued", "running"),
+                     f"sweep {sweep_id}", timeout, interval, on_progress)
 
     def sweep_aggregate(self, sweep_id: int, *, format: str = "json", **params: Any) -> Any:
         response = self._request("GET", f"/sweeps/{sweep_id}/aggregate",
@@ -271,3 +252,21 @@ class SilabClient:
     def get_bytes(self, path: str, **params: Any) -> bytes:
         """Any GET of the API as bytes, e.g. a plot: get_bytes("/sweeps/3/heatmap.png", x="d")."""
         return self._request("GET", path, params=params).content
+
+
+def _poll(fetch: Callable[[], dict[str, Any]], finished: Callable[[dict[str, Any]], bool],
+          what: str, timeout: float | None, interval: float,
+          on_progress: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """Fetch every `interval` seconds until `finished`; TimeoutError after `timeout` seconds
+    (None: wait forever)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        current = fetch()
+        if on_progress is not None:
+            on_progress(current)
+        if finished(current):
+            return current
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} is still {current['status']} after {timeout:g} s")
+        time.sleep(interval if deadline is None
+                   else max(0.0, min(interval, deadline - time.monotonic())))
