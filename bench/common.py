@@ -29,6 +29,19 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def random_layer(S: int, N: int, d: int, *, gen: Any, device: str, dtype: Any) -> tuple[Any, ...]:
+    """W (S, N, d) on the unit sphere, a = ±1e-3 (output ≈ 0, as in Phase I), b = 0, and a unit θ
+    (d,), drawn from `gen`: the state the throughput benchmarks step from."""
+    import torch
+
+    W = torch.randn(S, N, d, generator=gen, device=device, dtype=dtype)
+    W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
+    a = (torch.randint(0, 2, (S, N), generator=gen, device=device) * 2 - 1).to(dtype) * 1e-3
+    b = torch.zeros(S, N, device=device, dtype=dtype)
+    theta = torch.randn(d, generator=gen, device=device, dtype=dtype)
+    return W, a, b, theta / theta.norm()
+
+
 def synchronize(device: str) -> None:
     import torch
 

@@ -18,7 +18,15 @@ from __future__ import annotations
 import argparse
 import math
 
-from common import emit, environment, median, resolve_device, time_interleaved, time_repeats
+from common import (
+    emit,
+    environment,
+    median,
+    random_layer,
+    resolve_device,
+    time_interleaved,
+    time_repeats,
+)
 
 GOAL = 0.8
 
@@ -72,12 +80,7 @@ def main() -> None:
     repeats = 2 if args.quick else 3
 
     gen = torch.Generator(device=device).manual_seed(0)
-    W = torch.randn(S, N, d, generator=gen, device=device, dtype=dtype)
-    W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
-    a = (torch.randint(0, 2, (S, N), generator=gen, device=device) * 2 - 1).to(dtype) * 1e-3
-    b = torch.zeros(S, N, device=device, dtype=dtype)
-    theta = torch.randn(d, generator=gen, device=device, dtype=dtype)
-    theta = theta / theta.norm()
+    W, a, b, theta = random_layer(S, N, d, gen=gen, device=device, dtype=dtype)
     pool = 8  # distinct minibatches cycled through (the data are not what is measured)
     xs = torch.randn(pool, S, B, d, generator=gen, device=device, dtype=dtype)
     us = xs @ theta

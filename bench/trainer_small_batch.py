@@ -16,7 +16,15 @@ from __future__ import annotations
 import argparse
 import math
 
-from common import emit, environment, median, resolve_device, time_interleaved, time_repeats
+from common import (
+    emit,
+    environment,
+    median,
+    random_layer,
+    resolve_device,
+    time_interleaved,
+    time_repeats,
+)
 
 GOAL = 1e7
 
@@ -45,12 +53,7 @@ def main() -> None:
     reference_samples = 64 if args.quick else 256
 
     gen = torch.Generator(device=device).manual_seed(0)
-    W = torch.randn(S, N, d, generator=gen, device=device, dtype=dtype)
-    W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
-    a = (torch.randint(0, 2, (S, N), generator=gen, device=device) * 2 - 1).to(dtype) * 1e-3
-    b = torch.zeros(S, N, device=device, dtype=dtype)
-    theta = torch.randn(d, generator=gen, device=device, dtype=dtype)
-    theta = theta / theta.norm()
+    W, a, b, theta = random_layer(S, N, d, gen=gen, device=device, dtype=dtype)
     x = torch.randn(S, fast_samples, d, generator=gen, device=device, dtype=dtype)
     u = x @ theta
     y = (u**3 - 3 * u) / math.sqrt(6)
