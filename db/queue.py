@@ -21,7 +21,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import TRACE_METRICS, Checkpoint, Experiment, Status, TracePoint
+from db.types import now_utc as _now
 
 # A retry gives the experiment this many more attempts.
 DEFAULT_RETRY_ATTEMPTS = 3
@@ -586,14 +587,6 @@ def summary_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _now(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime")
-    return now.astimezone(UTC)
 
 
 def _running_attempt(experiment_id: int, attempt: int) -> Any:

@@ -31,6 +31,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Account, Experiment, Status
+from db.types import now_utc as _now
 
 log = logging.getLogger(__name__)
 
@@ -368,14 +369,6 @@ def dispatch_round(
     if sent:
         log.info("dispatcher: sent %s", sent)
     return sent, error
-
-
-def _now(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime")
-    return now.astimezone(UTC)
 
 
 def _aware(value: datetime) -> datetime:

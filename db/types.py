@@ -38,3 +38,13 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def now_utc(now: datetime | None = None) -> datetime:
+    """`now` (the current time when None) as an aware UTC datetime; a naive one is refused rather
+    than guessed at."""
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime")
+    return now.astimezone(UTC)
