@@ -41,6 +41,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from reference_table import quantile  # after the path set-up above
 
 # Student activations as coefficients on the normalized h_k (He_k = sqrt(k!) h_k).
 STUDENTS = {"He2": {2: math.sqrt(2)}, "He3": {3: math.sqrt(6)}, "He4": {4: math.sqrt(24)}}
@@ -134,15 +138,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             "weak_recovery_per_d": [None if s.weak_recovery_samples is None
                                     else s.weak_recovery_samples / d for s in result.seeds],
             "tail_abs_m": [statistics.mean(p[i] for p in tail) for i in range(len(result.seeds))]}
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    if ordered[high] == math.inf:
-        return math.inf if position > low or ordered[low] == math.inf else ordered[low]
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def summarize(entry: dict[str, Any]) -> dict[str, Any]:
