@@ -119,9 +119,12 @@ OwnedExperimentDep = Annotated[Experiment, Depends(get_owned_experiment)]
 def get_sweep(
     sweep_id: Annotated[int, Path(ge=1, le=MAX_ID, description="the sweep's id")],
     session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
 ) -> Sweep:
+    """The sweep, if it exists and the caller may see it (the same rule as experiments)."""
     sweep = session.get(Sweep, sweep_id)
-    if sweep is None:
+    if sweep is None or not may_see(user, sweep.owner, settings):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
     return sweep
 

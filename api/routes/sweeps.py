@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from api import accounts, plots, sweeps
 from api.aggregate import aggregate_trace, scaling_fit, to_csv
-from api.deps import CurrentUser, OwnedSweepDep, SessionDep, SettingsDep, SweepDep
+from api.deps import CurrentUser, OwnedSweepDep, SessionDep, SettingsDep, SweepDep, may_see
 from api.expand import ExpansionError, canonical, expand, sweep_hash
 from api.routes.experiments import check_queued_limit, dispatch_now
 from api.schemas import (
@@ -106,12 +106,17 @@ def submit(body: SweepCreate, request: Request, session: SessionDep, settings: S
 def list_sweeps(
     session: SessionDep,
     settings: SettingsDep,
+    user: CurrentUser,
     owner: Annotated[str | None, Query(max_length=100)] = None,
     name: Annotated[str | None, Query(max_length=200, description="substring")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
 ) -> SweepsPublic:
     size = min(limit or settings.default_page_size, settings.max_page_size)
+    if not may_see(user, owner or "", settings):  # own-only visibility: a member's own sweeps
+        if owner is not None:
+            return SweepsPublic(items=[], next_cursor=None)
+        owner = user.name
     query = select(Sweep).order_by(Sweep.id.desc())
     if owner is not None:
         query = query.where(Sweep.owner == owner)

@@ -104,6 +104,20 @@ def test_submit_expands_into_experiments_with_cell_keys(client, session, spec):
     assert [e["id"] for e in listed] == [e.id for e in rows]
 
 
+def test_own_only_visibility_hides_others_sweeps(make_client, spec):
+    alice = make_client(experiments_visible="own")
+    bob = make_client(user="bob", experiments_visible="own")
+    root = make_client(user="root", experiments_visible="own")
+    ident = post(alice, sweep_body(spec))["id"]
+    assert bob.get(f"/sweeps/{ident}").status_code == 404
+    assert bob.get(f"/sweeps/{ident}/experiments").status_code == 404
+    assert bob.get(f"/sweeps/{ident}/aggregate").status_code == 404
+    assert bob.get("/sweeps").json()["items"] == []
+    assert bob.get("/sweeps", params={"owner": "alice"}).json()["items"] == []
+    assert [s["id"] for s in alice.get("/sweeps").json()["items"]] == [ident]
+    assert root.get(f"/sweeps/{ident}").status_code == 200
+
+
 def test_resubmitting_the_same_sweep_creates_nothing(client, make_client, session, spec):
     first = post(client, sweep_body(spec))
     again = client.post("/sweeps", json=sweep_body(spec, name="another name", priority=5))
