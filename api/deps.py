@@ -103,13 +103,16 @@ def may_see(user: Principal, owner: str, settings: ApiSettings) -> bool:
     return settings.experiments_visible == "lab" or user.is_admin or owner == user.name
 
 
+def _require_owner_or_admin(user: Principal, what: str, owner: str) -> None:
+    if not (user.is_admin or owner == user.name):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"{what} belongs to {owner}; only its owner or an admin may change it")
+
+
 def get_owned_experiment(experiment: ExperimentDep, user: CurrentUser) -> Experiment:
     """The experiment, if the caller may change it (cancel, retry, delete): its owner or an
     admin; 403 for everyone else."""
-    if not (user.is_admin or experiment.owner == user.name):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"experiment {experiment.id} belongs to {experiment.owner}; only its "
-                            "owner or an admin may change it")
+    _require_owner_or_admin(user, f"experiment {experiment.id}", experiment.owner)
     return experiment
 
 
@@ -134,10 +137,7 @@ SweepDep = Annotated[Sweep, Depends(get_sweep)]
 
 def get_owned_sweep(sweep: SweepDep, user: CurrentUser) -> Sweep:
     """The sweep, if the caller may change it (cancel): its owner or an admin; 403 otherwise."""
-    if not (user.is_admin or sweep.owner == user.name):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"sweep {sweep.id} belongs to {sweep.owner}; only its owner or an "
-                            "admin may change it")
+    _require_owner_or_admin(user, f"sweep {sweep.id}", sweep.owner)
     return sweep
 
 
