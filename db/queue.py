@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -437,49 +437,7 @@ def retry(
 
 
 # ---------------------------------------------------------------------------------------------
-# Maintenance (celery beat's silab.maintain): dispatch bookkeeping and the reaper
-
-
-def to_dispatch(
-    *,
-    session: Session,
-    limit: int,
-    resend_after_s: float,
-    now: datetime | None = None,
-) -> list[int]:
-    """Ids of queued experiments to send to the broker: not cancel_requested, and never
-    dispatched or dispatched more than resend_after_s ago (the message may be lost). Highest
-    priority first, then oldest id. Read-only; call `mark_dispatched` with the ids sent."""
-    now = _now(now)
-    stale = now - timedelta(seconds=resend_after_s)
-    return list(
-        session.scalars(
-            select(Experiment.id)
-            .where(
-                Experiment.status == Status.queued.value,
-                Experiment.cancel_requested.is_(False),
-                or_(Experiment.dispatched_at.is_(None), Experiment.dispatched_at < stale),
-            )
-            .order_by(Experiment.priority.desc(), Experiment.id)
-            .limit(limit)
-        )
-    )
-
-
-def mark_dispatched(ids: Iterable[int], *, session: Session, now: datetime | None = None) -> int:
-    """Record that the broker accepted a message for these experiments (those still queued).
-    Returns the number of rows updated."""
-    ids = list(ids)
-    if not ids:
-        return 0
-    now = _now(now)
-    result = session.execute(
-        update(Experiment)
-        .where(Experiment.id.in_(ids), Experiment.status == Status.queued.value)
-        .values(dispatched_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+# Maintenance (celery beat's silab.maintain): the reaper (dispatching is db.scheduler's)
 
 
 def reap(*, session: Session, now: datetime | None = None) -> ReapReport:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db import queue
+from db import queue, scheduler
 
 DEAD_BROKER = "redis://127.0.0.1:6390/0"
 
@@ -96,7 +96,8 @@ def test_retry_with_the_broker_down_leaves_it_for_the_dispatcher(make_client, se
     client.post(f"/experiments/{ident}/cancel")
     body = client.post(f"/experiments/{ident}/retry").json()
     assert body["status"] == "queued" and body["dispatched_at"] is None
-    assert ident in queue.to_dispatch(session=session, limit=10, resend_after_s=60)
+    assert ident in scheduler.plan(session=session, slots=10, default_max_running=None,
+                                   resend_after_s=60)
 
 
 @pytest.mark.parametrize("state", ["queued", "running", "completed"])

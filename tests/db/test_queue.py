@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import queue
+from db import queue, scheduler
 from db.models import Checkpoint, Experiment, TracePoint
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -176,7 +176,7 @@ def test_reap_requeues_until_attempts_are_exhausted_then_fails_with_the_reason(
         assert _claim(session, experiment_id, now=now, worker=f"w{attempt}") is not None
         _claim(session, other, now=now) if attempt == 1 else None
         queue.heartbeat(other, session=session, attempt=1, lease_seconds=3600, now=now)
-        queue.mark_dispatched([experiment_id], session=session, now=now)
+        _set_dispatched(session, experiment_id, now)  # the reaper must clear it
         now += timedelta(seconds=61)
         report = queue.reap(session=session, now=now)
         session.commit()
@@ -442,7 +442,7 @@ def test_retry_renews_the_budget_and_keeps_trace_and_checkpoint(
     queue.write_trace(experiment_id, session=session, attempt=1,
                       rows=[{"seed": 0, "phase": "phase1", "step": 1, "samples": 1}])
     queue.save_checkpoint(experiment_id, session=session, attempt=1, samples=1, state=b"s")
-    queue.mark_dispatched([experiment_id], session=session)  # no-op: it is running
+    _set_dispatched(session, experiment_id, T0)  # the retry must clear it
     queue.reap(session=session, now=T0 + timedelta(hours=1))
     session.commit()
     assert _get(session, experiment_id).status == "failed"
@@ -455,7 +455,8 @@ def test_retry_renews_the_budget_and_keeps_trace_and_checkpoint(
     assert experiment.finished_at is None
     assert len(_points(session, experiment_id)) == 1
     assert queue.load_checkpoint(experiment_id, session=session) is not None
-    assert queue.to_dispatch(session=session, limit=10, resend_after_s=60) == [experiment_id]
+    assert scheduler.plan(session=session, slots=10, default_max_running=None,
+                          resend_after_s=60) == [experiment_id]
     assert not queue.retry(experiment_id, session=session)  # queued: nothing to retry
     assert _claim(session, experiment_id) is not None
 
@@ -471,37 +472,6 @@ def test_retry_renews_the_budget_and_keeps_trace_and_checkpoint(
 
     assert not queue.retry(make_experiment(status="completed"), session=session)
     assert not queue.retry(10_000, session=session)
-
-
-# ---------------------------------------------------------------------------------------------
-# dispatch bookkeeping
-
-
-def test_to_dispatch_orders_by_priority_then_id_and_resends_stale(
-    session: Session, make_experiment: MakeExperiment
-) -> None:
-    low = make_experiment(priority=0)
-    high = make_experiment(priority=5)
-    low2 = make_experiment(priority=0)
-    make_experiment(cancel_requested=True)
-    make_experiment(status="completed")
-    running = make_experiment(priority=9)
-    _claim(session, running)
-    assert queue.to_dispatch(session=session, limit=10, resend_after_s=60, now=T0) == [
-        high, low, low2,
-    ]
-    assert queue.to_dispatch(session=session, limit=2, resend_after_s=60, now=T0) == [high, low]
-
-    assert queue.mark_dispatched([high, low, running], session=session, now=T0) == 2
-    session.commit()
-    assert queue.to_dispatch(
-        session=session, limit=10, resend_after_s=60, now=T0 + timedelta(seconds=30)
-    ) == [low2]
-    assert queue.to_dispatch(
-        session=session, limit=10, resend_after_s=60,
-        now=(T0 + timedelta(seconds=61)).astimezone(PLUS5),
-    ) == [high, low, low2]
-    assert queue.mark_dispatched([], session=session) == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,3 +509,8 @@ def test_summary_weak_recovery_counts_never_as_infinity(reached, expected) -> No
 def test_summary_of_an_empty_result() -> None:
     summary = queue.summary_from_result({})
     assert all(value is None for value in summary.values())
+
+
+def _set_dispatched(session: Session, experiment_id: int, when: datetime) -> None:
+    session.execute(update(Experiment).where(Experiment.id == experiment_id)
+                    .values(dispatched_at=when))

@@ -78,6 +78,22 @@ def test_a_message_older_than_the_resend_interval_is_sent_again(
     assert _round(session_factory) == [stale]
 
 
+def test_the_plan_skips_cancelled_finished_and_running_and_goes_by_priority_then_age(
+    session: Session, make_experiment: MakeExperiment
+) -> None:
+    low = make_experiment(priority=0)
+    high = make_experiment(priority=5)
+    low2 = make_experiment(priority=0)
+    make_experiment(cancel_requested=True)
+    make_experiment(status="completed")
+    running = make_experiment(priority=9)
+    queue.claim(running, session=session, worker="w", lease_seconds=60)
+    session.commit()
+    kwargs = {"session": session, "slots": 10, "default_max_running": None, "resend_after_s": 60}
+    assert scheduler.plan(**kwargs) == [high, low, low2]
+    assert scheduler.plan(**kwargs, limit=2) == [high, low]
+
+
 def test_higher_priority_first_and_a_user_at_their_limit_is_skipped(
     session_factory: sessionmaker[Session], make_experiment: MakeExperiment
 ) -> None:
