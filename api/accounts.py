@@ -62,7 +62,8 @@ def authenticate(key: str, *, session: Session, now: datetime | None = None) -> 
     """The principal of a valid key: known, not revoked, not expired, account enabled."""
     now = now or utcnow()
     row = session.execute(
-        select(ApiKey, Account).join(Account, ApiKey.account_id == Account.id)
+        select(ApiKey, Account)
+        .join(Account, ApiKey.account_id == Account.id)
         .where(ApiKey.key_hash == hash_key(key))
     ).first()
     if row is None:
@@ -72,10 +73,16 @@ def authenticate(key: str, *, session: Session, now: datetime | None = None) -> 
         return None
     if api_key.expires_at is not None and api_key.expires_at <= now:
         return None
-    return Principal(account_id=account.id, name=account.name, role=account.role,
-                     key_id=api_key.id, key_prefix=api_key.prefix,
-                     key_expires_at=api_key.expires_at, max_running=account.max_running,
-                     max_queued=account.max_queued)
+    return Principal(
+        account_id=account.id,
+        name=account.name,
+        role=account.role,
+        key_id=api_key.id,
+        key_prefix=api_key.prefix,
+        key_expires_at=api_key.expires_at,
+        max_running=account.max_running,
+        max_queued=account.max_queued,
+    )
 
 
 def find_account(name: str, *, session: Session) -> Account | None:
@@ -87,16 +94,24 @@ def count_accounts(*, session: Session) -> int:
 
 
 def count_by_status(owner: str, status: Status, *, session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Experiment)
-        .where(Experiment.owner == owner, Experiment.status == status.value)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Experiment)
+            .where(Experiment.owner == owner, Experiment.status == status.value)
+        )
+        or 0
+    )
 
 
 # ------------------------------------------------------------------------------ administration
 def create_account(
-    name: str, *, session: Session, role: str = Role.member.value,
-    max_running: int | None = None, max_queued: int | None = None,
+    name: str,
+    *,
+    session: Session,
+    role: str = Role.member.value,
+    max_running: int | None = None,
+    max_queued: int | None = None,
 ) -> Account:
     import re
 
@@ -106,23 +121,33 @@ def create_account(
         raise AccountError(f"unknown role {role!r}; use admin or member")
     if find_account(name, session=session) is not None:
         raise AccountError(f"user {name!r} already exists")
-    account = Account(name=name, role=role, max_running=max_running, max_queued=max_queued,
-                      disabled=False)
+    account = Account(
+        name=name, role=role, max_running=max_running, max_queued=max_queued, disabled=False
+    )
     session.add(account)
     session.flush()
     return account
 
 
 def create_key(
-    account: Account, *, session: Session, label: str = "",
-    expires_in: timedelta | None = None, now: datetime | None = None,
+    account: Account,
+    *,
+    session: Session,
+    label: str = "",
+    expires_in: timedelta | None = None,
+    now: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for `account`: the stored row and the key itself (shown once, never stored)."""
     now = now or utcnow()
     key = new_key()
-    row = ApiKey(account_id=account.id, key_hash=hash_key(key),
-                 prefix=key[: len(KEY_PREFIX) + SHOWN_CHARS], label=label[:200], created_at=now,
-                 expires_at=now + expires_in if expires_in is not None else None)
+    row = ApiKey(
+        account_id=account.id,
+        key_hash=hash_key(key),
+        prefix=key[: len(KEY_PREFIX) + SHOWN_CHARS],
+        label=label[:200],
+        created_at=now,
+        expires_at=now + expires_in if expires_in is not None else None,
+    )
     session.add(row)
     session.flush()
     return row, key
@@ -148,18 +173,32 @@ def revoke_key(ident: str, *, session: Session, now: datetime | None = None) -> 
 
 # ----------------------------------------------------------------------------------- the audit
 def audit(
-    action: str, *, session: Session, actor: str, experiment_id: int | None = None,
+    action: str,
+    *,
+    session: Session,
+    actor: str,
+    experiment_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    event = AuditEvent(actor=actor, action=action, experiment_id=experiment_id,
-                       detail=detail or {}, created_at=utcnow())
+    event = AuditEvent(
+        actor=actor,
+        action=action,
+        experiment_id=experiment_id,
+        detail=detail or {},
+        created_at=utcnow(),
+    )
     session.add(event)
     return event
 
 
 def list_audit(
-    *, session: Session, actor: str | None, action: str | None, experiment_id: int | None,
-    limit: int, before_id: int | None,
+    *,
+    session: Session,
+    actor: str | None,
+    action: str | None,
+    experiment_id: int | None,
+    limit: int,
+    before_id: int | None,
 ) -> tuple[list[AuditEvent], int | None]:
     """Newest first; keyset pages by id. Returns (events, the id to pass as `before_id` next)."""
     query = select(AuditEvent)

@@ -48,10 +48,19 @@ def _account(session: Session, name: str) -> Account:
 
 
 def cmd_create_user(args: argparse.Namespace, session: Session) -> None:
-    account = accounts.create_account(args.name, session=session, role=args.role,
-                                      max_running=args.max_running, max_queued=args.max_queued)
-    accounts.audit("create_user", session=session, actor=ACTOR,
-                   detail={"user": account.name, "role": account.role})
+    account = accounts.create_account(
+        args.name,
+        session=session,
+        role=args.role,
+        max_running=args.max_running,
+        max_queued=args.max_queued,
+    )
+    accounts.audit(
+        "create_user",
+        session=session,
+        actor=ACTOR,
+        detail={"user": account.name, "role": account.role},
+    )
     session.commit()
     print(f"created {account.role} {account.name}; now: silab-admin create-key {account.name}")
 
@@ -59,14 +68,18 @@ def cmd_create_user(args: argparse.Namespace, session: Session) -> None:
 def cmd_create_key(args: argparse.Namespace, session: Session) -> None:
     account = _account(session, args.name)
     expires = timedelta(days=args.expires_in_days) if args.expires_in_days else None
-    row, key = accounts.create_key(account, session=session, label=args.label or "",
-                                   expires_in=expires)
-    accounts.audit("create_key", session=session, actor=ACTOR,
-                   detail={"user": account.name, "key": row.prefix})
+    row, key = accounts.create_key(
+        account, session=session, label=args.label or "", expires_in=expires
+    )
+    accounts.audit(
+        "create_key", session=session, actor=ACTOR, detail={"user": account.name, "key": row.prefix}
+    )
     session.commit()
     until = f", expires {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else ""
-    print(f"key {row.id} ({row.prefix}…) for {account.name}{until}. It is shown only now:",
-          file=sys.stderr)
+    print(
+        f"key {row.id} ({row.prefix}…) for {account.name}{until}. It is shown only now:",
+        file=sys.stderr,
+    )
     print(key)
 
 
@@ -75,8 +88,9 @@ def cmd_revoke_key(args: argparse.Namespace, session: Session) -> None:
     if not revoked:
         raise accounts.AccountError(f"no active key matches {args.key!r} (silab-admin list-keys)")
     for row in revoked:
-        accounts.audit("revoke_key", session=session, actor=ACTOR,
-                       detail={"key": row.prefix, "key_id": row.id})
+        accounts.audit(
+            "revoke_key", session=session, actor=ACTOR, detail={"key": row.prefix, "key_id": row.id}
+        )
     session.commit()
     for row in revoked:
         print(f"revoked key {row.id} ({row.prefix}…)")
@@ -90,18 +104,30 @@ def cmd_set_limits(args: argparse.Namespace, session: Session) -> None:
         account.max_queued = args.max_queued
     if args.role:
         account.role = args.role
-    accounts.audit("set_limits", session=session, actor=ACTOR,
-                   detail={"user": account.name, "role": account.role,
-                           "max_running": account.max_running, "max_queued": account.max_queued})
+    accounts.audit(
+        "set_limits",
+        session=session,
+        actor=ACTOR,
+        detail={
+            "user": account.name,
+            "role": account.role,
+            "max_running": account.max_running,
+            "max_queued": account.max_queued,
+        },
+    )
     session.commit()
-    print(f"{account.name}: role {account.role}, max_running {account.max_running or 'default'}, "
-          f"max_queued {account.max_queued or 'default'}")
+    print(
+        f"{account.name}: role {account.role}, max_running {account.max_running or 'default'}, "
+        f"max_queued {account.max_queued or 'default'}"
+    )
 
 
 def cmd_list_users(_: argparse.Namespace, session: Session) -> None:
     for account in session.scalars(select(Account).order_by(Account.name)):
-        print(f"{account.name}\t{account.role}\tmax_running={account.max_running or 'default'}"
-              f"\tmax_queued={account.max_queued or 'default'}")
+        print(
+            f"{account.name}\t{account.role}\tmax_running={account.max_running or 'default'}"
+            f"\tmax_queued={account.max_queued or 'default'}"
+        )
 
 
 def cmd_list_keys(args: argparse.Namespace, session: Session) -> None:
@@ -109,8 +135,11 @@ def cmd_list_keys(args: argparse.Namespace, session: Session) -> None:
     if args.name:
         query = query.where(Account.name == args.name)
     for row in session.scalars(query):
-        state = "revoked" if row.revoked_at else (
-            f"expires {row.expires_at:%Y-%m-%d}" if row.expires_at else "active")
+        state = (
+            "revoked"
+            if row.revoked_at
+            else (f"expires {row.expires_at:%Y-%m-%d}" if row.expires_at else "active")
+        )
         print(f"{row.id}\t{row.prefix}…\t{row.account.name}\t{state}\t{row.label}")
 
 
@@ -147,7 +176,8 @@ def parser() -> argparse.ArgumentParser:
     set_limits.set_defaults(run=cmd_set_limits)
 
     commands.add_parser("list-users", help="users and their limits").set_defaults(
-        run=cmd_list_users)
+        run=cmd_list_users
+    )
     list_keys = commands.add_parser("list-keys", help="keys (never the keys themselves)")
     list_keys.add_argument("name", nargs="?")
     list_keys.set_defaults(run=cmd_list_keys)

@@ -129,8 +129,12 @@ def summarize(values: Iterable[float | None]) -> dict[str, Any]:
             present.append(float(value))
     n = len(present)
     out: dict[str, Any] = {
-        "mean": None, "std": None, "ci95_low": None, "ci95_high": None,
-        "n": n, "n_missing": missing,
+        "mean": None,
+        "std": None,
+        "ci95_low": None,
+        "ci95_high": None,
+        "n": n,
+        "n_missing": missing,
     }
     if n == 0:
         return out
@@ -214,13 +218,15 @@ def aggregate_trace(points: Sequence[Mapping[str, Any]], metric: str) -> list[di
         median_samples = float(np.median(samples)) if samples else None
         if median_samples is not None and median_samples.is_integer():
             median_samples = int(median_samples)
-        out.append({
-            "phase": phase,
-            "step": step,
-            "samples": median_samples,
-            **summary,
-            "median": float(np.median(present)) if present else None,
-        })
+        out.append(
+            {
+                "phase": phase,
+                "step": step,
+                "samples": median_samples,
+                **summary,
+                "median": float(np.median(present)) if present else None,
+            }
+        )
     return out
 
 
@@ -248,9 +254,15 @@ def scaling_fit(ds: Sequence[float], samples: Sequence[float | None]) -> dict[st
         else:
             points.append({"d": float(d), "samples": float(s)})
     out: dict[str, Any] = {
-        "exponent": None, "exponent_ci95": None, "exponent_se": None, "prefactor": None,
-        "n": len(points), "n_missing": len(missing), "r2": None,
-        "points": points, "missing": missing,
+        "exponent": None,
+        "exponent_ci95": None,
+        "exponent_se": None,
+        "prefactor": None,
+        "n": len(points),
+        "n_missing": len(missing),
+        "r2": None,
+        "points": points,
+        "missing": missing,
     }
     x = np.log([p["d"] for p in points])
     y = np.log([p["samples"] for p in points])

@@ -74,24 +74,35 @@ def bootstrap_admin(sessions: sessionmaker[Session], data_dir: Path) -> Path | N
         with sessions() as session:
             if accounts.count_accounts(session=session):
                 return None
-            account = accounts.create_account(BOOTSTRAP_ADMIN, session=session,
-                                              role=Role.admin.value)
+            account = accounts.create_account(
+                BOOTSTRAP_ADMIN, session=session, role=Role.admin.value
+            )
             _, key = accounts.create_key(account, session=session, label="first start")
-            accounts.audit("create_user", session=session, actor="silab",
-                           detail={"user": BOOTSTRAP_ADMIN, "role": Role.admin.value})
+            accounts.audit(
+                "create_user",
+                session=session,
+                actor="silab",
+                detail={"user": BOOTSTRAP_ADMIN, "role": Role.admin.value},
+            )
             path = data_dir.expanduser().resolve() / ADMIN_KEY_FILE
             _write_secret(path, key)
             session.commit()
     except IntegrityError:
         return None  # another API process created it first
     except (OperationalError, ProgrammingError) as error:
-        log.warning("silab: no admin key created: the database is not ready (%s); run "
-                    "`alembic upgrade head`", str(error).splitlines()[0])
+        log.warning(
+            "silab: no admin key created: the database is not ready (%s); run "
+            "`alembic upgrade head`",
+            str(error).splitlines()[0],
+        )
         return None
-    log.warning("silab: first start: created the admin account %r; its API key is in %s "
-                "(mode 0600), where the local `silab` client reads it. Add users with "
-                "`silab-admin create-user NAME` and `silab-admin create-key NAME`.",
-                BOOTSTRAP_ADMIN, path)
+    log.warning(
+        "silab: first start: created the admin account %r; its API key is in %s "
+        "(mode 0600), where the local `silab` client reads it. Add users with "
+        "`silab-admin create-user NAME` and `silab-admin create-key NAME`.",
+        BOOTSTRAP_ADMIN,
+        path,
+    )
     return path
 
 
@@ -112,10 +123,16 @@ def install_openapi_security(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                             description=app.description, routes=app.routes)
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+        )
         schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-            "type": "http", "scheme": "bearer",
+            "type": "http",
+            "scheme": "bearer",
             "description": "an API key: `silab-admin create-key NAME`",
         }
         for path, operations in schema.get("paths", {}).items():
@@ -124,9 +141,11 @@ def install_openapi_security(app: FastAPI) -> None:
             for operation in operations.values():
                 operation["security"] = [{"bearer": []}]
                 operation.setdefault("responses", {}).setdefault(
-                    "401", {"description": "missing, unknown, revoked or expired API key"})
+                    "401", {"description": "missing, unknown, revoked or expired API key"}
+                )
                 operation["responses"].setdefault(
-                    "429", {"description": "rate limit or queued-experiments limit"})
+                    "429", {"description": "rate limit or queued-experiments limit"}
+                )
         app.openapi_schema = schema
         return schema
 

@@ -49,8 +49,12 @@ class Broker:
         try:
             self.app.send_task(RUN_EXPERIMENT, args=[experiment_id], retry=False)
         except Exception:
-            log.warning("broker %s did not take experiment %s; the dispatcher will resend it",
-                        _redacted(self.url), experiment_id, exc_info=True)
+            log.warning(
+                "broker %s did not take experiment %s; the dispatcher will resend it",
+                _redacted(self.url),
+                experiment_id,
+                exc_info=True,
+            )
             return False
         return True
 

@@ -34,8 +34,14 @@ def target_label(spec: ExperimentSpec) -> str:
 
 
 def create_experiment(
-    *, session: Session, spec: ExperimentSpec, owner: str, name: str, tags: Sequence[str],
-    priority: int, max_attempts: int,
+    *,
+    session: Session,
+    spec: ExperimentSpec,
+    owner: str,
+    name: str,
+    tags: Sequence[str],
+    priority: int,
+    max_attempts: int,
 ) -> Experiment:
     resolved = spec.resolved()
     experiment = Experiment(
@@ -87,8 +93,10 @@ class Sort:
         descending = text.startswith("-")
         key = text.removeprefix("-").removeprefix("+")
         if key not in SORTABLE:
-            raise ValueError(f"cannot sort by {key!r}; use one of {', '.join(SORTABLE)} "
-                             "(prefix '-' for descending)")
+            raise ValueError(
+                f"cannot sort by {key!r}; use one of {', '.join(SORTABLE)} "
+                "(prefix '-' for descending)"
+            )
         return cls(key, descending)
 
     @property
@@ -118,8 +126,11 @@ class Filters:
         if self.owner is not None:
             out.append(Experiment.owner == self.owner)
         for tag in self.tag or ():
-            out.append(exists().where(ExperimentTag.experiment_id == Experiment.id,
-                                      ExperimentTag.tag == tag))
+            out.append(
+                exists().where(
+                    ExperimentTag.experiment_id == Experiment.id, ExperimentTag.tag == tag
+                )
+            )
         if self.target is not None:
             out.append(Experiment.target == self.target)
         if self.algorithm is not None:
@@ -150,8 +161,9 @@ def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, int]:
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
         raise BadCursor("the cursor is not one this API issued") from error
     if key != sort.key:
-        raise BadCursor(f"the cursor belongs to sort {key!r}, not {sort.key!r}; start again "
-                        "without a cursor")
+        raise BadCursor(
+            f"the cursor belongs to sort {key!r}, not {sort.key!r}; start again without a cursor"
+        )
     try:
         if sort.key == "created_at":
             value = datetime.fromisoformat(value)
@@ -179,7 +191,12 @@ def _after(sort: Sort, value: Any, last_id: int) -> ColumnElement[bool]:
 
 
 def list_experiments(
-    *, session: Session, filters: Filters, sort: Sort, limit: int, cursor: str | None,
+    *,
+    session: Session,
+    filters: Filters,
+    sort: Sort,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[Experiment], str | None]:
     """One page in (sort column NULLS LAST, id) order and the cursor of the next page. Keyset
     pagination: each page costs the same however deep it is."""
@@ -212,12 +229,19 @@ class TraceRow:
 
 
 def trace_rows(
-    *, session: Session, experiment_id: int, metrics: Sequence[str], seeds: Sequence[int] | None,
-    phase: str | None, step_min: int | None, step_max: int | None,
+    *,
+    session: Session,
+    experiment_id: int,
+    metrics: Sequence[str],
+    seeds: Sequence[int] | None,
+    phase: str | None,
+    step_min: int | None,
+    step_max: int | None,
 ) -> list[TraceRow]:
     columns = [getattr(TracePoint, name) for name in metrics]
-    query = select(TracePoint.seed, TracePoint.phase, TracePoint.step, TracePoint.samples,
-                   *columns).where(TracePoint.experiment_id == experiment_id)
+    query = select(
+        TracePoint.seed, TracePoint.phase, TracePoint.step, TracePoint.samples, *columns
+    ).where(TracePoint.experiment_id == experiment_id)
     if seeds:
         query = query.where(TracePoint.seed.in_(list(seeds)))
     if phase is not None:
@@ -287,4 +311,3 @@ def _bucket_extremes(points: list[TraceRow], metrics: Sequence[str], buckets: in
 
 def _finite(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
-

@@ -43,28 +43,37 @@ def authenticate(request: Request, session: SessionDep) -> Principal | None:
     scheme, _, key = header.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "missing API key: send `Authorization: Bearer <key>`",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send `Authorization: Bearer <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     principal = accounts.authenticate(key, session=session) if len(key) <= 200 else None
     session.rollback()  # end the read transaction; the handler starts its own
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "unknown, revoked or expired API key",
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "unknown, revoked or expired API key",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     wait = request.app.state.rate_limiter.take(principal.key_id)
     if wait is not None:
         rate = request.app.state.settings.rate_limit_per_s
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            f"rate limit: {rate:g} requests per second per key; retry in "
-                            f"{wait:.1f} s", headers=retry_after_header(wait))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit: {rate:g} requests per second per key; retry in {wait:.1f} s",
+            headers=retry_after_header(wait),
+        )
     return principal
 
 
 def get_current_user(principal: Annotated[Principal | None, Depends(authenticate)]) -> Principal:
     if principal is None:  # an open route asked for the user: a wiring mistake
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this route needs an API key",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "this route needs an API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return principal
 
 
@@ -105,8 +114,10 @@ def may_see(user: Principal, owner: str, settings: ApiSettings) -> bool:
 
 def _require_owner_or_admin(user: Principal, what: str, owner: str) -> None:
     if not (user.is_admin or owner == user.name):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"{what} belongs to {owner}; only its owner or an admin may change it")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"{what} belongs to {owner}; only its owner or an admin may change it",
+        )
 
 
 def get_owned_experiment(experiment: ExperimentDep, user: CurrentUser) -> Experiment:

@@ -43,14 +43,25 @@ def refine(error: dict[str, Any]) -> dict[str, Any]:
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     detail = [refine(error) for error in exc.errors()]
-    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-                        content={"detail": jsonable_encoder(detail)})
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": jsonable_encoder(detail)},
+    )
 
 
 async def data_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """The database refused a value the schema let through (a NUL character in a text on
     PostgreSQL, a number out of the column's range): the client's input, so 422, not 500."""
     reason = str(getattr(exc, "orig", exc)).splitlines()[0][:300]
-    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-                        content={"detail": [{"loc": ["request"], "type": "value_error",
-                                             "msg": f"the database refused a value: {reason}"}]})
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={
+            "detail": [
+                {
+                    "loc": ["request"],
+                    "type": "value_error",
+                    "msg": f"the database refused a value: {reason}",
+                }
+            ]
+        },
+    )

@@ -106,8 +106,9 @@ def _groups(axes: list[dict[str, Any]]) -> list[list[tuple[str, list[Any]]]]:
         lengths = {len(values) for _, values in group}
         if len(lengths) != 1:
             paths = ", ".join(path for path, _ in group)
-            raise ValueError(f"zipped axes {paths} have different numbers of values "
-                             f"({sorted(lengths)})")
+            raise ValueError(
+                f"zipped axes {paths} have different numbers of values ({sorted(lengths)})"
+            )
         groups.append(group)
     return groups
 
@@ -141,7 +142,8 @@ def cells(axes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         length = len(group[0][1])
         out = [
             {**cell, **{path: values[i] for path, values in group}}
-            for cell in out for i in range(length)
+            for cell in out
+            for i in range(length)
         ]
     return out
 
@@ -167,20 +169,22 @@ def expand(definition: dict[str, Any]) -> list[Planned]:
                 set_path(raw, path, value)
         except ValueError as error:
             raise ExpansionError(str(error), ("body", "axes")) from None
-        for part, seeds in enumerate(_seed_split(raw.get("seeds", 1), seeds_total,
-                                                 per_experiment)):
+        for part, seeds in enumerate(_seed_split(raw.get("seeds", 1), seeds_total, per_experiment)):
             raw_part = {**raw, "seeds": seeds}
             try:
                 spec = ExperimentSpec.model_validate(raw_part)
             except ValidationError as error:
                 issue = error.errors()[0]
                 where = ".".join(str(p) for p in issue["loc"]) or "spec"
-                raise ExpansionError(f"cell {index} {key}: {where}: {issue['msg']}",
-                                     ("body", "base", *issue["loc"])) from None
+                raise ExpansionError(
+                    f"cell {index} {key}: {where}: {issue['msg']}", ("body", "base", *issue["loc"])
+                ) from None
             planned.append(Planned(key, values, spec, part))
             if len(planned) > MAX_EXPERIMENTS:
-                raise ExpansionError(f"the sweep expands to more than {MAX_EXPERIMENTS} "
-                                     "experiments", ("body", "axes"))
+                raise ExpansionError(
+                    f"the sweep expands to more than {MAX_EXPERIMENTS} experiments",
+                    ("body", "axes"),
+                )
     return planned
 
 
@@ -194,9 +198,10 @@ def _seed_split(base_seeds: Any, total: int | None, per_experiment: int | None) 
         total = base_seeds if isinstance(base_seeds, int) else len(base_seeds)
     seed_list = list(range(total)) if isinstance(base_seeds, int) else list(base_seeds)[:total]
     if len(seed_list) < total:
-        raise ExpansionError(f"seeds = {total} but the base lists only {len(seed_list)} seeds",
-                             ("body", "seeds"))
+        raise ExpansionError(
+            f"seeds = {total} but the base lists only {len(seed_list)} seeds", ("body", "seeds")
+        )
     size = per_experiment or total
     if size >= total and isinstance(base_seeds, int):
         return [total]
-    return [seed_list[i: i + size] for i in range(0, total, size)]
+    return [seed_list[i : i + size] for i in range(0, total, size)]

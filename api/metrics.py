@@ -30,8 +30,9 @@ ATTEMPT_BUCKETS = (1, 2, 3, 5, 10)
 RECENT_ROWS = 10_000
 
 
-def _histogram(name: str, documentation: str, values: Sequence[float],
-               buckets: Sequence[float]) -> HistogramMetricFamily:
+def _histogram(
+    name: str, documentation: str, values: Sequence[float], buckets: Sequence[float]
+) -> HistogramMetricFamily:
     counts = [(str(float(b)), sum(1 for v in values if v <= b)) for b in buckets]
     counts.append(("+Inf", len(values)))
     return HistogramMetricFamily(name, documentation, buckets=counts, sum_value=math.fsum(values))
@@ -63,40 +64,68 @@ class DatabaseCollector(Collector):
         now = utcnow()
         since = now - self.window
 
-        by_status = GaugeMetricFamily("silab_experiments", "experiments by status",
-                                      labels=["status"])
-        counts = dict(session.execute(
-            select(Experiment.status, func.count()).group_by(Experiment.status)).all())
+        by_status = GaugeMetricFamily(
+            "silab_experiments", "experiments by status", labels=["status"]
+        )
+        counts = dict(
+            session.execute(
+                select(Experiment.status, func.count()).group_by(Experiment.status)
+            ).all()
+        )
         for state in Status:
             by_status.add_metric([state.value], counts.get(state.value, 0))
         yield by_status
 
-        undispatched = session.scalar(select(func.count()).where(
-            Experiment.status == "queued", Experiment.dispatched_at.is_(None)))
-        yield GaugeMetricFamily("silab_queued_undispatched",
-                                "queued experiments the broker has not taken yet",
-                                value=undispatched or 0)
+        undispatched = session.scalar(
+            select(func.count()).where(
+                Experiment.status == "queued", Experiment.dispatched_at.is_(None)
+            )
+        )
+        yield GaugeMetricFamily(
+            "silab_queued_undispatched",
+            "queued experiments the broker has not taken yet",
+            value=undispatched or 0,
+        )
 
         started = session.execute(
             select(Experiment.created_at, Experiment.started_at)
             .where(Experiment.started_at.is_not(None), Experiment.created_at >= since)
-            .order_by(Experiment.id.desc()).limit(RECENT_ROWS)).all()
+            .order_by(Experiment.id.desc())
+            .limit(RECENT_ROWS)
+        ).all()
         waits = [max(0.0, (s - c).total_seconds()) for c, s in started]
-        yield _histogram("silab_queue_wait_seconds",
-                         "started_at − created_at of experiments created in the window",
-                         waits, QUEUE_WAIT_BUCKETS)
+        yield _histogram(
+            "silab_queue_wait_seconds",
+            "started_at − created_at of experiments created in the window",
+            waits,
+            QUEUE_WAIT_BUCKETS,
+        )
 
         finished = session.execute(
-            select(Experiment.started_at, Experiment.finished_at, Experiment.attempt,
-                   Experiment.samples_per_second, Experiment.algorithm)
+            select(
+                Experiment.started_at,
+                Experiment.finished_at,
+                Experiment.attempt,
+                Experiment.samples_per_second,
+                Experiment.algorithm,
+            )
             .where(Experiment.finished_at.is_not(None), Experiment.finished_at >= since)
-            .order_by(Experiment.id.desc()).limit(RECENT_ROWS)).all()
+            .order_by(Experiment.id.desc())
+            .limit(RECENT_ROWS)
+        ).all()
         runs = [max(0.0, (f - s).total_seconds()) for s, f, *_ in finished if s is not None]
-        yield _histogram("silab_run_seconds",
-                         "finished_at − started_at of experiments finished in the window",
-                         runs, RUN_TIME_BUCKETS)
-        yield _histogram("silab_attempts", "attempts of experiments finished in the window",
-                         [float(a) for _, _, a, _, _ in finished], ATTEMPT_BUCKETS)
+        yield _histogram(
+            "silab_run_seconds",
+            "finished_at − started_at of experiments finished in the window",
+            runs,
+            RUN_TIME_BUCKETS,
+        )
+        yield _histogram(
+            "silab_attempts",
+            "attempts of experiments finished in the window",
+            [float(a) for _, _, a, _, _ in finished],
+            ATTEMPT_BUCKETS,
+        )
 
         rates: dict[str, list[float]] = {}
         for *_, rate, algorithm in finished:
@@ -105,7 +134,8 @@ class DatabaseCollector(Collector):
         speed = GaugeMetricFamily(
             "silab_trainer_samples_per_second",
             "median trainer throughput of experiments finished in the window",
-            labels=["algorithm"])
+            labels=["algorithm"],
+        )
         for algorithm, values in sorted(rates.items()):
             speed.add_metric([algorithm], statistics.median(values))
         yield speed
@@ -113,16 +143,20 @@ class DatabaseCollector(Collector):
         heartbeat = GaugeMetricFamily(
             "silab_heartbeat_age_seconds",
             "seconds since the last heartbeat of each running experiment",
-            labels=["experiment_id", "worker"])
+            labels=["experiment_id", "worker"],
+        )
         running = session.execute(
-            select(Experiment.id, Experiment.worker, Experiment.heartbeat_at,
-                   Experiment.started_at)
-            .where(Experiment.status == "running").order_by(Experiment.id).limit(1000)).all()
+            select(Experiment.id, Experiment.worker, Experiment.heartbeat_at, Experiment.started_at)
+            .where(Experiment.status == "running")
+            .order_by(Experiment.id)
+            .limit(1000)
+        ).all()
         for ident, worker, beat, start in running:
             last = beat or start
             if last is not None:
-                heartbeat.add_metric([str(ident), worker or ""],
-                                     max(0.0, (now - last).total_seconds()))
+                heartbeat.add_metric(
+                    [str(ident), worker or ""], max(0.0, (now - last).total_seconds())
+                )
         yield heartbeat
 
 

@@ -93,8 +93,10 @@ class RenderCache:
     def info(self) -> dict[str, int]:
         with self._lock:
             return {
-                "hits": self.hits, "misses": self.misses,
-                "entries": len(self._items), "bytes": self._bytes,
+                "hits": self.hits,
+                "misses": self.misses,
+                "entries": len(self._items),
+                "bytes": self._bytes,
             }
 
 
@@ -140,7 +142,9 @@ def _cached(kind: str, fmt: str, inputs: dict[str, Any], draw: Callable[[], Figu
 def _save(figure: Figure, fmt: str) -> bytes:
     buffer = io.BytesIO()
     # No dates or version strings in the file: the same input gives the same bytes.
-    metadata: dict[str, Any] = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    metadata: dict[str, Any] = (
+        {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    )
     # SVG element ids are salted with a random uuid unless svg.hashsalt is set. rc_context changes
     # the global rcParams for the duration of the save; callers hold _RENDER_LOCK.
     with matplotlib.rc_context({"svg.hashsalt": "silab"}):
@@ -166,7 +170,7 @@ def _label(metric: str) -> str:
 
 
 def _choose_x(points: Sequence[Mapping[str, Any]], x: str) -> str:
-    """"samples" unless the samples hardly grow with the steps (GD on one fixed set)."""
+    """ "samples" unless the samples hardly grow with the steps (GD on one fixed set)."""
     if x != "auto":
         return x
     phase1 = [p for p in points if p.get("phase", "phase1") == "phase1"]
@@ -177,7 +181,8 @@ def _choose_x(points: Sequence[Mapping[str, Any]], x: str) -> str:
 
 def _positive(xs: Sequence[float], ys: Sequence[Any], *, log_y: bool = False) -> tuple[list, list]:
     keep = [
-        (float(a), float(b)) for a, b in zip(xs, ys, strict=True)
+        (float(a), float(b))
+        for a, b in zip(xs, ys, strict=True)
         if not is_missing(a) and a > 0 and not is_missing(b) and (not log_y or b > 0)
     ]
     return [a for a, _ in keep], [b for _, b in keep]
@@ -203,8 +208,11 @@ def alignment_curves(
     """
     points = [dict(p) for p in trace_points]
     inputs = {
-        "points": points, "metrics": list(metrics), "loss_metrics": list(loss_metrics),
-        "x": x, "title": title,
+        "points": points,
+        "metrics": list(metrics),
+        "loss_metrics": list(loss_metrics),
+        "x": x,
+        "title": title,
     }
 
     def draw() -> Figure:
@@ -214,7 +222,10 @@ def alignment_curves(
 
 
 def _draw_alignment(
-    points: list[dict[str, Any]], metrics: list[str], loss_metrics: list[str], x: str,
+    points: list[dict[str, Any]],
+    metrics: list[str],
+    loss_metrics: list[str],
+    x: str,
     title: str | None,
 ) -> Figure:
     unknown = [m for m in metrics + loss_metrics if m not in METRIC_LABELS]
@@ -226,7 +237,9 @@ def _draw_alignment(
         _message(figure, "No evaluation points yet")
         return figure
     x_key = _choose_x(points, x)
-    x_label = "fresh samples drawn (log scale)" if x_key == "samples" else "gradient steps (log scale)"
+    x_label = (
+        "fresh samples drawn (log scale)" if x_key == "samples" else "gradient steps (log scale)"
+    )
     if has_loss:
         top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     else:
@@ -245,8 +258,9 @@ def _draw_alignment(
             colour = colours[index % len(colours)]
             for run in runs.values():
                 line = [p for p in run if p.get("phase", "phase1") == "phase1"]
-                xs, ys = _positive([p.get(x_key) for p in line], [p.get(metric) for p in line],
-                                   log_y=log_y)
+                xs, ys = _positive(
+                    [p.get(x_key) for p in line], [p.get(metric) for p in line], log_y=log_y
+                )
                 if xs:
                     ax.plot(xs, ys, color=colour, alpha=0.25, linewidth=0.8)
             summary = [s for s in aggregate_trace(points, metric) if s["phase"] == "phase1"]
@@ -254,14 +268,29 @@ def _draw_alignment(
             xs, ys = _positive(by_x, [s["median"] for s in summary], log_y=log_y)
             n_runs = max((s["n"] for s in summary), default=0)
             if xs:
-                ax.plot(xs, ys, color=colour, linewidth=2.2,
-                        label=f"{_label(metric)}: median of {n_runs} run{'s' * (n_runs != 1)}")
+                ax.plot(
+                    xs,
+                    ys,
+                    color=colour,
+                    linewidth=2.2,
+                    label=f"{_label(metric)}: median of {n_runs} run{'s' * (n_runs != 1)}",
+                )
             phase2 = [p for p in points if p.get("phase") == "phase2"]
-            xs, ys = _positive([p.get(x_key) for p in phase2], [p.get(metric) for p in phase2],
-                               log_y=log_y)
+            xs, ys = _positive(
+                [p.get(x_key) for p in phase2], [p.get(metric) for p in phase2], log_y=log_y
+            )
             if xs:
-                ax.scatter(xs, ys, color=colour, marker="*", s=70, zorder=3, edgecolors="black",
-                           linewidths=0.4, label=f"{_label(metric)} after Phase II")
+                ax.scatter(
+                    xs,
+                    ys,
+                    color=colour,
+                    marker="*",
+                    s=70,
+                    zorder=3,
+                    edgecolors="black",
+                    linewidths=0.4,
+                    label=f"{_label(metric)} after Phase II",
+                )
         ax.set_xscale("log")
         if log_y:
             ax.set_yscale("log")
@@ -272,17 +301,24 @@ def _draw_alignment(
     panel(top, metrics, log_y=False)
     if all(m in OVERLAP_METRICS for m in metrics):
         top.axhline(WEAK_RECOVERY_OVERLAP, color="0.4", linestyle=":", linewidth=1)
-        top.text(1.0, WEAK_RECOVERY_OVERLAP, " weak recovery", transform=top.get_yaxis_transform(),
-                 va="center", ha="left", fontsize=7, color="0.4", clip_on=False)
+        top.text(
+            1.0,
+            WEAK_RECOVERY_OVERLAP,
+            " weak recovery",
+            transform=top.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=7,
+            color="0.4",
+            clip_on=False,
+        )
         top.set_ylim(-0.02, 1.02)
         top.set_ylabel("overlap with the hidden direction")
     else:
         top.set_ylabel(", ".join(_label(m) for m in metrics))
     top.set_title(title or "Alignment with the hidden direction during training")
     if bottom is not None:
-        positive = all(
-            is_missing(p.get(m)) or p.get(m) > 0 for p in points for m in has_loss
-        )
+        positive = all(is_missing(p.get(m)) or p.get(m) > 0 for p in points for m in has_loss)
         panel(bottom, has_loss, log_y=positive)
         bottom.set_ylabel("loss" + (" (log scale)" if positive else ""))
         bottom.set_xlabel(x_label)
@@ -333,14 +369,37 @@ def heatmap(
     Two cells with the same (x, y) are an error: aggregate first.
     """
     inputs = {
-        "cells": [dict(c) for c in cells], "x_key": x_key, "y_key": y_key, "value_key": value_key,
-        "title": title, "x_label": x_label, "y_label": y_label, "colorbar_label": colorbar_label,
-        "annotate": annotate, "log_color": log_color, "cmap": cmap, "vmin": vmin, "vmax": vmax,
+        "cells": [dict(c) for c in cells],
+        "x_key": x_key,
+        "y_key": y_key,
+        "value_key": value_key,
+        "title": title,
+        "x_label": x_label,
+        "y_label": y_label,
+        "colorbar_label": colorbar_label,
+        "annotate": annotate,
+        "log_color": log_color,
+        "cmap": cmap,
+        "vmin": vmin,
+        "vmax": vmax,
     }
 
     def draw() -> Figure:
-        return _draw_heatmap(inputs["cells"], x_key, y_key, value_key, title, x_label, y_label,
-                             colorbar_label, annotate, log_color, cmap, vmin, vmax)
+        return _draw_heatmap(
+            inputs["cells"],
+            x_key,
+            y_key,
+            value_key,
+            title,
+            x_label,
+            y_label,
+            colorbar_label,
+            annotate,
+            log_color,
+            cmap,
+            vmin,
+            vmax,
+        )
 
     return _cached("heatmap", fmt, inputs, draw)
 
@@ -352,9 +411,19 @@ def _axis_values(cells: list[dict[str, Any]], key: str) -> list[Any]:
 
 
 def _draw_heatmap(
-    cells: list[dict[str, Any]], x_key: str, y_key: str, value_key: str, title: str | None,
-    x_label: str | None, y_label: str | None, colorbar_label: str | None, annotate: bool,
-    log_color: bool, cmap: str, vmin: float | None, vmax: float | None,
+    cells: list[dict[str, Any]],
+    x_key: str,
+    y_key: str,
+    value_key: str,
+    title: str | None,
+    x_label: str | None,
+    y_label: str | None,
+    colorbar_label: str | None,
+    annotate: bool,
+    log_color: bool,
+    cmap: str,
+    vmin: float | None,
+    vmax: float | None,
 ) -> Figure:
     figure = _new_figure(6.8, 5.2)
     if not cells:
@@ -387,8 +456,13 @@ def _draw_heatmap(
 
     ax = figure.add_subplot()
     mesh = ax.pcolormesh(
-        np.arange(len(xs) + 1) - 0.5, np.arange(len(ys) + 1) - 0.5,
-        np.ma.masked_invalid(grid), cmap=colour_map, norm=norm, edgecolors="white", linewidth=0.5,
+        np.arange(len(xs) + 1) - 0.5,
+        np.arange(len(ys) + 1) - 0.5,
+        np.ma.masked_invalid(grid),
+        cmap=colour_map,
+        norm=norm,
+        edgecolors="white",
+        linewidth=0.5,
     )
     ax.set_xticks(np.arange(len(xs)), [_tick_label(v) for v in xs])
     ax.set_yticks(np.arange(len(ys)), [_tick_label(v) for v in ys])
@@ -400,8 +474,16 @@ def _draw_heatmap(
     bar = figure.colorbar(mesh, ax=ax)
     bar.set_label(colorbar_label or value_key.replace("_", " "))
     if np.isnan(grid).any():
-        ax.text(1.0, -0.1, "grey: no value", transform=ax.transAxes, ha="right", va="top",
-                fontsize=8, color="0.35")
+        ax.text(
+            1.0,
+            -0.1,
+            "grey: no value",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="0.35",
+        )
     if annotate:
         for i in range(len(ys)):
             for j in range(len(xs)):
@@ -410,8 +492,15 @@ def _draw_heatmap(
                     continue
                 r, g, b, _ = colour_map(norm(value))
                 dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=8,
-                        color="white" if dark else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2g}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if dark else "black",
+                )
     return figure
 
 
@@ -439,25 +528,40 @@ def scaling_plot(
         "fit": {k: v for k, v in fit.items() if k != "points"},
         "points": [dict(p) for p in points],
         "reference_slopes": list(reference_slopes),
-        "information_exponent": information_exponent, "title": title, "y_label": y_label,
+        "information_exponent": information_exponent,
+        "title": title,
+        "y_label": y_label,
     }
 
     def draw() -> Figure:
-        return _draw_scaling(inputs["fit"], inputs["points"], list(reference_slopes),
-                             information_exponent, title, y_label)
+        return _draw_scaling(
+            inputs["fit"],
+            inputs["points"],
+            list(reference_slopes),
+            information_exponent,
+            title,
+            y_label,
+        )
 
     return _cached("scaling", fmt, inputs, draw)
 
 
 def _draw_scaling(
-    fit: dict[str, Any], points: list[dict[str, Any]], reference_slopes: list[float],
-    information_exponent: int | None, title: str | None, y_label: str,
+    fit: dict[str, Any],
+    points: list[dict[str, Any]],
+    reference_slopes: list[float],
+    information_exponent: int | None,
+    title: str | None,
+    y_label: str,
 ) -> Figure:
     figure = _new_figure(6.4, 4.8)
     usable = [
-        (float(p["d"]), float(p["samples"])) for p in points
-        if not is_missing(p.get("d")) and not is_missing(p.get("samples"))
-        and p["d"] > 0 and p["samples"] > 0
+        (float(p["d"]), float(p["samples"]))
+        for p in points
+        if not is_missing(p.get("d"))
+        and not is_missing(p.get("samples"))
+        and p["d"] > 0
+        and p["samples"] > 0
     ]
     if not usable:
         _message(figure, "No run has reached weak recovery yet")
@@ -469,8 +573,17 @@ def _draw_scaling(
     distinct = np.unique(d)
     medians = np.array([np.median(s[d == value]) for value in distinct])
     if len(distinct) < len(d):
-        ax.scatter(distinct, medians, s=60, marker="D", color="tab:blue", edgecolors="black",
-                   linewidths=0.6, zorder=3, label="median per d")
+        ax.scatter(
+            distinct,
+            medians,
+            s=60,
+            marker="D",
+            color="tab:blue",
+            edgecolors="black",
+            linewidths=0.6,
+            zorder=3,
+            label="median per d",
+        )
     line_d = np.geomspace(distinct.min(), distinct.max(), 50) if len(distinct) > 1 else distinct
     exponent, prefactor = fit.get("exponent"), fit.get("prefactor")
     if exponent is not None and prefactor is not None:
@@ -487,8 +600,14 @@ def _draw_scaling(
     anchor = float(np.exp(np.mean(np.log(s[d == distinct.min()]))))
     styles = ["--", "-.", ":", (0, (5, 1))]
     for index, (slope, label) in enumerate(slopes):
-        ax.plot(line_d, anchor * (line_d / distinct.min()) ** slope, color="0.35",
-                linestyle=styles[index % len(styles)], linewidth=1.1, label=label)
+        ax.plot(
+            line_d,
+            anchor * (line_d / distinct.min()) ** slope,
+            color="0.35",
+            linestyle=styles[index % len(styles)],
+            linewidth=1.1,
+            label=label,
+        )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(FixedLocator(distinct))
@@ -499,9 +618,16 @@ def _draw_scaling(
     ax.set_title(title or "Samples to weak recovery against dimension")
     missing = fit.get("n_missing") or 0
     if missing:
-        ax.text(0.99, 0.01, f"{missing} run{'s' * (missing != 1)} never reached weak recovery "
-                "(not in the fit)", transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
-                color="0.35")
+        ax.text(
+            0.99,
+            0.01,
+            f"{missing} run{'s' * (missing != 1)} never reached weak recovery (not in the fit)",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.35",
+        )
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left")
     return figure

@@ -23,7 +23,12 @@ Tag = Annotated[
 ]
 Status = Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
 SORT_KEYS = (
-    "id", "created_at", "d", "test_mse", "final_median_abs_m", "weak_recovery_samples",
+    "id",
+    "created_at",
+    "d",
+    "test_mse",
+    "final_median_abs_m",
+    "weak_recovery_samples",
     "wall_time_s",
 )
 
@@ -39,13 +44,17 @@ class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", max_length=200, description="free text shown in lists")
-    tags: list[Tag] = Field(default_factory=list, max_length=32,
-                            description="labels to filter by (no spaces or commas)")
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=32, description="labels to filter by (no spaces or commas)"
+    )
     priority: Annotated[int, Field(ge=-1000, le=1000)] | PriorityName = Field(
-        0, description="higher runs first: low (-10), normal (0), high (10) or an integer; "
-        "users take turns within one priority")
-    max_attempts: int = Field(3, ge=1, le=20,
-                              description="claims allowed before a lost lease fails the run")
+        0,
+        description="higher runs first: low (-10), normal (0), high (10) or an integer; "
+        "users take turns within one priority",
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="claims allowed before a lost lease fails the run"
+    )
     spec: ExperimentSpec
 
     @field_validator("tags")
@@ -174,11 +183,15 @@ class AxisCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: AxisPath = Field(description='a spec field: "d", "phase1.n", "phase1.stages.0.lr", '
-                                       '"target", "model.width"')
+    path: AxisPath = Field(
+        description='a spec field: "d", "phase1.n", "phase1.stages.0.lr", "target", "model.width"'
+    )
     values: list[Any] | None = Field(
-        None, min_length=1, max_length=1000,
-        description='values (numbers, expressions in d and N such as "16*d", or objects)')
+        None,
+        min_length=1,
+        max_length=1000,
+        description='values (numbers, expressions in d and N such as "16*d", or objects)',
+    )
     start: int | float | None = Field(None, description="range: first value")
     stop: int | float | None = Field(None, description="range: last value (included)")
     num: int | None = Field(None, ge=1, le=1000, description="range: number of values")
@@ -211,30 +224,41 @@ class SweepCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", max_length=200)
-    tags: list[Tag] = Field(default_factory=list, max_length=32,
-                            description="given to every experiment of the sweep")
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=32, description="given to every experiment of the sweep"
+    )
     priority: int = Field(0, ge=-1000, le=1000)
     max_attempts: int = Field(3, ge=1, le=20)
-    base: dict[str, Any] = Field(description="an experiment spec; the axes override its fields "
-                                             "(it need not be valid on its own)")
+    base: dict[str, Any] = Field(
+        description="an experiment spec; the axes override its fields "
+        "(it need not be valid on its own)"
+    )
     axes: list[AxisCreate | ZipAxisCreate] = Field(
-        default_factory=list, max_length=16,
-        description='in order, the last varying fastest; also accepted as a mapping '
-                    '{"d": [16, 32], "phase1.n": {"start": 64, "stop": 1024, "num": 5, '
-                    '"scale": "log2"}}')
-    seeds: int | None = Field(None, ge=1, le=4096,
-                              description="seeds per cell (default: the base spec's)")
+        default_factory=list,
+        max_length=16,
+        description="in order, the last varying fastest; also accepted as a mapping "
+        '{"d": [16, 32], "phase1.n": {"start": 64, "stop": 1024, "num": 5, '
+        '"scale": "log2"}}',
+    )
+    seeds: int | None = Field(
+        None, ge=1, le=4096, description="seeds per cell (default: the base spec's)"
+    )
     seeds_per_experiment: int | None = Field(
-        None, ge=1, le=4096,
+        None,
+        ge=1,
+        le=4096,
         description="split each cell's seeds over experiments of this many seeds (they differ "
-                    "only in seed and are aggregated together); default: one experiment")
+        "only in seed and are aggregated together); default: one experiment",
+    )
 
     @field_validator("axes", mode="before")
     @classmethod
     def _mapping(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return [{"path": path, **(spec if isinstance(spec, dict) else {"values": spec})}
-                    for path, spec in value.items()]
+            return [
+                {"path": path, **(spec if isinstance(spec, dict) else {"values": spec})}
+                for path, spec in value.items()
+            ]
         return value
 
     @field_validator("tags")
@@ -250,7 +274,8 @@ class SweepPublic(BaseModel):
     sweep_hash: str
     status: Literal["queued", "running", "completed", "finished", "cancelled"] = Field(
         description="queued/running while any experiment is; then completed (all completed), "
-                    "cancelled (the sweep was cancelled) or finished (some diverged or failed)")
+        "cancelled (the sweep was cancelled) or finished (some diverged or failed)"
+    )
     axes: list[str] = Field(description="the axis paths, the keys of every cell")
     cells: int
     experiments_total: int
@@ -285,7 +310,8 @@ class ScalingPublic(BaseModel):
     threshold: float | None = Field(description="None: each run's own weak_recovery_samples")
     groups: list[dict[str, Any]] = Field(
         description="one per combination of the other axes: {key: {path: value}, fit: "
-                    "api.aggregate.scaling_fit(...)}")
+        "api.aggregate.scaling_fit(...)}"
+    )
 
 
 # ---------------------------------------------------------------------------------- accounts
@@ -329,13 +355,16 @@ class PositionPublic(BaseModel):
     in_flight: bool = Field(description="sent to the broker; waits for a worker to claim it")
     position: int | None = Field(description="1 = sent next; null when not waiting")
     ahead_higher_priority: int
-    ahead_same_priority: int = Field(description="other users' turns and the owner's own older "
-                                                 "ones")
+    ahead_same_priority: int = Field(
+        description="other users' turns and the owner's own older ones"
+    )
     slots: int = Field(description="worker slots in the pool (SILAB_WORKER_SLOTS)")
     busy_slots: int
     owner_busy: int = Field(description="the owner's running and sent experiments")
     owner_max_running: int | None
-    waiting_for: list[str] = Field(description='any of "worker slots" (all busy), "running '
-                                               'limit" (the owner is at max_running), "higher '
-                                               'priority", "turn" (others at this priority go '
-                                               'first), "a worker to claim it"')
+    waiting_for: list[str] = Field(
+        description='any of "worker slots" (all busy), "running '
+        'limit" (the owner is at max_running), "higher '
+        'priority", "turn" (others at this priority go '
+        'first), "a worker to claim it"'
+    )

@@ -24,21 +24,34 @@ from db.models import TERMINAL, Experiment, Status, Sweep, TracePoint
 # Per-seed results (experiment.result["seeds"][i]) that are aggregated, plus `recovered`
 # (1 when the seed reached weak recovery, else 0: its mean is the fraction that recovered).
 SEED_FIELDS = (
-    "final_mean_abs_m", "final_median_abs_m", "final_max_abs_m", "final_frac_m_09", "test_mse",
-    "weak_recovery_samples", "weak_recovery_step", "recovered",
+    "final_mean_abs_m",
+    "final_median_abs_m",
+    "final_max_abs_m",
+    "final_frac_m_09",
+    "test_mse",
+    "weak_recovery_samples",
+    "weak_recovery_step",
+    "recovered",
 )
 STATUSES = tuple(s.value for s in Status)
 
 
 # ------------------------------------------------------------------------------------ create
 def find(*, session: Session, owner: str, sweep_hash: str) -> Sweep | None:
-    return session.scalar(select(Sweep).where(Sweep.owner == owner,
-                                              Sweep.sweep_hash == sweep_hash))
+    return session.scalar(select(Sweep).where(Sweep.owner == owner, Sweep.sweep_hash == sweep_hash))
 
 
 def create(
-    *, session: Session, definition: dict[str, Any], sweep_hash: str, planned: Sequence[Planned],
-    owner: str, name: str, tags: Sequence[str], priority: int, max_attempts: int,
+    *,
+    session: Session,
+    definition: dict[str, Any],
+    sweep_hash: str,
+    planned: Sequence[Planned],
+    owner: str,
+    name: str,
+    tags: Sequence[str],
+    priority: int,
+    max_attempts: int,
 ) -> tuple[Sweep, bool]:
     """The sweep and whether it was created now. An existing sweep with the same owner and hash
     is returned unchanged; when a concurrent request inserted it first, the unique constraint
@@ -47,9 +60,13 @@ def create(
     if existing is not None:
         return existing, False
     sweep = Sweep(
-        name=name, owner=owner, sweep_hash=sweep_hash, definition=definition,
+        name=name,
+        owner=owner,
+        sweep_hash=sweep_hash,
+        definition=definition,
         axes=axis_paths(definition.get("axes") or []),
-        cells=len({p.cell_key for p in planned}), experiments_total=len(planned),
+        cells=len({p.cell_key for p in planned}),
+        experiments_total=len(planned),
         cancel_requested=False,
     )
     session.add(sweep)
@@ -66,8 +83,13 @@ def create(
         cell = " ".join(f"{path}={_short(value)}" for path, value in plan.values.items())
         suffix = f" part {plan.part}" if plan.part else ""
         experiment = crud.create_experiment(
-            session=session, spec=plan.spec, owner=owner, name=f"{label}: {cell}{suffix}"[:200],
-            tags=tags, priority=priority, max_attempts=max_attempts,
+            session=session,
+            spec=plan.spec,
+            owner=owner,
+            name=f"{label}: {cell}{suffix}"[:200],
+            tags=tags,
+            priority=priority,
+            max_attempts=max_attempts,
         )
         experiment.sweep_id = sweep.id
         experiment.cell_key = plan.cell_key
@@ -83,8 +105,11 @@ def _short(value: Any) -> str:
 # ------------------------------------------------------------------------------------- state
 def experiments(*, session: Session, sweep_id: int) -> list[Experiment]:
     """The sweep's experiments in expansion order (ids were assigned in that order)."""
-    return list(session.scalars(select(Experiment).where(Experiment.sweep_id == sweep_id)
-                                .order_by(Experiment.id)))
+    return list(
+        session.scalars(
+            select(Experiment).where(Experiment.sweep_id == sweep_id).order_by(Experiment.id)
+        )
+    )
 
 
 def progress(*, session: Session, sweep_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -96,11 +121,16 @@ def progress(*, session: Session, sweep_ids: Sequence[int]) -> dict[int, dict[st
     if not sweep_ids:
         return out
     rows = session.execute(
-        select(Experiment.sweep_id, Experiment.status, func.count(),
-               func.coalesce(func.sum(Experiment.samples_done), 0),
-               func.coalesce(func.sum(Experiment.samples_total), 0))
+        select(
+            Experiment.sweep_id,
+            Experiment.status,
+            func.count(),
+            func.coalesce(func.sum(Experiment.samples_done), 0),
+            func.coalesce(func.sum(Experiment.samples_total), 0),
+        )
         .where(Experiment.sweep_id.in_(list(sweep_ids)))
-        .group_by(Experiment.sweep_id, Experiment.status))
+        .group_by(Experiment.sweep_id, Experiment.status)
+    )
     for sweep_id, status, count, done, total in rows:
         entry = out[sweep_id]
         entry["progress"][status] = int(count)
@@ -124,9 +154,12 @@ def status_of(sweep: Sweep, counts: dict[str, int]) -> str:
 def cancel(*, session: Session, sweep: Sweep) -> int:
     """Cancel every queued or running experiment of the sweep (queued at once, running at the
     next heartbeat) and mark the sweep; returns how many experiments were affected."""
-    active = session.scalars(select(Experiment.id).where(
-        Experiment.sweep_id == sweep.id,
-        Experiment.status.in_([Status.queued.value, Status.running.value])))
+    active = session.scalars(
+        select(Experiment.id).where(
+            Experiment.sweep_id == sweep.id,
+            Experiment.status.in_([Status.queued.value, Status.running.value]),
+        )
+    )
     ids = list(active)
     for experiment_id in ids:
         queue.request_cancel(experiment_id, session=session)
@@ -143,14 +176,19 @@ def seed_rows(experiment: Experiment) -> list[dict[str, Any]]:
     for seed in result.get("seeds") or []:
         row = {name: seed.get(name) for name in SEED_FIELDS if name != "recovered"}
         row["seed"] = seed.get("seed")
-        row["recovered"] = None if experiment.status not in ("completed", "diverged") else (
-            0.0 if is_missing(seed.get("weak_recovery_samples")) else 1.0)
+        row["recovered"] = (
+            None
+            if experiment.status not in ("completed", "diverged")
+            else (0.0 if is_missing(seed.get("weak_recovery_samples")) else 1.0)
+        )
         rows.append(row)
     return rows
 
 
 def cell_summaries(
-    sweep: Sweep, members: Sequence[Experiment], fields: Sequence[str] = SEED_FIELDS,
+    sweep: Sweep,
+    members: Sequence[Experiment],
+    fields: Sequence[str] = SEED_FIELDS,
 ) -> list[dict[str, Any]]:
     """Per cell, in expansion order: the axis values, cell_key, experiment count and status
     counts, seeds with results, and summarize() of each field over those seeds."""
@@ -165,8 +203,13 @@ def cell_summaries(
         for experiment in group:
             statuses[experiment.status] = statuses.get(experiment.status, 0) + 1
         cell: dict[str, Any] = {path: values.get(path) for path in sweep.axes}
-        cell.update(cell_key=key, experiments=len(group), experiment_ids=[e.id for e in group],
-                    statuses=statuses, seeds=len(rows))
+        cell.update(
+            cell_key=key,
+            experiments=len(group),
+            experiment_ids=[e.id for e in group],
+            statuses=statuses,
+            seeds=len(rows),
+        )
         for name in fields:
             cell[name] = summarize(row.get(name) for row in rows)
         out.append(cell)
@@ -177,29 +220,45 @@ CSV_STATS = ("mean", "std", "ci95_low", "ci95_high", "n", "n_missing")
 
 
 def csv_columns(sweep: Sweep, fields: Sequence[str]) -> list[str]:
-    return [*sweep.axes, "cell_key", "experiments", "seeds",
-            *(f"{name}.{stat}" for name in fields for stat in CSV_STATS)]
+    return [
+        *sweep.axes,
+        "cell_key",
+        "experiments",
+        "seeds",
+        *(f"{name}.{stat}" for name in fields for stat in CSV_STATS),
+    ]
 
 
 def trace_points(
-    *, session: Session, experiment_ids: Sequence[int], metrics: Sequence[str],
+    *,
+    session: Session,
+    experiment_ids: Sequence[int],
+    metrics: Sequence[str],
 ) -> list[dict[str, Any]]:
     """Trace points of these experiments as dicts (experiment_id, seed, phase, step, samples and
     the metrics), ordered by experiment, seed, phase, step."""
     if not experiment_ids:
         return []
     columns = [getattr(TracePoint, name) for name in metrics]
-    query = (select(TracePoint.experiment_id, TracePoint.seed, TracePoint.phase, TracePoint.step,
-                    TracePoint.samples, *columns)
-             .where(TracePoint.experiment_id.in_(list(experiment_ids)))
-             .order_by(TracePoint.experiment_id, TracePoint.seed, TracePoint.phase,
-                       TracePoint.step))
+    query = (
+        select(
+            TracePoint.experiment_id,
+            TracePoint.seed,
+            TracePoint.phase,
+            TracePoint.step,
+            TracePoint.samples,
+            *columns,
+        )
+        .where(TracePoint.experiment_id.in_(list(experiment_ids)))
+        .order_by(TracePoint.experiment_id, TracePoint.seed, TracePoint.phase, TracePoint.step)
+    )
     names = ("experiment_id", "seed", "phase", "step", "samples", *metrics)
     return [dict(zip(names, row, strict=True)) for row in session.execute(query)]
 
 
-def first_crossing(points: Sequence[dict[str, Any]], metric: str,
-                   threshold: float) -> dict[tuple[int, int], float | None]:
+def first_crossing(
+    points: Sequence[dict[str, Any]], metric: str, threshold: float
+) -> dict[tuple[int, int], float | None]:
     """Per (experiment, seed): the samples at the first Phase I point with metric ≥ threshold
     (None: never). `points` ordered by experiment, seed, phase, step (trace_points' order)."""
     out: dict[tuple[int, int], float | None] = {}

@@ -49,8 +49,9 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_repeats(function: Callable[[], Any], repeats: int, device: str = "cpu",
-                 warmup: int = 1) -> list[float]:
+def time_repeats(
+    function: Callable[[], Any], repeats: int, device: str = "cpu", warmup: int = 1
+) -> list[float]:
     """Wall-clock seconds of `function()` over `repeats` runs after `warmup` untimed runs."""
     for _ in range(warmup):
         function()
@@ -64,8 +65,9 @@ def time_repeats(function: Callable[[], Any], repeats: int, device: str = "cpu",
     return times
 
 
-def time_interleaved(functions: dict[str, Callable[[], Any]], repeats: int, device: str = "cpu",
-                     warmup: int = 1) -> dict[str, list[float]]:
+def time_interleaved(
+    functions: dict[str, Callable[[], Any]], repeats: int, device: str = "cpu", warmup: int = 1
+) -> dict[str, list[float]]:
     """Wall-clock seconds of each function over `repeats` rounds, the functions taking turns
     within each round (on a shared CPU the load then falls on all of them alike)."""
     for _ in range(warmup):

@@ -32,8 +32,16 @@ def he3_prime(z: float) -> float:
     return 3.0 * z**2 - 3.0
 
 
-def run_one(d: int, samples: int, inner_lr: float, lr: float, seed: int,
-            threshold: float = 0.5, stop_at_recovery: bool = False, output_scale: float = 1e-3) -> dict[str, float | int | None]:
+def run_one(
+    d: int,
+    samples: int,
+    inner_lr: float,
+    lr: float,
+    seed: int,
+    threshold: float = 0.5,
+    stop_at_recovery: bool = False,
+    output_scale: float = 1e-3,
+) -> dict[str, float | int | None]:
     """One seed, one sample at a time. Returns the weak-recovery sample count and final |m|."""
     rng = np.random.default_rng(seed)
     theta = rng.standard_normal(d)
@@ -67,8 +75,9 @@ def run_one(d: int, samples: int, inner_lr: float, lr: float, seed: int,
     return {"weak_recovery_samples": recovered, "final_abs_m": abs(float(w @ theta))}
 
 
-def run_seeds(d: int, samples: int, inner_lr: float, lr: float, seeds: list[int],
-              **kwargs: float | bool) -> list[dict[str, float | int | None]]:
+def run_seeds(
+    d: int, samples: int, inner_lr: float, lr: float, seeds: list[int], **kwargs: float | bool
+) -> list[dict[str, float | int | None]]:
     """Seeds one after another, the way a research script loops over them."""
     return [run_one(d, samples, inner_lr, lr, seed, **kwargs) for seed in seeds]
 
@@ -86,16 +95,22 @@ def main() -> None:
     else:
         inner, lr, budget = 0.0, 0.5 / (d * math.log(d)), args.budget or 150
     start = time.perf_counter()
-    runs = run_seeds(d, int(budget * d), inner, lr, list(range(args.seeds)),
-                     stop_at_recovery=True)
+    runs = run_seeds(d, int(budget * d), inner, lr, list(range(args.seeds)), stop_at_recovery=True)
     wall = time.perf_counter() - start
     found = [r["weak_recovery_samples"] / d for r in runs if r["weak_recovery_samples"]]
-    print(json.dumps({
-        "d": d, "algorithm": args.algorithm, "seeds": args.seeds, "wall_s": round(wall, 2),
-        "recovered": len(found),
-        "median_samples_per_d": float(np.median(found)) if found else None,
-        "samples_per_d": sorted(round(f, 2) for f in found),
-    }))
+    print(
+        json.dumps(
+            {
+                "d": d,
+                "algorithm": args.algorithm,
+                "seeds": args.seeds,
+                "wall_s": round(wall, 2),
+                "recovered": len(found),
+                "median_samples_per_d": float(np.median(found)) if found else None,
+                "samples_per_d": sorted(round(f, 2) for f in found),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

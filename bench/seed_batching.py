@@ -27,8 +27,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--d", type=int, default=64)
-    parser.add_argument("--samples-per-d", type=float, default=None,
-                        help="fresh samples per seed / d (default 8, quick 2)")
+    parser.add_argument(
+        "--samples-per-d",
+        type=float,
+        default=None,
+        help="fresh samples per seed / d (default 8, quick 2)",
+    )
     args = parser.parse_args()
 
     import math
@@ -45,10 +49,16 @@ def main() -> None:
     repeats = 1 if args.quick else 5
 
     def spec_for(seeds: int | list[int]) -> spec_module.ExperimentSpec:
-        raw = presets.apply_overrides(presets.load("reference-reuse"), [
-            f"d={d}", f"phase1.stages.0.samples={samples}", "eval.every=null",
-            "eval.points=2", "eval.test_samples=16",
-        ])
+        raw = presets.apply_overrides(
+            presets.load("reference-reuse"),
+            [
+                f"d={d}",
+                f"phase1.stages.0.samples={samples}",
+                "eval.every=null",
+                "eval.points=2",
+                "eval.test_samples=16",
+            ],
+        )
         raw["seeds"] = seeds
         return spec_module.ExperimentSpec.model_validate(raw)
 
@@ -66,27 +76,45 @@ def main() -> None:
     def numpy_loop() -> None:
         run_seeds(d, samples, stage.inner_lr, stage.lr, list(range(S)))
 
-    times = time_interleaved({"batched": batched, "sequential": sequential,
-                              "numpy": numpy_loop}, repeats, device)
-    batched_s, sequential_s, numpy_s = (median(times[k]) for k in ("batched", "sequential", "numpy"))
-    rate = {name: S * samples / seconds for name, seconds in
-            (("batched", batched_s), ("sequential", sequential_s), ("numpy", numpy_s))}
+    times = time_interleaved(
+        {"batched": batched, "sequential": sequential, "numpy": numpy_loop}, repeats, device
+    )
+    batched_s, sequential_s, numpy_s = (
+        median(times[k]) for k in ("batched", "sequential", "numpy")
+    )
+    rate = {
+        name: S * samples / seconds
+        for name, seconds in (
+            ("batched", batched_s),
+            ("sequential", sequential_s),
+            ("numpy", numpy_s),
+        )
+    }
     ratio = sequential_s / batched_s
-    emit({
-        "benchmark": "seed_batching",
-        "workload": {"preset": "reference-reuse", "d": d, "seeds": S, "samples_per_seed": samples,
-                     "dtype": batched_spec.dtype, "inner_lr": stage.inner_lr, "lr": stage.lr},
-        "repeats": repeats,
-        "batched_s": round(batched_s, 3),
-        "sequential_s": round(sequential_s, 3),
-        "numpy_loop_s": round(numpy_s, 3),
-        "seed_samples_per_s": {k: round(v, 1) for k, v in rate.items()},
-        "ratio_to_sequential": round(ratio, 2),
-        "ratio_to_numpy_loop": round(numpy_s / batched_s, 2),
-        "goal": GOAL,
-        "meets_goal": ratio >= GOAL and math.isfinite(ratio),
-        "environment": environment(device),
-    })
+    emit(
+        {
+            "benchmark": "seed_batching",
+            "workload": {
+                "preset": "reference-reuse",
+                "d": d,
+                "seeds": S,
+                "samples_per_seed": samples,
+                "dtype": batched_spec.dtype,
+                "inner_lr": stage.inner_lr,
+                "lr": stage.lr,
+            },
+            "repeats": repeats,
+            "batched_s": round(batched_s, 3),
+            "sequential_s": round(sequential_s, 3),
+            "numpy_loop_s": round(numpy_s, 3),
+            "seed_samples_per_s": {k: round(v, 1) for k, v in rate.items()},
+            "ratio_to_sequential": round(ratio, 2),
+            "ratio_to_numpy_loop": round(numpy_s / batched_s, 2),
+            "goal": GOAL,
+            "meets_goal": ratio >= GOAL and math.isfinite(ratio),
+            "environment": environment(device),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -52,9 +52,14 @@ def summary_ms(seconds: list[float]) -> dict[str, Any]:
     if not seconds:
         return {"n": 0}
     ms = [s * 1000.0 for s in seconds]
-    return {"n": len(ms), "median_ms": round(statistics.median(ms), 3),
-            "p90_ms": round(percentile(ms, 90), 3), "p99_ms": round(percentile(ms, 99), 3),
-            "min_ms": round(min(ms), 3), "max_ms": round(max(ms), 3)}
+    return {
+        "n": len(ms),
+        "median_ms": round(statistics.median(ms), 3),
+        "p90_ms": round(percentile(ms, 90), 3),
+        "p99_ms": round(percentile(ms, 99), 3),
+        "min_ms": round(min(ms), 3),
+        "max_ms": round(max(ms), 3),
+    }
 
 
 def environment(**extra: Any) -> dict[str, Any]:
@@ -71,6 +76,7 @@ def environment(**extra: Any) -> dict[str, Any]:
     }
     with contextlib.suppress(Exception):
         import sqlalchemy
+
         info["sqlalchemy"] = sqlalchemy.__version__
     with contextlib.suppress(Exception), create_engine(POSTGRES_ADMIN_URL).connect() as connection:
         info["postgresql"] = connection.execute(text("SHOW server_version")).scalar()
@@ -92,9 +98,14 @@ class Database:
             connection.execute(text(f'CREATE DATABASE "{self.name}"'))
 
     def migrate(self, env: dict[str, str]) -> None:
-        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT,
-                       env={**env, "SILAB_DATABASE_URL": self.url}, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=ROOT,
+            env={**env, "SILAB_DATABASE_URL": self.url},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def drop(self) -> None:
         with self._admin.connect() as connection:
@@ -150,8 +161,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.05) -> Any:
+def wait_until(
+    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -228,9 +240,15 @@ class Stack:
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
         log = self.tmp / f"{name}.log"
         with log.open("ab") as out:
-            popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+            popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
@@ -240,8 +258,19 @@ class Stack:
         answers (the first start writes <data_dir>/admin.key)."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-                "--port", str(port), "--log-level", "warning", "--no-access-log"]
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
         if workers > 1:
             argv += ["--workers", str(workers)]
         proc = self.start("api", argv, self.env())
@@ -259,18 +288,39 @@ class Stack:
 
     def admin_key(self) -> str:
         path = self.tmp / "data" / "admin.key"
-        return wait_until(lambda: path.exists() and path.read_text().strip(), 30,
-                          "admin.key").strip()
+        return wait_until(
+            lambda: path.exists() and path.read_text().strip(), 30, "admin.key"
+        ).strip()
 
     def worker(self, name: str, queue: str, *, beat: bool, timeout: float = 60) -> Proc:
-        argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", queue,
-                "-c", "1", "-l", "info", "-n", f"{name}-{secrets.token_hex(3)}@127.0.0.1",
-                "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.app",
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            "1",
+            "-l",
+            "info",
+            "-n",
+            f"{name}-{secrets.token_hex(3)}@127.0.0.1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         if beat:
             argv += ["-B", "-s", str(self.tmp / f"{name}-beat-schedule")]
         proc = self.start(name, argv, self.env())
-        wait_until(lambda: not proc.alive() or " ready." in proc.text(), timeout,
-                   f"{name} to be ready", interval=0.2)
+        wait_until(
+            lambda: not proc.alive() or " ready." in proc.text(),
+            timeout,
+            f"{name} to be ready",
+            interval=0.2,
+        )
         if not proc.alive():
             raise RuntimeError(f"{name} exited:\n{proc.text()[-3000:]}")
         return proc
@@ -318,15 +368,24 @@ class LoadResult:
 
     def report(self) -> dict[str, Any]:
         ok = sum(n for code, n in self.statuses.items() if 200 <= code < 300)
-        return {**summary_ms(self.latencies),
-                "requests_per_s": round(len(self.latencies) / self.wall_s, 1) if self.wall_s else None,
-                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-                "ok": ok, "wall_s": round(self.wall_s, 3),
-                "stopped_by_time_limit": self.stopped_by_time}
+        return {
+            **summary_ms(self.latencies),
+            "requests_per_s": round(len(self.latencies) / self.wall_s, 1) if self.wall_s else None,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "ok": ok,
+            "wall_s": round(self.wall_s, 3),
+            "stopped_by_time_limit": self.stopped_by_time,
+        }
 
 
-async def run_load(client: httpx.AsyncClient, request: Callable[[int], Awaitable[httpx.Response]],
-                   *, total: int, concurrency: int, time_limit_s: float) -> LoadResult:
+async def run_load(
+    client: httpx.AsyncClient,
+    request: Callable[[int], Awaitable[httpx.Response]],
+    *,
+    total: int,
+    concurrency: int,
+    time_limit_s: float,
+) -> LoadResult:
     """`total` requests (at most; fewer when `time_limit_s` runs out), `concurrency` in flight.
     `request(i)` makes the i-th request. Each latency is from send to the full body read."""
     latencies: list[float] = []

@@ -52,9 +52,13 @@ def stats(values: list[float]) -> dict[str, Any]:
         return {"n": 0}
     import statistics
 
-    return {"n": len(values), "median_ms": round(statistics.median(values), 2),
-            "p90_ms": round(percentile(values, 90), 2), "min_ms": round(min(values), 2),
-            "max_ms": round(max(values), 2)}
+    return {
+        "n": len(values),
+        "median_ms": round(statistics.median(values), 2),
+        "p90_ms": round(percentile(values, 90), 2),
+        "min_ms": round(min(values), 2),
+        "max_ms": round(max(values), 2),
+    }
 
 
 def log_times(text: str) -> dict[int, dict[str, datetime]]:
@@ -95,9 +99,13 @@ def torch_import_reference(repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         began = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import torch, trainer.train"], cwd=ROOT,
-                       check=True, timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
-                                                    "OMP_NUM_THREADS": "1"})
+        subprocess.run(
+            [sys.executable, "-c", "import torch, trainer.train"],
+            cwd=ROOT,
+            check=True,
+            timeout=120,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+        )
         times.append((time.perf_counter() - began) * 1000)
     return times
 
@@ -109,8 +117,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 submissions (< 1 min)")
     parser.add_argument("--submissions", type=int, default=None, help="default 10 (quick 3)")
     parser.add_argument("--redis-db", type=int, default=None)
-    parser.add_argument("--idle-s", type=float, default=1.0,
-                        help="pause after each run so the worker is idle again")
+    parser.add_argument(
+        "--idle-s", type=float, default=1.0, help="pause after each run so the worker is idle again"
+    )
     args = parser.parse_args()
     count = args.submissions or (3 if args.quick else 10)
     deadline = time.monotonic() + (100 if args.quick else 280)
@@ -148,21 +157,33 @@ def main() -> None:
                     time.sleep(0.05)
                     status = client.get(f"/experiments/{experiment_id}").json()["status"]
                 finished_seen = time.perf_counter()
-                records.append({
-                    "experiment_id": experiment_id, "warmup": n == 0, "status": status,
-                    "post_ms": (returned - sent) * 1000,
-                    "submit_to_running_ms": (running_seen - returned) * 1000
-                    if running_seen else None,
-                    "polls_until_running": polls,
-                    "submit_to_finished_seen_ms": (finished_seen - returned) * 1000,
-                })
+                records.append(
+                    {
+                        "experiment_id": experiment_id,
+                        "warmup": n == 0,
+                        "status": status,
+                        "post_ms": (returned - sent) * 1000,
+                        "submit_to_running_ms": (running_seen - returned) * 1000
+                        if running_seen
+                        else None,
+                        "polls_until_running": polls,
+                        "submit_to_finished_seen_ms": (finished_seen - returned) * 1000,
+                    }
+                )
                 time.sleep(args.idle_s)
         from sqlalchemy import create_engine, text
+
         engine = create_engine(run.database.url)
         with engine.connect() as connection:
-            rows = {row.id: row for row in connection.execute(text(
-                "SELECT id, created_at, dispatched_at, started_at, finished_at, wall_time_s "
-                "FROM experiment"))}
+            rows = {
+                row.id: row
+                for row in connection.execute(
+                    text(
+                        "SELECT id, created_at, dispatched_at, started_at, finished_at, wall_time_s "
+                        "FROM experiment"
+                    )
+                )
+            }
         engine.dispose()
         from_log = log_times(gpu.text())
         maintain_alive = maintain.alive()
@@ -181,46 +202,69 @@ def main() -> None:
         record["started_to_finished_ms"] = ms(row.started_at, row.finished_at)
         record["trainer_wall_ms"] = row.wall_time_s * 1000 if row.wall_time_s else None
         if record["started_to_finished_ms"] and record["trainer_wall_ms"]:
-            record["outside_trainer_ms"] = record["started_to_finished_ms"] - record["trainer_wall_ms"]
+            record["outside_trainer_ms"] = (
+                record["started_to_finished_ms"] - record["trainer_wall_ms"]
+            )
         logged = from_log.get(record["experiment_id"], {})
         record["received_to_claimed_ms"] = ms(logged.get("received"), logged.get("claimed"))
         for name, value in list(record.items()):
             if name.endswith("_ms") and value is not None:
                 record[name] = round(value, 2)
     counted = [r for r in records if not r["warmup"]]
-    columns = ["post_ms", "submit_to_running_ms", "created_to_dispatched_ms",
-               "dispatched_to_started_ms", "received_to_claimed_ms", "started_to_finished_ms",
-               "trainer_wall_ms", "outside_trainer_ms", "submit_to_finished_seen_ms"]
-    summary = {name: stats([r[name] for r in counted if r.get(name) is not None])
-               for name in columns}
-    emit({
-        "benchmark": "submit_to_running",
-        "description": "POST /experiments returned -> status running, idle Redis-backed worker "
-                       "pool in the docker-compose layout (run worker -Q celery -c 1, "
-                       "maintenance worker -Q silab.maintain -B), one submission at a time",
-        "quick": args.quick,
-        "setup": {
-            "layout": "api (uvicorn, 1 process) + celery -Q celery -c 1 + celery -Q "
-                      "silab.maintain -c 1 -B",
-            "database": "PostgreSQL (fresh database)", "broker": "Redis (spare database)",
-            "service_settings": settings, "poll_interval_ms": 10, "idle_between_runs_s": args.idle_s,
-            "spec": "d=16, N=8, 2 seeds, 64 reuse steps, 200 phase-2 samples, cpu",
-            "submissions_counted": len(counted), "warmup": 1,
-        },
-        "summary": summary,
-        "torch_import_reference_ms": stats(reference),
-        "per_submission": records,
-        "notes": [
-            ("the API's own dispatch round sends the message inside the POST (a free slot), so "
-             "beat's 5 s interval is not on this path; it would be if the broker had been down"),
-            ("running is set by the claim, before the child imports torch; the torch import "
-             "(fresh child per run, worker_max_tasks_per_child=1) is inside outside_trainer_ms"),
-        ],
-        "maintenance_worker_alive": maintain_alive,
-        "worker_log_tail": gpu_log_tail if any(r["status"] != "completed" for r in records) else "",
-        "wall_s": round(time.perf_counter() - began, 1),
-        "environment": environment(),
-    })
+    columns = [
+        "post_ms",
+        "submit_to_running_ms",
+        "created_to_dispatched_ms",
+        "dispatched_to_started_ms",
+        "received_to_claimed_ms",
+        "started_to_finished_ms",
+        "trainer_wall_ms",
+        "outside_trainer_ms",
+        "submit_to_finished_seen_ms",
+    ]
+    summary = {
+        name: stats([r[name] for r in counted if r.get(name) is not None]) for name in columns
+    }
+    emit(
+        {
+            "benchmark": "submit_to_running",
+            "description": "POST /experiments returned -> status running, idle Redis-backed worker "
+            "pool in the docker-compose layout (run worker -Q celery -c 1, "
+            "maintenance worker -Q silab.maintain -B), one submission at a time",
+            "quick": args.quick,
+            "setup": {
+                "layout": "api (uvicorn, 1 process) + celery -Q celery -c 1 + celery -Q "
+                "silab.maintain -c 1 -B",
+                "database": "PostgreSQL (fresh database)",
+                "broker": "Redis (spare database)",
+                "service_settings": settings,
+                "poll_interval_ms": 10,
+                "idle_between_runs_s": args.idle_s,
+                "spec": "d=16, N=8, 2 seeds, 64 reuse steps, 200 phase-2 samples, cpu",
+                "submissions_counted": len(counted),
+                "warmup": 1,
+            },
+            "summary": summary,
+            "torch_import_reference_ms": stats(reference),
+            "per_submission": records,
+            "notes": [
+                (
+                    "the API's own dispatch round sends the message inside the POST (a free slot), so "
+                    "beat's 5 s interval is not on this path; it would be if the broker had been down"
+                ),
+                (
+                    "running is set by the claim, before the child imports torch; the torch import "
+                    "(fresh child per run, worker_max_tasks_per_child=1) is inside outside_trainer_ms"
+                ),
+            ],
+            "maintenance_worker_alive": maintain_alive,
+            "worker_log_tail": gpu_log_tail
+            if any(r["status"] != "completed" for r in records)
+            else "",
+            "wall_s": round(time.perf_counter() - began, 1),
+            "environment": environment(),
+        }
+    )
 
 
 if __name__ == "__main__":

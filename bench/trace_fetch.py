@@ -45,13 +45,32 @@ def insert_experiment(url: str, points: int) -> int:
     engine = make_engine(DbSettings(database_url=url))
     try:
         with engine.begin() as connection:
-            experiment_id = connection.execute(insert(Experiment).values(
-                name="trace bench", owner="admin", priority=0, status="completed",
-                spec=spec.model_dump(mode="json"), spec_hash=spec.spec_hash(), target="h3",
-                algorithm="reuse", d=16, width=8, seeds=SEEDS, attempt=1, max_attempts=3,
-                cancel_requested=False, samples_done=10**6, samples_total=10**6,
-                created_at=now, updated_at=now, started_at=now, finished_at=now,
-            ).returning(Experiment.id)).scalar_one()
+            experiment_id = connection.execute(
+                insert(Experiment)
+                .values(
+                    name="trace bench",
+                    owner="admin",
+                    priority=0,
+                    status="completed",
+                    spec=spec.model_dump(mode="json"),
+                    spec_hash=spec.spec_hash(),
+                    target="h3",
+                    algorithm="reuse",
+                    d=16,
+                    width=8,
+                    seeds=SEEDS,
+                    attempt=1,
+                    max_attempts=3,
+                    cancel_requested=False,
+                    samples_done=10**6,
+                    samples_total=10**6,
+                    created_at=now,
+                    updated_at=now,
+                    started_at=now,
+                    finished_at=now,
+                )
+                .returning(Experiment.id)
+            ).scalar_one()
             rows = []
             for seed in range(SEEDS):
                 m = 0.05
@@ -60,14 +79,24 @@ def insert_experiment(url: str, points: int) -> int:
                     step = (k + 1) * 10 if phase == "phase1" else (k - phase1 + 1) * 100
                     m = min(1.0, max(0.0, m + rng.gauss(0.0005, 0.01)))
                     loss = 1.0 - m**2 + abs(rng.gauss(0, 0.02))
-                    rows.append({
-                        "experiment_id": experiment_id, "attempt": 1, "seed": seed,
-                        "phase": phase, "step": step, "samples": step * 4, "mean_abs_m": m,
-                        "median_abs_m": m * 0.98, "max_abs_m": min(1.0, m * 1.2),
-                        "frac_m_05": float(m > 0.5), "frac_m_09": float(m > 0.9),
-                        "train_loss": loss, "test_mse": loss * 1.01 if k % 10 else math.nan,
-                        "created_at": now,
-                    })
+                    rows.append(
+                        {
+                            "experiment_id": experiment_id,
+                            "attempt": 1,
+                            "seed": seed,
+                            "phase": phase,
+                            "step": step,
+                            "samples": step * 4,
+                            "mean_abs_m": m,
+                            "median_abs_m": m * 0.98,
+                            "max_abs_m": min(1.0, m * 1.2),
+                            "frac_m_05": float(m > 0.5),
+                            "frac_m_09": float(m > 0.9),
+                            "train_loss": loss,
+                            "test_mse": loss * 1.01 if k % 10 else math.nan,
+                            "created_at": now,
+                        }
+                    )
             connection.execute(insert(TracePoint), rows)
         return experiment_id
     finally:
@@ -89,9 +118,15 @@ def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
         for _ in range(repeats):
             with sessions() as session:
                 began = time.perf_counter()
-                rows = crud.trace_rows(session=session, experiment_id=experiment_id,
-                                       metrics=list(TRACE_METRICS), seeds=None, phase=None,
-                                       step_min=None, step_max=None)
+                rows = crud.trace_rows(
+                    session=session,
+                    experiment_id=experiment_id,
+                    metrics=list(TRACE_METRICS),
+                    seeds=None,
+                    phase=None,
+                    step_min=None,
+                    step_max=None,
+                )
                 query.append(time.perf_counter() - began)
             began = time.perf_counter()
             crud.downsample(rows, list(TRACE_METRICS), 500)
@@ -129,8 +164,9 @@ def main() -> None:
         sizes: dict[str, int] = {}
         returned: dict[str, int] = {}
         deadline = time.monotonic() + time_limit_s
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"},
-                          timeout=60) as client:
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as client:
             for name, (url, params) in requests.items():  # warm-up, and the sizes
                 response = client.get(url, params=params)
                 response.raise_for_status()
@@ -162,22 +198,31 @@ def main() -> None:
         raw, down = results[f"raw_{kind}"], results[f"downsampled_500_{kind}"]
         results[f"ratio_raw_to_downsampled_{kind}"] = {
             "median": round(raw["median_ms"] / down["median_ms"], 2),
-            "bytes": round(raw["bytes"] / down["bytes"], 1)}
-    emit({
-        "benchmark": "trace_fetch",
-        "description": "GET /experiments/{id}/trace with 10^4 points: raw vs downsampled to 500, "
-                       "JSON and CSV, one request at a time, vs GET /health",
-        "quick": args.quick,
-        "setup": {"points": args.points, "seeds": SEEDS,
-                  "series": f"{SEEDS} seeds x (phase1 {args.points // SEEDS * 4 // 5}, phase2 "
-                            f"{args.points // SEEDS - args.points // SEEDS * 4 // 5})",
-                  "metrics": "all 7", "database": "PostgreSQL (fresh database)",
-                  "uvicorn_workers": 1, "repeats": repeats, "client": "httpx.Client, keep-alive"},
-        "results": results,
-        "in_process_breakdown": breakdown,
-        "wall_s": round(time.perf_counter() - began, 1),
-        "environment": environment(),
-    })
+            "bytes": round(raw["bytes"] / down["bytes"], 1),
+        }
+    emit(
+        {
+            "benchmark": "trace_fetch",
+            "description": "GET /experiments/{id}/trace with 10^4 points: raw vs downsampled to 500, "
+            "JSON and CSV, one request at a time, vs GET /health",
+            "quick": args.quick,
+            "setup": {
+                "points": args.points,
+                "seeds": SEEDS,
+                "series": f"{SEEDS} seeds x (phase1 {args.points // SEEDS * 4 // 5}, phase2 "
+                f"{args.points // SEEDS - args.points // SEEDS * 4 // 5})",
+                "metrics": "all 7",
+                "database": "PostgreSQL (fresh database)",
+                "uvicorn_workers": 1,
+                "repeats": repeats,
+                "client": "httpx.Client, keep-alive",
+            },
+            "results": results,
+            "in_process_breakdown": breakdown,
+            "wall_s": round(time.perf_counter() - began, 1),
+            "environment": environment(),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -31,22 +31,42 @@ from common import (
 GOAL = 0.8
 
 
-def end_to_end(dtype: str, d: int, N: int, B: int, S: int, samples: int, device: str,
-               repeats: int, update_rate: float) -> dict:
+def end_to_end(
+    dtype: str,
+    d: int,
+    N: int,
+    B: int,
+    S: int,
+    samples: int,
+    device: str,
+    repeats: int,
+    update_rate: float,
+) -> dict:
     """trainer.train.run on the same shape: sampling, evaluation and bookkeeping included."""
     from trainer import spec as spec_module
     from trainer import train
 
-    spec = spec_module.ExperimentSpec.model_validate({
-        "d": d, "seeds": S, "dtype": dtype, "target": "h3",
-        "model": {"width": N, "activation": {"hermite": {3: math.sqrt(6)}},
-                  "second_layer_scale": 1e-3},
-        "phase1": {"algorithm": "reuse", "batch_size": B,
-                   "stages": [{"samples": samples, "inner_lr": "0.3/d",
-                               "lr": "0.05/(d*log(d))"}]},
-        "phase2": None, "eval": {"test_samples": 1024, "points": 2},
-        "max_memory_gb": 64,
-    })
+    spec = spec_module.ExperimentSpec.model_validate(
+        {
+            "d": d,
+            "seeds": S,
+            "dtype": dtype,
+            "target": "h3",
+            "model": {
+                "width": N,
+                "activation": {"hermite": {3: math.sqrt(6)}},
+                "second_layer_scale": 1e-3,
+            },
+            "phase1": {
+                "algorithm": "reuse",
+                "batch_size": B,
+                "stages": [{"samples": samples, "inner_lr": "0.3/d", "lr": "0.05/(d*log(d))"}],
+            },
+            "phase2": None,
+            "eval": {"test_samples": 1024, "points": 2},
+            "max_memory_gb": 64,
+        }
+    )
     walls = time_repeats(lambda: train.run(spec, device=device), repeats, device)
     rate = S * N * samples / median(walls)
     return {
@@ -88,8 +108,9 @@ def main() -> None:
     act = model.Activation("hermite", coefficients={3: math.sqrt(6)})
 
     def phase1(algorithm: str, path: str):
-        rule = algorithms.UpdateRule(algorithm=algorithm, second_layer_scale=1e-3,
-                                     clip=1000.0)  # spec.phase1.clip default
+        rule = algorithms.UpdateRule(
+            algorithm=algorithm, second_layer_scale=1e-3, clip=1000.0
+        )  # spec.phase1.clip default
         assert rule.fast(B)
         params = (W, a, b)
         inner = 0.3 / d if algorithm == "reuse" else 0.0
@@ -112,8 +133,11 @@ def main() -> None:
         for _ in range(updates):
             torch.bmm(W, x_t)
 
-    runs = {f"{algorithm}_{path}": phase1(algorithm, path)
-            for path in ("fast", "reference") for algorithm in ("reuse", "online")}
+    runs = {
+        f"{algorithm}_{path}": phase1(algorithm, path)
+        for path in ("fast", "reference")
+        for algorithm in ("reuse", "online")
+    }
     with torch.no_grad():  # all take turns within each repeat
         times = time_interleaved({"matmul": matmul, **runs}, repeats, device)
     matmul_s = median(times["matmul"]) / updates
@@ -121,7 +145,8 @@ def main() -> None:
     out: dict = {
         "benchmark": "trainer_large_batch",
         "shape": {"d": d, "N": N, "B": B, "S": S, "dtype": args.dtype},
-        "updates_per_repeat": updates, "repeats": repeats,
+        "updates_per_repeat": updates,
+        "repeats": repeats,
         "matmul_gflops": round(matmul_gflops, 2),
     }
     for path in ("fast", "reference"):
@@ -138,9 +163,17 @@ def main() -> None:
     ratio = out["fast"]["reuse"]["ratio_to_matmul"]
     out.update({"ratio_to_matmul": ratio, "goal": GOAL, "meets_goal": ratio >= GOAL})
 
-    out["end_to_end"] = end_to_end(args.dtype, d, N, B, S, B * updates, device,
-                                   max(1, repeats - 2),
-                                   out["fast"]["reuse"]["neuron_samples_per_s"])
+    out["end_to_end"] = end_to_end(
+        args.dtype,
+        d,
+        N,
+        B,
+        S,
+        B * updates,
+        device,
+        max(1, repeats - 2),
+        out["fast"]["reuse"]["neuron_samples_per_s"],
+    )
     out["environment"] = environment(device)
     emit(out)
 

@@ -36,8 +36,12 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=256)
     parser.add_argument("--S", type=int, default=32)
     parser.add_argument("--N", type=int, default=64)
-    parser.add_argument("--chunk", type=int, default=64,
-                        help="K, samples per fast_chunk call (trainer.train uses 64)")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=64,
+        help="K, samples per fast_chunk call (trainer.train uses 64)",
+    )
     parser.add_argument("--algorithm", default="reuse", choices=["reuse", "online"])
     args = parser.parse_args()
 
@@ -58,8 +62,9 @@ def main() -> None:
     u = x @ theta
     y = (u**3 - 3 * u) / math.sqrt(6)
     act = model.Activation("hermite", coefficients={3: math.sqrt(6)})
-    rule = algorithms.UpdateRule(algorithm=args.algorithm, second_layer_scale=1e-3,
-                                 clip=1000.0)  # spec.phase1.clip default
+    rule = algorithms.UpdateRule(
+        algorithm=args.algorithm, second_layer_scale=1e-3, clip=1000.0
+    )  # spec.phase1.clip default
     inner = 0.3 / d if args.algorithm == "reuse" else 0.0
     lr = 0.05 / (d * math.log(d))
     assert rule.fast(B)
@@ -68,47 +73,68 @@ def main() -> None:
         params = (W, a, b)
         for i in range(0, samples, K):
             j = min(i + K, samples)
-            params, _ = algorithms.fast_chunk(params, act, x[:, i:j], y[:, i:j], B, lr, inner,
-                                              rule)
+            params, _ = algorithms.fast_chunk(params, act, x[:, i:j], y[:, i:j], B, lr, inner, rule)
         return params
 
     def reference(samples: int) -> tuple:
         params = (W, a, b)
         for i in range(samples):
-            params, _ = algorithms.reference_update(params, act, x[:, i:i + 1], y[:, i:i + 1],
-                                                    lr, inner, rule)
+            params, _ = algorithms.reference_update(
+                params, act, x[:, i : i + 1], y[:, i : i + 1], lr, inner, rule
+            )
         return params
 
     with torch.no_grad():
-        times = time_interleaved({"fast": lambda: fast(fast_samples),
-                                  "reference": lambda: reference(reference_samples)},
-                                 repeats, device)
+        times = time_interleaved(
+            {"fast": lambda: fast(fast_samples), "reference": lambda: reference(reference_samples)},
+            repeats,
+            device,
+        )
         fast_s, reference_s = median(times["fast"]), median(times["reference"])
         deviation = (fast(reference_samples)[0] - reference(reference_samples)[0]).abs().max()
     fast_rate = S * N * fast_samples / fast_s
     reference_rate = S * N * reference_samples / reference_s
     out = {
         "benchmark": "trainer_small_batch",
-        "shape": {"d": d, "N": N, "B": B, "S": S, "dtype": "float32", "chunk": K,
-                  "algorithm": args.algorithm},
+        "shape": {
+            "d": d,
+            "N": N,
+            "B": B,
+            "S": S,
+            "dtype": "float32",
+            "chunk": K,
+            "algorithm": args.algorithm,
+        },
         "repeats": repeats,
         "fast": {"samples": fast_samples, "seconds": fast_s, "neuron_samples_per_s": fast_rate},
-        "reference": {"samples": reference_samples, "seconds": reference_s,
-                      "neuron_samples_per_s": reference_rate},
+        "reference": {
+            "samples": reference_samples,
+            "seconds": reference_s,
+            "neuron_samples_per_s": reference_rate,
+        },
         "speedup": round(fast_rate / reference_rate, 2),
         "max_abs_weight_difference": float(deviation),
         "neuron_samples_per_s": fast_rate,
         "goal": GOAL,
         "meets_goal": fast_rate >= GOAL,
     }
-    out["end_to_end"] = end_to_end(d, N, S, fast_samples, args.algorithm, device,
-                                   max(1, repeats - 2), fast_rate)
+    out["end_to_end"] = end_to_end(
+        d, N, S, fast_samples, args.algorithm, device, max(1, repeats - 2), fast_rate
+    )
     out["environment"] = environment(device)
     emit(out)
 
 
-def end_to_end(d: int, N: int, S: int, samples: int, algorithm: str, device: str, repeats: int,
-               fast_rate: float) -> dict:
+def end_to_end(
+    d: int,
+    N: int,
+    S: int,
+    samples: int,
+    algorithm: str,
+    device: str,
+    repeats: int,
+    fast_rate: float,
+) -> dict:
     """trainer.train.run on the same shape: sampling, evaluation and bookkeeping included."""
     from trainer import spec as spec_module
     from trainer import train
@@ -116,17 +142,30 @@ def end_to_end(d: int, N: int, S: int, samples: int, algorithm: str, device: str
     stage = {"samples": samples, "lr": "0.05/(d*log(d))"}
     if algorithm == "reuse":
         stage["inner_lr"] = "0.3/d"
-    spec = spec_module.ExperimentSpec.model_validate({
-        "d": d, "seeds": S, "dtype": "float32", "target": "h3",
-        "model": {"width": N, "activation": {"hermite": {3: math.sqrt(6)}},
-                  "second_layer_scale": 1e-3},
-        "phase1": {"algorithm": algorithm, "batch_size": 1, "stages": [stage]},
-        "phase2": None, "eval": {"test_samples": 256, "points": 2},
-    })
+    spec = spec_module.ExperimentSpec.model_validate(
+        {
+            "d": d,
+            "seeds": S,
+            "dtype": "float32",
+            "target": "h3",
+            "model": {
+                "width": N,
+                "activation": {"hermite": {3: math.sqrt(6)}},
+                "second_layer_scale": 1e-3,
+            },
+            "phase1": {"algorithm": algorithm, "batch_size": 1, "stages": [stage]},
+            "phase2": None,
+            "eval": {"test_samples": 256, "points": 2},
+        }
+    )
     walls = time_repeats(lambda: train.run(spec, device=device), repeats, device)
     rate = S * N * samples / median(walls)
-    return {"samples_per_seed": samples, "wall_s": round(median(walls), 3),
-            "neuron_samples_per_s": rate, "fraction_of_fast_path": round(rate / fast_rate, 3)}
+    return {
+        "samples_per_seed": samples,
+        "wall_s": round(median(walls), 3),
+        "neuron_samples_per_s": rate,
+        "fraction_of_fast_path": round(rate / fast_rate, 3),
+    }
 
 
 if __name__ == "__main__":

@@ -43,9 +43,15 @@ def _print_json(data: Any) -> None:
 
 
 def _line(experiment: dict[str, Any]) -> str:
-    dispatched = "" if experiment["status"] != "queued" else (
-        " (sent to the broker)" if experiment.get("dispatched_at") else
-        " (broker unreachable: the dispatcher will send it)")
+    dispatched = (
+        ""
+        if experiment["status"] != "queued"
+        else (
+            " (sent to the broker)"
+            if experiment.get("dispatched_at")
+            else " (broker unreachable: the dispatcher will send it)"
+        )
+    )
     return f"experiment {experiment['id']}: {experiment['status']}{dispatched}"
 
 
@@ -56,8 +62,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise InputError(str(error)) from None
     with _client(args) as silab:
-        experiment = silab.submit(spec, name=args.name or "", tags=args.tag or [],
-                                  priority=args.priority, max_attempts=args.max_attempts)
+        experiment = silab.submit(
+            spec,
+            name=args.name or "",
+            tags=args.tag or [],
+            priority=args.priority,
+            max_attempts=args.max_attempts,
+        )
         print(_line(experiment))
         if args.wait:
             return _wait(silab, experiment["id"], args.timeout, args.interval)
@@ -76,15 +87,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 0
     facts = result["facts"]
     print(f"valid spec {result['spec_hash'][:12]}")
-    for key in ("information_exponent", "reuse_exponent", "label_power_exponents", "width",
-                "seeds", "phase1_samples", "phase1_steps", "memory_estimate_bytes"):
+    for key in (
+        "information_exponent",
+        "reuse_exponent",
+        "label_power_exponents",
+        "width",
+        "seeds",
+        "phase1_samples",
+        "phase1_steps",
+        "memory_estimate_bytes",
+    ):
         if key in facts:
             print(f"  {key}: {facts[key]}")
     return 0
 
 
-COLUMNS = (("id", 6), ("status", 9), ("name", 24), ("target", 10), ("algorithm", 9), ("d", 6),
-           ("width", 6), ("seeds", 5), ("test_mse", 9), ("final_median_abs_m", 8))
+COLUMNS = (
+    ("id", 6),
+    ("status", 9),
+    ("name", 24),
+    ("target", 10),
+    ("algorithm", 9),
+    ("d", 6),
+    ("width", 6),
+    ("seeds", 5),
+    ("test_mse", 9),
+    ("final_median_abs_m", 8),
+)
 
 
 def _cell(value: Any, width: int) -> str:
@@ -98,9 +127,17 @@ def _cell(value: Any, width: int) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    filters = {"status": args.status, "owner": args.owner, "tag": args.tag,
-               "target": args.target, "algorithm": args.algorithm, "d_min": args.d_min,
-               "d_max": args.d_max, "name": args.name, "sort": args.sort}
+    filters = {
+        "status": args.status,
+        "owner": args.owner,
+        "tag": args.tag,
+        "target": args.target,
+        "algorithm": args.algorithm,
+        "d_min": args.d_min,
+        "d_max": args.d_max,
+        "name": args.name,
+        "sort": args.sort,
+    }
     with _client(args) as silab:
         rows = []
         for experiment in silab.list(page_size=min(args.limit, 500), **filters):
@@ -111,8 +148,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    print(" ".join(_cell(name if name != "final_median_abs_m" else "median_m", width)
-                   for name, width in COLUMNS).rstrip())
+    print(
+        " ".join(
+            _cell(name if name != "final_median_abs_m" else "median_m", width)
+            for name, width in COLUMNS
+        ).rstrip()
+    )
     for row in rows:
         print(" ".join(_cell(row.get(name), width) for name, width in COLUMNS).rstrip())
     return 0
@@ -124,10 +165,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(wait: Callable[..., dict[str, Any]], timeout: float | None, interval: float, *,
-            bar: Callable[[dict[str, Any]], dict[str, Any]],
-            done: Callable[[dict[str, Any]], int],
-            postfix: Callable[[dict[str, Any]], str]) -> dict[str, Any] | None:
+def _follow(
+    wait: Callable[..., dict[str, Any]],
+    timeout: float | None,
+    interval: float,
+    *,
+    bar: Callable[[dict[str, Any]], dict[str, Any]],
+    done: Callable[[dict[str, Any]], int],
+    postfix: Callable[[dict[str, Any]], str],
+) -> dict[str, Any] | None:
     """Run `wait` with a progress bar on stderr (none when stderr is not a terminal: logs, pipes,
     CI); `bar` gives tqdm's arguments from the first answer, `done` the position, `postfix` the
     text beside it. None, after saying so, on a timeout."""
@@ -152,14 +198,20 @@ def _follow(wait: Callable[..., dict[str, Any]], timeout: float | None, interval
             progress_bar.close()
 
 
-def _wait(silab: SilabClient, experiment_id: int, timeout: float | None,
-          interval: float) -> int:
+def _wait(silab: SilabClient, experiment_id: int, timeout: float | None, interval: float) -> int:
     experiment = _follow(
-        lambda **kw: silab.wait(experiment_id, **kw), timeout, interval,
-        bar=lambda e: {"total": e.get("samples_total") or None, "unit": "sample",
-                       "unit_scale": True, "desc": f"experiment {experiment_id}"},
+        lambda **kw: silab.wait(experiment_id, **kw),
+        timeout,
+        interval,
+        bar=lambda e: {
+            "total": e.get("samples_total") or None,
+            "unit": "sample",
+            "unit_scale": True,
+            "desc": f"experiment {experiment_id}",
+        },
         done=lambda e: e.get("samples_done") or 0,
-        postfix=lambda e: e["status"])
+        postfix=lambda e: e["status"],
+    )
     if experiment is None:
         return EXIT_SERVER
     print(_line(experiment))
@@ -180,9 +232,16 @@ def cmd_trace(args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
     with _client(args) as silab:
-        data = silab.trace(args.id, metrics=metrics, seeds=seeds, phase=args.phase,
-                           step_min=args.step_min, step_max=args.step_max,
-                           max_points=args.max_points, format="csv" if args.csv else "json")
+        data = silab.trace(
+            args.id,
+            metrics=metrics,
+            seeds=seeds,
+            phase=args.phase,
+            step_min=args.step_min,
+            step_max=args.step_max,
+            max_points=args.max_points,
+            format="csv" if args.csv else "json",
+        )
     if args.csv:
         sys.stdout.write(data)
     else:
@@ -220,36 +279,46 @@ def cmd_position(args: argparse.Namespace) -> int:
         waiting = "; waits for " + ", ".join(place["waiting_for"]) if place["waiting_for"] else ""
         print(f"experiment {args.id}: {place['status']}{waiting}")
     else:
-        print(f"experiment {args.id}: number {place['position']} in line "
-              f"({place['busy_slots']}/{place['slots']} worker slots busy); waits for "
-              + (", ".join(place["waiting_for"]) or "nothing"))
+        print(
+            f"experiment {args.id}: number {place['position']} in line "
+            f"({place['busy_slots']}/{place['slots']} worker slots busy); waits for "
+            + (", ".join(place["waiting_for"]) or "nothing")
+        )
     return 0
 
 
 def cmd_whoami(args: argparse.Namespace) -> int:
     with _client(args) as silab:
         me = silab.me()
-    print(f"{me['name']} ({me['role']}): {me['running']} running (max {me['max_running']}), "
-          f"{me['queued']} queued (max {me['max_queued']})")
+    print(
+        f"{me['name']} ({me['role']}): {me['running']} running (max {me['max_running']}), "
+        f"{me['queued']} queued (max {me['max_queued']})"
+    )
     return 0
 
 
 # ------------------------------------------------------------------------------------ sweeps
 def _sweep_line(sweep: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in sweep["progress"].items() if n)
-    return (f"sweep {sweep['id']} {sweep['name']!r}: {sweep['status']}, {sweep['cells']} cells, "
-            f"{sweep['experiments_total']} experiments ({counts or 'none'})")
+    return (
+        f"sweep {sweep['id']} {sweep['name']!r}: {sweep['status']}, {sweep['cells']} cells, "
+        f"{sweep['experiments_total']} experiments ({counts or 'none'})"
+    )
 
 
-def _wait_sweep(silab: SilabClient, sweep_id: int, timeout: float | None,
-                interval: float) -> int:
+def _wait_sweep(silab: SilabClient, sweep_id: int, timeout: float | None, interval: float) -> int:
     sweep = _follow(
-        lambda **kw: silab.wait_sweep(sweep_id, **kw), timeout, interval,
-        bar=lambda sw: {"total": sw["experiments_total"], "unit": "exp",
-                        "desc": f"sweep {sweep_id}"},
-        done=lambda sw: sum(n for s, n in sw["progress"].items()
-                            if s not in ("queued", "running")),
-        postfix=lambda sw: f"{sw['progress'].get('running', 0)} running")
+        lambda **kw: silab.wait_sweep(sweep_id, **kw),
+        timeout,
+        interval,
+        bar=lambda sw: {
+            "total": sw["experiments_total"],
+            "unit": "exp",
+            "desc": f"sweep {sweep_id}",
+        },
+        done=lambda sw: sum(n for s, n in sw["progress"].items() if s not in ("queued", "running")),
+        postfix=lambda sw: f"{sw['progress'].get('running', 0)} running",
+    )
     if sweep is None:
         return EXIT_SERVER
     print(_sweep_line(sweep))
@@ -265,8 +334,10 @@ def cmd_sweep_submit(args: argparse.Namespace) -> int:
         body["name"] = args.name
     with _client(args) as silab:
         sweep = silab.submit_sweep(body)
-        print(_sweep_line(sweep) + ("" if sweep["created"] else " (already submitted: nothing "
-                                                                 "new queued)"))
+        print(
+            _sweep_line(sweep)
+            + ("" if sweep["created"] else " (already submitted: nothing new queued)")
+        )
         if args.wait:
             return _wait_sweep(silab, sweep["id"], args.timeout, args.interval)
     return 0
@@ -318,11 +389,13 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def spec_arguments(command: argparse.ArgumentParser) -> None:
-        command.add_argument("spec", metavar="SPEC",
-                             help="a JSON/YAML spec file or preset:NAME")
-        command.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
-                             help="override a field, e.g. --set phase1.stages.0.lr=0.1 "
-                                  "(repeatable)")
+        command.add_argument("spec", metavar="SPEC", help="a JSON/YAML spec file or preset:NAME")
+        command.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY.PATH=VALUE",
+            help="override a field, e.g. --set phase1.stages.0.lr=0.1 (repeatable)",
+        )
 
     def wait_arguments(command: argparse.ArgumentParser) -> None:
         command.add_argument("--timeout", type=float, help="give up after this many seconds")
@@ -401,10 +474,12 @@ def parser() -> argparse.ArgumentParser:
     sweep_cancel.add_argument("id", type=int)
     sweep_cancel.set_defaults(run=cmd_sweep_cancel)
 
-    for name, run, text in (("cancel", cmd_cancel, "cancel an experiment"),
-                            ("retry", cmd_retry, "retry a failed/cancelled/diverged one"),
-                            ("delete", cmd_delete, "delete a queued or finished one"),
-                            ("position", cmd_position, "a queued one's place in line")):
+    for name, run, text in (
+        ("cancel", cmd_cancel, "cancel an experiment"),
+        ("retry", cmd_retry, "retry a failed/cancelled/diverged one"),
+        ("delete", cmd_delete, "delete a queued or finished one"),
+        ("position", cmd_position, "a queued one's place in line"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("id", type=int)
         command.set_defaults(run=run)

@@ -13,10 +13,13 @@ class ClientSettings(BaseSettings):
 
     url: str = Field("http://127.0.0.1:8000", description="the silab API (SILAB_URL)")
     api_key: SecretStr | None = Field(
-        None, description="sent as `Authorization: Bearer` (SILAB_API_KEY); unset: the key the "
-        "embedded server wrote on its first start, <data_dir>/admin.key, if readable")
-    data_dir: Path = Field(Path(".silab"), description="the embedded server's folder "
-                                                       "(SILAB_DATA_DIR)")
+        None,
+        description="sent as `Authorization: Bearer` (SILAB_API_KEY); unset: the key the "
+        "embedded server wrote on its first start, <data_dir>/admin.key, if readable",
+    )
+    data_dir: Path = Field(
+        Path(".silab"), description="the embedded server's folder (SILAB_DATA_DIR)"
+    )
     timeout_s: float = Field(30.0, gt=0.0, description="per HTTP request (SILAB_TIMEOUT_S)")
 
     def key(self) -> str | None:

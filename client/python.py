@@ -83,8 +83,9 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if overrides:
         import json
 
-        base = load_spec(base or {}, [f"{key}={json.dumps(value)}"
-                                      for key, value in overrides.items()])
+        base = load_spec(
+            base or {}, [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+        )
     sweep["base"] = base
     return sweep
 
@@ -108,9 +109,14 @@ def describe(response: httpx.Response) -> str:
 
 
 class SilabClient:
-    def __init__(self, base_url: str | None = None, *, api_key: str | None = None,
-                 timeout: float | None = None, transport: httpx.BaseTransport | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         from client.config import ClientSettings
 
         settings = ClientSettings()
@@ -119,8 +125,12 @@ class SilabClient:
         key = api_key or settings.key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        self.http = httpx.Client(base_url=self.base_url, headers=headers,
-                                 timeout=timeout or settings.timeout_s, transport=transport)
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout or settings.timeout_s,
+            transport=transport,
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -136,25 +146,42 @@ class SilabClient:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as error:
-            raise SilabError(f"cannot reach the silab API at {self.base_url} "
-                             f"({type(error).__name__}: {error}); is it running? "
-                             "(set SILAB_URL)") from None
+            raise SilabError(
+                f"cannot reach the silab API at {self.base_url} "
+                f"({type(error).__name__}: {error}); is it running? "
+                "(set SILAB_URL)"
+            ) from None
         if response.status_code >= 400:
-            raise SilabError(f"{response.status_code} {response.reason_phrase}: "
-                             f"{describe(response)}", response.status_code)
+            raise SilabError(
+                f"{response.status_code} {response.reason_phrase}: {describe(response)}",
+                response.status_code,
+            )
         return response
 
     # ----------------------------------------------------------------------------- methods
-    def submit(self, spec: str | Path | Mapping[str, Any], *, name: str = "",
-               tags: Iterable[str] = (), priority: int = 0, max_attempts: int = 3,
-               overrides: Sequence[str] = ()) -> dict[str, Any]:
+    def submit(
+        self,
+        spec: str | Path | Mapping[str, Any],
+        *,
+        name: str = "",
+        tags: Iterable[str] = (),
+        priority: int = 0,
+        max_attempts: int = 3,
+        overrides: Sequence[str] = (),
+    ) -> dict[str, Any]:
         """Submit a spec (a dict, `preset:NAME` or a JSON/YAML file); returns the experiment."""
-        body = {"name": name, "tags": list(tags), "priority": priority,
-                "max_attempts": max_attempts, "spec": load_spec(spec, overrides)}
+        body = {
+            "name": name,
+            "tags": list(tags),
+            "priority": priority,
+            "max_attempts": max_attempts,
+            "spec": load_spec(spec, overrides),
+        }
         return self._request("POST", "/experiments", json=body).json()
 
-    def validate(self, spec: str | Path | Mapping[str, Any],
-                 overrides: Sequence[str] = ()) -> dict[str, Any]:
+    def validate(
+        self, spec: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()
+    ) -> dict[str, Any]:
         body = {"spec": load_spec(spec, overrides)}
         return self._request("POST", "/experiments/validate", json=body).json()
 
@@ -165,9 +192,9 @@ class SilabClient:
         params["limit"] = page_size
         cursor = None
         while True:
-            page = self._request("GET", "/experiments",
-                                 params={**params, **({"cursor": cursor} if cursor else {})}
-                                 ).json()
+            page = self._request(
+                "GET", "/experiments", params={**params, **({"cursor": cursor} if cursor else {})}
+            ).json()
             yield from page["items"]
             cursor = page["next_cursor"]
             if not cursor:
@@ -176,10 +203,18 @@ class SilabClient:
     def get(self, experiment_id: int) -> dict[str, Any]:
         return self._request("GET", f"/experiments/{experiment_id}").json()
 
-    def trace(self, experiment_id: int, *, metrics: Sequence[str] | None = None,
-              seeds: Sequence[int] | None = None, phase: str | None = None,
-              step_min: int | None = None, step_max: int | None = None, max_points: int = 500,
-              format: str = "json") -> Any:
+    def trace(
+        self,
+        experiment_id: int,
+        *,
+        metrics: Sequence[str] | None = None,
+        seeds: Sequence[int] | None = None,
+        phase: str | None = None,
+        step_min: int | None = None,
+        step_max: int | None = None,
+        max_points: int = 500,
+        format: str = "json",
+    ) -> Any:
         """The trace as a dict (format='json') or CSV text (format='csv')."""
         params: dict[str, Any] = {"max_points": max_points, "format": format}
         if metrics:
@@ -192,12 +227,24 @@ class SilabClient:
         response = self._request("GET", f"/experiments/{experiment_id}/trace", params=params)
         return response.text if format == "csv" else response.json()
 
-    def wait(self, experiment_id: int, *, timeout: float | None = None, interval: float = 2.0,
-             on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def wait(
+        self,
+        experiment_id: int,
+        *,
+        timeout: float | None = None,
+        interval: float = 2.0,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Poll until the experiment is completed, diverged, failed or cancelled; returns it.
         TimeoutError after `timeout` seconds (None: wait forever)."""
-        return _poll(lambda: self.get(experiment_id), lambda e: e["status"] in TERMINAL,
-                     f"experiment {experiment_id}", timeout, interval, on_progress)
+        return _poll(
+            lambda: self.get(experiment_id),
+            lambda e: e["status"] in TERMINAL,
+            f"experiment {experiment_id}",
+            timeout,
+            interval,
+            on_progress,
+        )
 
     def cancel(self, experiment_id: int) -> dict[str, Any]:
         return self._request("POST", f"/experiments/{experiment_id}/cancel").json()
@@ -236,17 +283,28 @@ class SilabClient:
     def cancel_sweep(self, sweep_id: int) -> dict[str, Any]:
         return self._request("POST", f"/sweeps/{sweep_id}/cancel").json()
 
-    def wait_sweep(self, sweep_id: int, *, timeout: float | None = None, interval: float = 2.0,
-                   on_progress: Callable[[dict[str, Any]], None] | None = None
-                   ) -> dict[str, Any]:
+    def wait_sweep(
+        self,
+        sweep_id: int,
+        *,
+        timeout: float | None = None,
+        interval: float = 2.0,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Poll until no experiment of the sweep is queued or running; returns the sweep."""
-        return _poll(lambda: self.get_sweep(sweep_id),
-                     lambda sweep: sweep["status"] not in ("queued", "running"),
-                     f"sweep {sweep_id}", timeout, interval, on_progress)
+        return _poll(
+            lambda: self.get_sweep(sweep_id),
+            lambda sweep: sweep["status"] not in ("queued", "running"),
+            f"sweep {sweep_id}",
+            timeout,
+            interval,
+            on_progress,
+        )
 
     def sweep_aggregate(self, sweep_id: int, *, format: str = "json", **params: Any) -> Any:
-        response = self._request("GET", f"/sweeps/{sweep_id}/aggregate",
-                                 params={"format": format, **params})
+        response = self._request(
+            "GET", f"/sweeps/{sweep_id}/aggregate", params={"format": format, **params}
+        )
         return response.text if format == "csv" else response.json()
 
     def get_bytes(self, path: str, **params: Any) -> bytes:
@@ -254,9 +312,14 @@ class SilabClient:
         return self._request("GET", path, params=params).content
 
 
-def _poll(fetch: Callable[[], dict[str, Any]], finished: Callable[[dict[str, Any]], bool],
-          what: str, timeout: float | None, interval: float,
-          on_progress: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+def _poll(
+    fetch: Callable[[], dict[str, Any]],
+    finished: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float | None,
+    interval: float,
+    on_progress: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
     """Fetch every `interval` seconds until `finished`; TimeoutError after `timeout` seconds
     (None: wait forever)."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -268,5 +331,6 @@ def _poll(fetch: Callable[[], dict[str, Any]], finished: Callable[[dict[str, Any
             return current
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"{what} is still {current['status']} after {timeout:g} s")
-        time.sleep(interval if deadline is None
-                   else max(0.0, min(interval, deadline - time.monotonic())))
+        time.sleep(
+            interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+        )

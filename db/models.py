@@ -246,8 +246,9 @@ class ApiKey(Base):
     __tablename__ = "api_key"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(Id, ForeignKey("account.id", ondelete="CASCADE"),
-                                            index=True)
+    account_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("account.id", ondelete="CASCADE"), index=True
+    )
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(24))
     label: Mapped[str] = mapped_column(String(200), default="")
@@ -280,6 +281,5 @@ class IdempotencyKey(Base):
     owner: Mapped[str] = mapped_column(String(100), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    experiment_id: Mapped[int] = mapped_column(Id, ForeignKey("experiment.id",
-                                                              ondelete="CASCADE"))
+    experiment_id: Mapped[int] = mapped_column(Id, ForeignKey("experiment.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

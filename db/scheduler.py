@@ -132,9 +132,11 @@ def pool_state(
     names = set(owners or ()) | set(pool.busy)
     if not names:
         return pool
-    limits = dict(session.execute(
-        select(Account.name, Account.max_running).where(Account.name.in_(names))
-    ).all())
+    limits = dict(
+        session.execute(
+            select(Account.name, Account.max_running).where(Account.name.in_(names))
+        ).all()
+    )
     for name in names:
         limit = limits.get(name)
         pool.max_running[name] = limit if limit is not None else default_max_running
@@ -143,12 +145,16 @@ def pool_state(
     # rows would read their whole history at every dispatch round (bench/api_load.py).
     ordered = sorted(names)
     for first in range(0, len(ordered), 100):
-        chunk = ordered[first:first + 100]
-        row = session.execute(select(*(
-            select(func.max(column)).where(Experiment.owner == owner).scalar_subquery()
-            for owner in chunk
-            for column in (Experiment.started_at, Experiment.dispatched_at)
-        ))).one()
+        chunk = ordered[first : first + 100]
+        row = session.execute(
+            select(
+                *(
+                    select(func.max(column)).where(Experiment.owner == owner).scalar_subquery()
+                    for owner in chunk
+                    for column in (Experiment.started_at, Experiment.dispatched_at)
+                )
+            )
+        ).one()
         for k, owner in enumerate(chunk):
             times = [t for t in (row[2 * k], row[2 * k + 1]) if t is not None]
             if times:
@@ -178,8 +184,14 @@ def plan(
         groups[(priority, owner)] = [count, oldest]
     if not groups:
         return []
-    pool = pool_state(session=session, slots=slots, default_max_running=default_max_running,
-                      resend_after_s=resend_after_s, owners={o for _, o in groups}, now=now)
+    pool = pool_state(
+        session=session,
+        slots=slots,
+        default_max_running=default_max_running,
+        resend_after_s=resend_after_s,
+        owners={o for _, o in groups},
+        now=now,
+    )
     free = pool.free if limit is None else min(pool.free, limit)
     levels = sorted({p for p, _ in groups}, reverse=True)
     picks: list[tuple[int, str]] = []
@@ -187,8 +199,11 @@ def plan(
     while len(picks) < free:
         chosen: tuple[int, str] | None = None
         for level in levels:
-            owners = [o for (p, o), (n, _) in groups.items()
-                      if p == level and n > 0 and not pool.at_limit(o)]
+            owners = [
+                o
+                for (p, o), (n, _) in groups.items()
+                if p == level and n > 0 and not pool.at_limit(o)
+            ]
             if owners:
                 owner = min(owners, key=lambda o, lv=level: pool.turn_key(o, groups[(lv, o)][1]))
                 chosen = (level, owner)
@@ -206,12 +221,14 @@ def plan(
         wanted[pick] = wanted.get(pick, 0) + 1
     ids: dict[tuple[int, str], list[int]] = {}
     for (level, owner), count in wanted.items():
-        ids[(level, owner)] = list(session.scalars(
-            select(Experiment.id)
-            .where(_waiting(stale), Experiment.priority == level, Experiment.owner == owner)
-            .order_by(Experiment.id)
-            .limit(count)
-        ))
+        ids[(level, owner)] = list(
+            session.scalars(
+                select(Experiment.id)
+                .where(_waiting(stale), Experiment.priority == level, Experiment.owner == owner)
+                .order_by(Experiment.id)
+                .limit(count)
+            )
+        )
     return [ids[pick].pop(0) for pick in picks if ids[pick]]
 
 
@@ -236,14 +253,22 @@ def position(
     now = _now(now)
     stale = _stale(now, resend_after_s)
     row = session.execute(
-        select(Experiment.status, Experiment.owner, Experiment.priority, Experiment.dispatched_at,
-               Experiment.cancel_requested).where(Experiment.id == experiment_id)
+        select(
+            Experiment.status,
+            Experiment.owner,
+            Experiment.priority,
+            Experiment.dispatched_at,
+            Experiment.cancel_requested,
+        ).where(Experiment.id == experiment_id)
     ).first()
     if row is None:
         return None
     status, owner, priority, dispatched_at, cancel_requested = row
-    in_flight = (status == Status.queued.value and dispatched_at is not None
-                 and _aware(dispatched_at) >= stale)
+    in_flight = (
+        status == Status.queued.value
+        and dispatched_at is not None
+        and _aware(dispatched_at) >= stale
+    )
     same_level: dict[str, tuple[int, int]] = {}  # owner -> (waiting at this level, oldest id)
     for other, count, oldest in session.execute(
         select(Experiment.owner, func.count(), func.min(Experiment.id))
@@ -251,26 +276,53 @@ def position(
         .group_by(Experiment.owner)
     ):
         same_level[other] = (count, oldest)
-    pool = pool_state(session=session, slots=slots, default_max_running=default_max_running,
-                      resend_after_s=resend_after_s, owners=set(same_level) | {owner}, now=now)
+    pool = pool_state(
+        session=session,
+        slots=slots,
+        default_max_running=default_max_running,
+        resend_after_s=resend_after_s,
+        owners=set(same_level) | {owner},
+        now=now,
+    )
     base: dict[str, Any] = {
-        "experiment_id": experiment_id, "status": status, "in_flight": in_flight,
-        "slots": slots, "busy_slots": pool.busy_total, "owner_busy": pool.busy.get(owner, 0),
+        "experiment_id": experiment_id,
+        "status": status,
+        "in_flight": in_flight,
+        "slots": slots,
+        "busy_slots": pool.busy_total,
+        "owner_busy": pool.busy.get(owner, 0),
         "owner_max_running": pool.max_running.get(owner),
     }
     if status != Status.queued.value or cancel_requested or in_flight:
         waiting = ["a worker to claim it"] if in_flight else []
-        return Position(position=None, ahead_higher_priority=0, ahead_same_priority=0,
-                        waiting_for=waiting, **base)
-    higher = session.scalar(
-        select(func.count()).select_from(Experiment)
-        .where(_waiting(stale), Experiment.priority > priority)
-    ) or 0
-    own_before = session.scalar(
-        select(func.count()).select_from(Experiment)
-        .where(_waiting(stale), Experiment.priority == priority, Experiment.owner == owner,
-               Experiment.id < experiment_id)
-    ) or 0
+        return Position(
+            position=None,
+            ahead_higher_priority=0,
+            ahead_same_priority=0,
+            waiting_for=waiting,
+            **base,
+        )
+    higher = (
+        session.scalar(
+            select(func.count())
+            .select_from(Experiment)
+            .where(_waiting(stale), Experiment.priority > priority)
+        )
+        or 0
+    )
+    own_before = (
+        session.scalar(
+            select(func.count())
+            .select_from(Experiment)
+            .where(
+                _waiting(stale),
+                Experiment.priority == priority,
+                Experiment.owner == owner,
+                Experiment.id < experiment_id,
+            )
+        )
+        or 0
+    )
     # Replay the turns at this level (busy counts frozen, running limits ignored) until the
     # owner's turn reaches this experiment.
     remaining = {o: count for o, (count, _) in same_level.items() if o != owner}
@@ -281,8 +333,9 @@ def position(
     last = {o: pool.last_start.get(o, _EPOCH) for o in remaining}
     others = 0
     for tick in range(1, MAX_REPLAY + 1):
-        turn = min((o for o, n in remaining.items() if n > 0),
-                   key=lambda o: (busy[o], last[o], oldest[o]))
+        turn = min(
+            (o for o, n in remaining.items() if n > 0), key=lambda o: (busy[o], last[o], oldest[o])
+        )
         if turn == owner and remaining[owner] == 1:
             break
         if turn != owner:
@@ -299,8 +352,13 @@ def position(
         waiting_for.append("higher priority")
     if others or own_before:
         waiting_for.append("turn")
-    return Position(position=higher + others + own_before + 1, ahead_higher_priority=higher,
-                    ahead_same_priority=others + own_before, waiting_for=waiting_for, **base)
+    return Position(
+        position=higher + others + own_before + 1,
+        ahead_higher_priority=higher,
+        ahead_same_priority=others + own_before,
+        waiting_for=waiting_for,
+        **base,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +372,9 @@ def lock_round(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK_KEY})
     else:
         session.execute(
-            update(Experiment).where(Experiment.id == -1).values(status=Experiment.status)
+            update(Experiment)
+            .where(Experiment.id == -1)
+            .values(status=Experiment.status)
             .execution_options(synchronize_session=False)
         )
 
@@ -336,8 +396,14 @@ def dispatch_round(
     now = _now(now)
     with sessions() as session:
         lock_round(session)
-        ids = plan(session=session, slots=slots, default_max_running=default_max_running,
-                   resend_after_s=resend_after_s, limit=limit, now=now)
+        ids = plan(
+            session=session,
+            slots=slots,
+            default_max_running=default_max_running,
+            resend_after_s=resend_after_s,
+            limit=limit,
+            now=now,
+        )
         if ids:
             session.execute(
                 update(Experiment)
@@ -356,7 +422,7 @@ def dispatch_round(
             log.warning("dispatcher: could not send experiment %s: %s", experiment_id, error)
             break
         sent.append(experiment_id)
-    unsent = ids[len(sent):]
+    unsent = ids[len(sent) :]
     if unsent:
         with sessions() as session:
             session.execute(

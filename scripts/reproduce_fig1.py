@@ -42,10 +42,16 @@ sys.path.insert(0, str(ROOT))
 from client.python import SilabClient
 
 SWEEPS = {
-    "cpu": {"fig1a": "sweeps/fig1a.yaml", "fig1b": "sweeps/fig1b.yaml",
-            "scaling": "sweeps/scaling.yaml"},
-    "paper": {"fig1a": "sweeps/fig1a-paper.yaml", "fig1b": "sweeps/fig1b-paper.yaml",
-              "scaling": "sweeps/scaling-paper.yaml"},
+    "cpu": {
+        "fig1a": "sweeps/fig1a.yaml",
+        "fig1b": "sweeps/fig1b.yaml",
+        "scaling": "sweeps/scaling.yaml",
+    },
+    "paper": {
+        "fig1a": "sweeps/fig1a-paper.yaml",
+        "fig1b": "sweeps/fig1b-paper.yaml",
+        "scaling": "sweeps/scaling-paper.yaml",
+    },
 }
 TARGET_LABELS = {"h3": "h3", "h4": "h4", "h3+h4": "h3h4"}
 
@@ -63,32 +69,81 @@ class Service:
         self.data_dir = data_dir
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(data_dir),
-            "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "SILAB_DATA_DIR": str(data_dir), "SILAB_DEVICE": "cpu",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(data_dir),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "SILAB_DATA_DIR": str(data_dir),
+            "SILAB_DEVICE": "cpu",
         }
         self.url = ""
 
     def start(self) -> str:
         bin_dir = Path(sys.executable).parent
-        subprocess.run([str(bin_dir / "alembic"), "upgrade", "head"], cwd=ROOT, env=self.env,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(bin_dir / "alembic"), "upgrade", "head"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for name, argv in (
-            ("api", [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-                     "--port", str(port), "--log-level", "warning"]),
-            ("worker", [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-B",
-                        "-c", "1", "-l", "warning", "-s", str(self.data_dir / "beat-schedule"),
-                        "--without-gossip", "--without-mingle", "--without-heartbeat"]),
+            (
+                "api",
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "api.main:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+            ),
+            (
+                "worker",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "worker.app",
+                    "worker",
+                    "-B",
+                    "-c",
+                    "1",
+                    "-l",
+                    "warning",
+                    "-s",
+                    str(self.data_dir / "beat-schedule"),
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+            ),
         ):
             with (logs / f"{name}.log").open("ab") as out:
-                self.procs.append(subprocess.Popen(
-                    argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True))
+                self.procs.append(
+                    subprocess.Popen(
+                        argv,
+                        cwd=ROOT,
+                        env=self.env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
         import httpx
 
         deadline = time.monotonic() + 60
@@ -127,7 +182,9 @@ def follow(silab: SilabClient, ids: dict[str, int], timeout: float) -> dict[str,
         sweeps = {name: silab.get_sweep(i) for name, i in ids.items()}
         line = "  ".join(
             f"{name}: {sum(n for s, n in sw['progress'].items() if s not in ('queued', 'running'))}"
-            f"/{sw['experiments_total']} {sw['status']}" for name, sw in sweeps.items())
+            f"/{sw['experiments_total']} {sw['status']}"
+            for name, sw in sweeps.items()
+        )
         if line != last:
             print(time.strftime("%H:%M:%S"), line, flush=True)
             last = line
@@ -148,16 +205,33 @@ def download(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, An
     get = silab.get_bytes
     if "fig1a" in ids:
         a = ids["fig1a"]
-        save(out / "fig1a_overlap_heatmap.png", get(
-            f"/sweeps/{a}/heatmap.png", x="d", y="phase1.stages.0.samples",
-            value="final_mean_abs_m", vmin=0, vmax=1,
-            title="Fig. 1(a), online SGD (B = 8): overlap after n samples (mean over seeds)"))
+        save(
+            out / "fig1a_overlap_heatmap.png",
+            get(
+                f"/sweeps/{a}/heatmap.png",
+                x="d",
+                y="phase1.stages.0.samples",
+                value="final_mean_abs_m",
+                vmin=0,
+                vmax=1,
+                title="Fig. 1(a), online SGD (B = 8): overlap after n samples (mean over seeds)",
+            ),
+        )
         save(out / "fig1a_aggregate.csv", silab.sweep_aggregate(a, format="csv"))
     if "fig1b" in ids:
         b = ids["fig1b"]
-        save(out / "fig1b_test_error_heatmap.png", get(
-            f"/sweeps/{b}/heatmap.png", x="d", y="phase1.n", value="test_mse", vmin=0, vmax=1,
-            title="Fig. 1(b), GD on n samples: test error (mean over seeds)"))
+        save(
+            out / "fig1b_test_error_heatmap.png",
+            get(
+                f"/sweeps/{b}/heatmap.png",
+                x="d",
+                y="phase1.n",
+                value="test_mse",
+                vmin=0,
+                vmax=1,
+                title="Fig. 1(b), GD on n samples: test error (mean over seeds)",
+            ),
+        )
         save(out / "fig1b_aggregate.csv", silab.sweep_aggregate(b, format="csv"))
     examples = _examples(silab, ids, out)
     if "scaling" not in ids:
@@ -171,13 +245,33 @@ def download(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, An
         key, fit = group["key"], group["fit"]
         target, algorithm = key.get("target"), key.get("phase1.algorithm")
         ci = fit["exponent_ci95"] or [None, None]
-        rows.append(",".join("" if v is None else str(v) for v in (
-            target, algorithm, fit["exponent"], ci[0], ci[1], fit["prefactor"], fit["n"],
-            fit["n_missing"], fit["r2"])))
+        rows.append(
+            ",".join(
+                "" if v is None else str(v)
+                for v in (
+                    target,
+                    algorithm,
+                    fit["exponent"],
+                    ci[0],
+                    ci[1],
+                    fit["prefactor"],
+                    fit["n"],
+                    fit["n_missing"],
+                    fit["r2"],
+                )
+            )
+        )
         p = 3 if target in ("h3", "h3+h4") else 4
-        save(out / f"scaling_{TARGET_LABELS.get(target, index)}_{algorithm}.png", get(
-            f"/sweeps/{s}/scaling.png", group=index, threshold=0.5, information_exponent=p,
-            title=f"{target}, {algorithm}: samples until |m| >= 0.5"))
+        save(
+            out / f"scaling_{TARGET_LABELS.get(target, index)}_{algorithm}.png",
+            get(
+                f"/sweeps/{s}/scaling.png",
+                group=index,
+                threshold=0.5,
+                information_exponent=p,
+                title=f"{target}, {algorithm}: samples until |m| >= 0.5",
+            ),
+        )
     save(out / "scaling_fit.csv", "\n".join(rows) + "\n")
     return {"scaling": scaling, "examples": examples}
 
@@ -191,26 +285,38 @@ def _examples(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, i
         done = [e for e in experiments if e["status"] == "completed"]
         if not done:
             continue
-        pick = max(done, key=lambda e: (e["d"], e["samples_total"], -e["id"])) \
-            if name != "scaling" else next(
-                (e for e in done if e["algorithm"] == "reuse" and e["target"] == "h3"), done[0])
+        pick = (
+            max(done, key=lambda e: (e["d"], e["samples_total"], -e["id"]))
+            if name != "scaling"
+            else next(
+                (e for e in done if e["algorithm"] == "reuse" and e["target"] == "h3"), done[0]
+            )
+        )
         examples[name] = pick["id"]
-        save(out / f"{name}_example_experiment.png",
-             get(f"/experiments/{pick['id']}/plot.png", metric="mean_abs_m,median_abs_m"))
+        save(
+            out / f"{name}_example_experiment.png",
+            get(f"/experiments/{pick['id']}/plot.png", metric="mean_abs_m,median_abs_m"),
+        )
     return examples
 
 
 SUMMARY_HEADER = [
-    "# Figure 1 through silab: generated tables", "",
-    ("Means over seeds ± half-width of the 95% t-interval (n = seeds per cell); "
-     "generated by scripts/reproduce_fig1.py from the API's aggregates."), ""]
+    "# Figure 1 through silab: generated tables",
+    "",
+    (
+        "Means over seeds ± half-width of the 95% t-interval (n = seeds per cell); "
+        "generated by scripts/reproduce_fig1.py from the API's aggregates."
+    ),
+    "",
+]
 # The heading each sweep's section of summary.md starts with (how --only finds the sections of
 # the sweeps it did not rerun in the existing file).
 SECTION_PREFIX = {"fig1a": "## Fig. 1(a)", "fig1b": "## Fig. 1(b)", "scaling": "## Weak recovery"}
 
 
-def summary_sections(silab: SilabClient, ids: dict[str, int],
-                     scaling: dict[str, Any] | None) -> dict[str, list[str]]:
+def summary_sections(
+    silab: SilabClient, ids: dict[str, int], scaling: dict[str, Any] | None
+) -> dict[str, list[str]]:
     """Markdown tables of the aggregates (means ± 95% half-intervals) per sweep in `ids`,
     generated, not typed."""
 
@@ -232,39 +338,60 @@ def summary_sections(silab: SilabClient, ids: dict[str, int],
         cells = silab.sweep_aggregate(ids[name], fields=field)["cells"]
         ds = sorted({c["d"] for c in cells})
         ns = sorted({c[y] for c in cells})
-        lines = [f"## {title} (sweep {ids[name]}), rows n, columns d", "",
-                 "| n | " + " | ".join(f"d = {d}" for d in ds) + " |",
-                 "|---|" + "---|" * len(ds)]
+        lines = [
+            f"## {title} (sweep {ids[name]}), rows n, columns d",
+            "",
+            "| n | " + " | ".join(f"d = {d}" for d in ds) + " |",
+            "|---|" + "---|" * len(ds),
+        ]
         for n in ns:
             row = {c["d"]: c for c in cells if c[y] == n}
-            lines.append(f"| {n} | " + " | ".join(
-                fmt(row[d][field]) if d in row else "" for d in ds) + " |")
+            lines.append(
+                f"| {n} | " + " | ".join(fmt(row[d][field]) if d in row else "" for d in ds) + " |"
+            )
         sections[name] = lines + [""]
     if "scaling" not in ids or scaling is None:
         return sections
     cells = silab.sweep_aggregate(
-        ids["scaling"], fields="weak_recovery_samples,recovered,final_mean_abs_m")["cells"]
-    lines = [(f"## Weak recovery (sweep {ids['scaling']}): samples / d until |m| ≥ 0.5 "
-              "(mean over the seeds that recovered), fraction recovered, and |m| at the end of "
-              "the budget (one neuron: a recovery that holds ends near 0.7–0.9, a noise "
-              "excursion that touched 0.5 falls back)"), "",
-             "| target | algorithm | d | samples / d | recovered | final \\|m\\| |",
-             "|---|---|---|---|---|---|"]
+        ids["scaling"], fields="weak_recovery_samples,recovered,final_mean_abs_m"
+    )["cells"]
+    lines = [
+        (
+            f"## Weak recovery (sweep {ids['scaling']}): samples / d until |m| ≥ 0.5 "
+            "(mean over the seeds that recovered), fraction recovered, and |m| at the end of "
+            "the budget (one neuron: a recovery that holds ends near 0.7–0.9, a noise "
+            "excursion that touched 0.5 falls back)"
+        ),
+        "",
+        "| target | algorithm | d | samples / d | recovered | final \\|m\\| |",
+        "|---|---|---|---|---|---|",
+    ]
     for c in cells:
         w = c["weak_recovery_samples"]
         per_d = "–" if w["mean"] is None else f"{w['mean'] / c['d']:.3g}"
-        lines.append(f"| {c['target']} | {c['phase1.algorithm']} | {c['d']} | {per_d} | "
-                     f"{fmt(c['recovered'], 2)} | {fmt(c['final_mean_abs_m'], 2)} |")
-    lines += ["", "Fitted exponents (samples ∝ d^b, 95% interval, from /scaling?threshold=0.5):",
-              "", "| target | algorithm | b | 95% interval | runs in fit | never recovered |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {c['target']} | {c['phase1.algorithm']} | {c['d']} | {per_d} | "
+            f"{fmt(c['recovered'], 2)} | {fmt(c['final_mean_abs_m'], 2)} |"
+        )
+    lines += [
+        "",
+        "Fitted exponents (samples ∝ d^b, 95% interval, from /scaling?threshold=0.5):",
+        "",
+        "| target | algorithm | b | 95% interval | runs in fit | never recovered |",
+        "|---|---|---|---|---|---|",
+    ]
     for group in scaling["groups"]:
         key, fit = group["key"], group["fit"]
         b = "–" if fit["exponent"] is None else f"{fit['exponent']:.2f}"
-        ci = "–" if not fit["exponent_ci95"] else \
-            f"[{fit['exponent_ci95'][0]:.2f}, {fit['exponent_ci95'][1]:.2f}]"
-        lines.append(f"| {key['target']} | {key['phase1.algorithm']} | {b} | {ci} | "
-                     f"{fit['n']} | {fit['n_missing']} |")
+        ci = (
+            "–"
+            if not fit["exponent_ci95"]
+            else f"[{fit['exponent_ci95'][0]:.2f}, {fit['exponent_ci95'][1]:.2f}]"
+        )
+        lines.append(
+            f"| {key['target']} | {key['phase1.algorithm']} | {b} | {ci} | "
+            f"{fit['n']} | {fit['n_missing']} |"
+        )
     sections["scaling"] = lines + [""]
     return sections
 
@@ -277,8 +404,9 @@ def existing_sections(path: Path) -> dict[str, list[str]]:
     current: str | None = None
     for line in path.read_text().splitlines():
         if line.startswith("## "):
-            current = next((name for name, prefix in SECTION_PREFIX.items()
-                            if line.startswith(prefix)), None)
+            current = next(
+                (name for name, prefix in SECTION_PREFIX.items() if line.startswith(prefix)), None
+            )
         if current is not None:
             sections.setdefault(current, []).append(line)
     return sections
@@ -294,8 +422,13 @@ def write_summary(path: Path, fresh: dict[str, list[str]]) -> None:
     save(path, "\n".join(lines[:-1] if lines[-1] == "" else lines) + "\n")
 
 
-def merge_record(path: Path, size: str, names: list[str], this_run: dict[str, Any],
-                 fresh: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def merge_record(
+    path: Path,
+    size: str,
+    names: list[str],
+    this_run: dict[str, Any],
+    fresh: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     """run.json: per-sweep entries of this run over those of the previous run.json (the sweeps
     --only left alone keep theirs), and `service_runs`, the invocations still represented."""
     old: dict[str, Any] = {}
@@ -305,22 +438,30 @@ def merge_record(path: Path, size: str, names: list[str], this_run: dict[str, An
             old = {}
     runs = list(old.get("service_runs") or [])
     if old and not runs and "wall_s_until_done" in old:  # the format before --only existed
-        runs = [{"sweeps": list(old.get("sweep_ids") or {}), "sweep_ids": old.get("sweep_ids"),
-                 "wall_s_until_done": old.get("wall_s_until_done"),
-                 "service_cpu_s": old.get("service_cpu_s")}]
+        runs = [
+            {
+                "sweeps": list(old.get("sweep_ids") or {}),
+                "sweep_ids": old.get("sweep_ids"),
+                "wall_s_until_done": old.get("wall_s_until_done"),
+                "service_cpu_s": old.get("service_cpu_s"),
+            }
+        ]
     for run in runs:  # what each earlier invocation still contributes
         run["sweeps"] = [name for name in run.get("sweeps", []) if name not in names]
     runs = [run for run in runs if run["sweeps"]] + [this_run]
     record: dict[str, Any] = {"size": size}
     for field, values in fresh.items():
-        merged = {name: value for name, value in (old.get(field) or {}).items()
-                  if name not in names}
+        merged = {
+            name: value for name, value in (old.get(field) or {}).items() if name not in names
+        }
         merged.update(values)
         record[field] = {name: merged[name] for name in SWEEPS[size] if name in merged}
     record["service_runs"] = runs
-    record["note"] = ("sweep ids are per service run (each started service has a fresh "
-                      "database); service_runs[i].sweeps = the sweeps whose outputs in this "
-                      "folder that run produced")
+    record["note"] = (
+        "sweep ids are per service run (each started service has a fresh "
+        "database); service_runs[i].sweeps = the sweeps whose outputs in this "
+        "folder that run produced"
+    )
     return record
 
 
@@ -330,12 +471,19 @@ def main() -> int:
     parser.add_argument("--url", help="use this running service instead of starting one")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "fig1")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait")
-    parser.add_argument("--key", help="API key for --url (default: the started service's admin "
-                        "key)")
-    parser.add_argument("--ids", help="sweep ids of the sweeps run (fig1a,fig1b,scaling, or those "
-                        "of --only, in that order): only download (with --url)")
-    parser.add_argument("--only", help="comma-separated subset of fig1a,fig1b,scaling: run and "
-                        "download only these, keep the other sweeps' outputs in --out")
+    parser.add_argument(
+        "--key", help="API key for --url (default: the started service's admin key)"
+    )
+    parser.add_argument(
+        "--ids",
+        help="sweep ids of the sweeps run (fig1a,fig1b,scaling, or those "
+        "of --only, in that order): only download (with --url)",
+    )
+    parser.add_argument(
+        "--only",
+        help="comma-separated subset of fig1a,fig1b,scaling: run and "
+        "download only these, keep the other sweeps' outputs in --out",
+    )
     args = parser.parse_args()
     if args.size == "paper" and not args.url:
         parser.error("--size paper is a GPU-size run: pass --url of a service with a GPU worker")
@@ -367,21 +515,27 @@ def main() -> int:
                     path = SWEEPS[args.size][name]
                     sweep = silab.submit_sweep(ROOT / path)
                     ids[name] = sweep["id"]
-                    print(f"{name}: sweep {sweep['id']}, {sweep['experiments_total']} experiments"
-                          f"{'' if sweep['created'] else ' (already there)'}", flush=True)
+                    print(
+                        f"{name}: sweep {sweep['id']}, {sweep['experiments_total']} experiments"
+                        f"{'' if sweep['created'] else ' (already there)'}",
+                        flush=True,
+                    )
             sweeps = follow(silab, ids, args.timeout)
             wall = time.monotonic() - started
             files = download(silab, ids, args.out)
-            write_summary(args.out / "summary.md",
-                          summary_sections(silab, ids, files["scaling"]))
-            run_seconds = {name: sum(e["wall_time_s"] or 0 for e in silab.sweep_experiments(i))
-                           for name, i in ids.items()}
+            write_summary(args.out / "summary.md", summary_sections(silab, ids, files["scaling"]))
+            run_seconds = {
+                name: sum(e["wall_time_s"] or 0 for e in silab.sweep_experiments(i))
+                for name, i in ids.items()
+            }
     finally:
         if service is not None:
             service.stop()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     this_run = {
-        "sweeps": names, "sweep_ids": ids, "date": time.strftime("%Y-%m-%d"),
+        "sweeps": names,
+        "sweep_ids": ids,
+        "date": time.strftime("%Y-%m-%d"),
         "wall_s_until_done": round(wall, 1),
         "service_cpu_s": round(usage.ru_utime + usage.ru_stime, 1) if service else None,
     }
@@ -389,8 +543,9 @@ def main() -> int:
         "sweep_ids": ids,
         "sweep_files": {name: SWEEPS[args.size][name] for name in names},
         "status": {name: sw["status"] for name, sw in sweeps.items()},
-        "progress": {name: {k: v for k, v in sw["progress"].items() if v}
-                     for name, sw in sweeps.items()},
+        "progress": {
+            name: {k: v for k, v in sw["progress"].items() if v} for name, sw in sweeps.items()
+        },
         "experiment_wall_s": {k: round(v, 1) for k, v in run_seconds.items()},
         "example_experiments": files["examples"],
     }

@@ -58,16 +58,26 @@ class UpdateRule:
     def fast(self, batch_size: int) -> bool:
         """Whether `fast_chunk` computes this update (it must be the same choice on every run of a
         spec, since the two paths round differently)."""
-        return (self.spherical and self.train == "first" and self.algorithm != "gd"
-                and (batch_size <= FAST_MAX_BATCH or self.algorithm != "multipass"))
+        return (
+            self.spherical
+            and self.train == "first"
+            and self.algorithm != "gd"
+            and (batch_size <= FAST_MAX_BATCH or self.algorithm != "multipass")
+        )
 
 
 Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # W (S, N, d), a (S, N), b (S, N)
 
 
 # ------------------------------------------------------------------------------------- reference
-def gradients(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
-              rule: UpdateRule, chunk: int = 8192) -> tuple[Params, torch.Tensor]:
+def gradients(
+    params: Params,
+    act: Activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    rule: UpdateRule,
+    chunk: int = 8192,
+) -> tuple[Params, torch.Tensor]:
     """Mean-field gradients (gW (S, N, d), ga (S, N), gb (S, N)) of the mean of ½(f − y)² over the
     samples x (S, M, d), y (S, M), and the residuals r = f − y (S, M). Samples are taken `chunk`
     at a time so a large fixed set (gd) never needs an (S, N, M) tensor."""
@@ -77,7 +87,7 @@ def gradients(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
     gW = ga = gb = None
     residuals = []
     for i in range(0, M, chunk):
-        xc, yc = x[:, i:i + chunk], y[:, i:i + chunk]
+        xc, yc = x[:, i : i + chunk], y[:, i : i + chunk]
         z = linalg.bmm(W, xc.transpose(1, 2)).add_(b[..., None])  # (S, N, m)
         s, ds = act.value_and_derivative(z)
         r = (s * a[..., None]).mean(1) - yc  # (S, m)
@@ -124,8 +134,15 @@ def _finish(params: Params, rule: UpdateRule) -> Params:
     return W, a, b
 
 
-def reference_update(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
-                     lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+def reference_update(
+    params: Params,
+    act: Activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    inner_lr: float,
+    rule: UpdateRule,
+) -> tuple[Params, torch.Tensor]:
     """One update on the minibatch x (S, B, d), y (S, B) (gd: the whole fixed set). Returns the
     new parameters and the residuals f − y at the parameters before the update (S, B).
 
@@ -136,8 +153,15 @@ def reference_update(params: Params, act: Activation, x: torch.Tensor, y: torch.
         return _reference_update(params, act, x, y, lr, inner_lr, rule)
 
 
-def _reference_update(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
-                      lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+def _reference_update(
+    params: Params,
+    act: Activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    inner_lr: float,
+    rule: UpdateRule,
+) -> tuple[Params, torch.Tensor]:
     W = params[0]
     grads, r = gradients(params, act, x, y, rule)
     if rule.algorithm in ("online", "gd") or (rule.algorithm == "reuse" and inner_lr == 0.0):
@@ -156,8 +180,9 @@ def _reference_update(params: Params, act: Activation, x: torch.Tensor, y: torch
     current = params
     for k in range(rule.passes):
         current_grads = grads if k == 0 else gradients(current, act, x, y, rule)[0]
-        current = _finish(_move(current, current_grads, lr if k == 0 else inner_lr,
-                                current[0], rule), rule)
+        current = _finish(
+            _move(current, current_grads, lr if k == 0 else inner_lr, current[0], rule), rule
+        )
     return current, r
 
 
@@ -168,7 +193,12 @@ class _Minibatch:
 
     def __init__(self, u, gram, y, b, a_over_N, a_over_ra, act, inv_batch, clip=None):
         self.u, self.gram, self.y, self.b, self.clip = u, gram, y, b, clip
-        self.a_over_N, self.a_over_ra, self.act, self.inv_batch = a_over_N, a_over_ra, act, inv_batch
+        self.a_over_N, self.a_over_ra, self.act, self.inv_batch = (
+            a_over_N,
+            a_over_ra,
+            act,
+            inv_batch,
+        )
 
     def coefficients(self, u: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """C (S, N, B) with lr·(mean gradient of neuron j) = Σ_i C_ji x_i at pre-activations u, and
@@ -193,8 +223,11 @@ class _Minibatch:
 
     def norm_sq(self, alpha: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         """‖α·w − D·X_b‖² for unit w: α² − 2α Σ_i D_i u_i + D G Dᵀ."""
-        return (alpha * alpha - 2 * alpha * (D * self.u).sum(-1, keepdim=True)
-                + (_times_gram(D, self.gram) * D).sum(-1, keepdim=True))
+        return (
+            alpha * alpha
+            - 2 * alpha * (D * self.u).sum(-1, keepdim=True)
+            + (_times_gram(D, self.gram) * D).sum(-1, keepdim=True)
+        )
 
     def normalized(self, alpha: torch.Tensor, D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inv = torch.rsqrt(self.norm_sq(alpha, D))
@@ -211,8 +244,9 @@ def _times_gram(D: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
     return (D[..., :, None] * gram[:, None, :, :]).sum(-2)
 
 
-def _fast_minibatch(mb: _Minibatch, lr: float, inner_lr: float,
-                    rule: UpdateRule) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _fast_minibatch(
+    mb: _Minibatch, lr: float, inner_lr: float, rule: UpdateRule
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The update of one minibatch as w_new = α w − D X_b: returns α (S, N, 1), D (S, N, B) and
     the residuals before the update (S, B). Same maths as `reference_update`."""
     u = mb.u
@@ -232,8 +266,9 @@ def _fast_minibatch(mb: _Minibatch, lr: float, inner_lr: float,
     return (*mb.normalized(alpha, D), r)
 
 
-def _step(mb: _Minibatch, lr: float, inner_lr: float,
-          rule: UpdateRule) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _step(
+    mb: _Minibatch, lr: float, inner_lr: float, rule: UpdateRule
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """An online or reuse update of one minibatch before normalisation, α w − D X_b: returns
     α (S, N, 1), D (S, N, B) and the residuals before the update (S, B)."""
     u = mb.u
@@ -253,8 +288,16 @@ def _step(mb: _Minibatch, lr: float, inner_lr: float,
     return 1 + xi * (s1 + s2), xi * (C1 + C2), r
 
 
-def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-               lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+def fast_chunk(
+    params: Params,
+    act: Activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    lr: float,
+    inner_lr: float,
+    rule: UpdateRule,
+) -> tuple[Params, torch.Tensor]:
     """K/B consecutive updates on the chunk x (S, K, d), y (S, K), B = batch_size, for spherical
     first-layer training (rule.fast(B)). Returns the new parameters and the residuals before each
     update (S, K), exactly as K/B calls of `reference_update` would (up to rounding).
@@ -272,9 +315,16 @@ def fast_chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor
         return _chunk(params, act, x, y, batch_size, lr, inner_lr, rule)
 
 
-def _large_batch(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
-                 batch_size: int, lr: float, inner_lr: float,
-                 rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+def _large_batch(
+    params: Params,
+    act: Activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    lr: float,
+    inner_lr: float,
+    rule: UpdateRule,
+) -> tuple[Params, torch.Tensor]:
     """Online and reuse updates of large minibatches one at a time: the pre-activations at W from
     one product, reuse's inner point from the minibatch's Gram matrix (no second pass over W),
     and the new W = α W − D X_b in one product, normalized by a pass over it."""
@@ -286,7 +336,7 @@ def _large_batch(params: Params, act: Activation, x: torch.Tensor, y: torch.Tens
     online = rule.algorithm == "online" or inner_lr == 0.0
     residuals = []
     for i in range(0, x.shape[1], B):
-        xb, yb = x[:, i:i + B], y[:, i:i + B]
+        xb, yb = x[:, i : i + B], y[:, i : i + B]
         u = linalg.bmm(W, xb.transpose(1, 2))  # (S, N, B)
         gram = None if online else linalg.bmm(xb, xb.transpose(1, 2))  # (S, B, B)
         mb = _Minibatch(u, gram, yb, b3, a_over_N, a_over_ra, act, 1.0 / B, rule.clip)
@@ -297,8 +347,16 @@ def _large_batch(params: Params, act: Activation, x: torch.Tensor, y: torch.Tens
     return (W, a, b), torch.cat(residuals, dim=1)
 
 
-def _chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-           lr: float, inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+def _chunk(
+    params: Params,
+    act: Activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    lr: float,
+    inner_lr: float,
+    rule: UpdateRule,
+) -> tuple[Params, torch.Tensor]:
     W, a, b = params
     S, K, _ = x.shape
     N = W.shape[1]
@@ -310,17 +368,26 @@ def _chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, ba
     b3, a_over_N, a_over_ra = b[..., None], a[..., None] / N, a[..., None] / rule.second_layer_scale
     residuals = []
     for i in range(0, K, B):
-        mb = _Minibatch(scale * P[:, :, i:i + B], G[:, i:i + B, i:i + B], y[:, i:i + B], b3,
-                        a_over_N, a_over_ra, act, 1.0 / B, rule.clip)
+        mb = _Minibatch(
+            scale * P[:, :, i : i + B],
+            G[:, i : i + B, i : i + B],
+            y[:, i : i + B],
+            b3,
+            a_over_N,
+            a_over_ra,
+            act,
+            1.0 / B,
+            rule.clip,
+        )
         alpha, D, r = _fast_minibatch(mb, lr, inner_lr, rule)
         # α W_t − D X_b = (scale α) ⊙ (W + coef X − D X_b / (scale α))
         scale = scale * alpha
         new = -D / scale  # (S, N, B)
-        coef[:, :, i:i + B] = new
+        coef[:, :, i : i + B] = new
         # keep P[:, :, t] = (W + coef X)·x_t for the samples still to come: an elementwise
         # rank-B update (not BLAS, whose rounding would depend on alignment, trainer/linalg.py)
         for k in range(B):
-            P[:, :, i + B:].addcmul_(new[:, :, k:k + 1], G[:, None, i + k, i + B:])
+            P[:, :, i + B :].addcmul_(new[:, :, k : k + 1], G[:, None, i + k, i + B :])
         residuals.append(r)
     W = scale * (W + linalg.bmm(coef, x))
     return (W, a, b), torch.cat(residuals, dim=1)
@@ -331,8 +398,15 @@ def _chunk(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, ba
 DIRECT_MAX_WIDTH = 16
 
 
-def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor, lr: float,
-              inner_lr: float, rule: UpdateRule) -> tuple[Params, torch.Tensor]:
+def _chunk_b1(
+    params: Params,
+    act: Activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    inner_lr: float,
+    rule: UpdateRule,
+) -> tuple[Params, torch.Tensor]:
     """`_chunk` at B = 1 in closed form, a few ops on (S, N) tensors per sample.
 
     With w unit, u = ⟨w, x⟩ and h = ‖x‖² − u², a step (1 + E u) w − E x has pre-activation
@@ -367,7 +441,9 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
     steps = {}  # lr -> a_over_ra·lr, once per chunk
     biased = bool(b.ne(0).any())  # b is fixed here (first-layer training): skip adding zeros
 
-    def coefficient(u: torch.Tensor, y_t: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def coefficient(
+        u: torch.Tensor, y_t: torch.Tensor, step: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         s, ds = act.value_and_derivative(u + b if biased else u)
         r = (s.mul_(a_over_N)).sum(1, keepdim=True).sub_(y_t)  # (S, 1)
         if step not in steps:
@@ -419,7 +495,7 @@ def _chunk_b1(params: Params, act: Activation, x: torch.Tensor, y: torch.Tensor,
             coef_t = torch.div(E, grown, out=coef[t])
             scale = grown if inv is None else grown.mul_(inv)
             # keep P[t'] = (W − Σ coef x)·x_t' for the samples still to come (elementwise)
-            P[t + 1:].addcmul_(GT[t, t + 1:], coef_t, value=-1.0)
+            P[t + 1 :].addcmul_(GT[t, t + 1 :], coef_t, value=-1.0)
         residuals.append(residual)
     if not direct:
         W = linalg.bmm(coef.permute(1, 2, 0), x, subtract_from=W).mul_(scale[..., None])

@@ -45,7 +45,8 @@ def _format_validation_error(error: Any) -> str:
     messages: dict[str, list[str]] = {}
     for item in error.errors():
         location = ".".join(
-            str(part) for part in item.get("loc", ())
+            str(part)
+            for part in item.get("loc", ())
             if not ("[" in str(part) or str(part)[:1].isupper())
         )
         if item.get("type") == "extra_forbidden":
@@ -76,8 +77,9 @@ def load_spec(source: str, overrides: list[str]) -> Any:
         return spec.ExperimentSpec.model_validate(raw)
     except ValidationError as error:
         where = f" (after {len(overrides)} --set override(s))" if overrides else ""
-        raise UsageError(f"invalid spec {source!r}{where}: {_format_validation_error(error)}") \
-            from None
+        raise UsageError(
+            f"invalid spec {source!r}{where}: {_format_validation_error(error)}"
+        ) from None
     except ValueError as error:
         raise UsageError(f"invalid spec {source!r}: {error}") from None
 
@@ -135,8 +137,13 @@ class CliCallbacks:
         if progress:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="step" if self.by_steps else "sample",
-                            unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+            self.bar = tqdm(
+                total=total,
+                unit="step" if self.by_steps else "sample",
+                unit_scale=True,
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
 
     def on_eval(self, point: Any) -> None:
         self.trace.append(point)
@@ -182,8 +189,12 @@ def command_validate(args: argparse.Namespace) -> int:
         facts = spec.facts()
     except ValueError as error:
         raise UsageError(f"invalid spec {args.spec!r}: {error}") from None
-    print(json.dumps({"spec": spec.model_dump(mode="json"), "spec_hash": spec.spec_hash(),
-                      "facts": facts}, indent=2))
+    print(
+        json.dumps(
+            {"spec": spec.model_dump(mode="json"), "spec_hash": spec.spec_hash(), "facts": facts},
+            indent=2,
+        )
+    )
     return EXIT_OK
 
 
@@ -201,15 +212,20 @@ def command_run(args: argparse.Namespace) -> int:
         try:
             resume = checkpoint.loads(Path(args.resume).read_bytes())
         except Exception as error:  # noqa: BLE001 (a corrupt or foreign file, whatever it raises)
-            raise UsageError(f"--resume {args.resume!r} is not a readable checkpoint: {error}") \
-                from None
+            raise UsageError(
+                f"--resume {args.resume!r} is not a readable checkpoint: {error}"
+            ) from None
 
     from trainer import train
 
-    progress = args.progress if args.progress is not None else (
-        sys.stderr.isatty() and sys.stdout.isatty())
-    callbacks = CliCallbacks(spec, progress=progress,
-                             checkpoint=Path(args.checkpoint) if args.checkpoint else None)
+    progress = (
+        args.progress
+        if args.progress is not None
+        else (sys.stderr.isatty() and sys.stdout.isatty())
+    )
+    callbacks = CliCallbacks(
+        spec, progress=progress, checkpoint=Path(args.checkpoint) if args.checkpoint else None
+    )
     previous = signal.getsignal(signal.SIGINT)
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -217,8 +233,11 @@ def command_run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt
         callbacks.interrupted = True
-        print("\ninterrupted: stopping at the next evaluation point and writing the partial "
-              "result (Ctrl-C again to abort)", file=sys.stderr)
+        print(
+            "\ninterrupted: stopping at the next evaluation point and writing the partial "
+            "result (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
 
     signal.signal(signal.SIGINT, interrupt)
     try:
@@ -247,11 +266,14 @@ def _json_default(value: Any) -> Any:
 
 
 def _summary(result: Any, out: Path) -> str:
-    recovered = [s.weak_recovery_samples for s in result.seeds
-                 if s.weak_recovery_samples is not None]
-    line = (f"{result.status}: {len(result.seeds)} seed(s), {result.samples} samples, "
-            f"{result.steps} steps in {result.wall_time_s:.1f} s on {result.device}; "
-            f"weak recovery in {len(recovered)}/{len(result.seeds)} seed(s)")
+    recovered = [
+        s.weak_recovery_samples for s in result.seeds if s.weak_recovery_samples is not None
+    ]
+    line = (
+        f"{result.status}: {len(result.seeds)} seed(s), {result.samples} samples, "
+        f"{result.steps} steps in {result.wall_time_s:.1f} s on {result.device}; "
+        f"weak recovery in {len(recovered)}/{len(result.seeds)} seed(s)"
+    )
     mse = [s.test_mse for s in result.seeds if s.test_mse is not None]
     if mse:
         line += f"; median test MSE {sorted(mse)[len(mse) // 2]:.3f}"
@@ -268,22 +290,42 @@ def parser() -> argparse.ArgumentParser:
 
     def spec_arguments(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("spec", help="a JSON/YAML spec file or preset:NAME")
-        sub.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
-                         help="override one field (repeatable), e.g. --set d=128 "
-                              "--set phase1.stages.0.lr=0.1/d --set seeds=4")
+        sub.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY.PATH=VALUE",
+            help="override one field (repeatable), e.g. --set d=128 "
+            "--set phase1.stages.0.lr=0.1/d --set seeds=4",
+        )
 
     run = commands.add_parser("run", help="run a spec and write its result as JSON")
     spec_arguments(run)
     run.add_argument("--out", required=True, help="result JSON file (written atomically)")
-    run.add_argument("--device", default=None,
-                     help="auto (CUDA when present), cpu, cuda, cuda:K; default: the spec's")
-    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar on stderr (default: only on a terminal)")
-    run.add_argument("--checkpoint", default=None, metavar="FILE",
-                     help="save checkpoints to FILE (atomically) while running")
+    run.add_argument(
+        "--device",
+        default=None,
+        help="auto (CUDA when present), cpu, cuda, cuda:K; default: the spec's",
+    )
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: only on a terminal)",
+    )
+    run.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="FILE",
+        help="save checkpoints to FILE (atomically) while running",
+    )
     run.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS")
-    run.add_argument("--resume", default=None, metavar="FILE",
-                     help="continue from a checkpoint written by --checkpoint")
+    run.add_argument(
+        "--resume",
+        default=None,
+        metavar="FILE",
+        help="continue from a checkpoint written by --checkpoint",
+    )
     run.set_defaults(handler=command_run)
 
     validate = commands.add_parser("validate", help="validate a spec and print its facts")

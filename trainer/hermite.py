@@ -63,10 +63,13 @@ def gauss_nodes(points: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights / math.sqrt(2 * math.pi)
 
 
-def coefficients_of(values_at_nodes: np.ndarray, nodes: np.ndarray, weights: np.ndarray,
-                    max_degree: int) -> dict[int, float]:
+def coefficients_of(
+    values_at_nodes: np.ndarray, nodes: np.ndarray, weights: np.ndarray, max_degree: int
+) -> dict[int, float]:
     """Project a function sampled at Gauss nodes onto h_0 … h_max_degree."""
-    return {k: float(np.sum(weights * values_at_nodes * h(k, nodes))) for k in range(max_degree + 1)}
+    return {
+        k: float(np.sum(weights * values_at_nodes * h(k, nodes))) for k in range(max_degree + 1)
+    }
 
 
 def degree(coefficients: Mapping[int, float]) -> int:
@@ -89,22 +92,26 @@ def power_coefficients(coefficients: Mapping[int, float], power: int) -> dict[in
 
 def information_exponent(coefficients: Mapping[int, float]) -> int | None:
     """Smallest k ≥ 1 with a non-zero coefficient on h_k; None for a constant link."""
-    ks = sorted(int(k) for k, c in coefficients.items() if k >= 1 and abs(c) > COEFFICIENT_TOLERANCE)
+    ks = sorted(
+        int(k) for k, c in coefficients.items() if k >= 1 and abs(c) > COEFFICIENT_TOLERANCE
+    )
     return ks[0] if ks else None
 
 
-def label_power_exponents(coefficients: Mapping[int, float], max_power: int = 4) -> dict[int, int | None]:
+def label_power_exponents(
+    coefficients: Mapping[int, float], max_power: int = 4
+) -> dict[int, int | None]:
     """Information exponent of y^k for k = 1 … max_power (the label powers that batch reuse sees)."""
     scale = norm(coefficients) or 1.0
     scaled = {int(k): c / scale for k, c in coefficients.items()}
-    return {
-        k: information_exponent(power_coefficients(scaled, k)) for k in range(1, max_power + 1)
-    }
+    return {k: information_exponent(power_coefficients(scaled, k)) for k in range(1, max_power + 1)}
 
 
 def reuse_exponent(coefficients: Mapping[int, float], max_power: int = 4) -> int | None:
     """min_k of the information exponent of y^k: the exponent batch reuse faces (≤ 2 for
     polynomials, the generative exponent p* of shared/science.md when polynomial transforms
     suffice)."""
-    exponents = [e for e in label_power_exponents(coefficients, max_power).values() if e is not None]
+    exponents = [
+        e for e in label_power_exponents(coefficients, max_power).values() if e is not None
+    ]
     return min(exponents, default=None)

@@ -40,8 +40,12 @@ def _is_aligned(t: torch.Tensor) -> bool:
     # transposed blocks only when neither side is 1: a size-1 side's stride is arbitrary (with
     # one seed, a permuted view can look column-major where with more it is not)
     column_major = rows > 1 and cols > 1 and t.stride(1) == 1 and t.stride(2) == rows
-    return ((row_major or column_major) and t.stride(0) % per == 0
-            and t.stride(0) >= rows * cols and t.data_ptr() % ALIGN_BYTES == 0)
+    return (
+        (row_major or column_major)
+        and t.stride(0) % per == 0
+        and t.stride(0) >= rows * cols
+        and t.data_ptr() % ALIGN_BYTES == 0
+    )
 
 
 def aligned(t: torch.Tensor) -> torch.Tensor:
@@ -52,12 +56,17 @@ def aligned(t: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def bmm(a: torch.Tensor, b: torch.Tensor, subtract_from: torch.Tensor | None = None) -> torch.Tensor:
+def bmm(
+    a: torch.Tensor, b: torch.Tensor, subtract_from: torch.Tensor | None = None
+) -> torch.Tensor:
     """a (S, m, k) @ b (S, k, n) -> (S, m, n), batch-invariant on CPU; with `subtract_from` c
     (S, m, n), c − a @ b in the same BLAS call."""
     if a.device.type != "cpu" or a.requires_grad or b.requires_grad:  # autograd: no out=
-        return torch.bmm(a, b) if subtract_from is None else torch.baddbmm(subtract_from, a, b,
-                                                                             alpha=-1)
+        return (
+            torch.bmm(a, b)
+            if subtract_from is None
+            else torch.baddbmm(subtract_from, a, b, alpha=-1)
+        )
     if a.shape[0] == 1 and min(a.shape[1], b.shape[2]) == 1:
         # one matrix-vector product alone takes another kernel than in a batch (other rounding):
         # compute it as a batch of two

@@ -59,8 +59,9 @@ def to_list(values: torch.Tensor | None, count: int) -> list[float | None]:
 class TestSet:
     """The fixed test set of every seed, drawn from the seed's 'test' stream."""
 
-    def __init__(self, target: targets.Target, seeds: Sequence[int], samples: int,
-                 device: torch.device):
+    def __init__(
+        self, target: targets.Target, seeds: Sequence[int], samples: int, device: torch.device
+    ):
         self.target, self.seeds, self.samples, self.device = target, list(seeds), samples, device
         d = target.theta.shape[1]
         self._cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None

@@ -45,8 +45,9 @@ def _monomial(coefficients: dict[int, float]) -> list[float]:
     return out
 
 
-def _horner(coefficients: list[float], z: torch.Tensor,
-            scalars: list[torch.Tensor] | None = None) -> torch.Tensor:
+def _horner(
+    coefficients: list[float], z: torch.Tensor, scalars: list[torch.Tensor] | None = None
+) -> torch.Tensor:
     """Σ_k c_k z^k. `scalars`: the same coefficients as 0-dim tensors of z's dtype and device
     (the same rounding as Python floats, without a conversion per op)."""
     if len(coefficients) == 1:
@@ -81,8 +82,11 @@ class Activation:
             mono = _monomial(self.coefficients)
             dmono = [i * c for i, c in enumerate(mono)][1:] or [0.0]
             self._horner_cache[key] = (
-                mono, dmono, [torch.tensor(c, dtype=z.dtype, device=z.device) for c in mono],
-                [torch.tensor(c, dtype=z.dtype, device=z.device) for c in dmono])
+                mono,
+                dmono,
+                [torch.tensor(c, dtype=z.dtype, device=z.device) for c in mono],
+                [torch.tensor(c, dtype=z.dtype, device=z.device) for c in dmono],
+            )
         return self._horner_cache[key]
 
     def value_and_derivative(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,8 +101,10 @@ class Activation:
             if max(self.coefficients) <= HORNER_MAX_DEGREE:
                 mono, dmono, mono_t, dmono_t = self._horner_coefficients(z)
                 return _horner(mono, z, mono_t), _horner(dmono, z, dmono_t)
-            return (targets.hermite_series(self.coefficients, z),
-                    targets.hermite_series(targets.hermite_derivative(self.coefficients), z))
+            return (
+                targets.hermite_series(self.coefficients, z),
+                targets.hermite_series(targets.hermite_derivative(self.coefficients), z),
+            )
         return self._random(z, 0), self._random(z, 1)
 
     def second_derivative(self, z: torch.Tensor) -> torch.Tensor:
@@ -131,8 +137,14 @@ class Activation:
         return self.value_and_derivative(z)[0]
 
 
-def make_activation(spec_activation: object, gens: Sequence[torch.Generator], N: int, *,
-                    dtype: torch.dtype, device: torch.device) -> Activation:
+def make_activation(
+    spec_activation: object,
+    gens: Sequence[torch.Generator],
+    N: int,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Activation:
     """The activation of a spec (`'relu'`, `'tanh'`, HermiteActivation, RandomHermiteActivation).
 
     Random per-neuron coefficients c_jk ~ N(0, 1) on h_min…h_max, scaled to Σ_k c_jk² = 1, are
@@ -152,9 +164,17 @@ def make_activation(spec_activation: object, gens: Sequence[torch.Generator], N:
     return Activation("random_hermite", per_neuron=full)
 
 
-def init_params(gens: Sequence[torch.Generator], N: int, d: int, *, second_layer_scale: float,
-                bias_init: str, bias_scale: float, dtype: torch.dtype,
-                device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def init_params(
+    gens: Sequence[torch.Generator],
+    N: int,
+    d: int,
+    *,
+    second_layer_scale: float,
+    bias_init: str,
+    bias_scale: float,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """W (S, N, d) uniform on the sphere, a = ±r_a with random signs, b per `bias_init`."""
     W = targets.unit_rows(targets.randn(gens, (N, d), dtype=dtype, device=device))
     negative = (targets.rand(gens, (N,), dtype=dtype, device=device) < 0.5).to(dtype)
@@ -168,8 +188,9 @@ def init_params(gens: Sequence[torch.Generator], N: int, d: int, *, second_layer
     return W, a, b
 
 
-def forward(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, act: Activation,
-            x: torch.Tensor) -> torch.Tensor:
+def forward(
+    W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, act: Activation, x: torch.Tensor
+) -> torch.Tensor:
     """f(x) for x (S, M, d): returns (S, M)."""
     z = linalg.bmm(W, x.transpose(1, 2)) + b[..., None]  # (S, N, M)
     return (act(z) * a[..., None]).mean(1)

@@ -45,7 +45,9 @@ class _Normal:
         self.yy += (y * y).sum(1)
         self.count += y.shape[1]
 
-    def solve(self, lam: torch.Tensor, other: _Normal | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def solve(
+        self, lam: torch.Tensor, other: _Normal | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """v (S, N) for ridge λ per seed (S,), on these samples (plus `other`'s); info ≠ 0 marks
         a singular system."""
         G, c, count = self.G, self.c, self.count
@@ -61,8 +63,14 @@ class _Normal:
         return (quad - 2 * (v * self.c).sum(1) + self.yy) / self.count
 
 
-def fit(W: torch.Tensor, phase1_act: model.Activation, spec_phase2, target: targets.Target,
-        seeds: Sequence[int], samples: int) -> Phase2Fit:
+def fit(
+    W: torch.Tensor,
+    phase1_act: model.Activation,
+    spec_phase2,
+    target: targets.Target,
+    seeds: Sequence[int],
+    samples: int,
+) -> Phase2Fit:
     """Redraw biases and fit the second layer of W (S, N, d) on `samples` fresh samples per seed,
     all drawn from the seeds' 'phase2' streams."""
     S, N, d = W.shape

@@ -61,7 +61,7 @@ def load_spec(source: str) -> dict[str, Any]:
     Raises ValueError with a message naming the preset or the file when it cannot be read.
     """
     if source.startswith(PRESET_PREFIX):
-        return load(source[len(PRESET_PREFIX):])
+        return load(source[len(PRESET_PREFIX) :])
     import yaml
 
     file = Path(source)
@@ -143,9 +143,7 @@ def _expand_target(shorthand: str) -> dict[str, Any]:
     """`target: h3` as the mapping it stands for, so that `--set target.noise=0.1` works."""
     key = shorthand.replace(" ", "").lower()
     if key not in TARGET_PRESETS:
-        raise ValueError(
-            f"unknown target preset {shorthand!r}; known: {', '.join(TARGET_PRESETS)}"
-        )
+        raise ValueError(f"unknown target preset {shorthand!r}; known: {', '.join(TARGET_PRESETS)}")
     return {"hermite": dict(TARGET_PRESETS[key])}
 
 

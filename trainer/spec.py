@@ -78,8 +78,9 @@ class TargetSpec(Strict):
     noise: float = Field(0.0, ge=0.0, description="standard deviation of additive label noise")
     normalize: bool = Field(True, description="rescale the coefficients so that E[σ*²] = 1")
     theta: Literal["random"] | list[float] = Field(
-        "random", description="the direction θ: 'random' (uniform on the sphere, from the seed) "
-        "or an explicit vector of length d (normalized to unit length)"
+        "random",
+        description="the direction θ: 'random' (uniform on the sphere, from the seed) "
+        "or an explicit vector of length d (normalized to unit length)",
     )
 
     @model_validator(mode="before")
@@ -88,7 +89,9 @@ class TargetSpec(Strict):
         if isinstance(value, str):
             key = value.replace(" ", "").lower()
             if key not in TARGET_PRESETS:
-                raise ValueError(f"unknown target preset {value!r}; known: {', '.join(TARGET_PRESETS)}")
+                raise ValueError(
+                    f"unknown target preset {value!r}; known: {', '.join(TARGET_PRESETS)}"
+                )
             return {"hermite": TARGET_PRESETS[key]}
         return value
 
@@ -149,7 +152,9 @@ Activation = Literal["relu", "tanh"] | HermiteActivation | RandomHermiteActivati
 
 
 class ModelSpec(Strict):
-    width: ExprField = Field(256, description="number of neurons N (a number or an expression in d)")
+    width: ExprField = Field(
+        256, description="number of neurons N (a number or an expression in d)"
+    )
     activation: Activation = Field(
         "relu", description="'relu', 'tanh', {'hermite': {k: c}} or {'random_hermite': {...}}"
     )
@@ -176,8 +181,9 @@ class Stage(Strict):
     steps: ExprField | None = None
     lr: ExprField = Field(description="outer step γ (mean-field units)")
     inner_lr: ExprField | None = Field(
-        None, description="reuse: inner step η on the same minibatch (ηd = Θ(1) is what matters); "
-        "multipass: step of the extra passes (defaults to lr); 0 makes a reuse stage online"
+        None,
+        description="reuse: inner step η on the same minibatch (ηd = Θ(1) is what matters); "
+        "multipass: step of the extra passes (defaults to lr); 0 makes a reuse stage online",
     )
 
     _exprs = field_validator("samples", "steps", "lr", "inner_lr")(
@@ -211,10 +217,12 @@ class Phase1Spec(Strict):
         "first", description="first: only W trains (the paper's Phase I); all: W, a and b train"
     )
     spherical: bool = Field(
-        True, description="project gradients on the tangent space and renormalize w_j after each step"
+        True,
+        description="project gradients on the tangent space and renormalize w_j after each step",
     )
     clip: float | None = Field(
-        1000.0, gt=0.0,
+        1000.0,
+        gt=0.0,
         description="(reconstructed) per-sample gradient clipping: before every step (inner and "
         "outer), each sample's coefficient c_ij = (f − y_i)·(a_j/r_a)·σ_j'(z_ij), which multiplies "
         "x_i in neuron j's mean-field gradient, is clipped to [−clip, clip]. null: no clipping "
@@ -275,10 +283,14 @@ class EvalSpec(Strict):
         None, description="also evaluate at a fixed interval of this many samples (gd: steps)"
     )
     weak_recovery_threshold: float = Field(
-        0.5, gt=0.0, lt=1.0,
+        0.5,
+        gt=0.0,
+        lt=1.0,
         description="weak recovery = first evaluated sample count with median_j |m_j| ≥ this",
     )
-    _every = field_validator("every")(classmethod(lambda cls, v: v if v is None else _check_expr(v)))
+    _every = field_validator("every")(
+        classmethod(lambda cls, v: v if v is None else _check_expr(v))
+    )
 
 
 # ------------------------------------------------------------------------------------ experiment
@@ -290,11 +302,14 @@ class ExperimentSpec(Strict):
     phase2: Phase2Spec | None = Field(default_factory=Phase2Spec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     seeds: int | list[int] = Field(
-        1, description="number of independent runs (seeds 0..S−1) or an explicit list; run "
-        "together as one batched program"
+        1,
+        description="number of independent runs (seeds 0..S−1) or an explicit list; run "
+        "together as one batched program",
     )
     dtype: Literal["float32", "float64"] = "float32"
-    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', …")
+    device: str = Field(
+        "auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', …"
+    )
     max_memory_gb: float = Field(
         DEFAULT_MAX_MEMORY_GB, gt=0.0, description="refuse specs whose memory estimate exceeds this"
     )
@@ -434,7 +449,9 @@ def resolve(spec: ExperimentSpec) -> Resolved:
         if stage.samples is not None:
             if p1.algorithm == "gd":
                 raise ValueError(f"{where}: gd stages are budgeted in 'steps'")
-            samples = _positive_int(expr.evaluate(stage.samples, env), f"{where}.samples", minimum=B)
+            samples = _positive_int(
+                expr.evaluate(stage.samples, env), f"{where}.samples", minimum=B
+            )
             steps = samples // B
             samples = steps * B
         else:
@@ -445,8 +462,9 @@ def resolve(spec: ExperimentSpec) -> Resolved:
         stages[0].samples = n  # the fixed set is drawn once, at the start
     phase2_samples = None
     if spec.phase2 is not None:
-        phase2_samples = _positive_int(expr.evaluate(spec.phase2.samples, env), "phase2.samples",
-                                       minimum=10)
+        phase2_samples = _positive_int(
+            expr.evaluate(spec.phase2.samples, env), "phase2.samples", minimum=10
+        )
     every = None
     if spec.eval.every is not None:
         every = _positive_int(expr.evaluate(spec.eval.every, env), "eval.every")

@@ -29,8 +29,13 @@ def generators(seeds: Sequence[int], stream: str, device: torch.device) -> list[
     return [seed_generator(seed, stream, device) for seed in seeds]
 
 
-def randn(gens: Sequence[torch.Generator], shape: tuple[int, ...], *, dtype: torch.dtype,
-          device: torch.device) -> torch.Tensor:
+def randn(
+    gens: Sequence[torch.Generator],
+    shape: tuple[int, ...],
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
     """(S, *shape) standard normals, row s drawn from gens[s] alone (the numbers of
     torch.randn(shape, generator=gens[s]), drawn in place: no stacking copy)."""
     out = torch.empty((len(gens), *shape), dtype=dtype, device=device)
@@ -39,8 +44,13 @@ def randn(gens: Sequence[torch.Generator], shape: tuple[int, ...], *, dtype: tor
     return out
 
 
-def rand(gens: Sequence[torch.Generator], shape: tuple[int, ...], *, dtype: torch.dtype,
-         device: torch.device) -> torch.Tensor:
+def rand(
+    gens: Sequence[torch.Generator],
+    shape: tuple[int, ...],
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
     """(S, *shape) uniforms on [0, 1), row s drawn from gens[s] alone."""
     return torch.stack([torch.rand(shape, generator=g, dtype=dtype, device=device) for g in gens])
 
@@ -100,7 +110,9 @@ class Target:
     def link(self, z: torch.Tensor) -> torch.Tensor:
         return hermite_series(self.coefficients, z)
 
-    def sample(self, gens: Sequence[torch.Generator], count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self, gens: Sequence[torch.Generator], count: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """count fresh samples per seed: x (S, count, d) ~ N(0, I_d), y (S, count)."""
         d = self.theta.shape[1]
         dtype, device = self.theta.dtype, self.theta.device
@@ -116,8 +128,14 @@ class Target:
         return x, y
 
 
-def draw_theta(spec_theta: str | list[float], gens: Sequence[torch.Generator], d: int, *,
-               dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def draw_theta(
+    spec_theta: str | list[float],
+    gens: Sequence[torch.Generator],
+    d: int,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
     """(S, d) unit directions: uniform on the sphere from each seed's stream, or the spec's θ."""
     if spec_theta == "random":
         return unit_rows(randn(gens, (d,), dtype=dtype, device=device))

@@ -42,9 +42,13 @@ def resolve_device(device: str | torch.device | None, spec: ExperimentSpec) -> t
     return torch.device(name)
 
 
-def run(spec: ExperimentSpec, device: str | torch.device | None = None,
-        callbacks: Callbacks | None = None, resume: dict[str, Any] | None = None,
-        checkpoint_every_s: float = 60.0) -> Result:
+def run(
+    spec: ExperimentSpec,
+    device: str | torch.device | None = None,
+    callbacks: Callbacks | None = None,
+    resume: dict[str, Any] | None = None,
+    checkpoint_every_s: float = 60.0,
+) -> Result:
     """Run an experiment: all seeds batched, Phase I then (if spec.phase2) Phase II.
 
     device: None uses spec.device; a value here overrides it. resume: a state previously passed
@@ -54,13 +58,19 @@ def run(spec: ExperimentSpec, device: str | torch.device | None = None,
     (seeds that stay finite keep training until all have diverged or the budget ends);
     should_stop() returning True ends in status 'cancelled'. Invalid input raises ValueError.
     """
-    return _Run(spec, resolve_device(device, spec), callbacks or NoCallbacks(),
-                checkpoint_every_s).execute(resume)
+    return _Run(
+        spec, resolve_device(device, spec), callbacks or NoCallbacks(), checkpoint_every_s
+    ).execute(resume)
 
 
 class _Run:
-    def __init__(self, spec: ExperimentSpec, device: torch.device, callbacks: Callbacks,
-                 checkpoint_every_s: float):
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        device: torch.device,
+        callbacks: Callbacks,
+        checkpoint_every_s: float,
+    ):
         self.started = time.perf_counter()
         self.spec, self.device, self.callbacks = spec, device, callbacks
         self.checkpoint_every_s = checkpoint_every_s
@@ -70,8 +80,15 @@ class _Run:
         S, N, d = len(self.seeds), self.r.N, spec.d
         p1 = spec.phase1
         self.gd = p1.algorithm == "gd"
-        self.rule = algorithms.UpdateRule(p1.algorithm, p1.reuse_variant, p1.passes, p1.spherical,
-                                          p1.train, spec.model.second_layer_scale, p1.clip)
+        self.rule = algorithms.UpdateRule(
+            p1.algorithm,
+            p1.reuse_variant,
+            p1.passes,
+            p1.spherical,
+            p1.train,
+            spec.model.second_layer_scale,
+            p1.clip,
+        )
         self.fast = self.rule.fast(self.r.B)
         kw = {"dtype": self.dtype, "device": device}
 
@@ -81,8 +98,14 @@ class _Run:
         self.target = targets.Target(spec.target.coefficients(), spec.target.noise, theta)
         self.act = model.make_activation(spec.model.activation, self.gens, N, **kw)
         self.params = model.init_params(
-            self.gens, N, d, second_layer_scale=spec.model.second_layer_scale,
-            bias_init=spec.model.bias_init, bias_scale=spec.model.bias_scale, **kw)
+            self.gens,
+            N,
+            d,
+            second_layer_scale=spec.model.second_layer_scale,
+            bias_init=spec.model.bias_init,
+            bias_scale=spec.model.bias_scale,
+            **kw,
+        )
         self.fixed = self.target.sample(self.gens, self.r.n) if self.gd else None  # gd's set
         self._test: metrics.TestSet | None = None
 
@@ -90,13 +113,16 @@ class _Run:
         for stage in self.r.stages:
             self.stage_ends.append((self.stage_ends[-1] if self.stage_ends else 0) + stage.steps)
         self.total = self.r.total_steps
-        self.evals = metrics.schedule(self.total, spec.eval.points, self.r.every,
-                                      1 if self.gd else self.r.B)
+        self.evals = metrics.schedule(
+            self.total, spec.eval.points, self.r.every, 1 if self.gd else self.r.B
+        )
         if self.fast:
             self.chunk_steps = max(1, FAST_CHUNK_SAMPLES // self.r.B)
         else:
             per_step = (self.r.n if self.gd else self.r.B) * d
-            self.chunk_steps = max(1, min(REFERENCE_CHUNK_STEPS, REFERENCE_CHUNK_NUMBERS // per_step))
+            self.chunk_steps = max(
+                1, min(REFERENCE_CHUNK_STEPS, REFERENCE_CHUNK_NUMBERS // per_step)
+            )
 
         # What changes during training (and goes into a checkpoint).
         self.step = 0
@@ -115,8 +141,9 @@ class _Run:
     @property
     def test(self) -> metrics.TestSet:
         if self._test is None:
-            self._test = metrics.TestSet(self.target, self.seeds, self.spec.eval.test_samples,
-                                         self.device)
+            self._test = metrics.TestSet(
+                self.target, self.seeds, self.spec.eval.test_samples, self.device
+            )
         return self._test
 
     def samples_at(self, step: int) -> int:
@@ -133,7 +160,10 @@ class _Run:
             "seeds": list(self.seeds),
             "phase": "phase1",
             "step": self.step,
-            "W": W.clone(), "a": a.clone(), "b": b.clone(), "theta": self.target.theta.clone(),
+            "W": W.clone(),
+            "a": a.clone(),
+            "b": b.clone(),
+            "theta": self.target.theta.clone(),
             "train_generators": [g.get_state() for g in self.gens],
             "loss_sum": self.loss_sum.clone(),
             "loss_count": self.loss_count,
@@ -196,8 +226,9 @@ class _Run:
         if self.gd:
             fx, fy = self.fixed  # type: ignore[misc]
             for _ in range(end - start):
-                self.params, r = algorithms.reference_update(self.params, self.act, fx, fy, lr,
-                                                             inner, self.rule)
+                self.params, r = algorithms.reference_update(
+                    self.params, self.act, fx, fy, lr, inner, self.rule
+                )
             # gd's training loss: the full-batch MSE before the last step
             self.loss_sum = (r.double() ** 2).sum(1)
             self.loss_count = r.shape[1]
@@ -206,30 +237,42 @@ class _Run:
         B = self.r.B
         x, y = self.target.sample(self.gens, (end - start) * B)
         if self.fast:
-            self.params, r = algorithms.fast_chunk(self.params, self.act, x, y, B, lr, inner,
-                                                   self.rule)
+            self.params, r = algorithms.fast_chunk(
+                self.params, self.act, x, y, B, lr, inner, self.rule
+            )
         else:
             rs = []
             for i in range(0, x.shape[1], B):
                 # contiguous copies: BLAS may take another path for a strided batch, and then a
                 # seed's numbers would depend on how many seeds share the batch
                 self.params, ri = algorithms.reference_update(
-                    self.params, self.act, x[:, i:i + B].contiguous(), y[:, i:i + B].contiguous(),
-                    lr, inner, self.rule)
+                    self.params,
+                    self.act,
+                    x[:, i : i + B].contiguous(),
+                    y[:, i : i + B].contiguous(),
+                    lr,
+                    inner,
+                    self.rule,
+                )
                 rs.append(ri)
             r = torch.cat(rs, dim=1)
         self.loss_sum += (r.double() ** 2).sum(1)
         self.loss_count += r.shape[1]
         self.check_finite(r, start, end, per_step=B)
 
-    def check_finite(self, r: torch.Tensor, start: int, end: int, per_step: int,
-                     last_only: bool = False) -> None:
+    def check_finite(
+        self, r: torch.Tensor, start: int, end: int, per_step: int, last_only: bool = False
+    ) -> None:
         """Record, per seed, the step at which it first produced a non-finite value."""
         W, a, b = self.params
         bad_r = ~torch.isfinite(r)  # (S, samples of the chunk)
         # 0·w is NaN exactly where w is not finite: one cheap sum per seed instead of a bool pass
-        bad = (bad_r.any(1) | ~torch.isfinite((W * 0).sum((1, 2))) | ~torch.isfinite(a).all(1)
-               | ~torch.isfinite(b).all(1))
+        bad = (
+            bad_r.any(1)
+            | ~torch.isfinite((W * 0).sum((1, 2)))
+            | ~torch.isfinite(a).all(1)
+            | ~torch.isfinite(b).all(1)
+        )
         if not bool(bad.any()):
             return
         first = bad_r.to(torch.int8).argmax(1)  # first non-finite residual (0 if none)
@@ -244,8 +287,11 @@ class _Run:
         # the fast path's tensors are small: Phase I on one CPU thread, large products excepted
         # (algorithms.fast_chunk)
         large = self.r.B > algorithms.FAST_MAX_BATCH
-        with (linalg.one_thread(self.device, parallel_matmuls=large) if self.fast
-              else contextlib.nullcontext()):
+        with (
+            linalg.one_thread(self.device, parallel_matmuls=large)
+            if self.fast
+            else contextlib.nullcontext()
+        ):
             stopped = self.train_phase1(resume)
         if stopped is not None:
             return self.result(stopped)
@@ -290,8 +336,14 @@ class _Run:
         ridge: list[float | None] = [None] * len(self.seeds)
         extra: dict[str, Any] = {}
         if self.spec.phase2 is not None:
-            fit = phase2.fit(self.params[0], self.act, self.spec.phase2, self.target, self.seeds,
-                             self.r.phase2_samples)  # type: ignore[arg-type]
+            fit = phase2.fit(
+                self.params[0],
+                self.act,
+                self.spec.phase2,
+                self.target,
+                self.seeds,
+                self.r.phase2_samples,
+            )  # type: ignore[arg-type]
             W = self.params[0]
             test = self.test.mse(lambda x: model.forward(W, fit.a, fit.b, fit.act, x))
             test_mse, ridge = metrics.to_list(test, len(self.seeds)), fit.ridge
@@ -300,14 +352,21 @@ class _Run:
             values["train_loss"] = metrics.to_list(fit.train_mse, len(self.seeds))
             values["test_mse"] = test_mse
             samples = self.samples_at(self.step) + self.r.phase2_samples  # type: ignore[operator]
-            self.callbacks.on_eval(EvalPoint("phase2", self.step, samples, list(self.seeds), values))
+            self.callbacks.on_eval(
+                EvalPoint("phase2", self.step, samples, list(self.seeds), values)
+            )
             extra["phase2_samples"] = self.r.phase2_samples
         status = "diverged" if any(s is not None for s in self.diverged) else "completed"
         return self.result(status, test_mse, ridge, extra)
 
     # --------------------------------------------------------------------------------- result
-    def result(self, status: str, test_mse: list[float | None] | None = None,
-               ridge: list[float | None] | None = None, extra: dict[str, Any] | None = None) -> Result:
+    def result(
+        self,
+        status: str,
+        test_mse: list[float | None] | None = None,
+        ridge: list[float | None] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Result:
         S = len(self.seeds)
         overlap = metrics.overlap_metrics(metrics.overlaps(self.params[0], self.target.theta))
         final = {k: metrics.to_list(v, S) for k, v in overlap.items()}
@@ -315,10 +374,15 @@ class _Run:
         ridge = ridge or [None] * S
         seeds = [
             SeedResult(
-                seed=seed, weak_recovery_samples=self.weak_samples[s],
-                final_mean_abs_m=final["mean_abs_m"][s], final_median_abs_m=final["median_abs_m"][s],
-                final_max_abs_m=final["max_abs_m"][s], final_frac_m_09=final["frac_m_09"][s],
-                test_mse=test_mse[s], phase2_ridge=ridge[s], diverged_at_step=self.diverged[s],
+                seed=seed,
+                weak_recovery_samples=self.weak_samples[s],
+                final_mean_abs_m=final["mean_abs_m"][s],
+                final_median_abs_m=final["median_abs_m"][s],
+                final_max_abs_m=final["max_abs_m"][s],
+                final_frac_m_09=final["frac_m_09"][s],
+                test_mse=test_mse[s],
+                phase2_ridge=ridge[s],
+                diverged_at_step=self.diverged[s],
                 weak_recovery_step=self.weak_step[s],
             )
             for s, seed in enumerate(self.seeds)
@@ -344,8 +408,13 @@ class _Run:
             sps = 0.0
         return Result(
             status=status,  # type: ignore[arg-type]
-            message=message, seeds=seeds, samples=self.samples_at(self.step), steps=self.step,
+            message=message,
+            seeds=seeds,
+            samples=self.samples_at(self.step),
+            steps=self.step,
             wall_time_s=self.prior_wall_s + time.perf_counter() - self.started,
-            device=str(self.device), torch_version=torch.__version__, samples_per_second=sps,
+            device=str(self.device),
+            torch_version=torch.__version__,
+            samples_per_second=sps,
             extra=info,
         )

@@ -40,8 +40,10 @@ class WorkerSettings(BaseSettings):
     visibility_timeout_s: int = Field(6 * 3600, gt=0)
     dispatch_batch: int = Field(100, gt=0, description="most messages sent per maintain round")
     worker_slots: int = Field(
-        1, gt=0, description="worker processes in the whole pool (SILAB_WORKER_SLOTS): the "
-        "dispatcher sends only as many experiments as there are free slots"
+        1,
+        gt=0,
+        description="worker processes in the whole pool (SILAB_WORKER_SLOTS): the "
+        "dispatcher sends only as many experiments as there are free slots",
     )
     default_max_running: int | None = Field(
         None, gt=0, description="lab default of a user's running experiments (None: no limit)"

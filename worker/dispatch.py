@@ -47,7 +47,9 @@ def reap_expired(sessions: sessionmaker[Session]) -> queue.ReapReport:
     if report:
         log.warning(
             "reaper: requeued %s, failed %s, cancelled %s",
-            report.requeued, report.failed, report.cancelled,
+            report.requeued,
+            report.failed,
+            report.cancelled,
         )
     return report
 
@@ -68,8 +70,12 @@ def dispatch_queued(
     not sent is unmarked and tried again next round.
     """
     return scheduler.dispatch_round(
-        sessions, send, slots=slots, default_max_running=default_max_running,
-        resend_after_s=resend_after_s, limit=limit,
+        sessions,
+        send,
+        slots=slots,
+        default_max_running=default_max_running,
+        resend_after_s=resend_after_s,
+        limit=limit,
     )
 
 
@@ -89,12 +95,17 @@ def maintain(
     if reap:
         reaped = reap_expired(sessions)
         report.requeued, report.failed, report.cancelled = (
-            reaped.requeued, reaped.failed, reaped.cancelled
+            reaped.requeued,
+            reaped.failed,
+            reaped.cancelled,
         )
     if dispatch:
         report.dispatched, report.send_error = dispatch_queued(
-            sessions, send, resend_after_s=resend_after_s, slots=slots,
-            default_max_running=default_max_running, limit=limit,
+            sessions,
+            send,
+            resend_after_s=resend_after_s,
+            slots=slots,
+            default_max_running=default_max_running,
+            limit=limit,
         )
     return report
-

@@ -152,8 +152,11 @@ def _run(
 
     resume = checkpoint.loads(state) if state is not None else None
     if resume is not None:
-        log.info("experiment %s: resuming from the checkpoint at %s samples",
-                 experiment_id, stored.samples if stored is not None else "?")
+        log.info(
+            "experiment %s: resuming from the checkpoint at %s samples",
+            experiment_id,
+            stored.samples if stored is not None else "?",
+        )
     device = settings.device if settings.device != "auto" else spec.device
     return train.run(
         spec,
@@ -174,8 +177,9 @@ def _persist(
 ) -> str:
     """The last trace points and the end of the run, in one transaction."""
     if callbacks.lost:
-        log.warning("experiment %s attempt %s lost its lease; not recording its end",
-                    experiment_id, attempt)
+        log.warning(
+            "experiment %s attempt %s lost its lease; not recording its end", experiment_id, attempt
+        )
         return "lost lease"
     document = result.to_dict()
     with sessions() as session:
@@ -270,9 +274,15 @@ class RunCallbacks:
         data = checkpoint.dumps(state)
         samples = int(state.get("samples", self.samples_done) or 0)
         try:
-            saved = self._points_then(lambda session: queue.save_checkpoint(
-                self.experiment_id, session=session, attempt=self.attempt, samples=samples,
-                state=data))
+            saved = self._points_then(
+                lambda session: queue.save_checkpoint(
+                    self.experiment_id,
+                    session=session,
+                    attempt=self.attempt,
+                    samples=samples,
+                    state=data,
+                )
+            )
         except Exception:  # a database hiccup skips one checkpoint, no more
             log.exception("experiment %s: checkpoint not saved", self.experiment_id)
             return
@@ -290,9 +300,15 @@ class RunCallbacks:
 
     def beat(self) -> None:
         """One heartbeat: write the buffered points, extend the lease, read the cancel flag."""
-        reply = self._points_then(lambda session: queue.heartbeat(
-            self.experiment_id, session=session, attempt=self.attempt,
-            lease_seconds=self.settings.lease_seconds, samples_done=self.samples_done))
+        reply = self._points_then(
+            lambda session: queue.heartbeat(
+                self.experiment_id,
+                session=session,
+                attempt=self.attempt,
+                lease_seconds=self.settings.lease_seconds,
+                samples_done=self.samples_done,
+            )
+        )
         if reply is None:
             return
         if not reply.alive:
@@ -356,8 +372,11 @@ class RunCallbacks:
 
     def _lose(self) -> None:
         if not self.lost:
-            log.warning("experiment %s attempt %s lost its lease; stopping",
-                        self.experiment_id, self.attempt)
+            log.warning(
+                "experiment %s attempt %s lost its lease; stopping",
+                self.experiment_id,
+                self.attempt,
+            )
         self.lost = True
         self.stop = True
         with self._buffer_lock:
@@ -371,4 +390,3 @@ class RunCallbacks:
     def _put_back(self, rows: list[dict[str, Any]]) -> None:
         with self._buffer_lock:
             self._buffer[:0] = rows
-

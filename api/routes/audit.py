@@ -19,8 +19,10 @@ router = APIRouter(prefix="/audit", tags=["audit"])
     summary="The audit log (admins)",
     description="Events newest first: submit, cancel, retry, delete of experiments, and the "
     "account changes made with `silab-admin`. Filters combine with AND.",
-    responses={403: {"model": ErrorPublic, "description": "not an admin"},
-               400: {"model": ErrorPublic, "description": "bad cursor"}},
+    responses={
+        403: {"model": ErrorPublic, "description": "not an admin"},
+        400: {"model": ErrorPublic, "description": "bad cursor"},
+    },
 )
 def list_audit(
     _: AdminUser,
@@ -34,11 +36,19 @@ def list_audit(
     before = None
     if cursor is not None:
         if not cursor.isdigit() or len(cursor) > 18:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the cursor is not one this API "
-                                                             "issued")
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, "the cursor is not one this API issued"
+            )
         before = int(cursor)
-    events, next_id = accounts.list_audit(session=session, actor=actor, action=action,
-                                          experiment_id=experiment_id, limit=limit,
-                                          before_id=before)
-    return AuditPublic(items=[AuditEventPublic.model_validate(e) for e in events],
-                       next_cursor=str(next_id) if next_id is not None else None)
+    events, next_id = accounts.list_audit(
+        session=session,
+        actor=actor,
+        action=action,
+        experiment_id=experiment_id,
+        limit=limit,
+        before_id=before,
+    )
+    return AuditPublic(
+        items=[AuditEventPublic.model_validate(e) for e in events],
+        next_cursor=str(next_id) if next_id is not None else None,
+    )

@@ -51,13 +51,21 @@ from db.models import Status as RunStatus
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
 NOT_FOUND = {404: {"model": ErrorPublic, "description": "no experiment with this id"}}
-INVALID = {422: {"model": ValidationErrorPublic,
-                 "description": "invalid input; `loc` names the field, e.g. "
-                                '["body","spec","phase1","stages",0,"lr"]'}}
+INVALID = {
+    422: {
+        "model": ValidationErrorPublic,
+        "description": "invalid input; `loc` names the field, e.g. "
+        '["body","spec","phase1","stages",0,"lr"]',
+    }
+}
 CONFLICT = {409: {"model": ErrorPublic, "description": "not possible in the current status"}}
 FORBIDDEN = {403: {"model": ErrorPublic, "description": "only the owner or an admin may"}}
-OVER_LIMIT = {429: {"model": ErrorPublic, "description": "over the user's queued-experiments "
-                                                          "limit (the message says by how much)"}}
+OVER_LIMIT = {
+    429: {
+        "model": ErrorPublic,
+        "description": "over the user's queued-experiments limit (the message says by how much)",
+    }
+}
 
 
 def _public(experiment: Experiment) -> ExperimentPublic:
@@ -76,7 +84,9 @@ def dispatch_now(request: Request) -> list[int]:
             raise ConnectionError(f"the broker did not take experiment {experiment_id}")
 
     sent, _ = scheduler.dispatch_round(
-        request.app.state.sessionmaker, send, slots=settings.worker_slots,
+        request.app.state.sessionmaker,
+        send,
+        slots=settings.worker_slots,
         default_max_running=settings.default_max_running,
         resend_after_s=settings.resend_after_s,
     )
@@ -88,17 +98,22 @@ def _check_memory(spec: Any, settings: ApiSettings) -> None:
     `max_memory_gb`, never raise the server's)."""
     estimate = spec.facts()["memory_estimate_bytes"]
     if estimate > settings.max_memory_gb * 2**30:
-        raise RequestValidationError([{
-            "loc": ("body", "spec", "max_memory_gb"),
-            "msg": f"memory estimate {estimate / 2**30:.1f} GiB (memory_estimate_bytes = "
-                   f"{estimate}) exceeds this server's limit of {settings.max_memory_gb:g} GiB "
-                   "(SILAB_MAX_MEMORY_GB); spec.max_memory_gb cannot raise it",
-            "type": "value_error",
-        }])
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "spec", "max_memory_gb"),
+                    "msg": f"memory estimate {estimate / 2**30:.1f} GiB (memory_estimate_bytes = "
+                    f"{estimate}) exceeds this server's limit of {settings.max_memory_gb:g} GiB "
+                    "(SILAB_MAX_MEMORY_GB); spec.max_memory_gb cannot raise it",
+                    "type": "value_error",
+                }
+            ]
+        )
 
 
-def check_queued_limit(user: Principal, settings: ApiSettings, session: Any,
-                        adding: int = 1) -> None:
+def check_queued_limit(
+    user: Principal, settings: ApiSettings, session: Any, adding: int = 1
+) -> None:
     limit = user.max_queued if user.max_queued is not None else settings.default_max_queued
     if limit is None:
         return
@@ -108,7 +123,8 @@ def check_queued_limit(user: Principal, settings: ApiSettings, session: Any,
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"max_queued limit: {user.name} may have at most {limit} queued experiments and has "
             f"{queued}; this would be {queued + adding - limit} over. Wait for some to start, "
-            "or cancel some.")
+            "or cancel some.",
+        )
 
 
 def _request_hash(body: ExperimentCreate) -> str:
@@ -123,9 +139,11 @@ def _replay(session: Any, owner: str, key: str, request_hash: str) -> Experiment
     if stored is None:
         return None
     if stored.request_hash != request_hash:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"Idempotency-Key {key!r} was used for a different request (experiment "
-                            f"{stored.experiment_id}); use a new key for a new submission")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"Idempotency-Key {key!r} was used for a different request (experiment "
+            f"{stored.experiment_id}); use a new key for a new submission",
+        )
     return session.get(Experiment, stored.experiment_id)
 
 
@@ -141,16 +159,23 @@ def _replay(session: Any, owner: str, key: str, request_hash: str) -> Experiment
     "null and the worker's dispatcher sends it later. With an `Idempotency-Key` header, the same "
     "key and body return the experiment the first request created (201 again, header "
     "`Idempotent-Replayed: true`); the same key with a different body is 409.",
-    responses={**INVALID, **OVER_LIMIT,
-               409: {"model": ErrorPublic, "description": "Idempotency-Key reused with a "
-                                                          "different body"},
-               201: {"description": "created; `Location` is its URL"}},
+    responses={
+        **INVALID,
+        **OVER_LIMIT,
+        409: {"model": ErrorPublic, "description": "Idempotency-Key reused with a different body"},
+        201: {"description": "created; `Location` is its URL"},
+    },
 )
 def submit(
-    body: ExperimentCreate, request: Request, session: SessionDep, settings: SettingsDep,
-    user: CurrentUser, response: Response,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200,
-                                                  description="retry-safe submission")] = None,
+    body: ExperimentCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=200, description="retry-safe submission")
+    ] = None,
 ) -> ExperimentPublic:
     _check_memory(body.spec, settings)
     request_hash = _request_hash(body)
@@ -162,14 +187,30 @@ def submit(
             return _public(earlier)
     check_queued_limit(user, settings, session)
     experiment = crud.create_experiment(
-        session=session, spec=body.spec, owner=user.name, name=body.name, tags=body.tags,
-        priority=body.priority, max_attempts=body.max_attempts,
+        session=session,
+        spec=body.spec,
+        owner=user.name,
+        name=body.name,
+        tags=body.tags,
+        priority=body.priority,
+        max_attempts=body.max_attempts,
     )
-    accounts.audit("submit", session=session, actor=user.name, experiment_id=experiment.id,
-                   detail={"priority": experiment.priority, "name": experiment.name})
+    accounts.audit(
+        "submit",
+        session=session,
+        actor=user.name,
+        experiment_id=experiment.id,
+        detail={"priority": experiment.priority, "name": experiment.name},
+    )
     if idempotency_key is not None:
-        session.add(IdempotencyKey(owner=user.name, key=idempotency_key,
-                                   request_hash=request_hash, experiment_id=experiment.id))
+        session.add(
+            IdempotencyKey(
+                owner=user.name,
+                key=idempotency_key,
+                request_hash=request_hash,
+                experiment_id=experiment.id,
+            )
+        )
     try:
         session.commit()
     except IntegrityError:  # a concurrent request with the same key won
@@ -196,8 +237,12 @@ def submit(
 def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     spec = body.spec
     _check_memory(spec, settings)
-    return SpecValidationPublic(valid=True, spec=spec.model_dump(mode="json"),
-                                facts=spec.facts(), spec_hash=spec.spec_hash())
+    return SpecValidationPublic(
+        valid=True,
+        spec=spec.model_dump(mode="json"),
+        facts=spec.facts(),
+        spec_hash=spec.spec_hash(),
+    )
 
 
 @router.get(
@@ -220,10 +265,12 @@ def list_experiments(
     algorithm: Annotated[str | None, Query(max_length=16)] = None,
     d_min: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     d_max: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
-    name: Annotated[str | None, Query(max_length=200,
-                                      description="substring, case-insensitive")] = None,
-    sort: Annotated[str, Query(description=f"one of {', '.join(SORT_KEYS)}; '-' for "
-                                           "descending")] = "-id",
+    name: Annotated[
+        str | None, Query(max_length=200, description="substring, case-insensitive")
+    ] = None,
+    sort: Annotated[
+        str, Query(description=f"one of {', '.join(SORT_KEYS)}; '-' for descending")
+    ] = "-id",
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ExperimentsPublic:
@@ -236,18 +283,31 @@ def list_experiments(
         if owner is not None:
             return ExperimentsPublic(items=[], next_cursor=None)
         owner = user.name
-    filters = crud.Filters(status=list(status_ or []), owner=owner, tag=tag, target=target,
-                           algorithm=algorithm, d_min=d_min, d_max=d_max, name=name)
+    filters = crud.Filters(
+        status=list(status_ or []),
+        owner=owner,
+        tag=tag,
+        target=target,
+        algorithm=algorithm,
+        d_min=d_min,
+        d_max=d_max,
+        name=name,
+    )
     try:
-        rows, next_cursor = crud.list_experiments(session=session, filters=filters, sort=order,
-                                                  limit=size, cursor=cursor)
+        rows, next_cursor = crud.list_experiments(
+            session=session, filters=filters, sort=order, limit=size, cursor=cursor
+        )
     except crud.BadCursor as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     return ExperimentsPublic(items=[_public(row) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/{experiment_id}", response_model=ExperimentPublic, summary="Show an experiment",
-            responses=NOT_FOUND)
+@router.get(
+    "/{experiment_id}",
+    response_model=ExperimentPublic,
+    summary="Show an experiment",
+    responses=NOT_FOUND,
+)
 def show(experiment: ExperimentDep) -> ExperimentPublic:
     return _public(experiment)
 
@@ -277,14 +337,18 @@ def _csv_list(text: str | None, where: str, cast: type = str) -> list[Any] | Non
     "keeps the points holding the minimum and the maximum of every chosen metric (plus the first "
     "and last point), so the shape and the extremes survive. `format=csv` returns text/csv with "
     "a header row.",
-    responses={**NOT_FOUND, **INVALID,
-               200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={
+        **NOT_FOUND,
+        **INVALID,
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    },
 )
 def trace(
     experiment: ExperimentDep,
     session: SessionDep,
-    metrics: Annotated[str | None, Query(description=f"comma-separated, of "
-                                                     f"{', '.join(TRACE_METRICS)}")] = None,
+    metrics: Annotated[
+        str | None, Query(description=f"comma-separated, of {', '.join(TRACE_METRICS)}")
+    ] = None,
     seeds: Annotated[str | None, Query(description="comma-separated seeds; default all")] = None,
     phase: Literal["phase1", "phase2"] | None = None,
     step_min: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
@@ -297,27 +361,48 @@ def trace(
     if unknown:
         raise _invalid("metrics", f"unknown metrics {unknown}; known: {', '.join(TRACE_METRICS)}")
     chosen = list(dict.fromkeys(chosen))
-    rows = crud.trace_rows(session=session, experiment_id=experiment.id, metrics=chosen,
-                           seeds=_csv_list(seeds, "seeds", int), phase=phase,
-                           step_min=step_min, step_max=step_max)
+    rows = crud.trace_rows(
+        session=session,
+        experiment_id=experiment.id,
+        metrics=chosen,
+        seeds=_csv_list(seeds, "seeds", int),
+        phase=phase,
+        step_min=step_min,
+        step_max=step_max,
+    )
     kept = crud.downsample(rows, chosen, max_points)
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["seed", "phase", "step", "samples", *chosen])
         for row in kept:
-            writer.writerow([row.seed, row.phase, row.step, row.samples,
-                             *("" if row.values[m] is None else repr(row.values[m])
-                               for m in chosen)])
+            writer.writerow(
+                [
+                    row.seed,
+                    row.phase,
+                    row.step,
+                    row.samples,
+                    *("" if row.values[m] is None else repr(row.values[m]) for m in chosen),
+                ]
+            )
         return PlainTextResponse(
-            out.getvalue(), media_type="text/csv",
-            headers={"Content-Disposition":
-                     f'attachment; filename="experiment-{experiment.id}-trace.csv"'})
+            out.getvalue(),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="experiment-{experiment.id}-trace.csv"'
+            },
+        )
     return TracePublic(
-        experiment_id=experiment.id, metrics=chosen, total_points=len(rows),
+        experiment_id=experiment.id,
+        metrics=chosen,
+        total_points=len(rows),
         downsampled=len(kept) < len(rows),
-        points=[TracePointPublic(seed=r.seed, phase=r.phase, step=r.step, samples=r.samples,
-                                 values=r.values) for r in kept],
+        points=[
+            TracePointPublic(
+                seed=r.seed, phase=r.phase, step=r.step, samples=r.samples, values=r.values
+            )
+            for r in kept
+        ],
     )
 
 
@@ -330,11 +415,16 @@ def trace(
     "Not queued: `position` is null. Sent but not claimed yet: `in_flight`.",
     responses=NOT_FOUND,
 )
-def position(experiment: ExperimentDep, session: SessionDep,
-             settings: SettingsDep) -> PositionPublic:
-    found = scheduler.position(experiment.id, session=session, slots=settings.worker_slots,
-                               default_max_running=settings.default_max_running,
-                               resend_after_s=settings.resend_after_s)
+def position(
+    experiment: ExperimentDep, session: SessionDep, settings: SettingsDep
+) -> PositionPublic:
+    found = scheduler.position(
+        experiment.id,
+        session=session,
+        slots=settings.worker_slots,
+        default_max_running=settings.default_max_running,
+        resend_after_s=settings.resend_after_s,
+    )
     if found is None:  # deleted meanwhile
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment.id} not found")
     return PositionPublic.model_validate(found, from_attributes=True)
@@ -348,18 +438,25 @@ def position(experiment: ExperimentDep, session: SessionDep,
     "and the worker stops at its next heartbeat, keeping the trace. Finished: 409.",
     responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN},
 )
-def cancel(experiment: OwnedExperimentDep, session: SessionDep,
-           user: CurrentUser) -> ExperimentPublic:
+def cancel(
+    experiment: OwnedExperimentDep, session: SessionDep, user: CurrentUser
+) -> ExperimentPublic:
     now = utcnow()
     before = experiment.status
     after = queue.request_cancel(experiment.id, session=session, now=now)
     if after is None or after.updated_at != now:  # neither queued nor running: nothing changed
         session.rollback()
         session.refresh(experiment)
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"experiment {experiment.id} is already {experiment.status}")
-    accounts.audit("cancel", session=session, actor=user.name, experiment_id=experiment.id,
-                   detail={"owner": experiment.owner, "status": before})
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"experiment {experiment.id} is already {experiment.status}"
+        )
+    accounts.audit(
+        "cancel",
+        session=session,
+        actor=user.name,
+        experiment_id=experiment.id,
+        detail={"owner": experiment.owner, "status": before},
+    )
     session.commit()
     session.refresh(after)
     return _public(after)
@@ -374,22 +471,41 @@ def cancel(experiment: OwnedExperimentDep, session: SessionDep,
     "completed experiments: 409.",
     responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN, **OVER_LIMIT},
 )
-def retry(experiment: OwnedExperimentDep, request: Request, session: SessionDep,
-          settings: SettingsDep, user: CurrentUser) -> ExperimentPublic:
+def retry(
+    experiment: OwnedExperimentDep,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+) -> ExperimentPublic:
     owner = accounts.find_account(experiment.owner, session=session)
-    limits = Principal(account_id=0, name=experiment.owner, role="member", key_id=0,
-                       key_prefix="", key_expires_at=None,
-                       max_running=None, max_queued=owner.max_queued if owner else None)
+    limits = Principal(
+        account_id=0,
+        name=experiment.owner,
+        role="member",
+        key_id=0,
+        key_prefix="",
+        key_expires_at=None,
+        max_running=None,
+        max_queued=owner.max_queued if owner else None,
+    )
     if experiment.status in [s.value for s in queue.RETRYABLE]:
         check_queued_limit(limits, settings, session)
     if not queue.retry(experiment.id, session=session):
         session.rollback()
         session.refresh(experiment)
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"experiment {experiment.id} is {experiment.status}; only failed, "
-                            "cancelled or diverged experiments can be retried")
-    accounts.audit("retry", session=session, actor=user.name, experiment_id=experiment.id,
-                   detail={"owner": experiment.owner})
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"experiment {experiment.id} is {experiment.status}; only failed, "
+            "cancelled or diverged experiments can be retried",
+        )
+    accounts.audit(
+        "retry",
+        session=session,
+        actor=user.name,
+        experiment_id=experiment.id,
+        detail={"owner": experiment.owner},
+    )
     session.commit()
     dispatch_now(request)
     session.refresh(experiment)
@@ -416,9 +532,15 @@ def delete(experiment: OwnedExperimentDep, session: SessionDep, user: CurrentUse
     ).rowcount
     if not deleted:
         session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"experiment {experiment_id} is running; cancel it first")
-    accounts.audit("delete", session=session, actor=user.name, experiment_id=experiment_id,
-                   detail={"owner": owner, "status": was})
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"experiment {experiment_id} is running; cancel it first"
+        )
+    accounts.audit(
+        "delete",
+        session=session,
+        actor=user.name,
+        experiment_id=experiment_id,
+        detail={"owner": owner, "status": was},
+    )
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -34,8 +34,12 @@ def _database(request: Request) -> str:
     "/ready",
     response_model=ReadinessPublic,
     summary="Readiness: the database answers SELECT 1 and the broker accepts a connection",
-    responses={503: {"model": ReadinessPublic, "description": "a dependency failed; `checks` "
-                                                              "says which and why"}},
+    responses={
+        503: {
+            "model": ReadinessPublic,
+            "description": "a dependency failed; `checks` says which and why",
+        }
+    },
 )
 def ready(request: Request, broker: BrokerDep) -> JSONResponse:
     # Both checks at once, neither waited on for longer than the timeout.
@@ -53,5 +57,7 @@ def ready(request: Request, broker: BrokerDep) -> JSONResponse:
     checks = {"database": db_state, "broker": problem or "ok"}
     ok = all(value == "ok" for value in checks.values())
     body = ReadinessPublic(status="ok" if ok else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(),
-                        status_code=status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse(
+        body.model_dump(),
+        status_code=status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE,
+    )

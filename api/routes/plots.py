@@ -22,26 +22,36 @@ router = APIRouter(prefix="/experiments", tags=["plots"])
     "Rendered in the thread pool (a sync route: never on the event loop) and cached by "
     "content (api.plots).",
     response_class=Response,
-    responses={404: {"model": ErrorPublic, "description": "no experiment with this id"},
-               200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    responses={
+        404: {"model": ErrorPublic, "description": "no experiment with this id"},
+        200: {"content": {"image/png": {}, "image/svg+xml": {}}},
+    },
 )
 def experiment_plot(
-    experiment: ExperimentDep, session: SessionDep, fmt: Literal["png", "svg"],
-    metric: Annotated[str, Query(description="overlap metric(s), comma-separated")] =
-    "median_abs_m",
+    experiment: ExperimentDep,
+    session: SessionDep,
+    fmt: Literal["png", "svg"],
+    metric: Annotated[
+        str, Query(description="overlap metric(s), comma-separated")
+    ] = "median_abs_m",
     x: Literal["auto", "samples", "step"] = "auto",
 ) -> Response:
     chosen = [m.strip() for m in metric.split(",") if m.strip()] or ["median_abs_m"]
     unknown = [m for m in chosen if m not in plots.OVERLAP_METRICS]
     if unknown:
-        raise RequestValidationError([{
-            "loc": ("query", "metric"), "type": "value_error",
-            "msg": f"unknown overlap metric(s) {unknown}; known: "
-                   f"{', '.join(plots.OVERLAP_METRICS)}"}])
-    points = sweeps.trace_points(session=session, experiment_ids=[experiment.id],
-                                 metrics=list(TRACE_METRICS))
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "metric"),
+                    "type": "value_error",
+                    "msg": f"unknown overlap metric(s) {unknown}; known: "
+                    f"{', '.join(plots.OVERLAP_METRICS)}",
+                }
+            ]
+        )
+    points = sweeps.trace_points(
+        session=session, experiment_ids=[experiment.id], metrics=list(TRACE_METRICS)
+    )
     title = f"#{experiment.id} {experiment.name}".strip()[:90]
-    data = plots.alignment_curves(points, chosen, x=x, title=title,
-                                   fmt=fmt)
-    return Response(data, media_type=plots.MEDIA_TYPES[fmt],
-                    headers={"Cache-Control": "no-cache"})
+    data = plots.alignment_curves(points, chosen, x=x, title=title, fmt=fmt)
+    return Response(data, media_type=plots.MEDIA_TYPES[fmt], headers={"Cache-Control": "no-cache"})

@@ -43,17 +43,27 @@ def _invalid(where: str, msg: str, part: str = "query") -> RequestValidationErro
     return RequestValidationError([{"loc": (part, where), "msg": msg, "type": "value_error"}])
 
 
-def _public(session: SessionDep, sweep: Sweep,
-            counts: dict[int, dict[str, Any]] | None = None) -> SweepPublic:
+def _public(
+    session: SessionDep, sweep: Sweep, counts: dict[int, dict[str, Any]] | None = None
+) -> SweepPublic:
     counts = counts or sweeps.progress(session=session, sweep_ids=[sweep.id])
     entry = counts[sweep.id]
     return SweepPublic(
-        id=sweep.id, name=sweep.name, owner=sweep.owner, sweep_hash=sweep.sweep_hash,
-        status=sweeps.status_of(sweep, entry["progress"]), axes=sweep.axes, cells=sweep.cells,
-        experiments_total=sweep.experiments_total, progress=entry["progress"],
-        samples_done=entry["samples_done"], samples_total=entry["samples_total"],
-        cancel_requested=sweep.cancel_requested, definition=sweep.definition,
-        created_at=sweep.created_at, updated_at=sweep.updated_at,
+        id=sweep.id,
+        name=sweep.name,
+        owner=sweep.owner,
+        sweep_hash=sweep.sweep_hash,
+        status=sweeps.status_of(sweep, entry["progress"]),
+        axes=sweep.axes,
+        cells=sweep.cells,
+        experiments_total=sweep.experiments_total,
+        progress=entry["progress"],
+        samples_done=entry["samples_done"],
+        samples_total=entry["samples_total"],
+        cancel_requested=sweep.cancel_requested,
+        definition=sweep.definition,
+        created_at=sweep.created_at,
+        updated_at=sweep.updated_at,
     )
 
 
@@ -70,8 +80,14 @@ def _public(session: SessionDep, sweep: Sweep,
     "sweep with 200.",
     responses={**INVALID, 200: {"model": SweepPublic, "description": "already submitted"}},
 )
-def submit(body: SweepCreate, request: Request, session: SessionDep, settings: SettingsDep,
-           user: CurrentUser, response: Response) -> SweepPublic:
+def submit(
+    body: SweepCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    response: Response,
+) -> SweepPublic:
     definition = body.model_dump(mode="json", exclude_none=True)
     digest = sweep_hash(definition)
     existing = sweeps.find(session=session, owner=user.name, sweep_hash=digest)
@@ -79,18 +95,30 @@ def submit(body: SweepCreate, request: Request, session: SessionDep, settings: S
         try:
             planned = expand(definition)
         except ExpansionError as error:
-            raise RequestValidationError([{"loc": error.loc, "msg": str(error),
-                                           "type": "value_error"}]) from None
+            raise RequestValidationError(
+                [{"loc": error.loc, "msg": str(error), "type": "value_error"}]
+            ) from None
         # The whole grid counts against the owner's queued limit (429 over it).
         check_queued_limit(user, settings, session, adding=len(planned))
         existing, created = sweeps.create(
-            session=session, definition=definition, sweep_hash=digest, planned=planned,
-            owner=user.name, name=body.name, tags=body.tags, priority=body.priority,
-            max_attempts=body.max_attempts)
+            session=session,
+            definition=definition,
+            sweep_hash=digest,
+            planned=planned,
+            owner=user.name,
+            name=body.name,
+            tags=body.tags,
+            priority=body.priority,
+            max_attempts=body.max_attempts,
+        )
         session.commit()
         if created:
-            accounts.audit("submit_sweep", session=session, actor=user.name,
-                           detail={"sweep_id": existing.id, "experiments": len(planned)})
+            accounts.audit(
+                "submit_sweep",
+                session=session,
+                actor=user.name,
+                detail={"sweep_id": existing.id, "experiments": len(planned)},
+            )
             session.commit()
             dispatch_now(request)  # the fair dispatcher: free slots only, users take turns
         else:
@@ -101,8 +129,12 @@ def submit(body: SweepCreate, request: Request, session: SessionDep, settings: S
     return _public(session, existing)
 
 
-@router.get("", response_model=SweepsPublic, summary="List sweeps (newest first)",
-            description="Keyset pages: pass `next_cursor` back as `cursor`.")
+@router.get(
+    "",
+    response_model=SweepsPublic,
+    summary="List sweeps (newest first)",
+    description="Keyset pages: pass `next_cursor` back as `cursor`.",
+)
 def list_sweeps(
     session: SessionDep,
     settings: SettingsDep,
@@ -127,20 +159,31 @@ def list_sweeps(
     rows = list(session.scalars(query.limit(size + 1)))
     page = rows[:size]
     counts = sweeps.progress(session=session, sweep_ids=[s.id for s in page])
-    return SweepsPublic(items=[_public(session, s, counts) for s in page],
-                        next_cursor=str(page[-1].id) if len(rows) > size else None)
+    return SweepsPublic(
+        items=[_public(session, s, counts) for s in page],
+        next_cursor=str(page[-1].id) if len(rows) > size else None,
+    )
 
 
-@router.get("/{sweep_id}", response_model=SweepPublic, summary="Show a sweep and its progress",
-            responses=NOT_FOUND)
+@router.get(
+    "/{sweep_id}",
+    response_model=SweepPublic,
+    summary="Show a sweep and its progress",
+    responses=NOT_FOUND,
+)
 def show(sweep: SweepDep, session: SessionDep) -> SweepPublic:
     return _public(session, sweep)
 
 
-@router.get("/{sweep_id}/experiments", response_model=ExperimentsPublic,
-            summary="The sweep's experiments, in expansion order", responses=NOT_FOUND)
+@router.get(
+    "/{sweep_id}/experiments",
+    response_model=ExperimentsPublic,
+    summary="The sweep's experiments, in expansion order",
+    responses=NOT_FOUND,
+)
 def list_experiments(
-    sweep: SweepDep, session: SessionDep,
+    sweep: SweepDep,
+    session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=5000)] = 5000,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
 ) -> ExperimentsPublic:
@@ -149,18 +192,28 @@ def list_experiments(
         query = query.where(Experiment.id > int(cursor))
     rows = list(session.scalars(query.limit(limit + 1)))
     page = rows[:limit]
-    return ExperimentsPublic(items=[ExperimentPublic.model_validate(e) for e in page],
-                             next_cursor=str(page[-1].id) if len(rows) > limit else None)
+    return ExperimentsPublic(
+        items=[ExperimentPublic.model_validate(e) for e in page],
+        next_cursor=str(page[-1].id) if len(rows) > limit else None,
+    )
 
 
-@router.post("/{sweep_id}/cancel", response_model=SweepPublic, summary="Cancel a whole sweep",
-             description="Queued experiments are cancelled at once, running ones at their next "
-             "heartbeat; finished ones keep their results. Cancelling twice is harmless.",
-             responses={**NOT_FOUND, 403: {"description": "only the owner or an admin may"}})
+@router.post(
+    "/{sweep_id}/cancel",
+    response_model=SweepPublic,
+    summary="Cancel a whole sweep",
+    description="Queued experiments are cancelled at once, running ones at their next "
+    "heartbeat; finished ones keep their results. Cancelling twice is harmless.",
+    responses={**NOT_FOUND, 403: {"description": "only the owner or an admin may"}},
+)
 def cancel(sweep: OwnedSweepDep, session: SessionDep, user: CurrentUser) -> SweepPublic:
     sweeps.cancel(session=session, sweep=sweep)
-    accounts.audit("cancel_sweep", session=session, actor=user.name,
-                   detail={"sweep_id": sweep.id, "owner": sweep.owner})
+    accounts.audit(
+        "cancel_sweep",
+        session=session,
+        actor=user.name,
+        detail={"sweep_id": sweep.id, "owner": sweep.owner},
+    )
     session.commit()
     return _public(session, sweep)
 
@@ -172,8 +225,9 @@ def _fields(text: str | None) -> list[str]:
     chosen = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     unknown = [name for name in chosen if name not in sweeps.SEED_FIELDS]
     if unknown:
-        raise _invalid("fields", f"unknown fields {unknown}; known: "
-                                 f"{', '.join(sweeps.SEED_FIELDS)}")
+        raise _invalid(
+            "fields", f"unknown fields {unknown}; known: {', '.join(sweeps.SEED_FIELDS)}"
+        )
     return chosen
 
 
@@ -183,8 +237,9 @@ def _where(sweep: Sweep, where: list[str] | None) -> dict[str, str]:
     for item in where or []:
         path, sep, value = item.partition("=")
         if not sep or path not in sweep.axes:
-            raise _invalid("where", f"expected AXIS=VALUE with AXIS one of {sweep.axes}, "
-                                    f"got {item!r}")
+            raise _invalid(
+                "where", f"expected AXIS=VALUE with AXIS one of {sweep.axes}, got {item!r}"
+            )
         out[path] = value
     return out
 
@@ -197,8 +252,9 @@ def _matches(cell: dict[str, Any], where: dict[str, str]) -> bool:
     return True
 
 
-def _cells(sweep: Sweep, session: SessionDep, fields: list[str],
-           where: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def _cells(
+    sweep: Sweep, session: SessionDep, fields: list[str], where: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     members = sweeps.experiments(session=session, sweep_id=sweep.id)
     cells = sweeps.cell_summaries(sweep, members, fields)
     return [c for c in cells if _matches(c, where or {})]
@@ -216,7 +272,8 @@ def _cells(sweep: Sweep, session: SessionDep, fields: list[str],
     responses={**NOT_FOUND, **INVALID, **CSV},
 )
 def aggregate(
-    sweep: SweepDep, session: SessionDep,
+    sweep: SweepDep,
+    session: SessionDep,
     fields: Annotated[str | None, Query(description="comma-separated; default all")] = None,
     where: Annotated[list[str] | None, Query(description="AXIS=VALUE, repeatable")] = None,
     format: Literal["json", "csv"] = "json",
@@ -225,14 +282,27 @@ def aggregate(
     cells = _cells(sweep, session, chosen, _where(sweep, where))
     if format == "csv":
         return PlainTextResponse(
-            to_csv(cells, sweeps.csv_columns(sweep, chosen)), media_type="text/csv",
-            headers={"Content-Disposition":
-                     f'attachment; filename="sweep-{sweep.id}-aggregate.csv"'})
+            to_csv(cells, sweeps.csv_columns(sweep, chosen)),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="sweep-{sweep.id}-aggregate.csv"'
+            },
+        )
     return SweepCellsPublic(sweep_id=sweep.id, axes=sweep.axes, fields=chosen, cells=cells)
 
 
-TRACE_CSV = ("phase", "step", "samples", "mean", "std", "ci95_low", "ci95_high", "n",
-             "n_missing", "median")
+TRACE_CSV = (
+    "phase",
+    "step",
+    "samples",
+    "mean",
+    "std",
+    "ci95_low",
+    "ci95_high",
+    "n",
+    "n_missing",
+    "median",
+)
 
 
 @router.get(
@@ -244,8 +314,11 @@ TRACE_CSV = ("phase", "step", "samples", "mean", "std", "ci95_low", "ci95_high",
     responses={**NOT_FOUND, **INVALID, **CSV},
 )
 def aggregate_trace_route(
-    sweep: SweepDep, session: SessionDep,
-    metric: Annotated[str, Query(description=f"one of {', '.join(TRACE_METRICS)}")] = "median_abs_m",
+    sweep: SweepDep,
+    session: SessionDep,
+    metric: Annotated[
+        str, Query(description=f"one of {', '.join(TRACE_METRICS)}")
+    ] = "median_abs_m",
     where: Annotated[list[str] | None, Query(description="AXIS=VALUE, repeatable")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
@@ -261,29 +334,38 @@ def aggregate_trace_route(
     for cell in cells:
         members = [p for i in cell["experiment_ids"] for p in by_experiment.get(i, [])]
         values = {path: cell[path] for path in sweep.axes}
-        out.append({**values, "cell_key": cell["cell_key"],
-                    "points": aggregate_trace(members, metric)})
+        out.append(
+            {**values, "cell_key": cell["cell_key"], "points": aggregate_trace(members, metric)}
+        )
     if format == "csv":
         rows = [{**{path: c[path] for path in sweep.axes}, **p} for c in out for p in c["points"]]
         return PlainTextResponse(
-            to_csv(rows, [*sweep.axes, *TRACE_CSV]), media_type="text/csv",
-            headers={"Content-Disposition":
-                     f'attachment; filename="sweep-{sweep.id}-trace-{metric}.csv"'})
+            to_csv(rows, [*sweep.axes, *TRACE_CSV]),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="sweep-{sweep.id}-trace-{metric}.csv"'
+            },
+        )
     return {"sweep_id": sweep.id, "axes": sweep.axes, "metric": metric, "cells": out}
 
 
-def _scaling(sweep: Sweep, session: SessionDep, x: str, metric: str,
-             threshold: float | None) -> ScalingPublic:
+def _scaling(
+    sweep: Sweep, session: SessionDep, x: str, metric: str, threshold: float | None
+) -> ScalingPublic:
     if x not in sweep.axes:
         raise _invalid("x", f"{x!r} is not an axis of this sweep ({sweep.axes})")
     if metric not in TRACE_METRICS:
         raise _invalid("metric", f"unknown metric {metric!r}")
-    members = [e for e in sweeps.experiments(session=session, sweep_id=sweep.id)
-               if e.status in ("completed", "diverged")]
+    members = [
+        e
+        for e in sweeps.experiments(session=session, sweep_id=sweep.id)
+        if e.status in ("completed", "diverged")
+    ]
     crossing: dict[tuple[int, int], float | None] = {}
     if threshold is not None:
-        points = sweeps.trace_points(session=session, experiment_ids=[e.id for e in members],
-                                     metrics=[metric])
+        points = sweeps.trace_points(
+            session=session, experiment_ids=[e.id for e in members], metrics=[metric]
+        )
         crossing = sweeps.first_crossing(points, metric, threshold)
     others = [path for path in sweep.axes if path != x]
     groups: dict[str, dict[str, Any]] = {}
@@ -301,13 +383,16 @@ def _scaling(sweep: Sweep, session: SessionDep, x: str, metric: str,
                 samples = crossing.get((experiment.id, seed.get("seed")))
             group["d"].append(xv)
             group["samples"].append(samples)
-    out = [{"key": g["key"], "fit": scaling_fit(g["d"], g["samples"])}
-           for g in groups.values()]
+    out = [{"key": g["key"], "fit": scaling_fit(g["d"], g["samples"])} for g in groups.values()]
     return ScalingPublic(sweep_id=sweep.id, x=x, metric=metric, threshold=threshold, groups=out)
 
 
-THRESHOLD = Query(gt=0.0, lt=1.0, description="weak recovery = first Phase I point with `metric` "
-                  "≥ this (from the trace); omitted: each run's own weak_recovery_samples")
+THRESHOLD = Query(
+    gt=0.0,
+    lt=1.0,
+    description="weak recovery = first Phase I point with `metric` "
+    "≥ this (from the trace); omitted: each run's own weak_recovery_samples",
+)
 
 
 @router.get(
@@ -320,7 +405,8 @@ THRESHOLD = Query(gt=0.0, lt=1.0, description="weak recovery = first Phase I poi
     responses={**NOT_FOUND, **INVALID},
 )
 def scaling(
-    sweep: SweepDep, session: SessionDep,
+    sweep: SweepDep,
+    session: SessionDep,
     threshold: Annotated[float | None, THRESHOLD] = None,
     metric: Annotated[str, Query()] = "median_abs_m",
     x: Annotated[str, Query(description="the dimension axis")] = "d",
@@ -330,8 +416,7 @@ def scaling(
 
 # -------------------------------------------------------------------------------------- plots
 def _image(data: bytes, fmt: str) -> Response:
-    return Response(data, media_type=plots.MEDIA_TYPES[fmt],
-                    headers={"Cache-Control": "no-cache"})
+    return Response(data, media_type=plots.MEDIA_TYPES[fmt], headers={"Cache-Control": "no-cache"})
 
 
 @router.get(
@@ -339,10 +424,13 @@ def _image(data: bytes, fmt: str) -> Response:
     summary="Heatmap of an aggregated result over two axes (like the paper's Figure 1)",
     description="Colour = `stat` (default mean over seeds) of `value` per cell. Other axes must "
     "be pinned with `where=AXIS=VALUE` when they vary.",
-    response_class=Response, responses={**NOT_FOUND, **INVALID, **IMAGE},
+    response_class=Response,
+    responses={**NOT_FOUND, **INVALID, **IMAGE},
 )
 def heatmap(
-    sweep: SweepDep, session: SessionDep, fmt: Fmt,
+    sweep: SweepDep,
+    session: SessionDep,
+    fmt: Fmt,
     x: Annotated[str, Query()] = "d",
     y: Annotated[str, Query()] = "phase1.n",
     value: Annotated[str, Query(description="a per-seed field")] = "test_mse",
@@ -363,16 +451,31 @@ def heatmap(
     for cell in cells:
         spot = (canonical(cell[x]), canonical(cell[y]))
         if spot in seen:
-            raise _invalid("where", f"several cells share {x}={cell[x]!r}, {y}={cell[y]!r}: pin "
-                                    "the other axes with where=AXIS=VALUE")
+            raise _invalid(
+                "where",
+                f"several cells share {x}={cell[x]!r}, {y}={cell[y]!r}: pin "
+                "the other axes with where=AXIS=VALUE",
+            )
         seen.add(spot)
-    cmap = "viridis_r" if value in ("test_mse", "weak_recovery_samples",
-                                    "weak_recovery_step") else "viridis"
+    cmap = (
+        "viridis_r"
+        if value in ("test_mse", "weak_recovery_samples", "weak_recovery_step")
+        else "viridis"
+    )
     data = plots.heatmap(
-        cells, x, y, f"{value}.{stat}", title=title or
-        f"{sweep.name or f'sweep {sweep.id}'}: {value} ({stat} over seeds)",
-        colorbar_label=f"{value} ({stat})", annotate=annotate, log_color=log_color, cmap=cmap,
-        vmin=vmin, vmax=vmax, fmt=fmt)
+        cells,
+        x,
+        y,
+        f"{value}.{stat}",
+        title=title or f"{sweep.name or f'sweep {sweep.id}'}: {value} ({stat} over seeds)",
+        colorbar_label=f"{value} ({stat})",
+        annotate=annotate,
+        log_color=log_color,
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        fmt=fmt,
+    )
     return _image(data, fmt)
 
 
@@ -381,10 +484,13 @@ def heatmap(
     summary="Scaling plot: samples to weak recovery against d with the fitted exponent",
     description="One group of the scaling fit (see /scaling): `group` is its index, or pin it "
     "with where=AXIS=VALUE.",
-    response_class=Response, responses={**NOT_FOUND, **INVALID, **IMAGE},
+    response_class=Response,
+    responses={**NOT_FOUND, **INVALID, **IMAGE},
 )
 def scaling_image(
-    sweep: SweepDep, session: SessionDep, fmt: Fmt,
+    sweep: SweepDep,
+    session: SessionDep,
+    fmt: Fmt,
     threshold: Annotated[float | None, THRESHOLD] = None,
     metric: Annotated[str, Query()] = "median_abs_m",
     x: Annotated[str, Query()] = "d",
@@ -397,12 +503,15 @@ def scaling_image(
     pinned = _where(sweep, where)
     groups = [g for g in result.groups if _matches(g["key"], pinned)]
     if group >= len(groups):
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"no scaling group {group} (there are {len(groups)})")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no scaling group {group} (there are {len(groups)})"
+        )
     chosen = groups[group]
     label = ", ".join(f"{k}={v}" for k, v in chosen["key"].items())
     data = plots.scaling_plot(
-        chosen["fit"], information_exponent=information_exponent,
+        chosen["fit"],
+        information_exponent=information_exponent,
         title=title or f"{sweep.name or f'sweep {sweep.id}'}" + (f": {label}" if label else ""),
-        fmt=fmt)
+        fmt=fmt,
+    )
     return _image(data, fmt)

@@ -48,7 +48,7 @@ from reference_table import quantile  # after the path set-up above
 
 # Student activations as coefficients on the normalized h_k (He_k = sqrt(k!) h_k).
 STUDENTS = {"He2": {2: math.sqrt(2)}, "He3": {3: math.sqrt(6)}, "He4": {4: math.sqrt(24)}}
-GRID_SEEDS = list(range(16))          # seeds of the grid search
+GRID_SEEDS = list(range(16))  # seeds of the grid search
 VALIDATION_SEEDS = list(range(100, 132))  # fresh seeds for the chosen settings (32)
 
 
@@ -63,38 +63,123 @@ def jobs(grid: bool) -> list[dict[str, Any]]:
             for inner in ("1/d", "2/d"):
                 for clip in (30, 100, 300):
                     for lr in ("0.025/d", "0.05/d", "0.1/d"):
-                        out.append(job(part="grid reuse He2", target="h4", algorithm="reuse",
-                                        student="He2", inner_lr=inner, lr=lr, clip=clip,
-                                        budget="80*d", d=d, seeds=GRID_SEEDS))
+                        out.append(
+                            job(
+                                part="grid reuse He2",
+                                target="h4",
+                                algorithm="reuse",
+                                student="He2",
+                                inner_lr=inner,
+                                lr=lr,
+                                clip=clip,
+                                budget="80*d",
+                                d=d,
+                                seeds=GRID_SEEDS,
+                            )
+                        )
             for inner in ("0.05/d", "0.1/d"):
                 for clip in (30, 100):
-                    out.append(job(part="grid reuse He3", target="h4", algorithm="reuse",
-                                    student="He3", inner_lr=inner, lr="0.05/d", clip=clip,
-                                    budget="80*d", d=d, seeds=GRID_SEEDS))
-            out.append(job(part="grid reuse He3", target="h4", algorithm="reuse",
-                            student="He3", inner_lr="0.3/d", lr="0.05/(d*log(d))", clip=1000,
-                            budget="80*d", d=d, seeds=GRID_SEEDS))
+                    out.append(
+                        job(
+                            part="grid reuse He3",
+                            target="h4",
+                            algorithm="reuse",
+                            student="He3",
+                            inner_lr=inner,
+                            lr="0.05/d",
+                            clip=clip,
+                            budget="80*d",
+                            d=d,
+                            seeds=GRID_SEEDS,
+                        )
+                    )
+            out.append(
+                job(
+                    part="grid reuse He3",
+                    target="h4",
+                    algorithm="reuse",
+                    student="He3",
+                    inner_lr="0.3/d",
+                    lr="0.05/(d*log(d))",
+                    clip=1000,
+                    budget="80*d",
+                    d=d,
+                    seeds=GRID_SEEDS,
+                )
+            )
             for student in ("He4", "He3"):
                 for lr in ("0.03/d", "0.1/d", "0.3/d", "1/d", "0.5/(d*log(d))"):
-                    out.append(job(part=f"grid online {student}", target="h4",
-                                    algorithm="online", student=student, lr=lr, clip=1000,
-                                    budget="150*d", d=d, seeds=GRID_SEEDS))
+                    out.append(
+                        job(
+                            part=f"grid online {student}",
+                            target="h4",
+                            algorithm="online",
+                            student=student,
+                            lr=lr,
+                            clip=1000,
+                            budget="150*d",
+                            d=d,
+                            seeds=GRID_SEEDS,
+                        )
+                    )
     for d in (64, 128, 256, 512):
-        out.append(job(part="validation reuse", target="h4", algorithm="reuse", student="He2",
-                        inner_lr="2/d", lr="0.05/d", clip=100, budget="40*d", d=d,
-                        seeds=VALIDATION_SEEDS))
+        out.append(
+            job(
+                part="validation reuse",
+                target="h4",
+                algorithm="reuse",
+                student="He2",
+                inner_lr="2/d",
+                lr="0.05/d",
+                clip=100,
+                budget="40*d",
+                d=d,
+                seeds=VALIDATION_SEEDS,
+            )
+        )
     for d in (64, 128, 256):
         for lr in ("0.05/d", "0.1/d", "0.2/d"):
-            out.append(job(part="validation online", target="h4", algorithm="online",
-                            student="He4", lr=lr, clip=1000, budget="150*d", d=d,
-                            seeds=VALIDATION_SEEDS))
+            out.append(
+                job(
+                    part="validation online",
+                    target="h4",
+                    algorithm="online",
+                    student="He4",
+                    lr=lr,
+                    clip=1000,
+                    budget="150*d",
+                    d=d,
+                    seeds=VALIDATION_SEEDS,
+                )
+            )
     for d in (64, 128, 256):  # (h3+h4)/sqrt2 with the unchanged h3 settings
-        out.append(job(part="h3+h4 check", target="h3+h4", algorithm="reuse", student="He3",
-                        inner_lr="0.3/d", lr="0.05/(d*log(d))", clip=1000, budget="40*d", d=d,
-                        seeds=VALIDATION_SEEDS))
-        out.append(job(part="h3+h4 check", target="h3+h4", algorithm="online", student="He3",
-                        lr="0.5/(d*log(d))", clip=1000, budget="max(150, d/2)*d", d=d,
-                        seeds=VALIDATION_SEEDS))
+        out.append(
+            job(
+                part="h3+h4 check",
+                target="h3+h4",
+                algorithm="reuse",
+                student="He3",
+                inner_lr="0.3/d",
+                lr="0.05/(d*log(d))",
+                clip=1000,
+                budget="40*d",
+                d=d,
+                seeds=VALIDATION_SEEDS,
+            )
+        )
+        out.append(
+            job(
+                part="h3+h4 check",
+                target="h3+h4",
+                algorithm="online",
+                student="He3",
+                lr="0.5/(d*log(d))",
+                clip=1000,
+                budget="max(150, d/2)*d",
+                d=d,
+                seeds=VALIDATION_SEEDS,
+            )
+        )
     return out
 
 
@@ -133,18 +218,29 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     cpu = time.process_time()
     result = train.run(spec, device="cpu", callbacks=trace)
     d = job["d"]
-    tail = trace.points[3 * len(trace.points) // 4:]
-    return {**job, "status": result.status, "cpu_s": round(time.process_time() - cpu, 2),
-            "weak_recovery_per_d": [None if s.weak_recovery_samples is None
-                                    else s.weak_recovery_samples / d for s in result.seeds],
-            "tail_abs_m": [statistics.mean(p[i] for p in tail) for i in range(len(result.seeds))]}
+    tail = trace.points[3 * len(trace.points) // 4 :]
+    return {
+        **job,
+        "status": result.status,
+        "cpu_s": round(time.process_time() - cpu, 2),
+        "weak_recovery_per_d": [
+            None if s.weak_recovery_samples is None else s.weak_recovery_samples / d
+            for s in result.seeds
+        ],
+        "tail_abs_m": [statistics.mean(p[i] for p in tail) for i in range(len(result.seeds))],
+    }
 
 
 def summarize(entry: dict[str, Any]) -> dict[str, Any]:
     per_d = [math.inf if v is None else v for v in entry["weak_recovery_per_d"]]
-    return {"median": quantile(per_d, 0.5), "q25": quantile(per_d, 0.25),
-            "q75": quantile(per_d, 0.75), "recovered": sum(v != math.inf for v in per_d),
-            "runs": len(per_d), "tail_m": statistics.median(entry["tail_abs_m"])}
+    return {
+        "median": quantile(per_d, 0.5),
+        "q25": quantile(per_d, 0.25),
+        "q75": quantile(per_d, 0.75),
+        "recovered": sum(v != math.inf for v in per_d),
+        "runs": len(per_d),
+        "tail_m": statistics.median(entry["tail_abs_m"]),
+    }
 
 
 def fmt(value: float) -> str:
@@ -152,16 +248,25 @@ def fmt(value: float) -> str:
 
 
 def write_markdown(document: dict[str, Any], path: Path) -> None:
-    lines = ["# Step sizes for target h4 (generated by h4_step_sizes.py)", "",
-             ("One neuron, B = 1, float64, a = ±1e-6 (presets reference-reuse / reference-online "
-              "with the columns below overridden). Weak recovery = first evaluated sample count "
-              "with |⟨w, θ⟩| ≥ 0.5; median [IQR] of samples / d, a run that never recovers "
-              "counts as +∞. tail |m| = median over seeds of the mean |m| over the last quarter "
-              "of the run (≈ 0.7 when recovery holds, ≈ 0.1–0.2 for a noise excursion)."), "",
-             f"Command: `{document['command']}`; {document['cpu_s']:.0f} CPU-s.", "",
-             ("| part | target | algorithm | student | inner ηd | γ | clip | budget | d | "
-              "samples / d, median [IQR] | recovered | tail \\|m\\| |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Step sizes for target h4 (generated by h4_step_sizes.py)",
+        "",
+        (
+            "One neuron, B = 1, float64, a = ±1e-6 (presets reference-reuse / reference-online "
+            "with the columns below overridden). Weak recovery = first evaluated sample count "
+            "with |⟨w, θ⟩| ≥ 0.5; median [IQR] of samples / d, a run that never recovers "
+            "counts as +∞. tail |m| = median over seeds of the mean |m| over the last quarter "
+            "of the run (≈ 0.7 when recovery holds, ≈ 0.1–0.2 for a noise excursion)."
+        ),
+        "",
+        f"Command: `{document['command']}`; {document['cpu_s']:.0f} CPU-s.",
+        "",
+        (
+            "| part | target | algorithm | student | inner ηd | γ | clip | budget | d | "
+            "samples / d, median [IQR] | recovered | tail \\|m\\| |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for e in document["entries"]:
         s = summarize(e)
         inner = e.get("inner_lr") or "–"
@@ -170,7 +275,8 @@ def write_markdown(document: dict[str, Any], path: Path) -> None:
             f"| {e['part']} | {e['target']} | {e['algorithm']} | {e['student']} | {inner} | "
             f"{e['lr']} | {e['clip']} | {e['budget']} | {e['d']} | {fmt(s['median'])} "
             f"[{fmt(s['q25'])}, {fmt(s['q75'])}] | {s['recovered']}/{s['runs']} | "
-            f"{s['tail_m']:.2f} |")
+            f"{s['tail_m']:.2f} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -189,15 +295,21 @@ def main() -> None:
             entry = run_job(job)
             cpu += entry["cpu_s"]
             s = summarize(entry)
-            print(f"{entry['part']:18s} {entry['student']} d={entry['d']:3d} "
-                  f"inner={entry.get('inner_lr')} lr={entry['lr']} clip={entry['clip']}: "
-                  f"{fmt(s['median'])} [{fmt(s['q25'])}, {fmt(s['q75'])}] "
-                  f"{s['recovered']}/{s['runs']} tail {s['tail_m']:.2f}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{entry['part']:18s} {entry['student']} d={entry['d']:3d} "
+                f"inner={entry.get('inner_lr')} lr={entry['lr']} clip={entry['clip']}: "
+                f"{fmt(s['median'])} [{fmt(s['q25'])}, {fmt(s['q75'])}] "
+                f"{s['recovered']}/{s['runs']} tail {s['tail_m']:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
             entries.append(entry)
-        document = {"generated_by": "docs/results/h4_step_sizes.py",
-                    "command": " ".join(["docs/results/h4_step_sizes.py"] + sys.argv[1:]),
-                    "cpu_s": round(cpu, 1), "entries": entries}
+        document = {
+            "generated_by": "docs/results/h4_step_sizes.py",
+            "command": " ".join(["docs/results/h4_step_sizes.py"] + sys.argv[1:]),
+            "cpu_s": round(cpu, 1),
+            "entries": entries,
+        }
         data_path.write_text(json.dumps(document, indent=1) + "\n")
     write_markdown(document, args.out_dir / "h4_step_sizes.md")
 

@@ -45,7 +45,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("cell_key", sa.Text(), nullable=True))
         batch_op.create_index(batch_op.f("ix_experiment_sweep_id"), ["sweep_id"], unique=False)
         batch_op.create_foreign_key(
-            batch_op.f("fk_experiment_sweep_id_sweep"), "sweep", ["sweep_id"], ["id"],
+            batch_op.f("fk_experiment_sweep_id_sweep"),
+            "sweep",
+            ["sweep_id"],
+            ["id"],
             ondelete="SET NULL",
         )
 

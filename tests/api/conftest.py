@@ -67,13 +67,15 @@ def make_client(
     test) sending `user`'s key. Rate limiting and the first-start admin are off unless asked."""
     clients: list[TestClient] = []
 
-    def make(broker_url: str | None = None, user: str | None = "alice",
-             **overrides: Any) -> TestClient:
+    def make(
+        broker_url: str | None = None, user: str | None = "alice", **overrides: Any
+    ) -> TestClient:
         overrides.setdefault("rate_limit_per_s", 0)
         overrides.setdefault("bootstrap_admin", False)
         settings = ApiSettings(data_dir=tmp_path / "data", broker_url=broker_url, **overrides)
-        client = TestClient(create_app(settings, engine=engine),
-                            headers=bearer(keys[user]) if user else {})
+        client = TestClient(
+            create_app(settings, engine=engine), headers=bearer(keys[user]) if user else {}
+        )
         client.__enter__()
         clients.append(client)
         return client

@@ -88,8 +88,14 @@ def test_summarize_counts_missing_values_and_excludes_them():
 
 def test_summarize_one_and_zero_values():
     one = summarize([0.3])
-    assert one == {"mean": 0.3, "std": None, "ci95_low": None, "ci95_high": None,
-                   "n": 1, "n_missing": 0}
+    assert one == {
+        "mean": 0.3,
+        "std": None,
+        "ci95_low": None,
+        "ci95_high": None,
+        "n": 1,
+        "n_missing": 0,
+    }
     none = summarize([None, None])
     assert none["mean"] is None and none["n"] == 0 and none["n_missing"] == 2
     assert summarize([])["n"] == 0
@@ -115,7 +121,10 @@ def test_aggregate_results_groups_and_orders_numerically():
     ]
     cells = aggregate_results(rows, ["d", "algorithm"], ["test_mse", "weak_recovery_samples"])
     assert [(c["d"], c["algorithm"]) for c in cells] == [
-        (8, "reuse"), (64, "online"), (64, "reuse"), (128, "reuse")
+        (8, "reuse"),
+        (64, "online"),
+        (64, "reuse"),
+        (128, "reuse"),
     ]
     reuse64 = cells[2]
     assert reuse64["count"] == 2
@@ -162,19 +171,37 @@ def _trace():
     for experiment in (1, 2):
         for seed in range(3):
             for step in (0, 1, 2, 4):
-                points.append({
-                    "experiment_id": experiment, "seed": seed, "phase": "phase1", "step": step,
-                    "samples": 8 * step, "median_abs_m": 0.1 * step + 0.01 * seed + experiment,
-                })
-            points.append({"experiment_id": experiment, "seed": seed, "phase": "phase2",
-                           "step": 4, "samples": 32, "median_abs_m": None})
+                points.append(
+                    {
+                        "experiment_id": experiment,
+                        "seed": seed,
+                        "phase": "phase1",
+                        "step": step,
+                        "samples": 8 * step,
+                        "median_abs_m": 0.1 * step + 0.01 * seed + experiment,
+                    }
+                )
+            points.append(
+                {
+                    "experiment_id": experiment,
+                    "seed": seed,
+                    "phase": "phase2",
+                    "step": 4,
+                    "samples": 32,
+                    "median_abs_m": None,
+                }
+            )
     return points
 
 
 def test_aggregate_trace_per_evaluation_point():
     summary = aggregate_trace(list(reversed(_trace())), "median_abs_m")
     assert [(s["phase"], s["step"]) for s in summary] == [
-        ("phase1", 0), ("phase1", 1), ("phase1", 2), ("phase1", 4), ("phase2", 4)
+        ("phase1", 0),
+        ("phase1", 1),
+        ("phase1", 2),
+        ("phase1", 4),
+        ("phase2", 4),
     ]
     at2 = summary[2]
     values = [0.2 + 0.01 * seed + e for e in (1, 2) for seed in range(3)]
@@ -249,10 +276,20 @@ def test_scaling_fit_refuses_bad_input():
 # ------------------------------------------------------------------------------------------ CSV
 def test_to_csv_round_trips_through_the_csv_reader():
     rows = [
-        {"id": 1, "name": 'a "quoted", name', "test_mse": {"mean": 0.1 + 0.2, "n": 3},
-         "tags": ["x", "y"], "done": True},
-        {"id": 2, "name": "=HYPERLINK(\"http://evil\")", "test_mse": {"mean": None},
-         "tags": [], "done": False},
+        {
+            "id": 1,
+            "name": 'a "quoted", name',
+            "test_mse": {"mean": 0.1 + 0.2, "n": 3},
+            "tags": ["x", "y"],
+            "done": True,
+        },
+        {
+            "id": 2,
+            "name": '=HYPERLINK("http://evil")',
+            "test_mse": {"mean": None},
+            "tags": [],
+            "done": False,
+        },
         {"id": 3, "name": "-5", "test_mse": {"mean": float("nan")}},
     ]
     text = to_csv(rows, ["id", "name", "test_mse.mean", "test_mse.n", "tags", "done"])

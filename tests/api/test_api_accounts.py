@@ -43,8 +43,9 @@ def test_missing_malformed_unknown_revoked_and_expired_keys_are_401(
 
     with session_factory() as session:
         account = accounts.find_account("alice", session=session)
-        _, short_lived = accounts.create_key(account, session=session,
-                                             expires_in=timedelta(seconds=-1))
+        _, short_lived = accounts.create_key(
+            account, session=session, expires_in=timedelta(seconds=-1)
+        )
         row, revoked = accounts.create_key(account, session=session)
         session.commit()
         assert anonymous.get("/me", headers=bearer(revoked)).status_code == 200
@@ -58,8 +59,7 @@ def test_keys_are_stored_as_sha256_only(session_factory, keys):
     with session_factory() as session:
         principal = accounts.authenticate(keys["alice"], session=session)
         assert principal is not None and principal.name == "alice" and not principal.is_admin
-        stored = [row[0] for row in session.execute(
-            select(ApiKey.key_hash))]
+        stored = [row[0] for row in session.execute(select(ApiKey.key_hash))]
     assert accounts.hash_key(keys["alice"]) in stored
     assert all(key not in stored for key in keys.values())
     assert keys["alice"].startswith("silab_") and len(keys["alice"]) > 40
@@ -70,7 +70,11 @@ def test_me_shows_the_limits_and_usage(make_client, spec):
     submit(client, spec)
     me = client.get("/me").json()
     assert (me["name"], me["role"], me["max_queued"], me["max_running"]) == (
-        "alice", "member", 5, 2)
+        "alice",
+        "member",
+        5,
+        2,
+    )
     assert me["queued"] + me["running"] == 1
 
 
@@ -105,10 +109,13 @@ def test_own_only_visibility_hides_others_experiments(make_client, spec):
 def test_delete_removes_trace_and_checkpoint_and_refuses_a_running_one(client, session, spec):
     ident = submit(client, spec)
     claimed = queue.claim(ident, session=session, worker="w", lease_seconds=60)
-    queue.write_trace(ident, session=session, attempt=claimed.attempt,
-                      rows=[{"seed": 0, "phase": "phase1", "step": 1, "samples": 1}])
-    queue.save_checkpoint(ident, session=session, attempt=claimed.attempt, samples=1,
-                          state=b"x")
+    queue.write_trace(
+        ident,
+        session=session,
+        attempt=claimed.attempt,
+        rows=[{"seed": 0, "phase": "phase1", "step": 1, "samples": 1}],
+    )
+    queue.save_checkpoint(ident, session=session, attempt=claimed.attempt, samples=1, state=b"x")
     session.commit()
     response = client.delete(f"/experiments/{ident}")
     assert response.status_code == 409 and "cancel it first" in response.json()["detail"]
@@ -118,8 +125,9 @@ def test_delete_removes_trace_and_checkpoint_and_refuses_a_running_one(client, s
     session.expire_all()
     assert session.get(Experiment, ident) is None
     assert session.get(Checkpoint, ident) is None
-    assert session.scalars(select(TracePoint).where(
-        TracePoint.experiment_id == ident)).first() is None
+    assert (
+        session.scalars(select(TracePoint).where(TracePoint.experiment_id == ident)).first() is None
+    )
     assert client.delete(f"/experiments/{ident}").status_code == 404
 
 
@@ -132,7 +140,11 @@ def test_the_audit_log_records_who_did_what_and_is_for_admins(make_client, spec)
     assert alice.get("/audit").status_code == 403
     events = root.get("/audit", params={"experiment_id": ident}).json()["items"]
     assert [(e["actor"], e["action"]) for e in events] == [
-        ("alice", "delete"), ("alice", "retry"), ("root", "cancel"), ("alice", "submit")]
+        ("alice", "delete"),
+        ("alice", "retry"),
+        ("root", "cancel"),
+        ("alice", "submit"),
+    ]
     first = root.get("/audit", params={"limit": 2})
     assert len(first.json()["items"]) == 2 and first.json()["next_cursor"]
     rest = root.get("/audit", params={"limit": 2, "cursor": first.json()["next_cursor"]})
@@ -142,10 +154,14 @@ def test_the_audit_log_records_who_did_what_and_is_for_admins(make_client, spec)
 
 # --------------------------------------------------------------------- priorities and limits
 def test_named_priorities_map_to_integers(client, spec):
-    assert client.post("/experiments", json={"spec": spec, "priority": "high"}).json()[
-        "priority"] == 10
-    assert client.post("/experiments", json={"spec": spec, "priority": "low"}).json()[
-        "priority"] == -10
+    assert (
+        client.post("/experiments", json={"spec": spec, "priority": "high"}).json()["priority"]
+        == 10
+    )
+    assert (
+        client.post("/experiments", json={"spec": spec, "priority": "low"}).json()["priority"]
+        == -10
+    )
     assert client.post("/experiments", json={"spec": spec, "priority": "urgent"}).status_code == 422
 
 
@@ -196,8 +212,11 @@ def test_idempotency_key_replays_the_first_response_and_refuses_a_different_body
     assert other.status_code == 409 and "different request" in other.json()["detail"]
     assert session.scalar(select(func.count()).select_from(Experiment)) == 1
     # keys are per user
-    bob = client.post("/experiments", json={"spec": spec, "name": "a"},
-                      headers={**headers, **bearer(_key(client, session, "bob"))})
+    bob = client.post(
+        "/experiments",
+        json={"spec": spec, "name": "a"},
+        headers={**headers, **bearer(_key(client, session, "bob"))},
+    )
     assert bob.status_code == 201 and bob.json()["id"] != first.json()["id"]
 
 

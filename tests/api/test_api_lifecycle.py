@@ -64,8 +64,14 @@ def test_cancel_a_finished_experiment_is_409(client, session, spec, end):
     ident = submit(client, spec)
     attempt = start(session, ident)
     if end == "completed":
-        queue.finish(ident, session=session, attempt=attempt, status="completed",
-                     summary={"test_mse": 0.1}, result={"status": "completed"})
+        queue.finish(
+            ident,
+            session=session,
+            attempt=attempt,
+            status="completed",
+            summary={"test_mse": 0.1},
+            result={"status": "completed"},
+        )
     else:
         queue.fail(ident, session=session, attempt=attempt, error="boom")
     session.commit()
@@ -96,8 +102,9 @@ def test_retry_with_the_broker_down_leaves_it_for_the_dispatcher(make_client, se
     client.post(f"/experiments/{ident}/cancel")
     body = client.post(f"/experiments/{ident}/retry").json()
     assert body["status"] == "queued" and body["dispatched_at"] is None
-    assert ident in scheduler.plan(session=session, slots=10, default_max_running=None,
-                                   resend_after_s=60)
+    assert ident in scheduler.plan(
+        session=session, slots=10, default_max_running=None, resend_after_s=60
+    )
 
 
 @pytest.mark.parametrize("state", ["queued", "running", "completed"])
@@ -106,8 +113,14 @@ def test_retry_is_409_unless_failed_cancelled_or_diverged(client, session, spec,
     if state != "queued":
         attempt = start(session, ident)
         if state == "completed":
-            queue.finish(ident, session=session, attempt=attempt, status="completed",
-                         summary={}, result={"status": "completed"})
+            queue.finish(
+                ident,
+                session=session,
+                attempt=attempt,
+                status="completed",
+                summary={},
+                result={"status": "completed"},
+            )
             session.commit()
     response = client.post(f"/experiments/{ident}/retry")
     assert response.status_code == 409
@@ -118,9 +131,15 @@ def test_summary_columns_and_result_are_shown(client, session, spec):
     ident = submit(client, spec)
     attempt = start(session, ident)
     now = datetime.now(UTC) + timedelta(seconds=5)
-    queue.finish(ident, session=session, attempt=attempt, status="diverged", now=now,
-                 summary={"test_mse": 0.25, "final_median_abs_m": 0.9, "wall_time_s": 3.0},
-                 result={"status": "diverged", "message": "nan"})
+    queue.finish(
+        ident,
+        session=session,
+        attempt=attempt,
+        status="diverged",
+        now=now,
+        summary={"test_mse": 0.25, "final_median_abs_m": 0.9, "wall_time_s": 3.0},
+        result={"status": "diverged", "message": "nan"},
+    )
     session.commit()
     body = client.get(f"/experiments/{ident}").json()
     assert body["status"] == "diverged"

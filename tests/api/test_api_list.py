@@ -9,8 +9,15 @@ import pytest
 
 from db.models import Experiment, ExperimentTag
 
-SORTS = ("id", "created_at", "d", "test_mse", "final_median_abs_m", "weak_recovery_samples",
-         "wall_time_s")
+SORTS = (
+    "id",
+    "created_at",
+    "d",
+    "test_mse",
+    "final_median_abs_m",
+    "weak_recovery_samples",
+    "wall_time_s",
+)
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "diverged")
 
 
@@ -39,8 +46,14 @@ def rows(session) -> list[dict]:
             "wall_time_s": _maybe(rng, [1.5, 60.0]),
         }
         tags = rng.sample(["fig1", "fig2", "smoke"], rng.randint(0, 2))
-        experiment = Experiment(spec={}, spec_hash="0" * 64, width=4, seeds=1, **row,
-                                tags=[ExperimentTag(tag=t) for t in tags])
+        experiment = Experiment(
+            spec={},
+            spec_hash="0" * 64,
+            width=4,
+            seeds=1,
+            **row,
+            tags=[ExperimentTag(tag=t) for t in tags],
+        )
         session.add(experiment)
         session.flush()
         made.append({**row, "id": experiment.id, "tags": tags})
@@ -74,8 +87,7 @@ def expected_order(rows: list[dict], key: str, descending: bool) -> list[int]:
 
 @pytest.mark.parametrize("key", SORTS)
 @pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
-def test_walking_every_page_gives_every_row_once_in_order_nulls_last(
-        client, rows, key, descending):
+def test_walking_every_page_gives_every_row_once_in_order_nulls_last(client, rows, key, descending):
     items = walk(client, 7, sort=("-" if descending else "") + key)
     ids = [item["id"] for item in items]
     assert len(ids) == len(set(ids)) == 50
@@ -85,32 +97,39 @@ def test_walking_every_page_gives_every_row_once_in_order_nulls_last(
 def test_default_is_newest_id_first_with_the_default_page_size(make_client, rows):
     client = make_client(default_page_size=20)
     page = client.get("/experiments").json()
-    assert [item["id"] for item in page["items"]] == sorted(
-        (r["id"] for r in rows), reverse=True)[:20]
+    assert [item["id"] for item in page["items"]] == sorted((r["id"] for r in rows), reverse=True)[
+        :20
+    ]
     assert page["next_cursor"]
 
 
-@pytest.mark.parametrize("params, keep", [
-    ({"status": ["queued", "failed"]}, lambda r: r["status"] in ("queued", "failed")),
-    ({"owner": "alice"}, lambda r: r["owner"] == "alice"),
-    ({"tag": "fig1"}, lambda r: "fig1" in r["tags"]),
-    ({"tag": ["fig1", "smoke"]}, lambda r: {"fig1", "smoke"} <= set(r["tags"])),
-    ({"target": "h3+h4"}, lambda r: r["target"] == "h3+h4"),
-    ({"algorithm": "online"}, lambda r: r["algorithm"] == "online"),
-    ({"d_min": 16, "d_max": 32}, lambda r: 16 <= r["d"] <= 32),
-    ({"name": "SWEEP"}, lambda r: "sweep" in r["name"].lower()),
-    ({"name": "%_"}, lambda r: "%_" in r["name"]),  # LIKE wildcards are literal
-    ({"owner": "bob", "algorithm": "reuse", "d_min": 16, "sort": "-test_mse"},
-     lambda r: r["owner"] == "bob" and r["algorithm"] == "reuse" and r["d"] >= 16),
-])
+@pytest.mark.parametrize(
+    "params, keep",
+    [
+        ({"status": ["queued", "failed"]}, lambda r: r["status"] in ("queued", "failed")),
+        ({"owner": "alice"}, lambda r: r["owner"] == "alice"),
+        ({"tag": "fig1"}, lambda r: "fig1" in r["tags"]),
+        ({"tag": ["fig1", "smoke"]}, lambda r: {"fig1", "smoke"} <= set(r["tags"])),
+        ({"target": "h3+h4"}, lambda r: r["target"] == "h3+h4"),
+        ({"algorithm": "online"}, lambda r: r["algorithm"] == "online"),
+        ({"d_min": 16, "d_max": 32}, lambda r: 16 <= r["d"] <= 32),
+        ({"name": "SWEEP"}, lambda r: "sweep" in r["name"].lower()),
+        ({"name": "%_"}, lambda r: "%_" in r["name"]),  # LIKE wildcards are literal
+        (
+            {"owner": "bob", "algorithm": "reuse", "d_min": 16, "sort": "-test_mse"},
+            lambda r: r["owner"] == "bob" and r["algorithm"] == "reuse" and r["d"] >= 16,
+        ),
+    ],
+)
 def test_filters(client, rows, params, keep):
     wanted = [r for r in rows if keep(r)]
     assert wanted, "the fixture should have rows for every filter"
     items = walk(client, 6, **params)
     assert sorted(item["id"] for item in items) == sorted(r["id"] for r in wanted)
     sort = params.get("sort", "-id")
-    assert [i["id"] for i in items] == expected_order(wanted, sort.lstrip("-"),
-                                                      sort.startswith("-"))
+    assert [i["id"] for i in items] == expected_order(
+        wanted, sort.lstrip("-"), sort.startswith("-")
+    )
 
 
 def test_bad_sort_cursor_and_status_are_client_errors(client, rows):

@@ -22,12 +22,15 @@ DEAD_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:6391/nothing"
 
 
 def test_api_never_imports_torch_or_the_worker():
-    code = ("import api.main, api.routes.experiments, sys; "
-            "assert 'torch' not in sys.modules, 'torch'; "
-            "bad = [m for m in sys.modules if m == 'worker' or m.startswith('worker.')]; "
-            "assert not bad, bad")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
+    code = (
+        "import api.main, api.routes.experiments, sys; "
+        "assert 'torch' not in sys.modules, 'torch'; "
+        "bad = [m for m in sys.modules if m == 'worker' or m.startswith('worker.')]; "
+        "assert not bad, bad"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -80,8 +83,14 @@ def test_metrics_parse_and_count_what_is_in_the_database(make_client, session, s
     ids = [client.post("/experiments", json={"spec": spec}).json()["id"] for _ in range(3)]
     claimed = queue.claim(ids[0], session=session, worker="gpu0@host", lease_seconds=60)
     session.commit()
-    queue.finish(ids[0], session=session, attempt=claimed.attempt, status="completed",
-                 summary={"samples_per_second": 1234.0}, result={"status": "completed"})
+    queue.finish(
+        ids[0],
+        session=session,
+        attempt=claimed.attempt,
+        status="completed",
+        summary={"samples_per_second": 1234.0},
+        result={"status": "completed"},
+    )
     queue.claim(ids[1], session=session, worker="gpu1@host", lease_seconds=60)
     session.commit()
 
@@ -91,8 +100,14 @@ def test_metrics_parse_and_count_what_is_in_the_database(make_client, session, s
     families = _families(response.text)
     assert families["silab_database_up"].samples[0].value == 1
     by_status = {s.labels["status"]: s.value for s in families["silab_experiments"].samples}
-    assert by_status == {"queued": 1, "running": 1, "completed": 1, "diverged": 0, "failed": 0,
-                         "cancelled": 0}
+    assert by_status == {
+        "queued": 1,
+        "running": 1,
+        "completed": 1,
+        "diverged": 0,
+        "failed": 0,
+        "cancelled": 0,
+    }
     assert families["silab_queued_undispatched"].samples[0].value == 0
     wait = {s.name: s.value for s in families["silab_queue_wait_seconds"].samples}
     assert wait["silab_queue_wait_seconds_count"] == 2
@@ -104,7 +119,8 @@ def test_metrics_parse_and_count_what_is_in_the_database(make_client, session, s
     assert [(s.labels["algorithm"], s.value) for s in speed] == [("reuse", 1234.0)]
     beats = families["silab_heartbeat_age_seconds"].samples
     assert [(s.labels["experiment_id"], s.labels["worker"]) for s in beats] == [
-        (str(ids[1]), "gpu1@host")]
+        (str(ids[1]), "gpu1@host")
+    ]
     assert 0 <= beats[0].value < 60
 
 
@@ -122,10 +138,17 @@ def test_metrics_report_a_dead_database_instead_of_failing(tmp_path):
 def test_openapi_documents_every_route(client):
     document = client.get("/openapi.json").json()
     paths = document["paths"]
-    assert set(paths) >= {"/experiments", "/experiments/validate", "/experiments/{experiment_id}",
-                          "/experiments/{experiment_id}/trace",
-                          "/experiments/{experiment_id}/cancel",
-                          "/experiments/{experiment_id}/retry", "/health", "/ready", "/metrics"}
+    assert set(paths) >= {
+        "/experiments",
+        "/experiments/validate",
+        "/experiments/{experiment_id}",
+        "/experiments/{experiment_id}/trace",
+        "/experiments/{experiment_id}/cancel",
+        "/experiments/{experiment_id}/retry",
+        "/health",
+        "/ready",
+        "/metrics",
+    }
     for path, operations in paths.items():
         for method, operation in operations.items():
             assert operation.get("summary"), (method, path)

@@ -18,15 +18,25 @@ DEAD_BROKER = "redis://127.0.0.1:6390/0"  # nothing listens here
 
 def count(session: Session) -> tuple[int, int]:
     session.expire_all()
-    return (session.scalar(select(func.count()).select_from(Experiment)),
-            session.scalar(select(func.count()).select_from(ExperimentTag)))
+    return (
+        session.scalar(select(func.count()).select_from(Experiment)),
+        session.scalar(select(func.count()).select_from(ExperimentTag)),
+    )
 
 
 def test_submit_returns_201_with_location_and_stores_the_denormalized_columns(
-        client, session, spec, tmp_path):
-    response = client.post("/experiments", json={
-        "name": "tiny run", "tags": ["smoke", "h3"], "priority": 5, "max_attempts": 2,
-        "spec": spec})
+    client, session, spec, tmp_path
+):
+    response = client.post(
+        "/experiments",
+        json={
+            "name": "tiny run",
+            "tags": ["smoke", "h3"],
+            "priority": 5,
+            "max_attempts": 2,
+            "spec": spec,
+        },
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert response.headers["location"] == f"/experiments/{body['id']}"
@@ -34,7 +44,12 @@ def test_submit_returns_201_with_location_and_stores_the_denormalized_columns(
     assert body["owner"] == "alice"
     assert body["tags"] == ["h3", "smoke"]
     assert (body["target"], body["algorithm"], body["d"], body["width"], body["seeds"]) == (
-        "h3", "reuse", 8, 2, 2)
+        "h3",
+        "reuse",
+        8,
+        2,
+        2,
+    )
     assert body["samples_total"] == 64  # 8*d fresh samples, batch 1
     # The embedded SQLite broker took the message: dispatched_at is set, the message is there.
     assert body["dispatched_at"] is not None
@@ -54,11 +69,14 @@ def test_owner_is_the_keys_user_and_a_user_header_is_ignored(client, spec):
     assert response.json()["owner"] == "alice"
 
 
-@pytest.mark.parametrize("target, label", [
-    ("h3+h4", "h3+h4"),
-    ({"hermite": {3: 0.5, 4: 0.8}}, "hermite:3=0.5,4=0.8"),
-    ({"hermite": {4: 1.0}, "noise": 0.1}, "h4"),
-])
+@pytest.mark.parametrize(
+    "target, label",
+    [
+        ("h3+h4", "h3+h4"),
+        ({"hermite": {3: 0.5, 4: 0.8}}, "hermite:3=0.5,4=0.8"),
+        ({"hermite": {4: 1.0}, "noise": 0.1}, "h4"),
+    ],
+)
 def test_target_label(client, spec, target, label):
     spec["target"] = target
     response = client.post("/experiments", json={"spec": spec})
@@ -75,28 +93,45 @@ def _invalid(spec: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any
     return bad
 
 
-@pytest.mark.parametrize("path, value, loc, words", [
-    # a field validator (expression check)
-    (["phase1", "stages", 0, "lr"], "0.3/x",
-     ["body", "spec", "phase1", "stages", 0, "lr"], "unknown name 'x'"),
-    # the whole-spec check (resolved expressions): pydantic puts it at the spec, the API names it
-    (["phase1", "stages", 0, "lr"], "-0.1",
-     ["body", "spec", "phase1", "stages", 0, "lr"], "must be ≥ 0"),
-    (["model", "width"], "d-8", ["body", "spec", "model", "width"], "at least 1"),
-    # a model validator of a nested object
-    (["phase1", "algorithm"], "gd", ["body", "spec", "phase1"], "gd needs 'n'"),
-    # plain type and constraint errors
-    (["d"], -3, ["body", "spec", "d"], "greater than 0"),
-    (["phase1", "stages", 0, "bogus"], 1, ["body", "spec", "phase1", "stages", 0, "bogus"],
-     "Extra inputs"),
-    (["target"], "h9", ["body", "spec", "target"], "unknown target preset"),
-])
+@pytest.mark.parametrize(
+    "path, value, loc, words",
+    [
+        # a field validator (expression check)
+        (
+            ["phase1", "stages", 0, "lr"],
+            "0.3/x",
+            ["body", "spec", "phase1", "stages", 0, "lr"],
+            "unknown name 'x'",
+        ),
+        # the whole-spec check (resolved expressions): pydantic puts it at the spec, the API names it
+        (
+            ["phase1", "stages", 0, "lr"],
+            "-0.1",
+            ["body", "spec", "phase1", "stages", 0, "lr"],
+            "must be ≥ 0",
+        ),
+        (["model", "width"], "d-8", ["body", "spec", "model", "width"], "at least 1"),
+        # a model validator of a nested object
+        (["phase1", "algorithm"], "gd", ["body", "spec", "phase1"], "gd needs 'n'"),
+        # plain type and constraint errors
+        (["d"], -3, ["body", "spec", "d"], "greater than 0"),
+        (
+            ["phase1", "stages", 0, "bogus"],
+            1,
+            ["body", "spec", "phase1", "stages", 0, "bogus"],
+            "Extra inputs",
+        ),
+        (["target"], "h9", ["body", "spec", "target"], "unknown target preset"),
+    ],
+)
 def test_bad_spec_is_422_naming_the_field_and_stores_nothing(
-        client, session, spec, path, value, loc, words):
+    client, session, spec, path, value, loc, words
+):
     client.post("/experiments", json={"spec": spec, "tags": ["x"]})
     before = count(session)
-    response = client.post("/experiments", json={"spec": _invalid(spec, path, value),
-                                                  "tags": ["y"]})
+    response = client.post(
+        "/experiments", json={"spec": _invalid(spec, path, value), "tags": ["y"]}
+    )
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert any(issue["loc"] == loc and words in issue["msg"] for issue in detail), detail
@@ -112,11 +147,19 @@ def test_memory_estimate_over_the_limit_is_refused(client, session, spec):
 
 
 def test_bad_envelope_fields_are_422(client, spec):
-    for body in ({"spec": spec, "max_attempts": 0}, {"spec": spec, "tags": ["a b"]},
-                 {"spec": spec, "unknown": 1}, {"name": "no spec"}):
+    for body in (
+        {"spec": spec, "max_attempts": 0},
+        {"spec": spec, "tags": ["a b"]},
+        {"spec": spec, "unknown": 1},
+        {"name": "no spec"},
+    ):
         assert client.post("/experiments", json=body).status_code == 422, body
-    assert client.post("/experiments", content=b"{not json",
-                       headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        client.post(
+            "/experiments", content=b"{not json", headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
 
 
 def test_validate_returns_facts_and_stores_nothing(client, session, spec):
@@ -155,8 +198,9 @@ def test_body_over_the_limit_is_413(make_client, session, spec):
             yield b"y" * 500
         yield b'"}'
 
-    response = small.post("/experiments", content=chunks(),
-                          headers={"content-type": "application/json"})
+    response = small.post(
+        "/experiments", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert count(session) == (0, 0)
 

@@ -25,36 +25,64 @@ def points(session, experiment_id) -> int:
             step = round(10 ** (4 * i / (n - 1))) * 10 + i  # increasing, log-spaced
             m = 1 / (1 + math.exp(-(i - 200) / 30)) + 0.05 * math.sin(i * (seed + 1))
             mse = 1 - 0.9 * m + (0.7 if i == 123 + seed else 0.0)  # a spike to keep
-            session.add(TracePoint(
-                experiment_id=experiment_id, attempt=1, seed=seed, phase="phase1", step=step,
-                samples=step, mean_abs_m=m, test_mse=mse,
-                train_loss=None if i == 5 else mse * 1.1, median_abs_m=m * 0.9))
-        session.add(TracePoint(experiment_id=experiment_id, attempt=1, seed=seed,
-                               phase="phase2", step=10**5, samples=10**5, test_mse=0.01))
+            session.add(
+                TracePoint(
+                    experiment_id=experiment_id,
+                    attempt=1,
+                    seed=seed,
+                    phase="phase1",
+                    step=step,
+                    samples=step,
+                    mean_abs_m=m,
+                    test_mse=mse,
+                    train_loss=None if i == 5 else mse * 1.1,
+                    median_abs_m=m * 0.9,
+                )
+            )
+        session.add(
+            TracePoint(
+                experiment_id=experiment_id,
+                attempt=1,
+                seed=seed,
+                phase="phase2",
+                step=10**5,
+                samples=10**5,
+                test_mse=0.01,
+            )
+        )
     session.commit()
     return n
 
 
 def test_everything_when_under_max_points(client, experiment_id, points):
-    body = client.get(f"/experiments/{experiment_id}/trace",
-                      params={"max_points": 10_000}).json()
+    body = client.get(f"/experiments/{experiment_id}/trace", params={"max_points": 10_000}).json()
     assert body["total_points"] == 3 * (points + 1)
     assert len(body["points"]) == body["total_points"] and not body["downsampled"]
-    assert body["metrics"] == ["mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05",
-                               "frac_m_09", "train_loss", "test_mse"]
+    assert body["metrics"] == [
+        "mean_abs_m",
+        "median_abs_m",
+        "max_abs_m",
+        "frac_m_05",
+        "frac_m_09",
+        "train_loss",
+        "test_mse",
+    ]
     keys = [(p["seed"], p["phase"], p["step"]) for p in body["points"]]
     assert keys == sorted(keys)
 
 
 @pytest.mark.parametrize("max_points", [60, 200, 500])
 def test_downsampling_keeps_each_seeds_min_and_max_within_budget(
-        client, experiment_id, points, max_points):
-    full = client.get(f"/experiments/{experiment_id}/trace",
-                      params={"metrics": "mean_abs_m,test_mse", "phase": "phase1",
-                              "max_points": 100_000}).json()["points"]
-    body = client.get(f"/experiments/{experiment_id}/trace",
-                      params={"metrics": "mean_abs_m,test_mse", "phase": "phase1",
-                              "max_points": max_points}).json()
+    client, experiment_id, points, max_points
+):
+    full = client.get(
+        f"/experiments/{experiment_id}/trace",
+        params={"metrics": "mean_abs_m,test_mse", "phase": "phase1", "max_points": 100_000},
+    ).json()["points"]
+    body = client.get(
+        f"/experiments/{experiment_id}/trace",
+        params={"metrics": "mean_abs_m,test_mse", "phase": "phase1", "max_points": max_points},
+    ).json()
     kept = body["points"]
     assert body["downsampled"] and body["total_points"] == 3 * points
     assert len(kept) <= max_points
@@ -80,20 +108,40 @@ def test_downsampling_keeps_each_seeds_min_and_max_within_budget(
 
 
 def test_filters_seeds_phase_and_steps(client, experiment_id, points):
-    body = client.get(f"/experiments/{experiment_id}/trace", params={
-        "seeds": "0,2", "phase": "phase1", "step_min": 100, "step_max": 5000,
-        "metrics": "train_loss", "max_points": 10_000}).json()
+    body = client.get(
+        f"/experiments/{experiment_id}/trace",
+        params={
+            "seeds": "0,2",
+            "phase": "phase1",
+            "step_min": 100,
+            "step_max": 5000,
+            "metrics": "train_loss",
+            "max_points": 10_000,
+        },
+    ).json()
     assert {p["seed"] for p in body["points"]} == {0, 2}
     assert all(100 <= p["step"] <= 5000 and p["phase"] == "phase1" for p in body["points"])
     assert body["points"] and all(set(p["values"]) == {"train_loss"} for p in body["points"])
-    phase2 = client.get(f"/experiments/{experiment_id}/trace",
-                        params={"phase": "phase2", "metrics": "test_mse"}).json()["points"]
-    assert [(p["seed"], p["values"]["test_mse"]) for p in phase2] == [(0, .01), (1, .01), (2, .01)]
+    phase2 = client.get(
+        f"/experiments/{experiment_id}/trace", params={"phase": "phase2", "metrics": "test_mse"}
+    ).json()["points"]
+    assert [(p["seed"], p["values"]["test_mse"]) for p in phase2] == [
+        (0, 0.01),
+        (1, 0.01),
+        (2, 0.01),
+    ]
 
 
 def test_csv_has_a_header_and_one_row_per_point(client, experiment_id, points):
-    response = client.get(f"/experiments/{experiment_id}/trace", params={
-        "format": "csv", "metrics": "mean_abs_m,train_loss", "seeds": "1", "max_points": 10_000})
+    response = client.get(
+        f"/experiments/{experiment_id}/trace",
+        params={
+            "format": "csv",
+            "metrics": "mean_abs_m,train_loss",
+            "seeds": "1",
+            "max_points": 10_000,
+        },
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     table = list(csv.reader(io.StringIO(response.text)))
@@ -110,7 +158,11 @@ def test_empty_trace_and_errors(client, experiment_id):
     assert client.get("/experiments/999999/trace").status_code == 404
     bad = client.get(f"/experiments/{experiment_id}/trace", params={"metrics": "loss"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "metrics"]
-    assert client.get(f"/experiments/{experiment_id}/trace",
-                      params={"seeds": "a,b"}).status_code == 422
-    assert client.get(f"/experiments/{experiment_id}/trace",
-                      params={"format": "xml"}).status_code == 422
+    assert (
+        client.get(f"/experiments/{experiment_id}/trace", params={"seeds": "a,b"}).status_code
+        == 422
+    )
+    assert (
+        client.get(f"/experiments/{experiment_id}/trace", params={"format": "xml"}).status_code
+        == 422
+    )

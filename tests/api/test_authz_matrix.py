@@ -73,8 +73,11 @@ def test_every_route_has_a_rule() -> None:
 
 
 def _request(client, method: str, path: str, spec, experiment_id: int, sweep_id: int):
-    url = (path.replace("{experiment_id}", str(experiment_id))
-           .replace("{sweep_id}", str(sweep_id)).replace("{fmt}", "svg"))
+    url = (
+        path.replace("{experiment_id}", str(experiment_id))
+        .replace("{sweep_id}", str(sweep_id))
+        .replace("{fmt}", "svg")
+    )
     body = None
     if (method, path) in (("POST", "/experiments"), ("POST", "/experiments/validate")):
         body = {"spec": spec}
@@ -86,10 +89,21 @@ def _request(client, method: str, path: str, spec, experiment_id: int, sweep_id:
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 def test_authorization_matrix(make_client, session, spec, method: str, path: str) -> None:
     rule = RULES[(method, path)]
-    callers = {"anonymous": make_client(user=None), "owner": make_client(user="alice"),
-               "other": make_client(user="bob"), "admin": make_client(user="root")}
-    sweep = Sweep(name="m", owner="alice", sweep_hash="0" * 64, definition={}, axes=[],
-                  cells=0, experiments_total=0)
+    callers = {
+        "anonymous": make_client(user=None),
+        "owner": make_client(user="alice"),
+        "other": make_client(user="bob"),
+        "admin": make_client(user="root"),
+    }
+    sweep = Sweep(
+        name="m",
+        owner="alice",
+        sweep_hash="0" * 64,
+        definition={},
+        axes=[],
+        cells=0,
+        experiments_total=0,
+    )
     session.add(sweep)
     session.commit()
     # In the order that keeps the resource alive longest: refusals first.

@@ -29,15 +29,33 @@ def _trace(seeds=3, with_loss=True, phase2=True):
     for seed in range(seeds):
         for step in (0, 1, 2, 4, 8, 16, 32, 64):
             m = min(1.0, 0.05 + 0.015 * step + 0.01 * seed)
-            points.append({
-                "experiment_id": 1, "seed": seed, "phase": "phase1", "step": step,
-                "samples": 8 * step, "median_abs_m": m, "mean_abs_m": 0.9 * m,
-                "train_loss": 1.0 - 0.5 * m if with_loss else None, "test_mse": None,
-            })
+            points.append(
+                {
+                    "experiment_id": 1,
+                    "seed": seed,
+                    "phase": "phase1",
+                    "step": step,
+                    "samples": 8 * step,
+                    "median_abs_m": m,
+                    "mean_abs_m": 0.9 * m,
+                    "train_loss": 1.0 - 0.5 * m if with_loss else None,
+                    "test_mse": None,
+                }
+            )
         if phase2:
-            points.append({"experiment_id": 1, "seed": seed, "phase": "phase2", "step": 64,
-                           "samples": 512, "median_abs_m": m, "mean_abs_m": 0.9 * m,
-                           "train_loss": None, "test_mse": 0.3 + 0.01 * seed})
+            points.append(
+                {
+                    "experiment_id": 1,
+                    "seed": seed,
+                    "phase": "phase2",
+                    "step": 64,
+                    "samples": 512,
+                    "median_abs_m": m,
+                    "mean_abs_m": 0.9 * m,
+                    "train_loss": None,
+                    "test_mse": 0.3 + 0.01 * seed,
+                }
+            )
     return points
 
 
@@ -93,8 +111,16 @@ def test_alignment_curves_edge_cases():
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])
 def test_heatmap_with_missing_cells(fmt):
-    data = plots.heatmap(_cells(), "d", "n", "test_mse.mean", annotate=True, fmt=fmt,
-                         x_label="input dimension d", y_label="samples n")
+    data = plots.heatmap(
+        _cells(),
+        "d",
+        "n",
+        "test_mse.mean",
+        annotate=True,
+        fmt=fmt,
+        x_label="input dimension d",
+        y_label="samples n",
+    )
     if fmt == "png":
         assert data.startswith(PNG_MAGIC)
     else:

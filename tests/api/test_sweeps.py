@@ -19,10 +19,15 @@ T_975_DF2 = 4.302652729911275  # Student's t, 97.5% quantile, 2 degrees of freed
 
 
 def sweep_body(spec, **extra):
-    return {"name": "grid", "base": spec,
-            "axes": [{"path": "d", "values": [8, 16]},
-                     {"path": "phase1.stages.0.samples", "values": ["8*d", "16*d"]}],
-            **extra}
+    return {
+        "name": "grid",
+        "base": spec,
+        "axes": [
+            {"path": "d", "values": [8, 16]},
+            {"path": "phase1.stages.0.samples", "values": ["8*d", "16*d"]},
+        ],
+        **extra,
+    }
 
 
 def post(client, body, code=201):
@@ -32,8 +37,11 @@ def post(client, body, code=201):
 
 
 def experiments_of(session, sweep_id):
-    return list(session.scalars(select(Experiment).where(Experiment.sweep_id == sweep_id)
-                                .order_by(Experiment.id)))
+    return list(
+        session.scalars(
+            select(Experiment).where(Experiment.sweep_id == sweep_id).order_by(Experiment.id)
+        )
+    )
 
 
 def finish(session, experiment, seeds, *, status="completed"):
@@ -44,9 +52,16 @@ def finish(session, experiment, seeds, *, status="completed"):
 
 
 def seed(seed_id, **values):
-    row = {"seed": seed_id, "weak_recovery_samples": None, "final_mean_abs_m": None,
-           "final_median_abs_m": None, "final_max_abs_m": None, "final_frac_m_09": None,
-           "test_mse": None, "weak_recovery_step": None}
+    row = {
+        "seed": seed_id,
+        "weak_recovery_samples": None,
+        "final_mean_abs_m": None,
+        "final_median_abs_m": None,
+        "final_max_abs_m": None,
+        "final_frac_m_09": None,
+        "test_mse": None,
+        "weak_recovery_step": None,
+    }
     row.update(values)
     return row
 
@@ -56,9 +71,17 @@ def test_ranges_and_zip_expand_in_a_fixed_order():
     assert axis_values({"start": 16, "stop": 128, "num": 4, "scale": "log2"}) == [16, 32, 64, 128]
     assert axis_values({"start": 0.0, "stop": 1.0, "num": 3}) == [0.0, 0.5, 1.0]
     assert axis_values({"start": 1, "stop": 2, "num": 3, "scale": "log2"})[1] == 2**0.5
-    grid = cells([{"path": "d", "values": [16, 32]},
-                  {"zip": [{"path": "phase1.algorithm", "values": ["reuse", "online"]},
-                           {"path": "phase1.stages.0.lr", "values": [0.1, 0.5]}]}])
+    grid = cells(
+        [
+            {"path": "d", "values": [16, 32]},
+            {
+                "zip": [
+                    {"path": "phase1.algorithm", "values": ["reuse", "online"]},
+                    {"path": "phase1.stages.0.lr", "values": [0.1, 0.5]},
+                ]
+            },
+        ]
+    )
     assert grid == [
         {"d": 16, "phase1.algorithm": "reuse", "phase1.stages.0.lr": 0.1},
         {"d": 16, "phase1.algorithm": "online", "phase1.stages.0.lr": 0.5},
@@ -70,12 +93,19 @@ def test_ranges_and_zip_expand_in_a_fixed_order():
 
 
 def test_expand_sets_paths_splits_seeds_and_is_deterministic(spec):
-    definition = {"base": spec, "axes": [{"path": "target", "values": ["h3", "h4"]},
-                                         {"path": "target.noise", "values": [0.0, 0.1]}],
-                  "seeds": 5, "seeds_per_experiment": 2}
+    definition = {
+        "base": spec,
+        "axes": [
+            {"path": "target", "values": ["h3", "h4"]},
+            {"path": "target.noise", "values": [0.0, 0.1]},
+        ],
+        "seeds": 5,
+        "seeds_per_experiment": 2,
+    }
     first, second = expand(definition), expand(definition)
-    assert [(p.cell_key, p.spec.spec_hash()) for p in first] == \
-        [(p.cell_key, p.spec.spec_hash()) for p in second]
+    assert [(p.cell_key, p.spec.spec_hash()) for p in first] == [
+        (p.cell_key, p.spec.spec_hash()) for p in second
+    ]
     assert len(first) == 4 * 3  # 4 cells, seeds 0-1, 2-3, 4
     assert [p.spec.seeds for p in first[:3]] == [[0, 1], [2, 3], [4]]
     assert first[0].cell_key == '{"target":"h3","target.noise":0.0}'
@@ -92,8 +122,10 @@ def test_submit_expands_into_experiments_with_cell_keys(client, session, spec):
     assert body["progress"]["queued"] == 4 and body["status"] == "queued"
     rows = experiments_of(session, body["id"])
     assert [json.loads(e.cell_key) for e in rows] == [
-        {"d": 8, "phase1.stages.0.samples": "8*d"}, {"d": 8, "phase1.stages.0.samples": "16*d"},
-        {"d": 16, "phase1.stages.0.samples": "8*d"}, {"d": 16, "phase1.stages.0.samples": "16*d"},
+        {"d": 8, "phase1.stages.0.samples": "8*d"},
+        {"d": 8, "phase1.stages.0.samples": "16*d"},
+        {"d": 16, "phase1.stages.0.samples": "8*d"},
+        {"d": 16, "phase1.stages.0.samples": "16*d"},
     ]
     assert [e.d for e in rows] == [8, 8, 16, 16]
     assert [e.samples_total for e in rows] == [64, 128, 128, 256]
@@ -150,8 +182,16 @@ def test_an_invalid_cell_stores_nothing(client, session, spec):
 
 
 def test_axes_as_a_mapping_and_log2_ranges(client, session, spec):
-    body = post(client, {"base": spec, "axes": {
-        "d": {"start": 8, "stop": 32, "num": 3, "scale": "log2"}, "target": ["h3", "h4"]}})
+    body = post(
+        client,
+        {
+            "base": spec,
+            "axes": {
+                "d": {"start": 8, "stop": 32, "num": 3, "scale": "log2"},
+                "target": ["h3", "h4"],
+            },
+        },
+    )
     assert body["axes"] == ["d", "target"] and body["cells"] == 6
     assert [e.d for e in experiments_of(session, body["id"])] == [8, 8, 16, 16, 32, 32]
 
@@ -164,12 +204,18 @@ def test_progress_and_cancel(client, session, spec):
     finish(session, rows[1], [seed(0), seed(1)])
     shown = client.get(f"/sweeps/{body['id']}").json()
     assert shown["status"] == "running"
-    assert {k: v for k, v in shown["progress"].items() if v} == \
-        {"queued": 2, "running": 1, "completed": 1}
+    assert {k: v for k, v in shown["progress"].items() if v} == {
+        "queued": 2,
+        "running": 1,
+        "completed": 1,
+    }
     cancelled = client.post(f"/sweeps/{body['id']}/cancel").json()
     assert cancelled["cancel_requested"] is True
-    assert {k: v for k, v in cancelled["progress"].items() if v} == \
-        {"cancelled": 2, "running": 1, "completed": 1}
+    assert {k: v for k, v in cancelled["progress"].items() if v} == {
+        "cancelled": 2,
+        "running": 1,
+        "completed": 1,
+    }
     session.expire_all()
     assert experiments_of(session, body["id"])[0].cancel_requested is True
     rows = experiments_of(session, body["id"])
@@ -184,8 +230,12 @@ def test_progress_and_cancel(client, session, spec):
 
 
 def test_list_pages(client, spec):
-    ids = [post(client, {"name": f"s{i}", "base": spec,
-                         "axes": [{"path": "d", "values": [8 + i]}]})["id"] for i in range(3)]
+    ids = [
+        post(client, {"name": f"s{i}", "base": spec, "axes": [{"path": "d", "values": [8 + i]}]})[
+            "id"
+        ]
+        for i in range(3)
+    ]
     page = client.get("/sweeps?limit=2").json()
     assert [s["id"] for s in page["items"]] == ids[::-1][:2]
     rest = client.get(f"/sweeps?limit=2&cursor={page['next_cursor']}").json()
@@ -197,12 +247,21 @@ def test_list_pages(client, spec):
 def two_part_sweep(client, session, spec):
     """d ∈ {8, 16}; 3 seeds per cell split 2 + 1 over two experiments. Cell d=8:
     test_mse 0.1, 0.3 | 0.2 and weak recovery 100, None | 300. Cell d=16 not finished."""
-    body = post(client, {"name": "agg", "base": spec, "axes": [{"path": "d", "values": [8, 16]}],
-                         "seeds": 3, "seeds_per_experiment": 2})
+    body = post(
+        client,
+        {
+            "name": "agg",
+            "base": spec,
+            "axes": [{"path": "d", "values": [8, 16]}],
+            "seeds": 3,
+            "seeds_per_experiment": 2,
+        },
+    )
     rows = experiments_of(session, body["id"])
     assert [e.seeds for e in rows] == [2, 1, 2, 1]
-    finish(session, rows[0], [seed(0, test_mse=0.1, weak_recovery_samples=100),
-                              seed(1, test_mse=0.3)])
+    finish(
+        session, rows[0], [seed(0, test_mse=0.1, weak_recovery_samples=100), seed(1, test_mse=0.3)]
+    )
     finish(session, rows[1], [seed(2, test_mse=0.2, weak_recovery_samples=300)])
     return body["id"], rows
 
@@ -228,14 +287,16 @@ def test_aggregate_pools_experiments_that_differ_only_in_seed(client, session, s
 
 def test_aggregate_csv(client, session, spec):
     sweep_id, _ = two_part_sweep(client, session, spec)
-    response = client.get(f"/sweeps/{sweep_id}/aggregate",
-                          params={"format": "csv", "fields": "test_mse,recovered"})
+    response = client.get(
+        f"/sweeps/{sweep_id}/aggregate", params={"format": "csv", "fields": "test_mse,recovered"}
+    )
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0])[:4] == ["d", "cell_key", "experiments", "seeds"]
     assert float(rows[0]["test_mse.mean"]) == pytest.approx(0.2)
     assert float(rows[0]["test_mse.ci95_high"]) == pytest.approx(
-        0.2 + T_975_DF2 * 0.1 / math.sqrt(3))
+        0.2 + T_975_DF2 * 0.1 / math.sqrt(3)
+    )
     assert rows[0]["test_mse.n"] == "3" and rows[1]["test_mse.mean"] == ""
     assert client.get(f"/sweeps/{sweep_id}/aggregate?fields=nope").status_code == 422
     only = client.get(f"/sweeps/{sweep_id}/aggregate", params={"where": "d=16"}).json()
@@ -244,9 +305,18 @@ def test_aggregate_csv(client, session, spec):
 
 def add_trace(session, experiment_id, seed_id, values, phase="phase1"):
     for step, value in enumerate(values, start=1):
-        session.add(TracePoint(experiment_id=experiment_id, attempt=1, seed=seed_id, phase=phase,
-                               step=step, samples=10 * step, median_abs_m=value,
-                               test_mse=1.0 - value))
+        session.add(
+            TracePoint(
+                experiment_id=experiment_id,
+                attempt=1,
+                seed=seed_id,
+                phase=phase,
+                step=step,
+                samples=10 * step,
+                median_abs_m=value,
+                test_mse=1.0 - value,
+            )
+        )
     session.commit()
 
 
@@ -262,8 +332,9 @@ def test_aggregate_trace_per_evaluation_point(client, session, spec):
     assert points[1]["std"] == pytest.approx(0.1)
     assert points[1]["ci95_low"] == pytest.approx(0.6 - T_975_DF2 * 0.1 / math.sqrt(3))
     assert body["cells"][1]["points"] == []
-    text = client.get(f"/sweeps/{sweep_id}/aggregate/trace",
-                      params={"metric": "test_mse", "format": "csv"}).text
+    text = client.get(
+        f"/sweeps/{sweep_id}/aggregate/trace", params={"metric": "test_mse", "format": "csv"}
+    ).text
     lines = text.splitlines()
     assert lines[0] == "d,phase,step,samples,mean,std,ci95_low,ci95_high,n,n_missing,median"
     assert lines[1].startswith("8,phase1,1,10,0.8")
@@ -273,9 +344,17 @@ def test_aggregate_trace_per_evaluation_point(client, session, spec):
 def scaling_sweep(client, session, spec):
     """d ∈ {8, 16, 32}, two algorithms; reuse recovers at 2·d (exponent 1), online at d²/4
     (exponent 2); one online seed never recovers."""
-    body = post(client, {"name": "law", "base": spec, "axes": [
-        {"path": "phase1.algorithm", "values": ["reuse", "online"]},
-        {"path": "d", "values": [8, 16, 32]}]})
+    body = post(
+        client,
+        {
+            "name": "law",
+            "base": spec,
+            "axes": [
+                {"path": "phase1.algorithm", "values": ["reuse", "online"]},
+                {"path": "d", "values": [8, 16, 32]},
+            ],
+        },
+    )
     rows = experiments_of(session, body["id"])
     for e in rows:
         if e.algorithm == "reuse":
@@ -302,8 +381,7 @@ def test_scaling_fit_route(client, session, spec):
 
 
 def test_scaling_with_a_threshold_reads_the_trace(client, session, spec):
-    body = post(client, {"base": spec, "axes": [{"path": "d", "values": [8, 16, 32]}],
-                         "seeds": 1})
+    body = post(client, {"base": spec, "axes": [{"path": "d", "values": [8, 16, 32]}], "seeds": 1})
     rows = experiments_of(session, body["id"])
     for e in rows:
         finish(session, e, [seed(0)])
@@ -320,14 +398,19 @@ def test_scaling_with_a_threshold_reads_the_trace(client, session, spec):
 
 # ------------------------------------------------------------------------------------ plots
 def is_png(response):
-    return (response.status_code == 200 and response.headers["content-type"] == "image/png"
-            and response.content.startswith(b"\x89PNG\r\n\x1a\n"))
+    return (
+        response.status_code == 200
+        and response.headers["content-type"] == "image/png"
+        and response.content.startswith(b"\x89PNG\r\n\x1a\n")
+    )
 
 
 def is_svg(response):
-    return (response.status_code == 200
-            and response.headers["content-type"].startswith("image/svg+xml")
-            and b"<svg" in response.content)
+    return (
+        response.status_code == 200
+        and response.headers["content-type"].startswith("image/svg+xml")
+        and b"<svg" in response.content
+    )
 
 
 def test_plot_routes_return_png_and_svg(client, session, spec):
@@ -346,8 +429,11 @@ def test_plot_routes_return_png_and_svg(client, session, spec):
     for e in experiments_of(session, body["id"]):
         finish(session, e, [seed(0, test_mse=e.d / 100), seed(1, test_mse=e.d / 50)])
     heat = f"/sweeps/{body['id']}/heatmap"
-    assert is_png(client.get(f"{heat}.png", params={"x": "d", "y": "phase1.stages.0.samples",
-                                                   "value": "test_mse"}))
+    assert is_png(
+        client.get(
+            f"{heat}.png", params={"x": "d", "y": "phase1.stages.0.samples", "value": "test_mse"}
+        )
+    )
     assert is_svg(client.get(f"{heat}.svg", params={"x": "d", "y": "phase1.stages.0.samples"}))
     assert client.get(f"{heat}.png", params={"x": "d", "y": "nope"}).status_code == 422
     # With a varying third axis the heatmap needs it pinned.
@@ -355,9 +441,12 @@ def test_plot_routes_return_png_and_svg(client, session, spec):
     three = f"/sweeps/{law_id}/heatmap.png"
     assert client.get(three, params={"x": "d", "y": "d"}).status_code == 422
     assert is_png(client.get(f"/sweeps/{law_id}/scaling.png"))
-    assert is_svg(client.get(f"/sweeps/{law_id}/scaling.svg",
-                             params={"where": "phase1.algorithm=online",
-                                     "information_exponent": 3}))
+    assert is_svg(
+        client.get(
+            f"/sweeps/{law_id}/scaling.svg",
+            params={"where": "phase1.algorithm=online", "information_exponent": 3},
+        )
+    )
     assert client.get(f"/sweeps/{law_id}/scaling.png?group=5").status_code == 404
 
 

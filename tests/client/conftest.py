@@ -35,20 +35,42 @@ class LiveApi:
 @pytest.fixture(scope="module")
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     data = tmp_path_factory.mktemp("api")
-    env = {**os.environ, "SILAB_DATA_DIR": str(data),
-           "SILAB_DATABASE_URL": f"sqlite:///{data / 'silab.db'}"}
+    env = {
+        **os.environ,
+        "SILAB_DATA_DIR": str(data),
+        "SILAB_DATABASE_URL": f"sqlite:///{data / 'silab.db'}",
+    }
     env.pop("SILAB_BROKER_URL", None)
     env.pop("SILAB_URL", None)
     env.pop("SILAB_API_KEY", None)
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (data / "uvicorn.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -25,23 +25,35 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
 
 
-def silab(live_api, *args: str, url: str | None = None,
-          **env: str) -> subprocess.CompletedProcess:
+def silab(live_api, *args: str, url: str | None = None, **env: str) -> subprocess.CompletedProcess:
     """The CLI as a user runs it next to the embedded server: no SILAB_API_KEY, so it reads the
     admin key the server wrote into SILAB_DATA_DIR on its first start."""
     environ = {**os.environ, "SILAB_DATA_DIR": live_api.data_dir}
     environ.pop("SILAB_API_KEY", None)
     environ.update(env)
-    return subprocess.run([sys.executable, "-m", "client.cli", "--url", url or live_api.url,
-                           *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=False, env=environ)
+    return subprocess.run(
+        [sys.executable, "-m", "client.cli", "--url", url or live_api.url, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environ,
+    )
 
 
 def admin(live_api, *args: str) -> subprocess.CompletedProcess:
     """`silab-admin` on the server (python -m api.admin), on the live API's database."""
     environ = {**os.environ, "SILAB_DATABASE_URL": live_api.database_url}
-    return subprocess.run([sys.executable, "-m", "api.admin", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=False, env=environ)
+    return subprocess.run(
+        [sys.executable, "-m", "api.admin", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environ,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +76,21 @@ def _id(stdout: str) -> int:
 
 
 def test_submit_show_list(live_api, spec_file):
-    done = silab(live_api, "submit", str(spec_file), "--name", "cli smoke", "--tag", "cli",
-                 "--tag", "smoke", "--set", "d=16", "--set", "phase1.stages.0.lr=0.01")
+    done = silab(
+        live_api,
+        "submit",
+        str(spec_file),
+        "--name",
+        "cli smoke",
+        "--tag",
+        "cli",
+        "--tag",
+        "smoke",
+        "--set",
+        "d=16",
+        "--set",
+        "phase1.stages.0.lr=0.01",
+    )
     assert done.returncode == 0, done.stderr
     assert "queued (sent to the broker)" in done.stdout
     ident = _id(done.stdout)
@@ -102,12 +127,22 @@ def test_trace_csv(live_api, sessions):
         queue.claim(ident, session=session, worker="test", lease_seconds=60)
         for step in range(1, 11):
             for seed in (0, 1):
-                session.add(TracePoint(experiment_id=ident, attempt=1, seed=seed,
-                                       phase="phase1", step=step, samples=step,
-                                       mean_abs_m=step / 10, test_mse=1 - step / 20))
+                session.add(
+                    TracePoint(
+                        experiment_id=ident,
+                        attempt=1,
+                        seed=seed,
+                        phase="phase1",
+                        step=step,
+                        samples=step,
+                        mean_abs_m=step / 10,
+                        test_mse=1 - step / 20,
+                    )
+                )
         session.commit()
-    done = silab(live_api, "trace", str(ident), "--csv", "--metrics", "mean_abs_m,test_mse",
-                 "--seeds", "1")
+    done = silab(
+        live_api, "trace", str(ident), "--csv", "--metrics", "mean_abs_m,test_mse", "--seeds", "1"
+    )
     assert done.returncode == 0, done.stderr
     rows = list(csv.reader(io.StringIO(done.stdout)))
     assert rows[0] == ["seed", "phase", "step", "samples", "mean_abs_m", "test_mse"]
@@ -155,8 +190,10 @@ def test_python_client_pages_and_waits(live_api, sessions):
     made_key = admin(live_api, "create-key", "carol", "--label", "test")
     assert made_key.returncode == 0 and "shown only now" in made_key.stderr
     silab_client = SilabClient(live_api.url, api_key=made_key.stdout.strip())
-    made = [silab_client.submit("preset:tiny", name=f"page {i}", tags=["paging"])["id"]
-            for i in range(7)]
+    made = [
+        silab_client.submit("preset:tiny", name=f"page {i}", tags=["paging"])["id"]
+        for i in range(7)
+    ]
     listed = [e["id"] for e in silab_client.list(tag="paging", sort="id", page_size=3)]
     assert listed == sorted(made)
     assert {e["owner"] for e in silab_client.list(tag="paging")} == {"carol"}
@@ -169,18 +206,30 @@ def test_python_client_pages_and_waits(live_api, sessions):
             session.commit()
             for done in (16, 32, 64):
                 time.sleep(0.2)
-                queue.heartbeat(ident, session=session, attempt=claimed.attempt,
-                                lease_seconds=60, samples_done=done)
+                queue.heartbeat(
+                    ident,
+                    session=session,
+                    attempt=claimed.attempt,
+                    lease_seconds=60,
+                    samples_done=done,
+                )
                 session.commit()
-            queue.finish(ident, session=session, attempt=claimed.attempt, status="completed",
-                         summary={"test_mse": 0.5}, result={"status": "completed"})
+            queue.finish(
+                ident,
+                session=session,
+                attempt=claimed.attempt,
+                status="completed",
+                summary={"test_mse": 0.5},
+                result={"status": "completed"},
+            )
             session.commit()
 
     thread = threading.Thread(target=worker)
     thread.start()
     seen: list[int] = []
-    final = silab_client.wait(ident, timeout=30, interval=0.05,
-                              on_progress=lambda e: seen.append(e["samples_done"]))
+    final = silab_client.wait(
+        ident, timeout=30, interval=0.05, on_progress=lambda e: seen.append(e["samples_done"])
+    )
     thread.join()
     assert final["status"] == "completed" and final["test_mse"] == 0.5
     assert seen == sorted(seen) and seen[-1] == 64 and len(set(seen)) >= 2

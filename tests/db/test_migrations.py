@@ -93,6 +93,10 @@ def test_cli_reads_the_url_from_the_environment(empty_db_url: str) -> None:
     env = {**os.environ, "SILAB_DATABASE_URL": empty_db_url}
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     assert TABLES <= _tables(empty_db_url)

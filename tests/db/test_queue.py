@@ -81,8 +81,9 @@ def _race_to_claim(
         try:
             with session_factory() as session:
                 barrier.wait()
-                claimed = queue.claim(experiment_id, session=session, worker=worker,
-                                      lease_seconds=60)
+                claimed = queue.claim(
+                    experiment_id, session=session, worker=worker, lease_seconds=60
+                )
                 session.commit()
                 if claimed is not None:
                     winners.append(worker)
@@ -145,11 +146,17 @@ def test_heartbeat_after_reap_is_dead_and_the_next_attempt_owns_it(
     report = queue.reap(session=session, now=T0 + timedelta(seconds=61))
     session.commit()
     assert report.requeued == [experiment_id]
-    assert queue.heartbeat(experiment_id, session=session, attempt=1, lease_seconds=60).alive is False
+    assert (
+        queue.heartbeat(experiment_id, session=session, attempt=1, lease_seconds=60).alive is False
+    )
     second = _claim(session, experiment_id, now=T0 + timedelta(seconds=70), worker="w2")
     assert second is not None and second.attempt == 2
-    assert queue.heartbeat(experiment_id, session=session, attempt=1, lease_seconds=60).alive is False
-    assert queue.heartbeat(experiment_id, session=session, attempt=2, lease_seconds=60).alive is True
+    assert (
+        queue.heartbeat(experiment_id, session=session, attempt=1, lease_seconds=60).alive is False
+    )
+    assert (
+        queue.heartbeat(experiment_id, session=session, attempt=2, lease_seconds=60).alive is True
+    )
 
 
 def test_reap_compares_instants_not_strings(
@@ -227,7 +234,10 @@ def test_write_trace_twice_with_overlap_has_no_duplicates(
 ) -> None:
     experiment_id = make_experiment()
     first = queue.trace_rows(
-        phase="phase1", step=10, samples=100, seeds=[0, 1],
+        phase="phase1",
+        step=10,
+        samples=100,
+        seeds=[0, 1],
         metrics={"mean_abs_m": [0.1, 0.2], "train_loss": [1.0, math.nan]},
     )
     first += queue.trace_rows(
@@ -246,9 +256,12 @@ def test_write_trace_twice_with_overlap_has_no_duplicates(
     queue.write_trace(experiment_id, session=session, attempt=2, rows=second)
     session.commit()
     assert _points(session, experiment_id) == [
-        (0, "phase1", 10, 0.1), (1, "phase1", 10, 0.2),
-        (0, "phase1", 20, 0.3), (1, "phase1", 20, 0.4),
-        (0, "phase1", 40, 0.5), (1, "phase1", 40, 0.6),
+        (0, "phase1", 10, 0.1),
+        (1, "phase1", 10, 0.2),
+        (0, "phase1", 20, 0.3),
+        (1, "phase1", 20, 0.4),
+        (0, "phase1", 40, 0.5),
+        (1, "phase1", 40, 0.6),
     ]
     losses = session.scalars(
         select(TracePoint.train_loss)
@@ -271,12 +284,16 @@ def test_write_trace_in_many_batches_and_rejects_unknown_fields(
     queue.write_trace(experiment_id, session=session, attempt=1, rows=[])
     session.commit()
     count = session.scalar(
-        select(func.count()).select_from(TracePoint).where(TracePoint.experiment_id == experiment_id)
+        select(func.count())
+        .select_from(TracePoint)
+        .where(TracePoint.experiment_id == experiment_id)
     )
     assert count == len(rows)
     with pytest.raises(ValueError, match="loss"):
         queue.write_trace(
-            experiment_id, session=session, attempt=1,
+            experiment_id,
+            session=session,
+            attempt=1,
             rows=[{"seed": 0, "phase": "phase1", "step": 1, "samples": 1, "loss": 1.0}],
         )
 
@@ -324,12 +341,30 @@ RESULT = {
     "status": "completed",
     "message": "",
     "seeds": [
-        {"seed": 0, "weak_recovery_samples": 1000, "final_mean_abs_m": 0.9,
-         "final_median_abs_m": 0.91, "final_max_abs_m": 0.99, "test_mse": 0.01},
-        {"seed": 1, "weak_recovery_samples": None, "final_mean_abs_m": 0.1,
-         "final_median_abs_m": 0.11, "final_max_abs_m": 0.3, "test_mse": math.nan},
-        {"seed": 2, "weak_recovery_samples": 3000, "final_mean_abs_m": 0.8,
-         "final_median_abs_m": 0.81, "final_max_abs_m": 0.95, "test_mse": 0.03},
+        {
+            "seed": 0,
+            "weak_recovery_samples": 1000,
+            "final_mean_abs_m": 0.9,
+            "final_median_abs_m": 0.91,
+            "final_max_abs_m": 0.99,
+            "test_mse": 0.01,
+        },
+        {
+            "seed": 1,
+            "weak_recovery_samples": None,
+            "final_mean_abs_m": 0.1,
+            "final_median_abs_m": 0.11,
+            "final_max_abs_m": 0.3,
+            "test_mse": math.nan,
+        },
+        {
+            "seed": 2,
+            "weak_recovery_samples": 3000,
+            "final_mean_abs_m": 0.8,
+            "final_median_abs_m": 0.81,
+            "final_max_abs_m": 0.95,
+            "test_mse": 0.03,
+        },
     ],
     "samples": 5000,
     "steps": 500,
@@ -371,14 +406,22 @@ def test_finish_is_conditional_on_the_running_attempt(
 def test_finish_rejects_bad_arguments(session: Session, make_experiment: MakeExperiment) -> None:
     experiment_id = make_experiment()
     with pytest.raises(ValueError):
-        queue.finish(experiment_id, session=session, attempt=1, status="failed", summary={},
-                     result={})
+        queue.finish(
+            experiment_id, session=session, attempt=1, status="failed", summary={}, result={}
+        )
     with pytest.raises(ValueError, match="bogus"):
-        queue.finish(experiment_id, session=session, attempt=1, status="completed",
-                     summary={"bogus": 1}, result={})
+        queue.finish(
+            experiment_id,
+            session=session,
+            attempt=1,
+            status="completed",
+            summary={"bogus": 1},
+            result={},
+        )
     with pytest.raises(ValueError, match="naive"):
-        queue.claim(experiment_id, session=session, worker="w", lease_seconds=1,
-                    now=datetime(2026, 1, 1))
+        queue.claim(
+            experiment_id, session=session, worker="w", lease_seconds=1, now=datetime(2026, 1, 1)
+        )
 
 
 def test_fail_and_mark_cancelled_are_conditional(
@@ -439,8 +482,12 @@ def test_retry_renews_the_budget_and_keeps_trace_and_checkpoint(
 ) -> None:
     experiment_id = make_experiment(max_attempts=1)
     _claim(session, experiment_id)
-    queue.write_trace(experiment_id, session=session, attempt=1,
-                      rows=[{"seed": 0, "phase": "phase1", "step": 1, "samples": 1}])
+    queue.write_trace(
+        experiment_id,
+        session=session,
+        attempt=1,
+        rows=[{"seed": 0, "phase": "phase1", "step": 1, "samples": 1}],
+    )
     queue.save_checkpoint(experiment_id, session=session, attempt=1, samples=1, state=b"s")
     _set_dispatched(session, experiment_id, T0)  # the retry must clear it
     queue.reap(session=session, now=T0 + timedelta(hours=1))
@@ -455,15 +502,20 @@ def test_retry_renews_the_budget_and_keeps_trace_and_checkpoint(
     assert experiment.finished_at is None
     assert len(_points(session, experiment_id)) == 1
     assert queue.load_checkpoint(experiment_id, session=session) is not None
-    assert scheduler.plan(session=session, slots=10, default_max_running=None,
-                          resend_after_s=60) == [experiment_id]
+    assert scheduler.plan(
+        session=session, slots=10, default_max_running=None, resend_after_s=60
+    ) == [experiment_id]
     assert not queue.retry(experiment_id, session=session)  # queued: nothing to retry
     assert _claim(session, experiment_id) is not None
 
     cancelled = make_experiment()
     queue.request_cancel(cancelled, session=session)
-    queue.write_trace(cancelled, session=session, attempt=1,
-                      rows=[{"seed": 0, "phase": "phase1", "step": 1, "samples": 1}])
+    queue.write_trace(
+        cancelled,
+        session=session,
+        attempt=1,
+        rows=[{"seed": 0, "phase": "phase1", "step": 1, "samples": 1}],
+    )
     assert queue.retry(cancelled, session=session, from_scratch=True)
     session.commit()
     experiment = _get(session, cancelled)
@@ -512,5 +564,6 @@ def test_summary_of_an_empty_result() -> None:
 
 
 def _set_dispatched(session: Session, experiment_id: int, when: datetime) -> None:
-    session.execute(update(Experiment).where(Experiment.id == experiment_id)
-                    .values(dispatched_at=when))
+    session.execute(
+        update(Experiment).where(Experiment.id == experiment_id).values(dispatched_at=when)
+    )

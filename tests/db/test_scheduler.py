@@ -16,9 +16,14 @@ MakeExperiment = Callable[..., int]
 
 def _round(sessions: sessionmaker[Session], slots: int = 1, **kwargs) -> list[int]:
     sent: list[int] = []
-    ids, error = scheduler.dispatch_round(sessions, sent.append, slots=slots,
-                                          default_max_running=kwargs.pop("max_running", None),
-                                          resend_after_s=600, **kwargs)
+    ids, error = scheduler.dispatch_round(
+        sessions,
+        sent.append,
+        slots=slots,
+        default_max_running=kwargs.pop("max_running", None),
+        resend_after_s=600,
+        **kwargs,
+    )
     assert error is None and ids == sent
     return ids
 
@@ -29,8 +34,14 @@ def _run_and_finish(sessions: sessionmaker[Session], ids: list[int]) -> None:
         for experiment_id in ids:
             claimed = queue.claim(experiment_id, session=session, worker="w", lease_seconds=60)
             claimed = claimed or session.get(Experiment, experiment_id)  # already running
-            queue.finish(experiment_id, session=session, attempt=claimed.attempt,
-                         status="completed", summary={}, result={})
+            queue.finish(
+                experiment_id,
+                session=session,
+                attempt=claimed.attempt,
+                status="completed",
+                summary={},
+                result={},
+            )
         session.commit()
 
 
@@ -122,12 +133,16 @@ def test_a_refused_send_unmarks_the_rest(
         if len(calls) == 2:
             raise ConnectionRefusedError("broker down")
 
-    sent, error = scheduler.dispatch_round(session_factory, flaky, slots=3,
-                                           default_max_running=None, resend_after_s=600)
+    sent, error = scheduler.dispatch_round(
+        session_factory, flaky, slots=3, default_max_running=None, resend_after_s=600
+    )
     assert sent == [ids[0]] and "broker down" in error
     with session_factory() as session:
         assert [session.get(Experiment, i).dispatched_at is None for i in ids] == [
-            False, True, True]
+            False,
+            True,
+            True,
+        ]
     assert _round(session_factory, slots=3) == ids[1:]
 
 
@@ -143,8 +158,13 @@ def test_position_counts_higher_priority_own_older_and_other_users_turns(
         session.commit()
 
         def where(experiment_id: int) -> scheduler.Position:
-            found = scheduler.position(experiment_id, session=session, slots=1,
-                                       default_max_running=None, resend_after_s=600)
+            found = scheduler.position(
+                experiment_id,
+                session=session,
+                slots=1,
+                default_max_running=None,
+                resend_after_s=600,
+            )
             assert found is not None
             return found
 
@@ -155,8 +175,12 @@ def test_position_counts_higher_priority_own_older_and_other_users_turns(
         assert where(a[1]).position == 3 and "turn" in where(a[1]).waiting_for
         assert where(high).position == 1
         assert where(a[0]).position is None and where(a[0]).status == "running"
-        assert scheduler.position(424242, session=session, slots=1, default_max_running=None,
-                                  resend_after_s=600) is None
+        assert (
+            scheduler.position(
+                424242, session=session, slots=1, default_max_running=None, resend_after_s=600
+            )
+            is None
+        )
         # The estimate agrees with what the dispatcher then does.
     order = []
     for _ in range(4):
@@ -171,11 +195,13 @@ def test_position_names_the_running_limit(
     first, second = make_experiment(owner="a"), make_experiment(owner="a")
     assert _round(session_factory, slots=5, max_running=1) == [first]
     with session_factory() as session:
-        sent = scheduler.position(first, session=session, slots=5, default_max_running=1,
-                                  resend_after_s=600)
+        sent = scheduler.position(
+            first, session=session, slots=5, default_max_running=1, resend_after_s=600
+        )
         assert sent.in_flight and sent.waiting_for == ["a worker to claim it"]
-        waiting = scheduler.position(second, session=session, slots=5, default_max_running=1,
-                                     resend_after_s=600)
+        waiting = scheduler.position(
+            second, session=session, slots=5, default_max_running=1, resend_after_s=600
+        )
         assert waiting.waiting_for == ["running limit"] and waiting.owner_max_running == 1
 
 

@@ -15,14 +15,17 @@ def test_last_start_per_owner_across_chunks(make_experiment, session):
         owner = f"u{k:03d}"
         started = base + timedelta(minutes=k)
         dispatched = base + timedelta(minutes=k, seconds=30 if k % 2 else -30)
-        make_experiment(owner=owner, status="completed", started_at=started,
-                        dispatched_at=base)
-        make_experiment(owner=owner, status="running", started_at=base,
-                        dispatched_at=dispatched)
+        make_experiment(owner=owner, status="completed", started_at=started, dispatched_at=base)
+        make_experiment(owner=owner, status="running", started_at=base, dispatched_at=dispatched)
         expected[owner] = max(started, dispatched)
     make_experiment(owner="never", status="queued")  # neither time: absent
-    pool = scheduler.pool_state(session=session, slots=4, default_max_running=None,
-                                resend_after_s=600, owners={*expected, "never"},
-                                now=base + timedelta(days=1))
+    pool = scheduler.pool_state(
+        session=session,
+        slots=4,
+        default_max_running=None,
+        resend_after_s=600,
+        owners={*expected, "never"},
+        now=base + timedelta(days=1),
+    )
     assert pool.last_start == expected
     assert pool.busy == {owner: 1 for owner in expected}

@@ -41,9 +41,7 @@ def test_postgres_engine_pings_before_use(postgres_url: str) -> None:
         engine.dispose()
 
 
-def test_sessions_keep_objects_readable_after_commit(
-    session: Session, make_experiment
-) -> None:
+def test_sessions_keep_objects_readable_after_commit(session: Session, make_experiment) -> None:
     experiment = session.get(Experiment, make_experiment())
     session.commit()
     assert experiment is not None

@@ -46,8 +46,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str,
-               diagnose: Callable[[], str] = lambda: "") -> Any:
+def wait_until(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    diagnose: Callable[[], str] = lambda: "",
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -120,29 +124,61 @@ class Stack:
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
         log = self.tmp / f"{name}.log"
         with log.open("ab") as out:
-            popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+            popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str = "worker", *, timeout: float = 45, queue: str | None = None,
-               beat: bool = True, **env: str) -> Proc:
+    def worker(
+        self,
+        name: str = "worker",
+        *,
+        timeout: float = 45,
+        queue: str | None = None,
+        beat: bool = True,
+        **env: str,
+    ) -> Proc:
         """`celery -A worker.app worker -B -c 1` (beat embedded), ready to consume.
 
         `queue` restricts it to one queue, as docker-compose.yml runs the pool: the GPU workers
         with `-Q celery` and no beat, the maintenance worker with `-Q silab.maintain -B`."""
         node = f"{name}-{uuid.uuid4().hex[:6]}@127.0.0.1"
-        argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-c", "1",
-                "-l", "info", "-n", node, "--without-gossip", "--without-mingle",
-                "--without-heartbeat"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.app",
+            "worker",
+            "-c",
+            "1",
+            "-l",
+            "info",
+            "-n",
+            node,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         if queue is not None:
             argv += ["-Q", queue]
         if beat:
             argv += ["-B", "-s", str(self.tmp / f"{name}-beat-schedule")]
         proc = self.start(name, argv, self.env(**env))
-        wait_until(lambda: not proc.alive() or " ready." in proc.tail(200), timeout,
-                   f"{name} to be ready", self.diagnose)
+        wait_until(
+            lambda: not proc.alive() or " ready." in proc.tail(200),
+            timeout,
+            f"{name} to be ready",
+            self.diagnose,
+        )
         assert proc.alive(), f"{name} exited:\n{proc.tail()}"
         return proc
 
@@ -150,10 +186,22 @@ class Stack:
         """`uvicorn api.main:app` on a free loopback port; returns its base URL."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = self.start("api", [
-            sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning",
-        ], self.env(**env))
+        proc = self.start(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            self.env(**env),
+        )
 
         def up() -> bool:
             assert proc.alive(), f"api exited:\n{proc.tail()}"
@@ -172,20 +220,25 @@ class Stack:
             self._sessions.kw["bind"].dispose()
 
     def diagnose(self) -> str:
-        parts = [f"--- {p.name} (pid {p.popen.pid}, rc {p.popen.poll()}) ---\n{p.tail()}"
-                 for p in self.procs]
+        parts = [
+            f"--- {p.name} (pid {p.popen.pid}, rc {p.popen.poll()}) ---\n{p.tail()}"
+            for p in self.procs
+        ]
         with self.sessions()() as session:
             for e in session.scalars(select(Experiment).order_by(Experiment.id)):
-                parts.append(f"experiment {e.id}: {e.status} attempt {e.attempt} "
-                             f"samples {e.samples_done} dispatched {e.dispatched_at} "
-                             f"lease {e.lease_expires_at} error {e.error!r}")
+                parts.append(
+                    f"experiment {e.id}: {e.status} attempt {e.attempt} "
+                    f"samples {e.samples_done} dispatched {e.dispatched_at} "
+                    f"lease {e.lease_expires_at} error {e.error!r}"
+                )
         return "\n".join(parts)
 
     # ------------------------------------------------------------------------------ the database
     def sessions(self) -> sessionmaker[Session]:
         if self._sessions is None:
-            self._sessions = make_sessionmaker(make_engine(DbSettings(
-                database_url=self.database_url)))
+            self._sessions = make_sessionmaker(
+                make_engine(DbSettings(database_url=self.database_url))
+            )
         return self._sessions
 
     def experiment(self, experiment_id: int) -> Experiment:
@@ -199,13 +252,23 @@ class Stack:
             experiment = self.experiment(experiment_id)
             return experiment if experiment.status in statuses else None
 
-        return wait_until(reached, timeout, f"experiment {experiment_id} to be {statuses}",
-                          self.diagnose)
+        return wait_until(
+            reached, timeout, f"experiment {experiment_id} to be {statuses}", self.diagnose
+        )
 
     def trace(self, experiment_id: int) -> list[tuple[Any, ...]]:
         with self.sessions()() as session:
-            return [tuple(row) for row in session.execute(
-                select(TracePoint.phase, TracePoint.step, TracePoint.seed, TracePoint.samples,
-                       TracePoint.attempt)
-                .where(TracePoint.experiment_id == experiment_id)
-                .order_by(TracePoint.phase, TracePoint.step, TracePoint.seed))]
+            return [
+                tuple(row)
+                for row in session.execute(
+                    select(
+                        TracePoint.phase,
+                        TracePoint.step,
+                        TracePoint.seed,
+                        TracePoint.samples,
+                        TracePoint.attempt,
+                    )
+                    .where(TracePoint.experiment_id == experiment_id)
+                    .order_by(TracePoint.phase, TracePoint.step, TracePoint.seed)
+                )
+            ]

@@ -25,16 +25,24 @@ from tests.e2e.e2e_helpers import Stack, wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1400,1000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
 )
 
 
 def _binaries() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver") or (
-        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
+    )
     try:
         import selenium  # noqa: F401
     except ImportError as error:
@@ -76,21 +84,44 @@ def _seed_database(url: str) -> dict[str, int]:
     and a sweep over the two h3 ones."""
     engine = make_engine(DbSettings(database_url=url))
     with make_sessionmaker(engine)() as session:
-        sweep = Sweep(name="browser sweep", owner="alice", sweep_hash="b" * 64,
-                      definition={"base": {}, "axes": [{"path": "d", "values": [16, 32]}]},
-                      axes=["d", "phase1.n"], cells=2, experiments_total=2)
+        sweep = Sweep(
+            name="browser sweep",
+            owner="alice",
+            sweep_hash="b" * 64,
+            definition={"base": {}, "axes": [{"path": "d", "values": [16, 32]}]},
+            axes=["d", "phase1.n"],
+            cells=2,
+            experiments_total=2,
+        )
         session.add(sweep)
         session.flush()
         rows = []
-        for name, target, algorithm, d, n in (("alpha reuse", "h3", "reuse", 16, "8*d"),
-                                               ("beta reuse", "h3", "reuse", 32, "16*d"),
-                                               ("gamma online", "h4", "online", 64, None)):
+        for name, target, algorithm, d, n in (
+            ("alpha reuse", "h3", "reuse", 16, "8*d"),
+            ("beta reuse", "h3", "reuse", 32, "16*d"),
+            ("gamma online", "h4", "online", 64, None),
+        ):
             experiment = Experiment(
-                name=name, owner="alice", spec={"d": d, "target": target}, spec_hash="0" * 64,
-                target=target, algorithm=algorithm, d=d, width=8, seeds=2, status="completed",
-                samples_total=1000, samples_done=1000, final_median_abs_m=0.8, test_mse=0.3,
-                result={"seeds": [{"seed": 0, "test_mse": 0.2, "final_mean_abs_m": 0.7},
-                                  {"seed": 1, "test_mse": 0.4, "final_mean_abs_m": 0.9}]},
+                name=name,
+                owner="alice",
+                spec={"d": d, "target": target},
+                spec_hash="0" * 64,
+                target=target,
+                algorithm=algorithm,
+                d=d,
+                width=8,
+                seeds=2,
+                status="completed",
+                samples_total=1000,
+                samples_done=1000,
+                final_median_abs_m=0.8,
+                test_mse=0.3,
+                result={
+                    "seeds": [
+                        {"seed": 0, "test_mse": 0.2, "final_mean_abs_m": 0.7},
+                        {"seed": 1, "test_mse": 0.4, "final_mean_abs_m": 0.9},
+                    ]
+                },
             )
             if n is not None:
                 experiment.sweep_id = sweep.id
@@ -100,11 +131,20 @@ def _seed_database(url: str) -> dict[str, int]:
         session.flush()
         for seed in (0, 1):
             for step in range(1, 21):
-                session.add(TracePoint(
-                    experiment_id=rows[0].id, attempt=1, seed=seed, phase="phase1", step=step,
-                    samples=step * 16, median_abs_m=min(1.0, 0.05 * step + 0.1 * seed),
-                    mean_abs_m=min(1.0, 0.04 * step), train_loss=1.0 / step,
-                    test_mse=1.0 / step))
+                session.add(
+                    TracePoint(
+                        experiment_id=rows[0].id,
+                        attempt=1,
+                        seed=seed,
+                        phase="phase1",
+                        step=step,
+                        samples=step * 16,
+                        median_abs_m=min(1.0, 0.05 * step + 0.1 * seed),
+                        mean_abs_m=min(1.0, 0.04 * step),
+                        train_loss=1.0 / step,
+                        test_mse=1.0 / step,
+                    )
+                )
         session.commit()
         ids = {"alpha": rows[0].id, "beta": rows[1].id, "gamma": rows[2].id, "sweep": sweep.id}
     engine.dispose()
@@ -129,44 +169,67 @@ def test_dashboard_lists_filters_and_shows_a_plot(browser, tmp_path: Path) -> No
         if key:
             field = browser.find_element(By.ID, "api-key")
             field.send_keys(key)
-            browser.execute_script(
-                "arguments[0].dispatchEvent(new Event('change'));", field)
+            browser.execute_script("arguments[0].dispatchEvent(new Event('change'));", field)
 
         def rows() -> list:
             return browser.find_elements(By.CSS_SELECTOR, "#experiments-body tr")
 
-        wait_until(lambda: len(rows()) == 3, 20, "three experiments listed",
-                   lambda: browser.find_element(By.ID, "error").text)
+        wait_until(
+            lambda: len(rows()) == 3,
+            20,
+            "three experiments listed",
+            lambda: browser.find_element(By.ID, "error").text,
+        )
         browser.save_screenshot(str(tmp_path / "list.png"))
 
         Select(browser.find_element(By.ID, "filter-algorithm")).select_by_visible_text("reuse")
         wait_until(lambda: len(rows()) == 2, 20, "the algorithm filter to leave two rows")
         browser.find_element(By.ID, "filter-name").send_keys("alpha")
-        wait_until(lambda: [r.get_attribute("data-id") for r in rows()] == [str(ids["alpha"])],
-                   20, "the name filter to leave alpha")
+        wait_until(
+            lambda: [r.get_attribute("data-id") for r in rows()] == [str(ids["alpha"])],
+            20,
+            "the name filter to leave alpha",
+        )
         assert "algorithm=reuse" in browser.current_url and "name=alpha" in browser.current_url
 
         rows()[0].click()
-        wait_until(lambda: browser.find_element(By.ID, "detail-title").text.startswith(
-            f"#{ids['alpha']}"), 20, "the detail view")
+        wait_until(
+            lambda: browser.find_element(By.ID, "detail-title").text.startswith(f"#{ids['alpha']}"),
+            20,
+            "the detail view",
+        )
         plot = browser.find_element(By.ID, "plot")
-        wait_until(lambda: browser.execute_script(
-            "return arguments[0].complete && arguments[0].naturalWidth", plot), 30,
-            "the plot image to load", lambda: browser.find_element(By.ID, "plot-message").text)
+        wait_until(
+            lambda: browser.execute_script(
+                "return arguments[0].complete && arguments[0].naturalWidth", plot
+            ),
+            30,
+            "the plot image to load",
+            lambda: browser.find_element(By.ID, "plot-message").text,
+        )
         assert browser.execute_script("return arguments[0].naturalWidth", plot) > 300
-        wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#trace-body tr")) == 40,
-                   20, "the trace table")
+        wait_until(
+            lambda: len(browser.find_elements(By.CSS_SELECTOR, "#trace-body tr")) == 40,
+            20,
+            "the trace table",
+        )
         browser.save_screenshot(str(tmp_path / "experiment.png"))
 
         browser.find_element(By.ID, "nav-sweeps").click()
-        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#sweeps-body tr"), 20,
-                   "the sweeps list")
+        wait_until(
+            lambda: browser.find_elements(By.CSS_SELECTOR, "#sweeps-body tr"), 20, "the sweeps list"
+        )
         assert browser.find_element(By.ID, "list-view").is_displayed() is False
         browser.find_element(By.CSS_SELECTOR, "#sweeps-body tr").click()
         heatmap = browser.find_element(By.ID, "sweep-heatmap")
-        wait_until(lambda: browser.execute_script(
-            "return arguments[0].complete && arguments[0].naturalWidth", heatmap), 30,
-            "the sweep heatmap", lambda: browser.find_element(By.ID, "sweep-heatmap-message").text)
+        wait_until(
+            lambda: browser.execute_script(
+                "return arguments[0].complete && arguments[0].naturalWidth", heatmap
+            ),
+            30,
+            "the sweep heatmap",
+            lambda: browser.find_element(By.ID, "sweep-heatmap-message").text,
+        )
         cells = browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-body tr")
         assert len(cells) == 2 and "0.3 ±" in cells[0].text  # test_mse 0.2, 0.4
         browser.save_screenshot(str(tmp_path / "sweep.png"))

@@ -39,8 +39,9 @@ def _sqlite_broker(stack_tmp: Any) -> str:
 
 
 def _submit(api: str, spec: dict[str, Any], **fields: Any) -> int:
-    response = httpx.post(f"{api}/experiments", json={"spec": spec, **fields}, headers=_auth(api),
-                          timeout=30)
+    response = httpx.post(
+        f"{api}/experiments", json={"spec": spec, **fields}, headers=_auth(api), timeout=30
+    )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -66,11 +67,16 @@ def _expected_points(spec: dict[str, Any]) -> list[tuple[str, int, int, int]]:
 
 
 def _api_trace(api: str, experiment_id: int) -> list[tuple[str, int, int, int]]:
-    response = httpx.get(f"{api}/experiments/{experiment_id}/trace",
-                         params={"max_points": 1_000_000}, headers=_auth(api), timeout=30)
+    response = httpx.get(
+        f"{api}/experiments/{experiment_id}/trace",
+        params={"max_points": 1_000_000},
+        headers=_auth(api),
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
-    return sorted((p["phase"], p["step"], p["seed"], p["samples"])
-                  for p in response.json()["points"])
+    return sorted(
+        (p["phase"], p["step"], p["seed"], p["samples"]) for p in response.json()["points"]
+    )
 
 
 def _run_one(stack: Stack, *, split_pool: bool = False) -> None:
@@ -86,8 +92,7 @@ def _run_one(stack: Stack, *, split_pool: bool = False) -> None:
     assert experiment.status == "completed", stack.diagnose()
     assert experiment.attempt == 1 and experiment.dispatched_at is not None
     assert httpx.get(f"{api}/experiments/{experiment_id}", timeout=30).status_code == 401
-    shown = httpx.get(f"{api}/experiments/{experiment_id}", headers=_auth(api),
-                      timeout=30).json()
+    shown = httpx.get(f"{api}/experiments/{experiment_id}", headers=_auth(api), timeout=30).json()
     assert shown["status"] == "completed"
     assert shown["final_mean_abs_m"] is not None and shown["test_mse"] is not None
     assert _api_trace(api, experiment_id) == _expected_points(spec)

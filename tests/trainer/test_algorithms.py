@@ -17,13 +17,25 @@ def setup(S=3, N=5, d=12, K=24, r_a=0.5, act="tanh", seed=0):
     if act == "random_hermite":
         activation = model.make_activation(
             spec.RandomHermiteActivation(random_hermite={"min_degree": 1, "max_degree": 4}),
-            gens, N, dtype=F64, device=CPU)
+            gens,
+            N,
+            dtype=F64,
+            device=CPU,
+        )
     elif act == "he3":
         activation = model.Activation("hermite", coefficients={3: 1.0})
     else:
         activation = model.Activation(act)
-    params = model.init_params(gens, N, d, second_layer_scale=r_a, bias_init="normal",
-                               bias_scale=0.3, dtype=F64, device=CPU)
+    params = model.init_params(
+        gens,
+        N,
+        d,
+        second_layer_scale=r_a,
+        bias_init="normal",
+        bias_scale=0.3,
+        dtype=F64,
+        device=CPU,
+    )
     x = targets.randn(gens, (K, d), dtype=F64, device=CPU)
     y = targets.randn(gens, (K,), dtype=F64, device=CPU)
     return activation, params, x, y
@@ -90,15 +102,18 @@ def test_clipped_reuse_equals_a_naive_loop_and_the_fast_path(variant):
     reference, unclipped = params, params
     for i in range(x.shape[1]):
         before = reference[0]
-        reference, _ = algorithms.reference_update(reference, act, x[:, i:i + 1], y[:, i:i + 1],
-                                                   gamma, eta, rule)
+        reference, _ = algorithms.reference_update(
+            reference, act, x[:, i : i + 1], y[:, i : i + 1], gamma, eta, rule
+        )
         if variant == "outer":
             for s in range(2):
-                expected = naive_reuse_step(before[s, 0], a[s, 0], act, x[s, i], y[s, i], eta,
-                                            gamma, 0.5, clip)
+                expected = naive_reuse_step(
+                    before[s, 0], a[s, 0], act, x[s, i], y[s, i], eta, gamma, 0.5, clip
+                )
                 assert torch.allclose(reference[0][s, 0], expected, atol=1e-12)
-        unclipped, _ = algorithms.reference_update(unclipped, act, x[:, i:i + 1], y[:, i:i + 1],
-                                                   gamma, eta, replace(rule, clip=None))
+        unclipped, _ = algorithms.reference_update(
+            unclipped, act, x[:, i : i + 1], y[:, i : i + 1], gamma, eta, replace(rule, clip=None)
+        )
     assert not torch.allclose(unclipped[0], reference[0])  # the bound binds in this test
     fast, _ = algorithms.fast_chunk(params, act, x, y, 1, gamma, eta, rule)
     assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
@@ -126,8 +141,9 @@ def test_second_preactivation_at_batch_one_has_the_closed_form_of_science_md():
     W, a, b = params
     rule = UpdateRule("reuse", second_layer_scale=0.5)
     eta = 0.05
-    inner = algorithms._move(params, algorithms.gradients(params, act, x[:, :1], y[:, :1],
-                                                          rule)[0], eta, W, rule)
+    inner = algorithms._move(
+        params, algorithms.gradients(params, act, x[:, :1], y[:, :1], rule)[0], eta, W, rule
+    )
     u = torch.einsum("snd,sd->sn", W, x[:, 0])
     s, ds = act.value_and_derivative(u + b)
     r = (s * a).mean(1) - y[:, 0]
@@ -138,9 +154,14 @@ def test_second_preactivation_at_batch_one_has_the_closed_form_of_science_md():
 
 
 CASES = [
-    ("online", "outer", 1), ("reuse", "outer", 1), ("reuse", "interpolate", 1),
-    ("multipass", "outer", 1), ("online", "outer", 4), ("reuse", "outer", 3),
-    ("reuse", "interpolate", 2), ("multipass", "outer", 8),
+    ("online", "outer", 1),
+    ("reuse", "outer", 1),
+    ("reuse", "interpolate", 1),
+    ("multipass", "outer", 1),
+    ("online", "outer", 4),
+    ("reuse", "outer", 3),
+    ("reuse", "interpolate", 2),
+    ("multipass", "outer", 8),
 ]
 
 
@@ -154,8 +175,9 @@ def test_fast_path_equals_reference_in_float64(act, algorithm, variant, B, clip)
     lr, inner = 0.02, 0.05
     reference, residuals = params, []
     for i in range(0, x.shape[1], B):
-        reference, r = algorithms.reference_update(reference, activation, x[:, i:i + B],
-                                                   y[:, i:i + B], lr, inner, rule)
+        reference, r = algorithms.reference_update(
+            reference, activation, x[:, i : i + B], y[:, i : i + B], lr, inner, rule
+        )
         residuals.append(r)
     fast, fast_residuals = algorithms.fast_chunk(params, activation, x, y, B, lr, inner, rule)
     assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
@@ -165,8 +187,9 @@ def test_fast_path_equals_reference_in_float64(act, algorithm, variant, B, clip)
 
 
 @pytest.mark.parametrize("clip", [None, 0.5])
-@pytest.mark.parametrize(("algorithm", "variant"), [("online", "outer"), ("reuse", "outer"),
-                                                    ("reuse", "interpolate")])
+@pytest.mark.parametrize(
+    ("algorithm", "variant"), [("online", "outer"), ("reuse", "outer"), ("reuse", "interpolate")]
+)
 def test_large_batch_path_equals_reference_in_float64(algorithm, variant, clip):
     B = algorithms.FAST_MAX_BATCH + 4
     activation, params, x, y = setup(act="he3", K=3 * B)
@@ -174,8 +197,9 @@ def test_large_batch_path_equals_reference_in_float64(algorithm, variant, clip):
     assert rule.fast(B) and not UpdateRule("multipass").fast(B)
     reference, residuals = params, []
     for i in range(0, x.shape[1], B):
-        reference, r = algorithms.reference_update(reference, activation, x[:, i:i + B],
-                                                   y[:, i:i + B], 0.2, 0.5, rule)
+        reference, r = algorithms.reference_update(
+            reference, activation, x[:, i : i + B], y[:, i : i + B], 0.2, 0.5, rule
+        )
         residuals.append(r)
     fast, fast_residuals = algorithms.fast_chunk(params, activation, x, y, B, 0.2, 0.5, rule)
     assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
@@ -184,16 +208,19 @@ def test_large_batch_path_equals_reference_in_float64(algorithm, variant, clip):
 
 
 @pytest.mark.parametrize("N", [algorithms.DIRECT_MAX_WIDTH, algorithms.DIRECT_MAX_WIDTH + 1])
-@pytest.mark.parametrize(("algorithm", "variant"), [("online", "outer"), ("reuse", "outer"),
-                                                    ("reuse", "interpolate"), ("multipass", "outer")])
+@pytest.mark.parametrize(
+    ("algorithm", "variant"),
+    [("online", "outer"), ("reuse", "outer"), ("reuse", "interpolate"), ("multipass", "outer")],
+)
 def test_both_batch_one_fast_paths_equal_reference_in_float64(algorithm, variant, N):
     # B = 1 moves narrow layers directly and wide ones through the chunk's Gram matrix
     activation, params, x, y = setup(N=N, act="he3")
     rule = UpdateRule(algorithm, variant, passes=3, second_layer_scale=0.5, clip=2.0)
     reference, residuals = params, []
     for i in range(x.shape[1]):
-        reference, r = algorithms.reference_update(reference, activation, x[:, i:i + 1],
-                                                   y[:, i:i + 1], 0.02, 0.05, rule)
+        reference, r = algorithms.reference_update(
+            reference, activation, x[:, i : i + 1], y[:, i : i + 1], 0.02, 0.05, rule
+        )
         residuals.append(r)
     fast, fast_residuals = algorithms.fast_chunk(params, activation, x, y, 1, 0.02, 0.05, rule)
     assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
@@ -202,10 +229,12 @@ def test_both_batch_one_fast_paths_equal_reference_in_float64(algorithm, variant
 
 def test_reuse_with_zero_inner_step_is_online():
     act, params, x, y = setup()
-    online = algorithms.reference_update(params, act, x[:, :2], y[:, :2], 0.1, 0.0,
-                                         UpdateRule("online"))[0][0]
-    reuse = algorithms.reference_update(params, act, x[:, :2], y[:, :2], 0.1, 0.0,
-                                        UpdateRule("reuse"))[0][0]
+    online = algorithms.reference_update(
+        params, act, x[:, :2], y[:, :2], 0.1, 0.0, UpdateRule("online")
+    )[0][0]
+    reuse = algorithms.reference_update(
+        params, act, x[:, :2], y[:, :2], 0.1, 0.0, UpdateRule("reuse")
+    )[0][0]
     assert torch.equal(online, reuse)
 
 

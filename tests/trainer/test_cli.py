@@ -16,14 +16,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def python_m_trainer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trainer", *args], check=False, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "trainer", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_run_a_tiny_preset_writes_the_result_json(tmp_path: Path) -> None:
     out = tmp_path / "sub" / "result.json"
-    done = python_m_trainer("run", "preset:tiny", "--out", str(out), "--set", "seeds=3",
-                            "--set", "phase1.stages.0.samples=4*d", "--device", "cpu")
+    done = python_m_trainer(
+        "run",
+        "preset:tiny",
+        "--out",
+        str(out),
+        "--set",
+        "seeds=3",
+        "--set",
+        "phase1.stages.0.samples=4*d",
+        "--device",
+        "cpu",
+    )
     assert done.returncode == 0, done.stderr
     document = json.loads(out.read_text())
     assert document["status"] == "completed"
@@ -38,14 +54,17 @@ def test_run_a_tiny_preset_writes_the_result_json(tmp_path: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["result.json"], "no temporary files left"
 
 
-@pytest.mark.parametrize("args, words", [
-    (["run", "preset:tiny", "--set", "phase1.stages.9.lr=1"], "phase1.stages.9"),
-    (["run", "preset:tiny", "--set", "model.widht=3"], "model.widht"),
-    (["run", "preset:tiny", "--set", "phase1.stages.0.lr=0.3/x"], "phase1.stages.0.lr"),
-    (["run", "preset:nope"], "unknown preset 'nope'"),
-    (["run", "does/not/exist.yaml"], "does not exist"),
-    (["validate", "preset:tiny", "--set", "seeds=0"], "seeds"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", "preset:tiny", "--set", "phase1.stages.9.lr=1"], "phase1.stages.9"),
+        (["run", "preset:tiny", "--set", "model.widht=3"], "model.widht"),
+        (["run", "preset:tiny", "--set", "phase1.stages.0.lr=0.3/x"], "phase1.stages.0.lr"),
+        (["run", "preset:nope"], "unknown preset 'nope'"),
+        (["run", "does/not/exist.yaml"], "does not exist"),
+        (["validate", "preset:tiny", "--set", "seeds=0"], "seeds"),
+    ],
+)
 def test_bad_input_exits_2_with_a_message(tmp_path: Path, args: list[str], words: str) -> None:
     out = tmp_path / "result.json"
     if args[0] == "run":

@@ -42,8 +42,16 @@ def test_random_hermite_coefficients_have_unit_norm_per_neuron():
 
 def test_init_puts_w_on_the_sphere_and_a_at_plus_minus_r_a():
     gens = targets.generators([0, 1, 2], "train", CPU)
-    W, a, b = model.init_params(gens, 16, 10, second_layer_scale=0.25, bias_init="uniform",
-                                bias_scale=2.0, dtype=torch.float64, device=CPU)
+    W, a, b = model.init_params(
+        gens,
+        16,
+        10,
+        second_layer_scale=0.25,
+        bias_init="uniform",
+        bias_scale=2.0,
+        dtype=torch.float64,
+        device=CPU,
+    )
     assert W.shape == (3, 16, 10)
     assert torch.allclose(W.norm(dim=-1), torch.ones(3, 16, dtype=torch.float64))
     assert set(a.abs().flatten().tolist()) == {0.25}

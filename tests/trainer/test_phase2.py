@@ -31,8 +31,17 @@ def test_random_directions_leave_the_test_error_near_one():
     gens = targets.generators([0, 1], "train", CPU)
     theta = targets.draw_theta("random", gens, d, dtype=torch.float64, device=CPU)
     target = targets.Target({3: 1.0}, 0.0, theta)
-    W, _, _ = model.init_params(gens, N, d, second_layer_scale=1.0, bias_init="zero",
-                                bias_scale=0.0, dtype=torch.float64, device=CPU)
-    fit = phase2.fit(W, model.Activation("relu"), spec.Phase2Spec(samples=2000), target, [0, 1],
-                     2000)
+    W, _, _ = model.init_params(
+        gens,
+        N,
+        d,
+        second_layer_scale=1.0,
+        bias_init="zero",
+        bias_scale=0.0,
+        dtype=torch.float64,
+        device=CPU,
+    )
+    fit = phase2.fit(
+        W, model.Activation("relu"), spec.Phase2Spec(samples=2000), target, [0, 1], 2000
+    )
     assert bool((fit.train_mse > 0.5).all())

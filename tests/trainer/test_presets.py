@@ -29,7 +29,11 @@ def test_reference_presets_match_science_md() -> None:
     online = ExperimentSpec.model_validate(presets.load("reference-online"))
     for spec in (reuse, online):
         assert (spec.dtype, spec.seeds, spec.resolved().N, spec.resolved().B) == (
-            "float64", 32, 1, 1)
+            "float64",
+            32,
+            1,
+            1,
+        )
         assert spec.target.coefficients() == {3: 1.0}
         assert spec.phase2 is None
     d = 64
@@ -47,10 +51,18 @@ def test_presets_validate_across_dimensions(name: str, d: int) -> None:
 
 
 def test_overrides_parse_yaml_scalars() -> None:
-    raw = presets.apply_overrides(presets.load("reference-reuse"), [
-        "d=128", "seeds=4", "phase1.stages.0.lr=0.1/d", "phase1.stages.0.inner_lr=1e-3",
-        "target.noise=0.25", "eval.every=null", "model.activation={hermite: {2: 1.0}}",
-    ])
+    raw = presets.apply_overrides(
+        presets.load("reference-reuse"),
+        [
+            "d=128",
+            "seeds=4",
+            "phase1.stages.0.lr=0.1/d",
+            "phase1.stages.0.inner_lr=1e-3",
+            "target.noise=0.25",
+            "eval.every=null",
+            "model.activation={hermite: {2: 1.0}}",
+        ],
+    )
     assert raw["d"] == 128 and raw["seeds"] == 4
     assert raw["phase1"]["stages"][0]["lr"] == "0.1/d"
     assert raw["phase1"]["stages"][0]["inner_lr"] == 1e-3
@@ -71,14 +83,17 @@ def test_override_creates_a_phase2_from_null() -> None:
     assert ExperimentSpec.model_validate(raw).phase2.samples == 500
 
 
-@pytest.mark.parametrize("assignment, words", [
-    ("noequals", "KEY.PATH=VALUE"),
-    ("=3", "KEY.PATH=VALUE"),
-    ("d.x=1", "'d'"),
-    ("phase1.stages.5.lr=1", "phase1.stages.5"),
-    ("phase1..lr=1", "empty part"),
-    ("target.x=1", None),  # validation (not the path walk) rejects unknown names
-])
+@pytest.mark.parametrize(
+    "assignment, words",
+    [
+        ("noequals", "KEY.PATH=VALUE"),
+        ("=3", "KEY.PATH=VALUE"),
+        ("d.x=1", "'d'"),
+        ("phase1.stages.5.lr=1", "phase1.stages.5"),
+        ("phase1..lr=1", "empty part"),
+        ("target.x=1", None),  # validation (not the path walk) rejects unknown names
+    ],
+)
 def test_bad_override_paths_name_the_assignment(assignment: str, words: str | None) -> None:
     raw = presets.load("tiny")
     if words is None:

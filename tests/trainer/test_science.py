@@ -29,21 +29,28 @@ def weak_recovery_in_units_of_d(algorithm, lr, inner_lr=None):
     stage = {"samples": "24*d", "lr": lr}
     if inner_lr is not None:
         stage["inner_lr"] = inner_lr
-    sp = spec.load({
-        "d": D,
-        "target": "h3",
-        "model": {"width": 1, "activation": {"hermite": {3: math.sqrt(6)}},
-                  "second_layer_scale": 1e-6},
-        "phase1": {"algorithm": algorithm, "batch_size": 1, "clip": 1000, "stages": [stage]},
-        "phase2": None,
-        "eval": {"points": 2, "every": "d/8", "test_samples": 16},
-        "seeds": 32,
-        "dtype": "float64",
-    })
+    sp = spec.load(
+        {
+            "d": D,
+            "target": "h3",
+            "model": {
+                "width": 1,
+                "activation": {"hermite": {3: math.sqrt(6)}},
+                "second_layer_scale": 1e-6,
+            },
+            "phase1": {"algorithm": algorithm, "batch_size": 1, "clip": 1000, "stages": [stage]},
+            "phase2": None,
+            "eval": {"points": 2, "every": "d/8", "test_samples": 16},
+            "seeds": 32,
+            "dtype": "float64",
+        }
+    )
     result = train.run(sp, device="cpu")
     assert result.status == "completed"
-    return [math.inf if s.weak_recovery_samples is None else s.weak_recovery_samples / D
-            for s in result.seeds]
+    return [
+        math.inf if s.weak_recovery_samples is None else s.weak_recovery_samples / D
+        for s in result.seeds
+    ]
 
 
 def test_reuse_reaches_weak_recovery_where_online_sgd_does_not_yet():

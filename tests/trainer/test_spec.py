@@ -10,8 +10,10 @@ def base(**changes):
     value = {
         "d": 32,
         "target": "h3",
-        "phase1": {"algorithm": "reuse", "stages": [{"samples": "10*d", "lr": 0.01,
-                                                      "inner_lr": "0.3/d"}]},
+        "phase1": {
+            "algorithm": "reuse",
+            "stages": [{"samples": "10*d", "lr": 0.01, "inner_lr": "0.3/d"}],
+        },
     }
     value.update(changes)
     return value

@@ -27,9 +27,13 @@ def make(**changes):
         "d": 16,
         "target": "h3",
         "model": {"width": 8, "activation": {"hermite": {3: 1.0}}, "second_layer_scale": 0.1},
-        "phase1": {"algorithm": "reuse",
-                   "stages": [{"samples": "20*d", "lr": "0.5/d", "inner_lr": "1/d"},
-                              {"samples": "10*d", "lr": "0.1/d", "inner_lr": 0}]},
+        "phase1": {
+            "algorithm": "reuse",
+            "stages": [
+                {"samples": "20*d", "lr": "0.5/d", "inner_lr": "1/d"},
+                {"samples": "10*d", "lr": "0.1/d", "inner_lr": 0},
+            ],
+        },
         "phase2": {"samples": 400},
         "eval": {"test_samples": 256, "points": 8, "every": "4*d"},
         "seeds": 3,
@@ -41,9 +45,19 @@ def make(**changes):
 
 def numbers(result):
     """Everything numeric a run reports about its seeds."""
-    return [(s.seed, s.weak_recovery_samples, s.final_mean_abs_m, s.final_median_abs_m,
-             s.final_max_abs_m, s.final_frac_m_09, s.test_mse, s.phase2_ridge)
-            for s in result.seeds]
+    return [
+        (
+            s.seed,
+            s.weak_recovery_samples,
+            s.final_mean_abs_m,
+            s.final_median_abs_m,
+            s.final_max_abs_m,
+            s.final_frac_m_09,
+            s.test_mse,
+            s.phase2_ridge,
+        )
+        for s in result.seeds
+    ]
 
 
 def test_a_run_reports_every_metric_from_start_to_end_then_phase2():
@@ -73,14 +87,30 @@ WIDE = {"width": 32, "activation": {"hermite": {3: 1.0}}, "second_layer_scale": 
 SEED_INDEPENDENCE_CASES = {
     "reuse_b1_narrow": {},  # B = 1, N = 8: W moved at every sample
     "reuse_b1_wide": {"model": WIDE},  # B = 1, N = 32: through the chunk's Gram matrix
-    "online_b16": {"phase1": {"algorithm": "online", "batch_size": 16,  # the large-batch path
-                              "stages": [{"samples": "40*d", "lr": "0.5/d"}]}},
-    "reuse_b32_blas": {"d": 64, "model": WIDE,  # large-batch path, products big enough for BLAS
-                       "phase1": {"algorithm": "reuse", "batch_size": 32, "stages": [
-                           {"samples": "4*d", "lr": "0.5/d", "inner_lr": "1/d"}]}},
-    "multipass_b16": {"phase1": {"algorithm": "multipass", "batch_size": 16,  # reference path
-                                 "passes": 2, "stages": [
-                                     {"samples": "20*d", "lr": "0.5/d", "inner_lr": "0.2/d"}]}},
+    "online_b16": {
+        "phase1": {
+            "algorithm": "online",
+            "batch_size": 16,  # the large-batch path
+            "stages": [{"samples": "40*d", "lr": "0.5/d"}],
+        }
+    },
+    "reuse_b32_blas": {
+        "d": 64,
+        "model": WIDE,  # large-batch path, products big enough for BLAS
+        "phase1": {
+            "algorithm": "reuse",
+            "batch_size": 32,
+            "stages": [{"samples": "4*d", "lr": "0.5/d", "inner_lr": "1/d"}],
+        },
+    },
+    "multipass_b16": {
+        "phase1": {
+            "algorithm": "multipass",
+            "batch_size": 16,  # reference path
+            "passes": 2,
+            "stages": [{"samples": "20*d", "lr": "0.5/d", "inner_lr": "0.2/d"}],
+        }
+    },
 }
 
 
@@ -92,13 +122,24 @@ def test_a_seed_gives_the_same_numbers_alone_or_among_others(case):
     assert numbers(alone)[0] == numbers(among)[3]
 
 
-@pytest.mark.parametrize("phase1", [
-    None,
-    {"algorithm": "gd", "n": "4*d", "train": "all",
-     "stages": [{"steps": 40, "lr": "0.5/d"}, {"steps": 20, "lr": "0.1/d"}]},
-    {"algorithm": "multipass", "batch_size": 16, "passes": 3,
-     "stages": [{"samples": "30*d", "lr": "0.5/d", "inner_lr": "0.2/d"}]},
-])
+@pytest.mark.parametrize(
+    "phase1",
+    [
+        None,
+        {
+            "algorithm": "gd",
+            "n": "4*d",
+            "train": "all",
+            "stages": [{"steps": 40, "lr": "0.5/d"}, {"steps": 20, "lr": "0.1/d"}],
+        },
+        {
+            "algorithm": "multipass",
+            "batch_size": 16,
+            "passes": 3,
+            "stages": [{"samples": "30*d", "lr": "0.5/d", "inner_lr": "0.2/d"}],
+        },
+    ],
+)
 def test_resume_from_a_checkpoint_ends_exactly_like_the_uninterrupted_run(phase1):
     sp = make(phase1=phase1) if phase1 else make()
     whole = Recorder()
@@ -112,7 +153,8 @@ def test_resume_from_a_checkpoint_ends_exactly_like_the_uninterrupted_run(phase1
     # the resumed run reports exactly the evaluation points after the checkpoint
     tail = [p for p in whole.points if p.step > state["step"] or p.phase == "phase2"]
     assert [(p.phase, p.step, p.metrics) for p in rest.points] == [
-        (p.phase, p.step, p.metrics) for p in tail]
+        (p.phase, p.step, p.metrics) for p in tail
+    ]
 
 
 def test_resume_refuses_a_checkpoint_of_another_spec():
@@ -131,8 +173,14 @@ def test_should_stop_cancels_the_run():
 
 
 def test_a_huge_step_diverges_without_raising():
-    sp = make(phase1={"algorithm": "online", "spherical": False, "train": "all",
-                      "stages": [{"samples": "20*d", "lr": 1e6}]})
+    sp = make(
+        phase1={
+            "algorithm": "online",
+            "spherical": False,
+            "train": "all",
+            "stages": [{"samples": "20*d", "lr": 1e6}],
+        }
+    )
     result = train.run(sp, device="cpu")
     assert result.status == "diverged"
     assert result.message.startswith("diverged at step ")
@@ -141,8 +189,15 @@ def test_a_huge_step_diverges_without_raising():
 
 
 def test_training_everything_reports_a_test_error_during_phase1():
-    sp = make(phase1={"algorithm": "online", "train": "all", "batch_size": 4,
-                      "stages": [{"samples": "10*d", "lr": "0.5/d"}]}, phase2=None)
+    sp = make(
+        phase1={
+            "algorithm": "online",
+            "train": "all",
+            "batch_size": 4,
+            "stages": [{"samples": "10*d", "lr": "0.5/d"}],
+        },
+        phase2=None,
+    )
     rec = Recorder()
     result = train.run(sp, device="cpu", callbacks=rec)
     assert all(v is not None and math.isfinite(v) for v in rec.points[-1].metrics["test_mse"])

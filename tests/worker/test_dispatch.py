@@ -71,9 +71,7 @@ def test_a_broker_that_refuses_leaves_the_rest_for_the_next_round(
     assert _get(session_factory, second).dispatched_at is None
     assert _get(session_factory, third).dispatched_at is None
     sent: list[int] = []
-    assert dispatch.dispatch_queued(session_factory, sent.append, **ROUND)[0] == [
-        second, third
-    ]
+    assert dispatch.dispatch_queued(session_factory, sent.append, **ROUND)[0] == [second, third]
 
 
 def test_maintain_reaps_then_dispatches_the_requeued_experiment(

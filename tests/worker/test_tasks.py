@@ -25,8 +25,12 @@ from worker.config import WorkerSettings
 AddExperiment = Callable[..., int]
 
 
-def _execute(sessions: sessionmaker[Session], settings: WorkerSettings, experiment_id: int,
-             worker: str = "test-worker") -> str:
+def _execute(
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+    experiment_id: int,
+    worker: str = "test-worker",
+) -> str:
     return tasks.execute(experiment_id, sessions=sessions, settings=settings, worker=worker)
 
 
@@ -42,8 +46,14 @@ def _trace(sessions: sessionmaker[Session], experiment_id: int) -> list[tuple[An
         return [
             tuple(row)
             for row in session.execute(
-                select(TracePoint.phase, TracePoint.step, TracePoint.seed, TracePoint.samples,
-                       TracePoint.mean_abs_m, TracePoint.test_mse)
+                select(
+                    TracePoint.phase,
+                    TracePoint.step,
+                    TracePoint.seed,
+                    TracePoint.samples,
+                    TracePoint.mean_abs_m,
+                    TracePoint.test_mse,
+                )
                 .where(TracePoint.experiment_id == experiment_id)
                 .order_by(TracePoint.phase, TracePoint.step, TracePoint.seed)
             )
@@ -70,15 +80,27 @@ class _Recorder:
         rows = []
         for p in self.points:
             for i, seed in enumerate(p.seeds):
-                rows.append((p.phase, p.step, seed, p.samples, p.metrics["mean_abs_m"][i],
-                             p.metrics["test_mse"][i]))
+                rows.append(
+                    (
+                        p.phase,
+                        p.step,
+                        seed,
+                        p.samples,
+                        p.metrics["mean_abs_m"][i],
+                        p.metrics["test_mse"][i],
+                    )
+                )
         return sorted(rows, key=lambda r: (r[0], r[1], r[2]))
 
 
 def _reference(spec: dict[str, Any], checkpoint_every_s: float = 60.0) -> _Recorder:
     recorder = _Recorder()
-    trainer.train.run(ExperimentSpec.model_validate(spec), device="cpu", callbacks=recorder,
-                      checkpoint_every_s=checkpoint_every_s)
+    trainer.train.run(
+        ExperimentSpec.model_validate(spec),
+        device="cpu",
+        callbacks=recorder,
+        checkpoint_every_s=checkpoint_every_s,
+    )
     return recorder
 
 
@@ -103,7 +125,8 @@ def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def test_run_completes_with_summary_result_and_the_full_trace(
-    session_factory: sessionmaker[Session], add_experiment: AddExperiment,
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
     worker_settings: WorkerSettings,
 ) -> None:
     spec = small_spec()
@@ -126,7 +149,8 @@ def test_run_completes_with_summary_result_and_the_full_trace(
 
 
 def test_a_second_delivery_does_nothing(
-    session_factory: sessionmaker[Session], add_experiment: AddExperiment,
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
     worker_settings: WorkerSettings,
 ) -> None:
     experiment_id = add_experiment()
@@ -150,7 +174,8 @@ def test_a_second_delivery_does_nothing(
 
 
 def test_unknown_or_cancelled_experiment_is_not_claimed(
-    session_factory: sessionmaker[Session], add_experiment: AddExperiment,
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
     worker_settings: WorkerSettings,
 ) -> None:
     assert _execute(session_factory, worker_settings, 999_999) == "not claimed"
@@ -164,7 +189,8 @@ def test_unknown_or_cancelled_experiment_is_not_claimed(
 
 
 def test_cancel_stops_a_running_run_and_keeps_its_trace(
-    session_factory: sessionmaker[Session], add_experiment: AddExperiment,
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
     worker_settings: WorkerSettings,
 ) -> None:
     spec = small_spec(steps=200_000, points=64)
@@ -190,8 +216,10 @@ def test_cancel_stops_a_running_run_and_keeps_its_trace(
 
 
 def test_failure_records_the_error_and_keeps_the_trace(
-    session_factory: sessionmaker[Session], add_experiment: AddExperiment,
-    worker_settings: WorkerSettings, monkeypatch: pytest.MonkeyPatch,
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
+    worker_settings: WorkerSettings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken_run(spec: Any, *, callbacks: Any, **kwargs: Any) -> Any:
         callbacks.on_eval(EvalPoint("phase1", 0, 0, [0, 1], {"mean_abs_m": [0.1, 0.2]}))
@@ -209,12 +237,16 @@ def test_failure_records_the_error_and_keeps_the_trace(
     assert experiment.error.startswith("RuntimeError: the accelerator caught fire")
     assert "Traceback" in experiment.error and "broken_run" in experiment.error
     assert [(r[0], r[1], r[2]) for r in _trace(session_factory, experiment_id)] == [
-        ("phase1", 0, 0), ("phase1", 0, 1), ("phase1", 5, 0), ("phase1", 5, 1)
+        ("phase1", 0, 0),
+        ("phase1", 0, 1),
+        ("phase1", 5, 0),
+        ("phase1", 5, 1),
     ]
 
 
 def test_a_stored_spec_the_trainer_refuses_fails_the_experiment(
-    session_factory: sessionmaker[Session], add_experiment: AddExperiment,
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
     worker_settings: WorkerSettings,
 ) -> None:
     experiment_id = add_experiment()
@@ -230,8 +262,10 @@ def test_a_stored_spec_the_trainer_refuses_fails_the_experiment(
 
 
 def test_resume_from_a_stored_checkpoint_gives_the_uninterrupted_trace(
-    session_factory: sessionmaker[Session], add_experiment: AddExperiment,
-    worker_settings: WorkerSettings, monkeypatch: pytest.MonkeyPatch,
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
+    worker_settings: WorkerSettings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from trainer import checkpoint
 
@@ -248,10 +282,21 @@ def test_resume_from_a_stored_checkpoint_gives_the_uninterrupted_trace(
         first = queue.claim(experiment_id, session=session, worker="dead", lease_seconds=1)
         assert first is not None
         for p in before:
-            queue.write_trace(experiment_id, session=session, attempt=1, rows=queue.trace_rows(
-                phase=p.phase, step=p.step, samples=p.samples, seeds=p.seeds, metrics=p.metrics))
-        assert queue.save_checkpoint(experiment_id, session=session, attempt=1,
-                                     samples=before[-1].samples, state=checkpoint.dumps(state))
+            queue.write_trace(
+                experiment_id,
+                session=session,
+                attempt=1,
+                rows=queue.trace_rows(
+                    phase=p.phase, step=p.step, samples=p.samples, seeds=p.seeds, metrics=p.metrics
+                ),
+            )
+        assert queue.save_checkpoint(
+            experiment_id,
+            session=session,
+            attempt=1,
+            samples=before[-1].samples,
+            state=checkpoint.dumps(state),
+        )
         session.commit()
         report = queue.reap(session=session, now=datetime.now(UTC) + timedelta(seconds=5))
         session.commit()
@@ -278,7 +323,8 @@ def test_resume_from_a_stored_checkpoint_gives_the_uninterrupted_trace(
 
 
 def test_an_attempt_that_loses_its_lease_stops_and_writes_nothing_more(
-    session_factory: sessionmaker[Session], add_experiment: AddExperiment,
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
     worker_settings: WorkerSettings,
 ) -> None:
     experiment_id = add_experiment(small_spec(steps=200_000, points=64))

@@ -23,13 +23,20 @@ def test_importing_the_worker_imports_no_torch() -> None:
         "assert not loaded, loaded\n"
         "assert 'trainer.train' not in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
-def test_the_default_broker_is_an_absolute_sqlite_file(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_broker_is_an_absolute_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SILAB_BROKER_URL", raising=False)
     monkeypatch.delenv("SILAB_DATA_DIR", raising=False)
