@@ -95,14 +95,20 @@ def t_quantile(p: float, df: float) -> float:
 
 
 # ------------------------------------------------------------------------------------- values
+def finite(value: Any) -> float | None:
+    """The value as a float, or None when it is missing: None, NaN, ±inf or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def is_missing(value: Any) -> bool:
     """None, NaN, ±inf or anything that is not a number."""
-    if value is None or isinstance(value, bool):
-        return True
-    try:
-        return not math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return True
+    return finite(value) is None
 
 
 def get_path(row: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -123,10 +129,11 @@ def summarize(values: Iterable[float | None]) -> dict[str, Any]:
     present: list[float] = []
     missing = 0
     for value in values:
-        if is_missing(value):
+        number = finite(value)
+        if number is None:
             missing += 1
         else:
-            present.append(float(value))
+            present.append(number)
     n = len(present)
     out: dict[str, Any] = {
         "mean": None,
@@ -213,8 +220,8 @@ def aggregate_trace(points: Sequence[Mapping[str, Any]], metric: str) -> list[di
         members = groups[(phase, step)]
         values = [point.get(metric) for point in members]
         summary = summarize(values)
-        present = [float(v) for v in values if not is_missing(v)]
-        samples = [float(p["samples"]) for p in members if not is_missing(p.get("samples"))]
+        present = [x for x in map(finite, values) if x is not None]
+        samples = [x for x in (finite(p.get("samples")) for p in members) if x is not None]
         median_samples = float(np.median(samples)) if samples else None
         if median_samples is not None and median_samples.is_integer():
             median_samples = int(median_samples)
@@ -246,13 +253,14 @@ def scaling_fit(ds: Sequence[float], samples: Sequence[float | None]) -> dict[st
     if len(ds) != len(samples):
         raise ValueError(f"ds has {len(ds)} entries but samples has {len(samples)}")
     points, missing = [], []
-    for d, s in zip(ds, samples, strict=True):
-        if is_missing(d) or float(d) <= 0:
-            raise ValueError(f"d must be a positive number, got {d!r}")
-        if is_missing(s) or float(s) <= 0:
-            missing.append({"d": float(d)})
+    for raw_d, raw_s in zip(ds, samples, strict=True):
+        d, s = finite(raw_d), finite(raw_s)
+        if d is None or d <= 0:
+            raise ValueError(f"d must be a positive number, got {raw_d!r}")
+        if s is None or s <= 0:
+            missing.append({"d": d})
         else:
-            points.append({"d": float(d), "samples": float(s)})
+            points.append({"d": d, "samples": s})
     out: dict[str, Any] = {
         "exponent": None,
         "exponent_ci95": None,

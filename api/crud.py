@@ -209,10 +209,7 @@ def list_experiments(
     ident = Experiment.id.desc() if sort.descending else Experiment.id.asc()
     if sort.nullable:
         order = order.nulls_last()
-    if sort.key == "id":
-        query = query.order_by(ident)
-    else:
-        query = query.order_by(order, ident)
+    query = query.order_by(ident) if sort.key == "id" else query.order_by(order, ident)
     rows = list(session.scalars(query.limit(limit + 1)))
     next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
@@ -302,12 +299,12 @@ def _bucket_extremes(points: list[TraceRow], metrics: Sequence[str], buckets: in
         start = b * len(points) // buckets
         stop = (b + 1) * len(points) // buckets
         for name in metrics:
-            present = [i for i in range(start, stop) if _finite(points[i].values[name])]
+            present = {
+                i: value
+                for i in range(start, stop)
+                if (value := points[i].values[name]) is not None and not math.isnan(value)
+            }
             if present:
-                keep.add(min(present, key=lambda i: points[i].values[name]))
-                keep.add(max(present, key=lambda i: points[i].values[name]))
+                keep.add(min(present, key=present.__getitem__))
+                keep.add(max(present, key=present.__getitem__))
     return keep
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and not math.isnan(value)

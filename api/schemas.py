@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -36,6 +37,23 @@ SORT_KEYS = (
 # Named priority levels (the column stores the integer).
 PRIORITY_LEVELS = {"low": -10, "normal": 0, "high": 10}
 PriorityName = Literal["low", "normal", "high"]
+PriorityNumber = Annotated[int, Field(ge=-1000, le=1000)]
+
+
+def _priority_level(value: Any) -> Any:
+    """A level's name becomes its integer; any other value is validated as an integer."""
+    if isinstance(value, str) and not value.lstrip("+-").isdigit():
+        if value not in PRIORITY_LEVELS:
+            raise ValueError(f"an integer or one of {', '.join(PRIORITY_LEVELS)}, not {value!r}")
+        return PRIORITY_LEVELS[value]
+    return value
+
+
+# Accepts a name or an integer, holds the integer once validated.
+Priority = Annotated[
+    PriorityNumber,
+    BeforeValidator(_priority_level, json_schema_input_type=PriorityNumber | PriorityName),
+]
 
 
 class ExperimentCreate(BaseModel):
@@ -47,7 +65,7 @@ class ExperimentCreate(BaseModel):
     tags: list[Tag] = Field(
         default_factory=list, max_length=32, description="labels to filter by (no spaces or commas)"
     )
-    priority: Annotated[int, Field(ge=-1000, le=1000)] | PriorityName = Field(
+    priority: Priority = Field(
         0,
         description="higher runs first: low (-10), normal (0), high (10) or an integer; "
         "users take turns within one priority",
@@ -61,11 +79,6 @@ class ExperimentCreate(BaseModel):
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
-
-    @field_validator("priority")
-    @classmethod
-    def _level(cls, value: int | str) -> int:
-        return PRIORITY_LEVELS[value] if isinstance(value, str) else value
 
 
 class SpecCreate(BaseModel):
@@ -150,6 +163,10 @@ class TracePublic(BaseModel):
     total_points: int = Field(description="points matching the filters before downsampling")
     downsampled: bool
     points: list[TracePointPublic] = Field(description="ordered by seed, phase, step")
+
+
+# The `responses=` of a route: extra OpenAPI responses by status code.
+Responses = dict[int | str, dict[str, Any]]
 
 
 class ErrorPublic(BaseModel):

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import crud
-from api.aggregate import is_missing, summarize
+from api.aggregate import finite, is_missing, summarize
 from api.expand import Planned, axis_paths
 from db import queue
 from db.models import TERMINAL, Experiment, Status, Sweep, TracePoint
@@ -132,6 +132,8 @@ def progress(*, session: Session, sweep_ids: Sequence[int]) -> dict[int, dict[st
         .group_by(Experiment.sweep_id, Experiment.status)
     )
     for sweep_id, status, count, done, total in rows:
+        if sweep_id is None:  # never: the IN above matches no NULL
+            continue
         entry = out[sweep_id]
         entry["progress"][status] = int(count)
         entry["samples_done"] += int(done)
@@ -267,8 +269,8 @@ def first_crossing(
         out.setdefault(key, None)
         if out[key] is not None or point["phase"] != "phase1":
             continue
-        value = point.get(metric)
-        if not is_missing(value) and value >= threshold:
+        value = finite(point.get(metric))
+        if value is not None and value >= threshold:
             out[key] = float(point["samples"])
     return out
 

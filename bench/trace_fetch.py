@@ -203,8 +203,8 @@ def main() -> None:
     emit(
         {
             "benchmark": "trace_fetch",
-            "description": "GET /experiments/{id}/trace with 10^4 points: raw vs downsampled to 500, "
-            "JSON and CSV, one request at a time, vs GET /health",
+            "description": "GET /experiments/{id}/trace with 10^4 points: raw vs downsampled to "
+            "500, JSON and CSV, one request at a time, vs GET /health",
             "quick": args.quick,
             "setup": {
                 "points": args.points,

@@ -12,6 +12,7 @@ HTTP error or when the server cannot be reached.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,22 +37,9 @@ def load_spec(source: str | Path | Mapping[str, Any], overrides: Sequence[str] =
     if isinstance(source, Mapping):
         spec = dict(source)
     else:
-        try:
-            from trainer import presets
-        except ImportError:  # an older trainer without presets: files only
-            presets = None
-        text = str(source)
-        if presets is not None:
-            spec = presets.load_spec(text)
-        else:
-            if text.startswith("preset:"):
-                raise ValueError("this installation has no presets (trainer.presets)")
-            from trainer.spec import parse_text
+        from trainer import presets
 
-            path = Path(text)
-            if not path.is_file():
-                raise ValueError(f"spec file {text!r} does not exist")
-            spec = parse_text(path.read_text())
+        spec = presets.load_spec(str(source))
     if overrides:
         from trainer.presets import apply_overrides
 
@@ -277,7 +265,8 @@ class SilabClient:
     def list_sweeps(self, **params: Any) -> dict[str, Any]:
         return self._request("GET", "/sweeps", params=params).json()
 
-    def sweep_experiments(self, sweep_id: int) -> list[dict[str, Any]]:
+    # builtins.list: inside the class, `list` is the method above
+    def sweep_experiments(self, sweep_id: int) -> builtins.list[dict[str, Any]]:
         return self._request("GET", f"/sweeps/{sweep_id}/experiments").json()["items"]
 
     def cancel_sweep(self, sweep_id: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import TRACE_METRICS, Checkpoint, Experiment, Status, TracePoint
+from db.session import rowcount
 from db.types import now_utc as _now
 
 # A retry gives the experiment this many more attempts.
@@ -563,7 +564,7 @@ def _update(session: Session, where: Any, **values: Any) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount > 0
+    return rowcount(result) > 0
 
 
 def _insert_for(session: Session) -> Any:

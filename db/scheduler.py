@@ -205,7 +205,8 @@ def plan(
                 if p == level and n > 0 and not pool.at_limit(o)
             ]
             if owners:
-                owner = min(owners, key=lambda o, lv=level: pool.turn_key(o, groups[(lv, o)][1]))
+                first_ids = {o: groups[(level, o)][1] for o in owners}
+                owner = min(owners, key=lambda o: pool.turn_key(o, first_ids[o]))
                 chosen = (level, owner)
                 break
         if chosen is None:
@@ -270,12 +271,12 @@ def position(
         and _aware(dispatched_at) >= stale
     )
     same_level: dict[str, tuple[int, int]] = {}  # owner -> (waiting at this level, oldest id)
-    for other, count, oldest in session.execute(
+    for other, count, first_id in session.execute(
         select(Experiment.owner, func.count(), func.min(Experiment.id))
         .where(_waiting(stale), Experiment.priority == priority)
         .group_by(Experiment.owner)
     ):
-        same_level[other] = (count, oldest)
+        same_level[other] = (count, first_id)
     pool = pool_state(
         session=session,
         slots=slots,

@@ -16,8 +16,8 @@ Two implementations of the same maths:
   Every iterate inside a minibatch update is α·w − D·X_b (α per neuron, D per neuron and sample),
   so its pre-activations on the same minibatch follow from u = ⟨w, x⟩ and the B×B Gram matrix
   (at B = 1: u' = (1 + ηcu)u − ηc‖x‖², the closed form of shared/science.md), and so does its norm.
-  Across a chunk of K samples, W_t = scale_t ⊙ (W_0 + Coef_t X_chunk), so every ⟨w, x_t⟩ follows from
-  W_0 X_chunkᵀ and the chunk's K×K Gram matrix, both computed once by a matmul, and a rank-B
+  Across a chunk of K samples, W_t = scale_t ⊙ (W_0 + Coef_t X_chunk), so every ⟨w, x_t⟩ follows
+  from W_0 X_chunkᵀ and the chunk's K×K Gram matrix, both computed once by a matmul, and a rank-B
   update of the (S, N, K) table of pre-activations per step: the per-step work is O(S·N·K) on
   small tensors instead of two passes over the (S, N, d) weights. At B = 1 (`_chunk_b1`) the
   update is a few ops on (S, N) tensors (u' = u − C h, ‖·‖² = 1 + E² h, h = ‖x‖² − u²), and narrow
@@ -174,7 +174,7 @@ def _reference_update(
         # interpolate: w'' = w' − η∇̃L(w'), w ← normalize((1 − ξ) w + ξ w''), ξ = γ / η
         second = _move(inner, inner_grads, inner_lr, W, rule)
         xi = lr / inner_lr
-        mixed = tuple((1 - xi) * p + xi * q for p, q in zip(params, second))
+        mixed = tuple((1 - xi) * p + xi * q for p, q in zip(params, second, strict=True))
         return _finish(mixed, rule), r  # type: ignore[arg-type]
     # multipass: `passes` normalized steps on the same minibatch, the first of size lr
     current = params

@@ -183,7 +183,7 @@ class _Run:
         if not torch.equal(state["theta"].to(**kw), self.target.theta):
             raise ValueError("resume: θ differs from the one drawn from the seeds")
         self.params = tuple(state[k].to(**kw) for k in ("W", "a", "b"))  # type: ignore[assignment]
-        for g, s in zip(self.gens, state["train_generators"]):
+        for g, s in zip(self.gens, state["train_generators"], strict=True):
             g.set_state(s)
         self.step = int(state["step"])
         self.loss_sum = state["loss_sum"].to(self.device)

@@ -37,6 +37,7 @@ from api.schemas import (
     ExperimentPublic,
     ExperimentsPublic,
     PositionPublic,
+    Responses,
     SpecCreate,
     SpecValidationPublic,
     Status,
@@ -47,20 +48,25 @@ from api.schemas import (
 from db import queue, scheduler
 from db.models import Experiment, IdempotencyKey, utcnow
 from db.models import Status as RunStatus
+from db.session import rowcount
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
-NOT_FOUND = {404: {"model": ErrorPublic, "description": "no experiment with this id"}}
-INVALID = {
+NOT_FOUND: Responses = {404: {"model": ErrorPublic, "description": "no experiment with this id"}}
+INVALID: Responses = {
     422: {
         "model": ValidationErrorPublic,
         "description": "invalid input; `loc` names the field, e.g. "
         '["body","spec","phase1","stages",0,"lr"]',
     }
 }
-CONFLICT = {409: {"model": ErrorPublic, "description": "not possible in the current status"}}
-FORBIDDEN = {403: {"model": ErrorPublic, "description": "only the owner or an admin may"}}
-OVER_LIMIT = {
+CONFLICT: Responses = {
+    409: {"model": ErrorPublic, "description": "not possible in the current status"}
+}
+FORBIDDEN: Responses = {
+    403: {"model": ErrorPublic, "description": "only the owner or an admin may"}
+}
+OVER_LIMIT: Responses = {
     429: {
         "model": ErrorPublic,
         "description": "over the user's queued-experiments limit (the message says by how much)",
@@ -385,12 +391,11 @@ def trace(
                     *("" if row.values[m] is None else repr(row.values[m]) for m in chosen),
                 ]
             )
+        name = f"experiment-{experiment.id}-trace.csv"
         return PlainTextResponse(
             out.getvalue(),
             media_type="text/csv",
-            headers={
-                "Content-Disposition": f'attachment; filename="experiment-{experiment.id}-trace.csv"'
-            },
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return TracePublic(
         experiment_id=experiment.id,
@@ -525,11 +530,13 @@ def delete(experiment: OwnedExperimentDep, session: SessionDep, user: CurrentUse
     session.expunge(experiment)
     # Conditional, like every state change: a claim that lands first makes this match nothing.
     # The tags, trace points, checkpoint and idempotency keys go with it (ON DELETE CASCADE).
-    deleted = session.execute(
-        sql_delete(Experiment)
-        .where(Experiment.id == experiment_id, Experiment.status != RunStatus.running.value)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    deleted = rowcount(
+        session.execute(
+            sql_delete(Experiment)
+            .where(Experiment.id == experiment_id, Experiment.status != RunStatus.running.value)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if not deleted:
         session.rollback()
         raise HTTPException(

@@ -21,6 +21,7 @@ from api.schemas import (
     ErrorPublic,
     ExperimentPublic,
     ExperimentsPublic,
+    Responses,
     ScalingPublic,
     SweepCellsPublic,
     SweepCreate,
@@ -32,10 +33,10 @@ from db.models import Experiment, Sweep
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
-NOT_FOUND = {404: {"model": ErrorPublic, "description": "no sweep with this id"}}
-INVALID = {422: {"model": ValidationErrorPublic, "description": "invalid input"}}
-CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
-IMAGE = {200: {"content": {"image/png": {}, "image/svg+xml": {}}}}
+NOT_FOUND: Responses = {404: {"model": ErrorPublic, "description": "no sweep with this id"}}
+INVALID: Responses = {422: {"model": ValidationErrorPublic, "description": "invalid input"}}
+CSV: Responses = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+IMAGE: Responses = {200: {"content": {"image/png": {}, "image/svg+xml": {}}}}
 Fmt = Literal["png", "svg"]
 
 
