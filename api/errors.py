@@ -12,6 +12,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.services.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    LimitExceeded,
+    NotFound,
+    ServiceError,
+)
 from trainer.spec import ExperimentSpec
 
 _PATH = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+)\b")
@@ -65,3 +74,27 @@ async def data_error_handler(request: Request, exc: Exception) -> JSONResponse:
             ]
         },
     )
+
+
+# The one mapping from the service layer's domain errors (api.services.errors) to HTTP.
+SERVICE_STATUS: dict[type[ServiceError], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    Conflict: status.HTTP_409_CONFLICT,
+    LimitExceeded: status.HTTP_429_TOO_MANY_REQUESTS,
+    BadRequest: status.HTTP_400_BAD_REQUEST,
+    Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+
+async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    code = next(
+        (SERVICE_STATUS[kind] for kind in type(exc).__mro__ if kind in SERVICE_STATUS),
+        status.HTTP_400_BAD_REQUEST,
+    )
+    if isinstance(exc, Invalid):
+        detail: Any = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
+    else:
+        detail = str(exc)
+    return JSONResponse(status_code=code, content={"detail": detail})
