@@ -12,7 +12,9 @@ from typing import Any
 
 import torch
 
-from trainer.state import VERSION
+from trainer.state import READABLE, VERSION
+
+__all__ = ["READABLE", "VERSION", "dumps", "loads"]
 
 
 def dumps(state: dict[str, Any]) -> bytes:
@@ -24,6 +26,6 @@ def dumps(state: dict[str, Any]) -> bytes:
 
 def loads(data: bytes) -> dict[str, Any]:
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("version") != VERSION:
+    if not isinstance(state, dict) or state.get("version") not in READABLE:
         raise ValueError("not a silab checkpoint of this version")
     return state

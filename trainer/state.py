@@ -20,6 +20,8 @@ from typing import Any
 import torch
 
 VERSION = 2
+# Versions `from_checkpoint` reads: 1 kept wall_time_s as one number for all lanes.
+READABLE = (1, 2)
 
 
 @dataclass
@@ -89,8 +91,10 @@ class RunState:
     def from_checkpoint(state: dict[str, Any], fresh: RunState, spec_hash: str) -> RunState:
         """The checkpointed state, checked against `fresh` (the same lanes drawn from the seeds:
         its generators receive the saved states, its tensors give dtype and device)."""
-        if state.get("version") != VERSION:
+        if state.get("version") not in READABLE:
             raise ValueError("resume: not a silab checkpoint of this version")
+        if not isinstance(state["wall_time_s"], list):  # version 1
+            state = {**state, "wall_time_s": [float(state["wall_time_s"])] * len(fresh.seeds)}
         if state["spec_hash"] != spec_hash or list(state["seeds"]) != fresh.seeds:
             raise ValueError("resume: the checkpoint belongs to another spec or seed list")
         kw = {"dtype": fresh.W.dtype, "device": fresh.W.device}
