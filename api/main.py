@@ -18,7 +18,13 @@ from api.broker import make_broker
 from api.config import ApiSettings
 from api.deps import authenticate
 from api.dispatch import Dispatcher
-from api.errors import data_error_handler, service_error_handler, validation_error_handler
+from api.errors import (
+    DATABASE_UNAVAILABLE,
+    data_error_handler,
+    database_unavailable_handler,
+    service_error_handler,
+    validation_error_handler,
+)
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
 from api.routes import (
@@ -76,6 +82,8 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(ServiceError, service_error_handler)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable_handler)
     app.include_router(experiments.router)
     app.include_router(queue.router)
     app.include_router(traces.router)

@@ -16,7 +16,18 @@ from api.schemas import TRACE_METRICS
 from api.services.errors import Invalid
 from db.models import Sweep
 
-TRACE_CSV = ["phase", "step", "samples", "mean", "std", "ci95_low", "ci95_high", "n", "n_missing", "median"]
+TRACE_CSV = [
+    "phase",
+    "step",
+    "samples",
+    "mean",
+    "std",
+    "ci95_low",
+    "ci95_high",
+    "n",
+    "n_missing",
+    "median",
+]
 
 
 def seed_fields(text: str | None) -> list[str]:
