@@ -459,7 +459,7 @@ def resolve(spec: ExperimentSpec) -> Resolved:
             samples = 0 if p1.algorithm == "gd" else steps * B
         stages.append(ResolvedStage(samples, steps, lr, inner_lr))
     if p1.algorithm == "gd":
-        stages[0].samples = n  # the fixed set is drawn once, at the start
+        stages[0].samples = B  # the fixed set (n = B) is drawn once, at the start
     phase2_samples = None
     if spec.phase2 is not None:
         phase2_samples = _positive_int(
