@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from trainer import algorithms, checkpoint, linalg, metrics, model, phase2, targets
+from trainer import algorithms, checkpoint, linalg, metrics, model, phase2, recovery, targets
 from trainer.results import Callbacks, EvalPoint, NoCallbacks, Result, SeedResult
 from trainer.spec import ExperimentSpec
 
@@ -130,6 +130,10 @@ class _Run:
         self.loss_count = 0
         self.weak_samples: list[int | None] = [None] * S
         self.weak_step: list[int | None] = [None] * S
+        ev = spec.eval
+        self.recovery = recovery.Tracker(
+            recovery.Criteria(tuple(ev.thresholds), ev.held_threshold, ev.held_floor), S
+        )
         self.diverged: list[int | None] = [None] * S
         self.prior_wall_s = 0.0
         self.last_test_mse: list[float | None] = [None] * S
@@ -169,6 +173,7 @@ class _Run:
             "loss_count": self.loss_count,
             "weak_recovery_samples": list(self.weak_samples),
             "weak_recovery_step": list(self.weak_step),
+            "recovery": self.recovery.state(),
             "diverged_at_step": list(self.diverged),
             "last_test_mse": list(self.last_test_mse),
             "wall_time_s": self.prior_wall_s + time.perf_counter() - self.started,
@@ -190,6 +195,8 @@ class _Run:
         self.loss_count = int(state["loss_count"])
         self.weak_samples = list(state["weak_recovery_samples"])
         self.weak_step = list(state["weak_recovery_step"])
+        if "recovery" in state:  # checkpoints written before trainer/recovery.py lack it
+            self.recovery.load(state["recovery"])
         self.diverged = list(state["diverged_at_step"])
         self.last_test_mse = list(state["last_test_mse"])
         self.prior_wall_s = float(state["wall_time_s"])
@@ -215,6 +222,7 @@ class _Run:
         for s, median in enumerate(values["median_abs_m"]):
             if self.weak_samples[s] is None and median is not None and median >= threshold:
                 self.weak_samples[s], self.weak_step[s] = samples, self.step
+        self.recovery.update(samples, values["median_abs_m"])
         self.callbacks.on_eval(EvalPoint("phase1", self.step, samples, list(self.seeds), values))
 
     # ---------------------------------------------------------------------------------- train
@@ -384,6 +392,8 @@ class _Run:
                 phase2_ridge=ridge[s],
                 diverged_at_step=self.diverged[s],
                 weak_recovery_step=self.weak_step[s],
+                first_passage_samples=self.recovery.seed(s)[0],
+                held_recovery_samples=self.recovery.seed(s)[1],
             )
             for s, seed in enumerate(self.seeds)
         ]
