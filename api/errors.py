@@ -4,6 +4,7 @@ message starts with the dotted path of a spec field, that path is appended to `l
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -11,8 +12,12 @@ from fastapi import Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from trainer.spec import ExperimentSpec
+
+log = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+)\b")
 _PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -64,4 +69,23 @@ async def data_error_handler(request: Request, exc: Exception) -> JSONResponse:
                 }
             ]
         },
+    )
+
+
+# A database outage (server stopped or restarting, connection refused or dropped, pool exhausted,
+# SQLite's file locked or its disk full) is not the client's fault and usually passes: 503 with
+# Retry-After, so clients and proxies retry instead of reporting a bug. SQLAlchemy wraps every
+# driver's "cannot talk to the server" errors in these classes (PEP 249's OperationalError and
+# InterfaceError) and raises TimeoutError when the pool has no connection to give.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, SqlTimeoutError)
+
+
+async def database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    retry_after = request.app.state.settings.unavailable_retry_after_s
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(retry_after)},
+        content={"detail": f"the database is unavailable ({type(exc).__name__}); retry later"},
     )

@@ -187,7 +187,7 @@ AxisPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*(\.\w+)*$", m
 class AxisCreate(BaseModel):
     """One axis: a spec field path and its values, given as a list or as a range."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     path: AxisPath = Field(
         description='a spec field: "d", "phase1.n", "phase1.stages.0.lr", "target", "model.width"'
