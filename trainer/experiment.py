@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from trainer import algorithms, metrics, model, targets
+from trainer.recovery import Criteria, Tracker
 from trainer.results import Callbacks, NoCallbacks, Result, SeedResult
 from trainer.schedule import Schedule
 from trainer.spec import ExperimentSpec, Resolved
@@ -46,6 +47,8 @@ class Experiment:
     last_poll: float = field(default_factory=time.perf_counter)
     last_checkpoint: float = field(default_factory=time.perf_counter)
     outcome: Result | BaseException | None = None
+    # First passages and held recovery of the experiment's seeds (updated by loop.evaluate).
+    recovery: Tracker | None = None
     _test: metrics.TestSet | None = None
 
     @staticmethod
@@ -78,7 +81,13 @@ class Experiment:
             state = RunState.from_checkpoint(member.resume, state, spec.spec_hash())
         ends = [sum(stage.steps for stage in r.stages[: i + 1]) for i in range(len(r.stages))]
         schedule = Schedule(r.total_steps, spec.eval.points, r.every, 1 if gd else r.B)
-        return Experiment(spec, r, member.callbacks, target, act, fixed, schedule, ends, state)
+        ev = spec.eval
+        tracker = Tracker(Criteria(tuple(ev.thresholds), ev.held_threshold, ev.held_floor), S)
+        if member.resume is not None and "recovery" in member.resume:  # older ones lack it
+            tracker.load(member.resume["recovery"])
+        return Experiment(
+            spec, r, member.callbacks, target, act, fixed, schedule, ends, state, recovery=tracker
+        )
 
     @property
     def gd(self) -> bool:
@@ -104,6 +113,8 @@ class Experiment:
         elapsed = time.perf_counter() - self.started
         state = lanes.to_checkpoint(self.spec.spec_hash())
         state["wall_time_s"] = [w + elapsed for w in lanes.wall_time_s]
+        if self.recovery is not None:
+            state["recovery"] = self.recovery.state()
         return state
 
 
@@ -134,6 +145,8 @@ def result_of(
             phase2_ridge=ridge[s],
             diverged_at_step=lanes.diverged_at_step[s],
             weak_recovery_step=lanes.weak_recovery_step[s],
+            first_passage_samples=e.recovery.seed(s)[0] if e.recovery else {},
+            held_recovery_samples=e.recovery.seed(s)[1] if e.recovery else None,
         )
         for s, seed in enumerate(e.seeds)
     ]

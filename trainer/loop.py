@@ -123,5 +123,7 @@ def evaluate(c: Cohort) -> list[tuple[int, EvalPoint]]:
             median = mine["median_abs_m"][j]
             if st.weak_recovery_samples[i] is None and median is not None and median >= threshold:
                 st.weak_recovery_samples[i], st.weak_recovery_step[i] = samples, st.step
+        if e.recovery is not None:
+            e.recovery.update(samples, mine["median_abs_m"])
         points.append((k, EvalPoint("phase1", st.step, samples, list(e.seeds), mine)))
     return points
