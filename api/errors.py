@@ -10,10 +10,13 @@ from typing import Any
 
 from fastapi import Request, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.services.errors import (
     BadRequest,
@@ -122,3 +125,25 @@ async def database_unavailable_handler(request: Request, exc: Exception) -> JSON
         headers={"Retry-After": str(retry_after)},
         content={"detail": f"the database is unavailable ({type(exc).__name__}); retry later"},
     )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, with a 405's `Allow` listing every method the path takes: Starlette
+    names only the methods of the first route whose path matched (GET for
+    /experiments/{id}, which also takes DELETE). A method is allowed when some route matches
+    the request's path with that method fully (routers nest, so ask the top-level routes)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed = [
+            method
+            for method in _METHODS
+            if any(
+                route.matches({**request.scope, "method": method})[0] is Match.FULL
+                for route in request.app.router.routes
+            )
+        ]
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+    return await http_exception_handler(request, exc)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import RateLimiter, bootstrap_admin, install_openapi_security
 from api.broker import make_broker
@@ -22,6 +23,7 @@ from api.errors import (
     DATABASE_UNAVAILABLE,
     data_error_handler,
     database_unavailable_handler,
+    http_error_handler,
     service_error_handler,
     validation_error_handler,
 )
@@ -82,6 +84,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(ServiceError, service_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, database_unavailable_handler)
     app.include_router(experiments.router)

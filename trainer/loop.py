@@ -13,6 +13,8 @@ shapes and branches depend on into `lanes.shape_key`. This loop needs no change.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from trainer import algorithms, metrics, model
@@ -110,7 +112,8 @@ def evaluate(c: Cohort) -> list[tuple[int, EvalPoint]]:
         mine["test_mse"] = [None] * len(idx)
         if c.rule.train == "all":
             W, a, b = (t[idx[0] : idx[-1] + 1] for t in st.params)
-            test = e.test.mse(lambda x, W=W, a=a, b=b, act=e.act: model.forward(W, a, b, act, x))
+            forward = functools.partial(model.forward, W, a, b, e.act)
+            test = e.test.mse(forward)
             mine["test_mse"] = metrics.to_list(test, len(idx))
             for j, i in enumerate(idx):
                 st.last_test_mse[i] = mine["test_mse"][j]
@@ -120,5 +123,7 @@ def evaluate(c: Cohort) -> list[tuple[int, EvalPoint]]:
             median = mine["median_abs_m"][j]
             if st.weak_recovery_samples[i] is None and median is not None and median >= threshold:
                 st.weak_recovery_samples[i], st.weak_recovery_step[i] = samples, st.step
+        if e.recovery is not None:
+            e.recovery.update(samples, mine["median_abs_m"])
         points.append((k, EvalPoint("phase1", st.step, samples, list(e.seeds), mine)))
     return points

@@ -326,9 +326,39 @@ class EvalSpec(Strict):
         lt=1.0,
         description="weak recovery = first evaluated sample count with median_j |m_j| ≥ this",
     )
+    thresholds: list[float] = Field(
+        default_factory=lambda: [0.3, 0.5],
+        min_length=1,
+        max_length=16,
+        description="first passage: per threshold, the first evaluated sample count with "
+        "median_j |m_j| ≥ it (trainer/recovery.py)",
+    )
+    held_threshold: float = Field(
+        0.5,
+        gt=0.0,
+        lt=1.0,
+        description="held recovery: median |m| reached this and never fell below held_floor "
+        "afterwards, to the end of Phase I (reconstructed criterion)",
+    )
+    held_floor: float = Field(
+        0.3, ge=0.0, lt=1.0, description="held recovery: the floor median |m| must stay above"
+    )
     _every = field_validator("every")(
         classmethod(lambda cls, v: v if v is None else _check_expr(v))
     )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _in_unit_interval(cls, value: list[float]) -> list[float]:
+        if any(not 0.0 < t < 1.0 for t in value):
+            raise ValueError("thresholds must lie in (0, 1)")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _floor_below(self) -> EvalSpec:
+        if self.held_floor > self.held_threshold:
+            raise ValueError("held_floor must not exceed held_threshold")
+        return self
 
 
 # ------------------------------------------------------------------------------------ experiment
@@ -499,7 +529,7 @@ def resolve(spec: ExperimentSpec) -> Resolved:
             samples = 0 if p1.algorithm == "gd" else steps * B
         stages.append(ResolvedStage(samples, steps, lr, inner_lr))
     if p1.algorithm == "gd":
-        stages[0].samples = n  # the fixed set is drawn once, at the start
+        stages[0].samples = B  # the fixed set (n = B) is drawn once, at the start
     if sum(stage.samples for stage in stages) > MAX_COUNT:
         raise ValueError("phase1.stages: the total sample budget exceeds 2^53")
     phase2_samples = None
