@@ -41,6 +41,8 @@ SUMMARY_COLUMNS = (
     "test_mse",
     "weak_recovery_samples",
     "weak_recovery_fraction",
+    "held_recovery_samples",
+    "held_recovery_fraction",
     "wall_time_s",
     "samples_per_second",
     "device",
@@ -357,32 +359,35 @@ def mark_cancelled(
 # API side: cancel and retry
 
 
-def request_cancel(
-    experiment_id: int, *, session: Session, now: datetime | None = None
-) -> Experiment | None:
+def cancel(experiment_id: int, *, session: Session, now: datetime | None = None) -> bool:
     """Cancel an experiment. queued → cancelled at once (it never starts); running →
     cancel_requested=True (the worker sees it in its next heartbeat, stops and calls
     `mark_cancelled`); a finished experiment is left unchanged.
 
-    Returns the experiment as it is afterwards (fresh from the database), or None if there is
-    no such id.
+    Returns whether a conditional UPDATE matched (False: no such id, or it has finished).
     """
     now = _now(now)
-    cancelled = _update(
+    return _update(
         session,
         and_(Experiment.id == experiment_id, Experiment.status == Status.queued.value),
         status=Status.cancelled.value,
         cancel_requested=True,
         finished_at=now,
         updated_at=now,
+    ) or _update(
+        session,
+        and_(Experiment.id == experiment_id, Experiment.status == Status.running.value),
+        cancel_requested=True,
+        updated_at=now,
     )
-    if not cancelled:
-        _update(
-            session,
-            and_(Experiment.id == experiment_id, Experiment.status == Status.running.value),
-            cancel_requested=True,
-            updated_at=now,
-        )
+
+
+def request_cancel(
+    experiment_id: int, *, session: Session, now: datetime | None = None
+) -> Experiment | None:
+    """`cancel`, then the experiment as it is afterwards (fresh from the database), or None if
+    there is no such id."""
+    cancel(experiment_id, session=session, now=now)
     return session.get(Experiment, experiment_id, populate_existing=True)
 
 
@@ -521,6 +526,10 @@ def summary_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
       more never reached it. So it reads "the typical seed reached weak recovery after this many
       samples", and is never flattered by leaving out the seeds that failed.
     - weak_recovery_fraction: the fraction of seeds that reached weak recovery (None if no seeds).
+    - held_recovery_samples, held_recovery_fraction: the same for held recovery (median |m|
+      reached eval.held_threshold and never fell below eval.held_floor afterwards). Every
+      censored seed is censored at the same budget, beyond every observed time, so this median
+      is the Kaplan–Meier median whenever it is not itself censored.
     - wall_time_s, samples_per_second, device, torch_version: copied (non-finite → None).
     """
     seeds = list(result.get("seeds") or [])
@@ -528,14 +537,15 @@ def summary_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
     for column in ("final_mean_abs_m", "final_median_abs_m", "final_max_abs_m", "test_mse"):
         values = [v for v in (_finite_or_none(s.get(column)) for s in seeds) if v is not None]
         summary[column] = statistics.median(values) if values else None
-    if seeds:
-        reached = [_finite_or_none(s.get("weak_recovery_samples")) for s in seeds]
-        median = statistics.median([math.inf if v is None else v for v in reached])
-        summary["weak_recovery_samples"] = median if math.isfinite(median) else None
-        summary["weak_recovery_fraction"] = sum(v is not None for v in reached) / len(seeds)
-    else:
-        summary["weak_recovery_samples"] = None
-        summary["weak_recovery_fraction"] = None
+    for name in ("weak_recovery", "held_recovery"):
+        if seeds:
+            reached = [_finite_or_none(s.get(f"{name}_samples")) for s in seeds]
+            median = statistics.median([math.inf if v is None else v for v in reached])
+            summary[f"{name}_samples"] = median if math.isfinite(median) else None
+            summary[f"{name}_fraction"] = sum(v is not None for v in reached) / len(seeds)
+        else:
+            summary[f"{name}_samples"] = None
+            summary[f"{name}_fraction"] = None
     summary["wall_time_s"] = _finite_or_none(result.get("wall_time_s"))
     summary["samples_per_second"] = _finite_or_none(result.get("samples_per_second"))
     summary["device"] = _short(result.get("device"))
