@@ -25,7 +25,7 @@ from api.errors import (
 )
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
-from api.routes import accounts, audit, experiments, health, metrics, plots, sweeps
+from api.routes import accounts, audit, experiments, health, metrics, plots, science, sweeps
 from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
 
@@ -74,6 +74,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.include_router(audit.router)
     app.include_router(plots.router)
     app.include_router(sweeps.router)
+    app.include_router(science.router)
     # The dashboard (api/static): static files that use only the public API.
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)
