@@ -10,11 +10,23 @@ from typing import Any
 
 from fastapi import Request, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from api.services.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    LimitExceeded,
+    NotFound,
+    ServiceError,
+)
 from trainer.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
@@ -72,6 +84,30 @@ async def data_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# The one mapping from the service layer's domain errors (api.services.errors) to HTTP.
+SERVICE_STATUS: dict[type[ServiceError], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    Conflict: status.HTTP_409_CONFLICT,
+    LimitExceeded: status.HTTP_429_TOO_MANY_REQUESTS,
+    BadRequest: status.HTTP_400_BAD_REQUEST,
+    Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+
+async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    code = next(
+        (SERVICE_STATUS[kind] for kind in type(exc).__mro__ if kind in SERVICE_STATUS),
+        status.HTTP_400_BAD_REQUEST,
+    )
+    if isinstance(exc, Invalid):
+        detail: Any = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
+    else:
+        detail = str(exc)
+    return JSONResponse(status_code=code, content={"detail": detail})
+
+
 # A database outage (server stopped or restarting, connection refused or dropped, pool exhausted,
 # SQLite's file locked or its disk full) is not the client's fault and usually passes: 503 with
 # Retry-After, so clients and proxies retry instead of reporting a bug. SQLAlchemy wraps every
@@ -89,3 +125,25 @@ async def database_unavailable_handler(request: Request, exc: Exception) -> JSON
         headers={"Retry-After": str(retry_after)},
         content={"detail": f"the database is unavailable ({type(exc).__name__}); retry later"},
     )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, with a 405's `Allow` listing every method the path takes: Starlette
+    names only the methods of the first route whose path matched (GET for
+    /experiments/{id}, which also takes DELETE). A method is allowed when some route matches
+    the request's path with that method fully (routers nest, so ask the top-level routes)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed = [
+            method
+            for method in _METHODS
+            if any(
+                route.matches({**request.scope, "method": method})[0] is Match.FULL
+                for route in request.app.router.routes
+            )
+        ]
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+    return await http_exception_handler(request, exc)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
