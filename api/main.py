@@ -20,7 +20,7 @@ from api.deps import authenticate
 from api.errors import data_error_handler, validation_error_handler
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
-from api.routes import accounts, audit, experiments, health, metrics, plots, sweeps
+from api.routes import accounts, audit, experiments, health, metrics, plots, sweeps, traces
 from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
 
@@ -61,6 +61,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)
     app.include_router(experiments.router)
+    app.include_router(traces.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(accounts.router)

@@ -1,4 +1,5 @@
-"""/experiments: submit, validate, list, show, trace, position, cancel, retry, delete.
+"""/experiments: submit, validate, list, show, position, cancel, retry, delete (the trace:
+api.routes.traces).
 
 Everyone with a key reads (SILAB_EXPERIMENTS_VISIBLE=own: only their own); only the owner or an
 admin changes (api.deps). Submit, cancel, retry and delete are written to the audit log in the
@@ -6,15 +7,12 @@ same transaction as the change."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 
@@ -31,7 +29,6 @@ from api.deps import (
 )
 from api.schemas import (
     SORT_KEYS,
-    TRACE_METRICS,
     ErrorPublic,
     ExperimentCreate,
     ExperimentPublic,
@@ -40,8 +37,6 @@ from api.schemas import (
     SpecCreate,
     SpecValidationPublic,
     Status,
-    TracePointPublic,
-    TracePublic,
     ValidationErrorPublic,
 )
 from db import queue, scheduler
@@ -310,100 +305,6 @@ def list_experiments(
 )
 def show(experiment: ExperimentDep) -> ExperimentPublic:
     return _public(experiment)
-
-
-def _invalid(where: str, msg: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", where), "msg": msg, "type": "value_error"}])
-
-
-def _csv_list(text: str | None, where: str, cast: type = str) -> list[Any] | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        values = [cast(part.strip()) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise _invalid(where, f"expected a comma-separated list, got {text!r}") from None
-    if cast is int and any(abs(v) > 2**63 - 1 for v in values):
-        raise _invalid(where, "a number is out of the 64-bit range")
-    return values
-
-
-@router.get(
-    "/{experiment_id}/trace",
-    response_model=TracePublic,
-    summary="The evaluation trace, optionally downsampled",
-    description="Points of the chosen metrics per seed, ordered by seed, phase, step. Above "
-    "`max_points`, each seed's curve is cut into buckets of consecutive steps and each bucket "
-    "keeps the points holding the minimum and the maximum of every chosen metric (plus the first "
-    "and last point), so the shape and the extremes survive. `format=csv` returns text/csv with "
-    "a header row.",
-    responses={
-        **NOT_FOUND,
-        **INVALID,
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-    },
-)
-def trace(
-    experiment: ExperimentDep,
-    session: SessionDep,
-    metrics: Annotated[
-        str | None, Query(description=f"comma-separated, of {', '.join(TRACE_METRICS)}")
-    ] = None,
-    seeds: Annotated[str | None, Query(description="comma-separated seeds; default all")] = None,
-    phase: Literal["phase1", "phase2"] | None = None,
-    step_min: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-    step_max: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-    max_points: Annotated[int, Query(ge=2, le=1_000_000)] = 500,
-    format: Literal["json", "csv"] = "json",
-) -> Any:
-    chosen = _csv_list(metrics, "metrics") or list(TRACE_METRICS)
-    unknown = [name for name in chosen if name not in TRACE_METRICS]
-    if unknown:
-        raise _invalid("metrics", f"unknown metrics {unknown}; known: {', '.join(TRACE_METRICS)}")
-    chosen = list(dict.fromkeys(chosen))
-    rows = crud.trace_rows(
-        session=session,
-        experiment_id=experiment.id,
-        metrics=chosen,
-        seeds=_csv_list(seeds, "seeds", int),
-        phase=phase,
-        step_min=step_min,
-        step_max=step_max,
-    )
-    kept = crud.downsample(rows, chosen, max_points)
-    if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["seed", "phase", "step", "samples", *chosen])
-        for row in kept:
-            writer.writerow(
-                [
-                    row.seed,
-                    row.phase,
-                    row.step,
-                    row.samples,
-                    *("" if row.values[m] is None else repr(row.values[m]) for m in chosen),
-                ]
-            )
-        return PlainTextResponse(
-            out.getvalue(),
-            media_type="text/csv",
-            headers={
-                "Content-Disposition": f'attachment; filename="experiment-{experiment.id}-trace.csv"'
-            },
-        )
-    return TracePublic(
-        experiment_id=experiment.id,
-        metrics=chosen,
-        total_points=len(rows),
-        downsampled=len(kept) < len(rows),
-        points=[
-            TracePointPublic(
-                seed=r.seed, phase=r.phase, step=r.step, samples=r.samples, values=r.values
-            )
-            for r in kept
-        ],
-    )
 
 
 @router.get(
