@@ -11,6 +11,7 @@ be found with one indexed lookup (`api_key.key_hash` is unique) instead of a has
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,6 +70,10 @@ def authenticate(key: str, *, session: Session, now: datetime | None = None) -> 
     if row is None:
         return None
     api_key, account = row
+    # The lookup is an indexed equality on the hash; compare again in constant time so that no
+    # code path of ours compares key material with an early-exit ==.
+    if not hmac.compare_digest(api_key.key_hash, hash_key(key)):
+        return None
     if api_key.revoked_at is not None or account.disabled:
         return None
     if api_key.expires_at is not None and api_key.expires_at <= now:
@@ -138,6 +143,8 @@ def create_key(
     now: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for `account`: the stored row and the key itself (shown once, never stored)."""
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise AccountError("a key's lifetime must be positive (None: it never expires)")
     now = now or utcnow()
     key = new_key()
     row = ApiKey(

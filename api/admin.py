@@ -16,6 +16,7 @@ written to the audit log (actor `silab-admin`).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -37,6 +38,20 @@ def _limit(text: str) -> int | None:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("a limit is at least 1 (or 'default')")
+    return value
+
+
+def _days(text: str) -> float:
+    # 0 used to mean "never expires" (falsy) and -1 an already expired key: both are mistakes.
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)) or value > 36_500:
+        raise argparse.ArgumentTypeError(
+            f"--expires-in-days must be a positive number of days up to 36500, not {text}; "
+            "leave it out for a key that never expires"
+        )
     return value
 
 
@@ -67,7 +82,7 @@ def cmd_create_user(args: argparse.Namespace, session: Session) -> None:
 
 def cmd_create_key(args: argparse.Namespace, session: Session) -> None:
     account = _account(session, args.name)
-    expires = timedelta(days=args.expires_in_days) if args.expires_in_days else None
+    expires = timedelta(days=args.expires_in_days) if args.expires_in_days is not None else None
     row, key = accounts.create_key(
         account, session=session, label=args.label or "", expires_in=expires
     )
@@ -161,7 +176,7 @@ def parser() -> argparse.ArgumentParser:
     create_key = commands.add_parser("create-key", help="a new API key (printed once)")
     create_key.add_argument("name")
     create_key.add_argument("--label", help="what the key is for")
-    create_key.add_argument("--expires-in-days", type=float)
+    create_key.add_argument("--expires-in-days", type=_days)
     create_key.set_defaults(run=cmd_create_key)
 
     revoke_key = commands.add_parser("revoke-key", help="revoke a key (id, prefix or key)")

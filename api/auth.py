@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -107,7 +108,14 @@ def bootstrap_admin(sessions: sessionmaker[Session], data_dir: Path) -> Path | N
 
 
 def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The folder also holds the SQLite database: new ones are 0700, and an existing one that
+    # others may read or enter loses those bits (a 0600 file in a world-listable folder still
+    # shows that the key exists, and the database next to it is readable).
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.parent.stat().st_mode)
+    if mode & 0o007:
+        os.chmod(path.parent, mode & ~0o007)
+        log.warning("silab: %s was accessible to other users; removed their access", path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(descriptor, 0o600)

@@ -21,6 +21,8 @@ class ApiSettings(BaseSettings):
     # A submission never waits longer than this for the broker: when it is down, the experiment
     # is stored anyway and the dispatcher sends it later.
     broker_timeout_s: float = Field(2.0, gt=0.0)
+    # Retry-After (seconds) of a 503 when the database cannot be reached.
+    unavailable_retry_after_s: int = Field(5, ge=1)
     # Requests with a larger body are refused with 413 before they are parsed.
     max_request_bytes: int = Field(2 * 1024 * 1024, gt=0)
     default_page_size: int = Field(50, ge=1, le=1000)

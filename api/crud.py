@@ -73,6 +73,8 @@ SORTABLE: dict[str, tuple[Any, bool]] = {
     "test_mse": (Experiment.test_mse, True),
     "final_median_abs_m": (Experiment.final_median_abs_m, True),
     "weak_recovery_samples": (Experiment.weak_recovery_samples, True),
+    "held_recovery_samples": (Experiment.held_recovery_samples, True),
+    "held_recovery_fraction": (Experiment.held_recovery_fraction, True),
     "wall_time_s": (Experiment.wall_time_s, True),
 }
 
@@ -117,6 +119,9 @@ class Filters:
     d_min: int | None = None
     d_max: int | None = None
     name: str | None = None
+    # Held recovery: median samples at most this (censored medians never match), fraction ≥ this.
+    held_recovery_samples_max: float | None = None
+    held_recovery_fraction_min: float | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -138,6 +143,10 @@ class Filters:
             out.append(Experiment.d >= self.d_min)
         if self.d_max is not None:
             out.append(Experiment.d <= self.d_max)
+        if self.held_recovery_samples_max is not None:
+            out.append(Experiment.held_recovery_samples <= self.held_recovery_samples_max)
+        if self.held_recovery_fraction_min is not None:
+            out.append(Experiment.held_recovery_fraction >= self.held_recovery_fraction_min)
         if self.name:
             escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             out.append(func.lower(Experiment.name).like(f"%{escaped.lower()}%", escape="\\"))

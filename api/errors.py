@@ -4,15 +4,23 @@ message starts with the dotted path of a spec field, that path is appended to `l
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from fastapi import Request, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from trainer.spec import ExperimentSpec
+
+log = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+)\b")
 _PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -65,3 +73,44 @@ async def data_error_handler(request: Request, exc: Exception) -> JSONResponse:
             ]
         },
     )
+
+
+# A database outage (server stopped or restarting, connection refused or dropped, pool exhausted,
+# SQLite's file locked or its disk full) is not the client's fault and usually passes: 503 with
+# Retry-After, so clients and proxies retry instead of reporting a bug. SQLAlchemy wraps every
+# driver's "cannot talk to the server" errors in these classes (PEP 249's OperationalError and
+# InterfaceError) and raises TimeoutError when the pool has no connection to give.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, SqlTimeoutError)
+
+
+async def database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    retry_after = request.app.state.settings.unavailable_retry_after_s
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(retry_after)},
+        content={"detail": f"the database is unavailable ({type(exc).__name__}); retry later"},
+    )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, with a 405's `Allow` listing every method the path takes: Starlette
+    names only the methods of the first route whose path matched (GET for
+    /experiments/{id}, which also takes DELETE). A method is allowed when some route matches
+    the request's path with that method fully (routers nest, so ask the top-level routes)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed = [
+            method
+            for method in _METHODS
+            if any(
+                route.matches({**request.scope, "method": method})[0] is Match.FULL
+                for route in request.app.router.routes
+            )
+        ]
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+    return await http_exception_handler(request, exc)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

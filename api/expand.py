@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,24 +137,26 @@ class ExpansionError(ValueError):
         self.loc = loc
 
 
-def cells(axes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The axis values of every cell, in expansion order."""
-    out: list[dict[str, Any]] = [{}]
-    for group in _groups(axes):
-        length = len(group[0][1])
-        out = [
-            {**cell, **{path: values[i] for path, values in group}}
-            for cell in out
-            for i in range(length)
-        ]
-    return out
+def cell_count(axes: list[dict[str, Any]]) -> int:
+    """The number of cells, the product of the groups' lengths, without building any cell:
+    three 1000-value axes are 10⁹ cells, refused from this count in constant memory."""
+    return math.prod(len(group[0][1]) for group in _groups(axes))
+
+
+def cells(axes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The axis values of every cell, in expansion order (the last group varies fastest),
+    one at a time."""
+    groups = _groups(axes)
+    lengths = [range(len(group[0][1])) for group in groups]
+    for indices in itertools.product(*lengths):
+        yield {path: values[i] for group, i in zip(groups, indices) for path, values in group}
 
 
 def expand(definition: dict[str, Any]) -> list[Planned]:
     """Every experiment of a sweep, validated. ExpansionError (with `loc`) on the first problem."""
     axes = definition.get("axes") or []
     try:
-        grid = cells(axes)
+        count = cell_count(axes)
         paths = axis_paths(axes)
     except (KeyError, ValueError, OverflowError) as error:
         raise ExpansionError(str(error), ("body", "axes")) from None
@@ -160,6 +164,13 @@ def expand(definition: dict[str, Any]) -> list[Planned]:
         raise ExpansionError(f"an axis path appears twice: {paths}", ("body", "axes"))
     seeds_total = definition.get("seeds")
     per_experiment = definition.get("seeds_per_experiment")
+    if count > MAX_EXPERIMENTS:
+        raise ExpansionError(
+            f"the sweep has {count} cells, more than the {MAX_EXPERIMENTS} experiments a sweep "
+            "may hold (the product of the axis lengths)",
+            ("body", "axes"),
+        )
+    grid = cells(axes)
     planned: list[Planned] = []
     for index, values in enumerate(grid):
         key = canonical(values)

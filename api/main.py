@@ -12,12 +12,19 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import RateLimiter, bootstrap_admin, install_openapi_security
 from api.broker import make_broker
 from api.config import ApiSettings
 from api.deps import authenticate
-from api.errors import data_error_handler, validation_error_handler
+from api.errors import (
+    DATABASE_UNAVAILABLE,
+    data_error_handler,
+    database_unavailable_handler,
+    http_error_handler,
+    validation_error_handler,
+)
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
 from api.routes import accounts, audit, experiments, health, metrics, plots, sweeps, traces
@@ -60,6 +67,9 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable_handler)
     app.include_router(experiments.router)
     app.include_router(traces.router)
     app.include_router(health.router)

@@ -29,6 +29,8 @@ SORT_KEYS = (
     "test_mse",
     "final_median_abs_m",
     "weak_recovery_samples",
+    "held_recovery_samples",
+    "held_recovery_fraction",
     "wall_time_s",
 )
 
@@ -122,6 +124,10 @@ class ExperimentPublic(BaseModel):
     test_mse: float | None
     weak_recovery_samples: float | None
     weak_recovery_fraction: float | None
+    held_recovery_samples: float | None = Field(
+        None, description="median over seeds of held recovery; None when censored"
+    )
+    held_recovery_fraction: float | None = None
     wall_time_s: float | None
     samples_per_second: float | None
     device: str | None
@@ -181,7 +187,7 @@ AxisPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*(\.\w+)*$", m
 class AxisCreate(BaseModel):
     """One axis: a spec field path and its values, given as a list or as a range."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     path: AxisPath = Field(
         description='a spec field: "d", "phase1.n", "phase1.stages.0.lr", "target", "model.width"'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +18,11 @@ class DbSettings(BaseSettings):
     database_url: str | None = None
     # Connections kept per process; the worker needs few, the API a handful.
     pool_size: int = 5
+    # PostgreSQL: give up connecting after this long (a dropped host would otherwise hang a
+    # request for the kernel's TCP timeout), and on waiting for a free pooled connection after
+    # this long; both end as the API's 503 + Retry-After rather than a hung worker thread.
+    connect_timeout_s: int = Field(5, ge=1)
+    pool_timeout_s: float = Field(10.0, gt=0.0)
     echo_sql: bool = False
 
     @property

@@ -95,6 +95,10 @@ class Experiment(Base):
     weak_recovery_samples: Mapped[float | None] = mapped_column(Float)
     # Fraction of seeds that reached weak recovery.
     weak_recovery_fraction: Mapped[float | None] = mapped_column(Float)
+    # Held recovery (trainer/recovery.py): median over all seeds, never-recovered seeds counted
+    # as censored at the budget (None when the median itself is censored), and the fraction held.
+    held_recovery_samples: Mapped[float | None] = mapped_column(Float)
+    held_recovery_fraction: Mapped[float | None] = mapped_column(Float)
     wall_time_s: Mapped[float | None] = mapped_column(Float)
     samples_per_second: Mapped[float | None] = mapped_column(Float)
     device: Mapped[str | None] = mapped_column(String(64))

@@ -42,6 +42,8 @@ SUMMARY_COLUMNS = (
     "test_mse",
     "weak_recovery_samples",
     "weak_recovery_fraction",
+    "held_recovery_samples",
+    "held_recovery_fraction",
     "wall_time_s",
     "samples_per_second",
     "device",
@@ -490,6 +492,10 @@ def summary_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
       more never reached it. So it reads "the typical seed reached weak recovery after this many
       samples", and is never flattered by leaving out the seeds that failed.
     - weak_recovery_fraction: the fraction of seeds that reached weak recovery (None if no seeds).
+    - held_recovery_samples, held_recovery_fraction: the same for held recovery (median |m|
+      reached eval.held_threshold and never fell below eval.held_floor afterwards). Every
+      censored seed is censored at the same budget, beyond every observed time, so this median
+      is the Kaplan–Meier median whenever it is not itself censored.
     - wall_time_s, samples_per_second, device, torch_version: copied (non-finite → None).
     """
     seeds = list(result.get("seeds") or [])
@@ -497,14 +503,15 @@ def summary_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
     for column in ("final_mean_abs_m", "final_median_abs_m", "final_max_abs_m", "test_mse"):
         values = [v for v in (_finite_or_none(s.get(column)) for s in seeds) if v is not None]
         summary[column] = statistics.median(values) if values else None
-    if seeds:
-        reached = [_finite_or_none(s.get("weak_recovery_samples")) for s in seeds]
-        median = statistics.median([math.inf if v is None else v for v in reached])
-        summary["weak_recovery_samples"] = median if math.isfinite(median) else None
-        summary["weak_recovery_fraction"] = sum(v is not None for v in reached) / len(seeds)
-    else:
-        summary["weak_recovery_samples"] = None
-        summary["weak_recovery_fraction"] = None
+    for name in ("weak_recovery", "held_recovery"):
+        if seeds:
+            reached = [_finite_or_none(s.get(f"{name}_samples")) for s in seeds]
+            median = statistics.median([math.inf if v is None else v for v in reached])
+            summary[f"{name}_samples"] = median if math.isfinite(median) else None
+            summary[f"{name}_fraction"] = sum(v is not None for v in reached) / len(seeds)
+        else:
+            summary[f"{name}_samples"] = None
+            summary[f"{name}_fraction"] = None
     summary["wall_time_s"] = _finite_or_none(result.get("wall_time_s"))
     summary["samples_per_second"] = _finite_or_none(result.get("samples_per_second"))
     summary["device"] = _short(result.get("device"))

@@ -30,7 +30,13 @@ def make_engine(settings: DbSettings | None = None) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=settings.echo_sql)
     return create_engine(
-        url, echo=settings.echo_sql, pool_pre_ping=True, pool_size=settings.pool_size
+        url,
+        echo=settings.echo_sql,
+        # A connection that died with a server restart is noticed and replaced before use.
+        pool_pre_ping=True,
+        pool_size=settings.pool_size,
+        pool_timeout=settings.pool_timeout_s,
+        connect_args={"connect_timeout": settings.connect_timeout_s},
     )
 
 

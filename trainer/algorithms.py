@@ -68,6 +68,24 @@ class UpdateRule:
 
 Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # W (S, N, d), a (S, N), b (S, N)
 
+# A step size: one number for every lane, or one per lane (S,) (trainer.fused runs experiments
+# with different step sizes as lanes of one program). Both forms give the same numbers: a Python
+# number is rounded to the tensor's dtype by every op, as a per-lane tensor already is.
+Rate = float | torch.Tensor
+
+
+def per_lane(rate: Rate, ndim: int) -> Rate:
+    """`rate` shaped to broadcast over an (S, …) tensor of `ndim` dimensions."""
+    if isinstance(rate, torch.Tensor):
+        return rate.reshape(-1, *([1] * (ndim - 1)))
+    return rate
+
+
+def is_zero(rate: Rate) -> bool:
+    """A zero step given as a number (the loop passes 0.0, not a tensor, for a stage whose inner
+    step is zero in every lane: trainer.lanes.lockstep_key makes lanes agree on it)."""
+    return not isinstance(rate, torch.Tensor) and rate == 0.0
+
 
 # ------------------------------------------------------------------------------------- reference
 def gradients(
@@ -112,18 +130,19 @@ def _project(base: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return g - torch.linalg.vecdot(g, base)[..., None] * base
 
 
-def _move(params: Params, grads: Params, lr: float, base: torch.Tensor, rule: UpdateRule) -> Params:
+def _move(params: Params, grads: Params, lr: Rate, base: torch.Tensor, rule: UpdateRule) -> Params:
     """params − lr·grads, the W gradient projected at `base` when spherical; a, b move only when
     the whole network trains (they are never projected)."""
     W, a, b = params
     gW, ga, gb = grads
     if rule.spherical:
         # W − lr (g − ⟨g, w⟩ w) in two passes over the weights
-        W = W.addcmul(base, (lr * torch.linalg.vecdot(gW, base))[..., None]).add_(gW, alpha=-lr)
+        W = W.addcmul(base, (per_lane(lr, 2) * torch.linalg.vecdot(gW, base))[..., None])
+        W = W.sub_(gW * per_lane(lr, 3))
     else:
-        W = W - lr * gW
+        W = W - per_lane(lr, 3) * gW
     if rule.train == "all":
-        a, b = a - lr * ga, b - lr * gb
+        a, b = a - per_lane(lr, 2) * ga, b - per_lane(lr, 2) * gb
     return W, a, b
 
 
@@ -139,8 +158,8 @@ def reference_update(
     act: Activation,
     x: torch.Tensor,
     y: torch.Tensor,
-    lr: float,
-    inner_lr: float,
+    lr: Rate,
+    inner_lr: Rate,
     rule: UpdateRule,
 ) -> tuple[Params, torch.Tensor]:
     """One update on the minibatch x (S, B, d), y (S, B) (gd: the whole fixed set). Returns the
@@ -158,13 +177,13 @@ def _reference_update(
     act: Activation,
     x: torch.Tensor,
     y: torch.Tensor,
-    lr: float,
-    inner_lr: float,
+    lr: Rate,
+    inner_lr: Rate,
     rule: UpdateRule,
 ) -> tuple[Params, torch.Tensor]:
     W = params[0]
     grads, r = gradients(params, act, x, y, rule)
-    if rule.algorithm in ("online", "gd") or (rule.algorithm == "reuse" and inner_lr == 0.0):
+    if rule.algorithm in ("online", "gd") or (rule.algorithm == "reuse" and is_zero(inner_lr)):
         return _finish(_move(params, grads, lr, W, rule), rule), r
     if rule.algorithm == "reuse":
         inner = _move(params, grads, inner_lr, W, rule)  # w' (not renormalized)
@@ -174,7 +193,10 @@ def _reference_update(
         # interpolate: w'' = w' − η∇̃L(w'), w ← normalize((1 − ξ) w + ξ w''), ξ = γ / η
         second = _move(inner, inner_grads, inner_lr, W, rule)
         xi = lr / inner_lr
-        mixed = tuple((1 - xi) * p + xi * q for p, q in zip(params, second))
+        mixed = tuple(
+            (1 - per_lane(xi, p.dim())) * p + per_lane(xi, p.dim()) * q
+            for p, q in zip(params, second)
+        )
         return _finish(mixed, rule), r  # type: ignore[arg-type]
     # multipass: `passes` normalized steps on the same minibatch, the first of size lr
     current = params
@@ -200,7 +222,7 @@ class _Minibatch:
             inv_batch,
         )
 
-    def coefficients(self, u: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def coefficients(self, u: torch.Tensor, lr: Rate) -> tuple[torch.Tensor, torch.Tensor]:
         """C (S, N, B) with lr·(mean gradient of neuron j) = Σ_i C_ji x_i at pre-activations u, and
         the residuals r = f − y (S, B). b None: no bias."""
         s, ds = self.act.value_and_derivative(u if self.b is None else u + self.b)
@@ -209,7 +231,7 @@ class _Minibatch:
         else:
             r = s.mul_(self.a_over_N).sum(1) - self.y  # (S, B)
         # lr·clamp(c, ±clip) as clamp(lr·c, ±lr·clip) (lr > 0), in place on σ' (a fresh tensor)
-        step = lr * self.inv_batch
+        step = per_lane(lr, 3) * self.inv_batch
         c = ds.mul_(self.a_over_ra * step).mul_(r[:, None, :])
         if self.clip is not None:
             c = c.clamp_(-self.clip * step, self.clip * step)
@@ -245,7 +267,7 @@ def _times_gram(D: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
 
 
 def _fast_minibatch(
-    mb: _Minibatch, lr: float, inner_lr: float, rule: UpdateRule
+    mb: _Minibatch, lr: Rate, inner_lr: Rate, rule: UpdateRule
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The update of one minibatch as w_new = α w − D X_b: returns α (S, N, 1), D (S, N, B) and
     the residuals before the update (S, B). Same maths as `reference_update`."""
@@ -267,12 +289,12 @@ def _fast_minibatch(
 
 
 def _step(
-    mb: _Minibatch, lr: float, inner_lr: float, rule: UpdateRule
+    mb: _Minibatch, lr: Rate, inner_lr: Rate, rule: UpdateRule
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """An online or reuse update of one minibatch before normalisation, α w − D X_b: returns
     α (S, N, 1), D (S, N, B) and the residuals before the update (S, B)."""
     u = mb.u
-    if rule.algorithm == "online" or inner_lr == 0.0:
+    if rule.algorithm == "online" or is_zero(inner_lr):
         C, r = mb.coefficients(u, lr)
         return 1 + (C * u).sum(-1, keepdim=True), C, r
     # reuse: w' = w − C1 X + (Σ C1 u) w, every gradient projected at w
@@ -284,7 +306,7 @@ def _step(
         return 1 + (C2 * u).sum(-1, keepdim=True), C2, r
     C2, _ = mb.coefficients(u1, inner_lr)
     s2 = (C2 * u).sum(-1, keepdim=True)
-    xi = lr / inner_lr
+    xi = per_lane(lr / inner_lr, 3)
     return 1 + xi * (s1 + s2), xi * (C1 + C2), r
 
 
@@ -294,8 +316,8 @@ def fast_chunk(
     x: torch.Tensor,
     y: torch.Tensor,
     batch_size: int,
-    lr: float,
-    inner_lr: float,
+    lr: Rate,
+    inner_lr: Rate,
     rule: UpdateRule,
 ) -> tuple[Params, torch.Tensor]:
     """K/B consecutive updates on the chunk x (S, K, d), y (S, K), B = batch_size, for spherical
@@ -321,8 +343,8 @@ def _large_batch(
     x: torch.Tensor,
     y: torch.Tensor,
     batch_size: int,
-    lr: float,
-    inner_lr: float,
+    lr: Rate,
+    inner_lr: Rate,
     rule: UpdateRule,
 ) -> tuple[Params, torch.Tensor]:
     """Online and reuse updates of large minibatches one at a time: the pre-activations at W from
@@ -333,7 +355,7 @@ def _large_batch(
     B = batch_size
     b3 = b[..., None] if bool(b.ne(0).any()) else None  # b is fixed here
     a_over_N, a_over_ra = a[..., None] / N, a[..., None] / rule.second_layer_scale
-    online = rule.algorithm == "online" or inner_lr == 0.0
+    online = rule.algorithm == "online" or is_zero(inner_lr)
     residuals = []
     for i in range(0, x.shape[1], B):
         xb, yb = x[:, i : i + B], y[:, i : i + B]
@@ -353,8 +375,8 @@ def _chunk(
     x: torch.Tensor,
     y: torch.Tensor,
     batch_size: int,
-    lr: float,
-    inner_lr: float,
+    lr: Rate,
+    inner_lr: Rate,
     rule: UpdateRule,
 ) -> tuple[Params, torch.Tensor]:
     W, a, b = params
@@ -403,8 +425,8 @@ def _chunk_b1(
     act: Activation,
     x: torch.Tensor,
     y: torch.Tensor,
-    lr: float,
-    inner_lr: float,
+    lr: Rate,
+    inner_lr: Rate,
     rule: UpdateRule,
 ) -> tuple[Params, torch.Tensor]:
     """`_chunk` at B = 1 in closed form, a few ops on (S, N) tensors per sample.
@@ -438,19 +460,23 @@ def _chunk_b1(
     clip = rule.clip
     # Python numbers as 0-dim tensors: the same rounding, without a conversion in every op
     one = torch.ones((), dtype=W.dtype, device=W.device)
-    steps = {}  # lr -> a_over_ra·lr, once per chunk
+    steps: dict = {}  # lr -> (a_over_ra·lr, ±clip·lr), once per chunk
     biased = bool(b.ne(0).any())  # b is fixed here (first-layer training): skip adding zeros
 
     def coefficient(
-        u: torch.Tensor, y_t: torch.Tensor, step: float
+        u: torch.Tensor, y_t: torch.Tensor, step: Rate
     ) -> tuple[torch.Tensor, torch.Tensor]:
         s, ds = act.value_and_derivative(u + b if biased else u)
         r = (s.mul_(a_over_N)).sum(1, keepdim=True).sub_(y_t)  # (S, 1)
-        if step not in steps:
-            steps[step] = a_over_ra * step
-        c = ds.mul_(steps[step]).mul_(r)
+        key = id(step) if isinstance(step, torch.Tensor) else step
+        if key not in steps:
+            lane = per_lane(step, 2)
+            bound = None if clip is None else (-clip * lane, clip * lane)
+            steps[key] = (a_over_ra * lane, bound)
+        factor, bound = steps[key]
+        c = ds.mul_(factor).mul_(r)
         # lr·clamp(c, ±clip) as clamp(lr·c, ±lr·clip) (lr > 0)
-        return (c if clip is None else c.clamp_(-clip * step, clip * step)), r
+        return (c if bound is None else c.clamp_(*bound)), r
 
     def update(u: torch.Tensor, g_t: torch.Tensor, y_t: torch.Tensor):
         """(α₀, E, inv, residual): the new point is inv·(α₀ w − E x) (inv None: 1)."""
@@ -469,7 +495,7 @@ def _chunk_b1(
                 v = torch.addcmul(v, C, hv, value=-1.0).mul_(inv)
                 hv = torch.addcmul(g_t, v, v, value=-1.0)
             return alpha, D, None, residual
-        if rule.algorithm == "online" or inner_lr == 0.0:
+        if rule.algorithm == "online" or is_zero(inner_lr):
             E, residual = coefficient(u, y_t, lr)
         else:
             C1, residual = coefficient(u, y_t, inner_lr)
@@ -478,7 +504,7 @@ def _chunk_b1(
                 E, _ = coefficient(u1, y_t, lr)
             else:
                 C2, _ = coefficient(u1, y_t, inner_lr)
-                E = C1.add_(C2).mul_(lr / inner_lr)
+                E = C1.add_(C2).mul_(per_lane(lr / inner_lr, 2))
         return torch.addcmul(one, E, u), E, (E * E).mul_(h).add_(one).rsqrt_(), residual
 
     residuals = []

@@ -36,7 +36,21 @@ _BINOPS = {
 _MAX_LENGTH = 200
 
 
+def _finite(value: object) -> float:
+    # (-8)**(1/3) is a complex number in Python and 1e308*10 is inf: neither is a budget or a
+    # step size, so every intermediate value must be a finite real (a ValueError, so a 422).
+    if isinstance(value, complex) or not isinstance(value, (int, float)):
+        raise ValueError("is not a real number")
+    if not math.isfinite(value):
+        raise ValueError("is not finite")
+    return float(value)
+
+
 def _walk(node: ast.AST, env: Mapping[str, float]) -> float:
+    return _finite(_step(node, env))
+
+
+def _step(node: ast.AST, env: Mapping[str, float]) -> float:
     if isinstance(node, ast.Expression):
         return _walk(node.body, env)
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
@@ -74,7 +88,10 @@ def evaluate(text: str | float, env: Mapping[str, float]) -> float:
     if isinstance(text, bool):
         raise ValueError("booleans are not numbers here")
     if isinstance(text, (int, float)):
-        return float(text)
+        try:
+            return _finite(float(text))
+        except (OverflowError, ValueError) as exc:  # float(10**400) overflows
+            raise ValueError(f"{text!r} {exc}") from None
     if len(text) > _MAX_LENGTH:
         raise ValueError(f"expression longer than {_MAX_LENGTH} characters")
     try:
@@ -83,8 +100,6 @@ def evaluate(text: str | float, env: Mapping[str, float]) -> float:
         raise ValueError(f"cannot parse expression {text!r}: {exc.msg}") from None
     try:
         value = _walk(tree, env)
-    except (ZeroDivisionError, OverflowError, TypeError) as exc:
+    except (ZeroDivisionError, OverflowError, TypeError, ValueError) as exc:
         raise ValueError(f"cannot evaluate {text!r}: {exc}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"expression {text!r} is not finite")
     return value

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 
-import numpy as np
 import torch
 
 from trainer import linalg, targets
 from trainer.results import OVERLAP_METRICS
+from trainer.schedule import Schedule
 
 # Test samples per seed evaluated at once (bounds the (S, N, chunk) feature tensor).
 TEST_CHUNK = 8192
@@ -88,14 +88,6 @@ class TestSet:
 
 
 def schedule(total: int, points: int, every: int | None, unit: int = 1) -> list[int]:
-    """Evaluation positions in steps: 0, `points` log-spaced positions up to `total` steps (given
-    in units of `unit` per step, e.g. samples with unit = B, so the spacing is log in samples), a
-    position every `every` units, and the end. Sorted, distinct, within [0, total]."""
-    out = {0, total}
-    if total > 0:
-        grid = np.geomspace(1, total * unit, num=points)
-        out.update(min(total, max(1, math.ceil(v / unit - 1e-9))) for v in grid)
-        if every:
-            step = max(1, math.ceil(every / unit))
-            out.update(range(step, total + 1, step))
-    return sorted(out)
+    """Every evaluation position of trainer.schedule.Schedule, as a sorted list (for tests and
+    small schedules; the loop asks the Schedule for the next position instead)."""
+    return list(Schedule(total, points, every, unit))

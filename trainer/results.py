@@ -50,6 +50,10 @@ class SeedResult:
     # The step at which weak recovery was first seen (gd: its only meaningful clock, since gd's
     # sample count is its fixed n throughout).
     weak_recovery_step: int | None = None
+    # trainer/recovery.py: first passage of median |m| per threshold (keys like '0.3'), and the
+    # start of a held recovery; None = never within the run (right-censored at Result.samples).
+    first_passage_samples: dict[str, int | None] = field(default_factory=dict)
+    held_recovery_samples: int | None = None
 
 
 @dataclass

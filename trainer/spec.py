@@ -53,8 +53,17 @@ TARGET_PRESETS: dict[str, dict[int, float]] = {
 }
 
 
+# Largest magnitude of a Hermite coefficient or a θ entry, and largest resolved budget: beyond
+# these a float32 run overflows (1e308 made a meaningless `completed` with test_mse 0) and a
+# sample count no longer fits a BIGINT or finishes in a lifetime.
+MAX_COEFFICIENT = 1e6
+MAX_COUNT = 2**53
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: NaN, Infinity and 1e309 (which JSON parsers read as inf) are refused
+    # in every float field with a 422 naming it, instead of a 500 or a database error later.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_expr(value: Expr) -> Expr:
@@ -68,6 +77,14 @@ def _check_expr(value: Expr) -> Expr:
 ExprField = Annotated[Expr, Field(description="a number or an expression in d and N")]
 
 
+def _check_coefficients(value: dict[int, float]) -> None:
+    if any(abs(c) > MAX_COEFFICIENT for c in value.values()):
+        raise ValueError(
+            f"Hermite coefficients must lie in [-{MAX_COEFFICIENT:g}, {MAX_COEFFICIENT:g}] "
+            "(only their ratios matter once normalized)"
+        )
+
+
 # ----------------------------------------------------------------------------------------- target
 class TargetSpec(Strict):
     """y = σ*(⟨x, θ⟩) + noise·ξ, ξ ~ N(0, 1), σ* = Σ_k hermite[k] · h_k."""
@@ -75,7 +92,9 @@ class TargetSpec(Strict):
     hermite: dict[int, float] = Field(
         description="coefficients of σ* on the normalized Hermite polynomials h_k, keyed by k"
     )
-    noise: float = Field(0.0, ge=0.0, description="standard deviation of additive label noise")
+    noise: float = Field(
+        0.0, ge=0.0, le=1e3, description="standard deviation of additive label noise"
+    )
     normalize: bool = Field(True, description="rescale the coefficients so that E[σ*²] = 1")
     theta: Literal["random"] | list[float] = Field(
         "random",
@@ -102,10 +121,22 @@ class TargetSpec(Strict):
             raise ValueError("give at least one Hermite coefficient")
         if any(k < 0 or k > 32 for k in value):
             raise ValueError("Hermite degrees must lie in 0..32")
-        if any(not math.isfinite(c) for c in value.values()):
-            raise ValueError("coefficients must be finite")
-        if all(c == 0 for k, c in value.items() if k >= 1):
+        _check_coefficients(value)
+        if math.hypot(*(c for k, c in value.items() if k >= 1)) < 1e-12:
             raise ValueError("the link has no non-constant part: nothing to learn")
+        return value
+
+    @field_validator("theta")
+    @classmethod
+    def _direction(cls, value: Literal["random"] | list[float]) -> Literal["random"] | list[float]:
+        # θ is normalized to unit length: a zero (or denormal-sized) vector has no direction.
+        if isinstance(value, list):
+            if any(abs(x) > MAX_COEFFICIENT for x in value):
+                raise ValueError(
+                    f"θ entries must lie in [-{MAX_COEFFICIENT:g}, {MAX_COEFFICIENT:g}]"
+                )
+            if math.hypot(*value) < 1e-12:
+                raise ValueError("θ must be a non-zero vector (it is normalized to unit length)")
         return value
 
     def coefficients(self) -> dict[int, float]:
@@ -125,6 +156,7 @@ class HermiteActivation(Strict):
     def _degrees(cls, value: dict[int, float]) -> dict[int, float]:
         if not value or any(k < 0 or k > 16 for k in value):
             raise ValueError("give Hermite coefficients with degrees in 0..16")
+        _check_coefficients(value)
         return value
 
 
@@ -159,12 +191,15 @@ class ModelSpec(Strict):
         "relu", description="'relu', 'tanh', {'hermite': {k: c}} or {'random_hermite': {...}}"
     )
     second_layer_scale: float = Field(
-        1.0, gt=0.0, description="r_a: a_j = ±r_a with random signs at initialisation"
+        1.0,
+        gt=0.0,
+        le=MAX_COEFFICIENT,
+        description="r_a: a_j = ±r_a with random signs at initialisation",
     )
     bias_init: Literal["zero", "normal", "uniform"] = Field(
         "zero", description="Phase I biases: 0, N(0, bias_scale²) or Unif[−bias_scale, bias_scale]"
     )
-    bias_scale: float = Field(1.0, ge=0.0)
+    bias_scale: float = Field(1.0, ge=0.0, le=MAX_COEFFICIENT)
 
     _width = field_validator("width")(classmethod(lambda cls, v: _check_expr(v)))
 
@@ -223,6 +258,7 @@ class Phase1Spec(Strict):
     clip: float | None = Field(
         1000.0,
         gt=0.0,
+        le=1e12,
         description="(reconstructed) per-sample gradient clipping: before every step (inner and "
         "outer), each sample's coefficient c_ij = (f − y_i)·(a_j/r_a)·σ_j'(z_ij), which multiplies "
         "x_i in neuron j's mean-field gradient, is clipped to [−clip, clip]. null: no clipping "
@@ -254,7 +290,9 @@ class Phase1Spec(Strict):
 class Phase2Spec(Strict):
     """Random biases, frozen W, ridge regression of the second layer on fresh samples."""
 
-    bias_range: float = Field(3.0, gt=0.0, description="C_b: b_j ~ Unif[−C_b, C_b]")
+    bias_range: float = Field(
+        3.0, gt=0.0, le=MAX_COEFFICIENT, description="C_b: b_j ~ Unif[−C_b, C_b]"
+    )
     samples: ExprField = Field(4000, description="fresh samples for the ridge fit")
     ridge_grid: list[float] = Field(
         default_factory=lambda: [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
@@ -288,9 +326,39 @@ class EvalSpec(Strict):
         lt=1.0,
         description="weak recovery = first evaluated sample count with median_j |m_j| ≥ this",
     )
+    thresholds: list[float] = Field(
+        default_factory=lambda: [0.3, 0.5],
+        min_length=1,
+        max_length=16,
+        description="first passage: per threshold, the first evaluated sample count with "
+        "median_j |m_j| ≥ it (trainer/recovery.py)",
+    )
+    held_threshold: float = Field(
+        0.5,
+        gt=0.0,
+        lt=1.0,
+        description="held recovery: median |m| reached this and never fell below held_floor "
+        "afterwards, to the end of Phase I (reconstructed criterion)",
+    )
+    held_floor: float = Field(
+        0.3, ge=0.0, lt=1.0, description="held recovery: the floor median |m| must stay above"
+    )
     _every = field_validator("every")(
         classmethod(lambda cls, v: v if v is None else _check_expr(v))
     )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _in_unit_interval(cls, value: list[float]) -> list[float]:
+        if any(not 0.0 < t < 1.0 for t in value):
+            raise ValueError("thresholds must lie in (0, 1)")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _floor_below(self) -> EvalSpec:
+        if self.held_floor > self.held_threshold:
+            raise ValueError("held_floor must not exceed held_threshold")
+        return self
 
 
 # ------------------------------------------------------------------------------------ experiment
@@ -417,6 +485,8 @@ class Resolved:
 
 
 def _positive_int(value: float, field: str, *, minimum: int = 1) -> int:
+    if not value <= MAX_COUNT:  # also NaN
+        raise ValueError(f"{field} evaluates to {value:g}; it must be at most 2^53")
     rounded = round(value)
     if rounded < minimum:
         raise ValueError(f"{field} evaluates to {value:g}; it must be at least {minimum}")
@@ -460,6 +530,8 @@ def resolve(spec: ExperimentSpec) -> Resolved:
         stages.append(ResolvedStage(samples, steps, lr, inner_lr))
     if p1.algorithm == "gd":
         stages[0].samples = n  # the fixed set is drawn once, at the start
+    if sum(stage.samples for stage in stages) > MAX_COUNT:
+        raise ValueError("phase1.stages: the total sample budget exceeds 2^53")
     phase2_samples = None
     if spec.phase2 is not None:
         phase2_samples = _positive_int(

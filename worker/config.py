@@ -26,6 +26,11 @@ class WorkerSettings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0)
     heartbeat_seconds: float = Field(5.0, gt=0)
     checkpoint_seconds: float = Field(30.0, gt=0)
+    final_write_retry_s: float = Field(
+        900.0,
+        gt=0,
+        description="retry a run's final write this long while the database is unreachable",
+    )
     device: str = Field("auto", description="'auto' (the spec's device, else CUDA when present)")
     dispatch_interval_s: float = Field(5.0, gt=0, description="beat: how often silab.maintain runs")
     resend_after_s: float = Field(

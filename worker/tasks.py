@@ -38,6 +38,7 @@ from db.session import make_engine, make_sessionmaker
 from trainer.results import EvalPoint, Result
 from trainer.spec import ExperimentSpec
 from worker import dispatch as dispatching
+from worker import final_write
 from worker.app import MAINTAIN_TASK, RUN_TASK, app
 from worker.config import WorkerSettings
 
@@ -126,15 +127,27 @@ def execute(
             return "lost lease"
         _flush_quietly(callbacks)
         message = _error_text(error)
-        with sessions() as session:
-            queue.fail(experiment_id, session=session, attempt=attempt, error=message)
-            session.commit()
+        final_write.land(
+            lambda session: queue.fail(
+                experiment_id, session=session, attempt=attempt, error=message
+            ),
+            sessions=sessions,
+            what=f"experiment {experiment_id} attempt {attempt}: fail",
+            retry_for_s=settings.final_write_retry_s,
+        )
         log.error("experiment %s attempt %s failed: %s", experiment_id, attempt, message)
         if not isinstance(error, Exception):
             raise  # SystemExit, KeyboardInterrupt: recorded, and the process still stops
         return "failed"
     callbacks.close()
-    return _persist(experiment_id, attempt, result, callbacks, sessions=sessions)
+    return _persist(
+        experiment_id,
+        attempt,
+        result,
+        callbacks,
+        sessions=sessions,
+        retry_for_s=settings.final_write_retry_s,
+    )
 
 
 def _run(
@@ -177,30 +190,38 @@ def _persist(
     callbacks: RunCallbacks,
     *,
     sessions: sessionmaker[Session],
+    retry_for_s: float,
 ) -> str:
-    """The last trace points and the end of the run, in one transaction."""
+    """The last trace points and the end of the run, in one transaction, retried while the
+    database is unreachable (worker/final_write.py)."""
     if callbacks.lost:
         log.warning(
             "experiment %s attempt %s lost its lease; not recording its end", experiment_id, attempt
         )
         return "lost lease"
     document = result.to_dict()
-    with sessions() as session:
+
+    def write(session: Session) -> bool:
         callbacks.write_pending(session)
         if result.status == "cancelled":
-            done = queue.mark_cancelled(
+            return queue.mark_cancelled(
                 experiment_id, session=session, attempt=attempt, samples_done=result.samples
             )
-        else:
-            done = queue.finish(
-                experiment_id,
-                session=session,
-                attempt=attempt,
-                status=result.status,
-                summary=queue.summary_from_result(document),
-                result=document,
-            )
-        session.commit()
+        return queue.finish(
+            experiment_id,
+            session=session,
+            attempt=attempt,
+            status=result.status,
+            summary=queue.summary_from_result(document),
+            result=document,
+        )
+
+    done = final_write.land(
+        write,
+        sessions=sessions,
+        what=f"experiment {experiment_id} attempt {attempt}: {result.status}",
+        retry_for_s=retry_for_s,
+    )
     if not done:
         return "lost lease"
     log.info("experiment %s attempt %s: %s", experiment_id, attempt, result.status)

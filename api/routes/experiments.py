@@ -263,6 +263,13 @@ def list_experiments(
     name: Annotated[
         str | None, Query(max_length=200, description="substring, case-insensitive")
     ] = None,
+    held_recovery_samples_max: Annotated[
+        float | None,
+        Query(ge=0, description="median held-recovery samples at most this (censored: never)"),
+    ] = None,
+    held_recovery_fraction_min: Annotated[
+        float | None, Query(ge=0, le=1, description="fraction of seeds with held recovery")
+    ] = None,
     sort: Annotated[
         str, Query(description=f"one of {', '.join(SORT_KEYS)}; '-' for descending")
     ] = "-id",
@@ -287,6 +294,8 @@ def list_experiments(
         d_min=d_min,
         d_max=d_max,
         name=name,
+        held_recovery_samples_max=held_recovery_samples_max,
+        held_recovery_fraction_min=held_recovery_fraction_min,
     )
     try:
         rows, next_cursor = crud.list_experiments(

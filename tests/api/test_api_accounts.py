@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import bearer, create_users
@@ -43,8 +43,11 @@ def test_missing_malformed_unknown_revoked_and_expired_keys_are_401(
 
     with session_factory() as session:
         account = accounts.find_account("alice", session=session)
-        _, short_lived = accounts.create_key(
-            account, session=session, expires_in=timedelta(seconds=-1)
+        _, short_lived = accounts.create_key(  # made an hour ago, for a minute
+            account,
+            session=session,
+            expires_in=timedelta(minutes=1),
+            now=datetime.now(UTC) - timedelta(hours=1),
         )
         row, revoked = accounts.create_key(account, session=session)
         session.commit()
@@ -286,6 +289,23 @@ def test_the_first_start_creates_an_admin_key_file_once(engine, tmp_path, sessio
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Account)) == 1
         assert session.scalars(select(AuditEvent.action)).all() == ["create_user"]
+
+
+def test_the_admin_key_folder_is_closed_to_other_users(engine, tmp_path):
+    data = tmp_path / "open"
+    data.mkdir(mode=0o777)
+    os.chmod(data, 0o777)  # whatever the umask
+    with TestClient(create_app(ApiSettings(data_dir=data, rate_limit_per_s=0), engine=engine)):
+        assert stat.S_IMODE(os.stat(data / "admin.key").st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(data).st_mode) & 0o007 == 0
+
+
+def test_a_key_lifetime_must_be_positive(session_factory, keys):
+    with session_factory() as session:
+        account = accounts.find_account("alice", session=session)
+        for wrong in (timedelta(0), timedelta(days=-1)):
+            with pytest.raises(accounts.AccountError, match="positive"):
+                accounts.create_key(account, session=session, expires_in=wrong)
 
 
 def test_no_admin_key_when_accounts_exist(engine, tmp_path, session_factory):

@@ -16,6 +16,8 @@ SORTS = (
     "test_mse",
     "final_median_abs_m",
     "weak_recovery_samples",
+    "held_recovery_samples",
+    "held_recovery_fraction",
     "wall_time_s",
 )
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "diverged")
@@ -43,6 +45,8 @@ def rows(session) -> list[dict]:
             "test_mse": _maybe(rng, [0.1, 0.2, 0.5, 0.9]),
             "final_median_abs_m": _maybe(rng, [0.0, 0.3, 0.99]),
             "weak_recovery_samples": _maybe(rng, [1e3, 1e4, 2e4]),
+            "held_recovery_samples": _maybe(rng, [2e3, 1e4, 3e4]),
+            "held_recovery_fraction": _maybe(rng, [0.0, 0.5, 1.0]),
             "wall_time_s": _maybe(rng, [1.5, 60.0]),
         }
         tags = rng.sample(["fig1", "fig2", "smoke"], rng.randint(0, 2))
@@ -115,6 +119,16 @@ def test_default_is_newest_id_first_with_the_default_page_size(make_client, rows
         ({"d_min": 16, "d_max": 32}, lambda r: 16 <= r["d"] <= 32),
         ({"name": "SWEEP"}, lambda r: "sweep" in r["name"].lower()),
         ({"name": "%_"}, lambda r: "%_" in r["name"]),  # LIKE wildcards are literal
+        (
+            {"held_recovery_samples_max": 1e4, "sort": "held_recovery_samples"},
+            lambda r: r["held_recovery_samples"] is not None and r["held_recovery_samples"] <= 1e4,
+        ),
+        (
+            {"held_recovery_fraction_min": 0.5},
+            lambda r: (
+                r["held_recovery_fraction"] is not None and r["held_recovery_fraction"] >= 0.5
+            ),
+        ),
         (
             {"owner": "bob", "algorithm": "reuse", "d_min": 16, "sort": "-test_mse"},
             lambda r: r["owner"] == "bob" and r["algorithm"] == "reuse" and r["d"] >= 16,

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import math
+import tracemalloc
 
 import pytest
 from sqlalchemy import select
@@ -72,16 +73,18 @@ def test_ranges_and_zip_expand_in_a_fixed_order():
     assert axis_values({"start": 16, "stop": 128, "num": 4, "scale": "log2"}) == [16, 32, 64, 128]
     assert axis_values({"start": 0.0, "stop": 1.0, "num": 3}) == [0.0, 0.5, 1.0]
     assert axis_values({"start": 1, "stop": 2, "num": 3, "scale": "log2"})[1] == 2**0.5
-    grid = cells(
-        [
-            {"path": "d", "values": [16, 32]},
-            {
-                "zip": [
-                    {"path": "phase1.algorithm", "values": ["reuse", "online"]},
-                    {"path": "phase1.stages.0.lr", "values": [0.1, 0.5]},
-                ]
-            },
-        ]
+    grid = list(
+        cells(
+            [
+                {"path": "d", "values": [16, 32]},
+                {
+                    "zip": [
+                        {"path": "phase1.algorithm", "values": ["reuse", "online"]},
+                        {"path": "phase1.stages.0.lr", "values": [0.1, 0.5]},
+                    ]
+                },
+            ]
+        )
     )
     assert grid == [
         {"d": 16, "phase1.algorithm": "reuse", "phase1.stages.0.lr": 0.1},
@@ -90,7 +93,27 @@ def test_ranges_and_zip_expand_in_a_fixed_order():
         {"d": 32, "phase1.algorithm": "online", "phase1.stages.0.lr": 0.5},
     ]
     with pytest.raises(ValueError, match="different numbers"):
-        cells([{"zip": [{"path": "d", "values": [1, 2]}, {"path": "seeds", "values": [1]}]}])
+        list(cells([{"zip": [{"path": "d", "values": [1, 2]}, {"path": "seeds", "values": [1]}]}]))
+
+
+def test_a_grid_over_the_cap_is_refused_from_its_cell_count_before_any_cell_is_built(client, spec):
+    """Three 1000-value ranges (a 507-byte body) are 10⁹ cells: refused with a 422 from the
+    product of the axis lengths, in constant memory (building them took 3.6 GiB and a 500)."""
+    axes = [
+        {"path": path, "start": 1, "stop": 1000, "num": 1000}
+        for path in ("d", "model.width", "phase2.samples")
+    ]
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExpansionError, match="1000000000 cells"):
+            expand({"base": spec, "axes": axes})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20, peak  # the three axes' values, not 10⁹ cells
+    response = client.post("/sweeps", json={"base": spec, "axes": axes})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "axes"]
 
 
 def test_expand_sets_paths_splits_seeds_and_is_deterministic(spec):

@@ -553,3 +553,12 @@ def _set_dispatched(session: Session, experiment_id: int, when: datetime) -> Non
     session.execute(
         update(Experiment).where(Experiment.id == experiment_id).values(dispatched_at=when)
     )
+
+
+def test_summary_held_recovery_is_the_median_with_censored_seeds_counted() -> None:
+    seeds = [{"seed": i, "held_recovery_samples": r} for i, r in enumerate([100, 300, None])]
+    summary = queue.summary_from_result({"seeds": seeds})
+    assert summary["held_recovery_samples"] == 300  # median of 100, 300, censored
+    assert summary["held_recovery_fraction"] == pytest.approx(2 / 3)
+    seeds.append({"seed": 3, "held_recovery_samples": None})
+    assert queue.summary_from_result({"seeds": seeds})["held_recovery_samples"] is None

@@ -55,6 +55,8 @@ def numbers(result):
             s.final_frac_m_09,
             s.test_mse,
             s.phase2_ridge,
+            s.first_passage_samples,
+            s.held_recovery_samples,
         )
         for s in result.seeds
     ]

@@ -1,0 +1,188 @@
+"""Many experiments, one program: `run_group(members, device) -> [Result | exception, …]`.
+
+The members must share `lanes.shape_key`. Their seeds become lanes; lanes with the same
+lockstep key form a cohort that trains as one batched program, and the cohorts of a group take
+turns, a chunk each, in this process. Each lane's numbers and trace are those of its experiment
+run alone (bit for bit on CPU): the lanes never mix, and the chunks are the same.
+
+Per experiment, as if alone: its callbacks (evaluation points, should_stop, checkpoints at most
+every `checkpoint_every_s`, `on_progress` if the callbacks have it), its resume state, its
+Result. An experiment whose seeds have all diverged, that is cancelled, or whose callbacks raise
+leaves its cohort (its lanes are compacted out) and the others go on; its entry in the returned
+list is its Result, or the exception it raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from trainer import cohort, lanes, linalg, loop, metrics, model, phase2
+from trainer.cohort import Cohort
+from trainer.experiment import Experiment, Member
+from trainer.results import EvalPoint, Result
+
+# should_stop is asked between chunks, at most this often (it may cost a database query).
+STOP_POLL_S = 0.25
+
+__all__ = ["Member", "resolve_device", "run_group"]
+
+
+def resolve_device(device: str | torch.device | None, spec: Any) -> torch.device:
+    """The argument wins; None defers to spec.device; 'auto' is CUDA when available, else CPU."""
+    name = spec.device if device is None else device
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run_group(
+    members: Sequence[Member],
+    device: str | torch.device | None = None,
+    checkpoint_every_s: float = 60.0,
+) -> list[Result | BaseException]:
+    """Train every member; one outcome per member, in order. Raises ValueError only when the
+    members cannot share a program (different shape keys)."""
+    if len({lanes.shape_key(m.spec) for m in members}) > 1:
+        raise ValueError("run_group: the members' shape keys differ")
+    dev = resolve_device(device, members[0].spec)
+    outcomes: list[Result | BaseException | None] = [None] * len(members)
+    started: list[Experiment] = []
+    for i, m in enumerate(members):
+        try:
+            started.append(Experiment.start(m, dev))
+        except Exception as exc:  # noqa: BLE001 - a bad resume state fails its member only
+            outcomes[i] = exc
+    _train(cohort.form(started), dev, checkpoint_every_s)
+    it = iter(started)
+    return [o if o is not None else next(it).outcome for o in outcomes]  # type: ignore[misc]
+
+
+def _train(cohorts: list[Cohort], device: torch.device, checkpoint_every_s: float) -> None:
+    """Every cohort to its end, a chunk each in turn."""
+    for c in cohorts:
+        _emit(c, loop.evaluate(c) if c.state.step == 0 else [])
+    cohorts = [c for c in cohorts if c.experiments]
+    while cohorts:
+        for c in cohorts:
+            _round(c, device, checkpoint_every_s)
+        cohorts = [c for c in cohorts if c.experiments]
+
+
+def _phase1_threads(c: Cohort, device: torch.device) -> contextlib.AbstractContextManager[None]:
+    # the fast path's tensors are small: one CPU thread, large products excepted
+    if not c.rule.fast(c.lead.r.B):
+        return contextlib.nullcontext()
+    large = c.lead.r.B > 8  # algorithms.FAST_MAX_BATCH
+    return linalg.one_thread(device, parallel_matmuls=large)
+
+
+def _round(c: Cohort, device: torch.device, checkpoint_every_s: float) -> None:
+    """One chunk of the cohort, then what each experiment must hear or decide."""
+    end = loop.next_end(c)
+    tick = time.perf_counter()
+    try:
+        with _phase1_threads(c, device):
+            steps = end - c.state.step
+            loop.advance(c, end)
+            c.session_steps += steps
+            c.compute_s += time.perf_counter() - tick
+            points = loop.evaluate(c) if end in c.lead.schedule else []
+    except Exception as exc:  # noqa: BLE001 - the cohort's program failed: all its members
+        for e in c.experiments:
+            e.outcome = exc
+        c.experiments = []
+        return
+    _emit(c, points)
+    done: list[tuple[Experiment, list[int], str]] = []
+    now = time.perf_counter()
+    for e, idx in c.spans():
+        if e.outcome is not None:
+            continue
+        status = _decide(c, e, idx, now, evaluated=bool(points), every_s=checkpoint_every_s)
+        if status is not None:
+            done.append((e, idx, status))
+    for e, idx, status in done:
+        _settle(c, e, idx, status, device)
+    c.compact([e for e in c.experiments if e.outcome is None])
+
+
+def _emit(c: Cohort, points: list[tuple[int, EvalPoint]]) -> None:
+    for k, point in points:
+        e = c.experiments[k]
+        if e.outcome is None:
+            _guard(e, lambda e=e, point=point: e.callbacks.on_eval(point))
+    c.compact([e for e in c.experiments if e.outcome is None])
+
+
+def _guard(e: Experiment, call: Any) -> Any:
+    """Run one of the experiment's callbacks; an exception ends that experiment only."""
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001
+        e.outcome = exc
+        return None
+
+
+def _decide(
+    c: Cohort, e: Experiment, idx: list[int], now: float, evaluated: bool, every_s: float
+) -> str | None:
+    """'completed', 'diverged' or 'cancelled' when the experiment's Phase I ends here."""
+    st = c.state
+    if all(st.diverged_at_step[i] is not None for i in idx):
+        return "diverged"
+    if st.step >= e.r.total_steps:
+        return "completed"
+    if now - e.last_poll >= STOP_POLL_S or evaluated:
+        e.last_poll = now
+        progress = getattr(e.callbacks, "on_progress", None)
+        if progress is not None:
+            _guard(e, lambda: progress(st.step, e.samples_at(st.step)))
+        if _guard(e, e.callbacks.should_stop):
+            return "cancelled"
+    if e.outcome is None and now - e.last_checkpoint >= every_s:
+        state = e.checkpoint(st.take(idx))
+        _guard(e, lambda: e.callbacks.on_checkpoint(state))
+        e.last_checkpoint = time.perf_counter()
+    return None
+
+
+def _settle(c: Cohort, e: Experiment, idx: list[int], status: str, device: torch.device) -> None:
+    """The experiment's Result: Phase II first if it completed and has one."""
+    lanes_ = c.state.take(idx)
+    speed = (c.session_steps, c.compute_s)
+    try:
+        if status != "completed":
+            e.outcome = e.result(status, lanes_, speed)
+            return
+        # reductions on one thread (with two, torch may split a reduction by how many seeds
+        # share it), products above linalg.PARALLEL_MATMUL on all
+        with linalg.one_thread(device, parallel_matmuls=True):
+            e.outcome = _finish(e, lanes_, speed)
+    except Exception as exc:  # noqa: BLE001 - this experiment's Phase II or callback failed
+        e.outcome = exc
+
+
+def _finish(e: Experiment, lanes_: Any, speed: tuple[int, float]) -> Result:
+    S = len(e.seeds)
+    if e.spec.phase2 is None:
+        status = "diverged" if any(s is not None for s in lanes_.diverged_at_step) else "completed"
+        return e.result(status, lanes_, speed)
+    W = lanes_.W
+    fit = phase2.fit(W, e.act, e.spec.phase2, e.target, e.seeds, e.r.phase2_samples)  # type: ignore[arg-type]
+    test = e.test.mse(lambda x: model.forward(W, fit.a, fit.b, fit.act, x))
+    test_mse, ridge = metrics.to_list(test, S), fit.ridge
+    overlap = metrics.overlap_metrics(metrics.overlaps(W, lanes_.theta))
+    values = {k: metrics.to_list(v, S) for k, v in overlap.items()}
+    values["train_loss"] = metrics.to_list(fit.train_mse, S)
+    values["test_mse"] = test_mse
+    samples = e.samples_at(lanes_.step) + e.r.phase2_samples  # type: ignore[operator]
+    e.callbacks.on_eval(EvalPoint("phase2", lanes_.step, samples, list(e.seeds), values))
+    status = "diverged" if any(s is not None for s in lanes_.diverged_at_step) else "completed"
+    return e.result(status, lanes_, speed, test_mse, ridge, {"phase2_samples": e.r.phase2_samples})
