@@ -8,7 +8,7 @@ seed, phase) ordered by step is cut into chunks of CHUNK_POINTS, so chunk k hold
 (NaN → NULL). The codec is the versioned format itself, so this migration uses it.
 
 Revision ID: tracechunk01
-Revises: ownertime01
+Revises: recovery01
 Create Date: 2026-12-01 10:00:00+00:00
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 from db import tracecodec
 
 revision: str = "tracechunk01"
-down_revision: str | Sequence[str] | None = "ownertime01"
+down_revision: str | Sequence[str] | None = "recovery01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -50,7 +50,7 @@ def test_chunk_size_frozen_in_the_migration_is_the_stores() -> None:
 
 
 def test_upgrade_moves_every_point_and_downgrade_brings_them_back(empty_db_url: str) -> None:
-    alembic_upgrade(empty_db_url, "ownertime01")
+    alembic_upgrade(empty_db_url, "recovery01")
     engine = make_engine(DbSettings(database_url=empty_db_url))
     old = _old_points()
     try:
@@ -90,7 +90,7 @@ def test_upgrade_moves_every_point_and_downgrade_brings_them_back(empty_db_url: 
             assert got["samples"] == row["samples"]
             assert all(got[name] == row[name] for name in METRICS), (row, got)
 
-        alembic_downgrade(empty_db_url, "ownertime01")
+        alembic_downgrade(empty_db_url, "recovery01")
         with engine.connect() as connection:
             back = connection.execute(
                 sa.text(
