@@ -14,6 +14,8 @@ from api.accounts import Principal
 from api.auth import OPEN_PATHS, retry_after_header
 from api.broker import Broker
 from api.config import ApiSettings
+from api.dispatch import Dispatcher
+from api.services.accounts import may_see
 from db.models import Experiment, Sweep
 
 # The largest id (BIGINT): a larger one is 422, not an overflow in the driver.
@@ -31,6 +33,10 @@ def get_session(request: Request) -> Iterator[Session]:
 
 def get_broker(request: Request) -> Broker:
     return request.app.state.broker
+
+
+def get_dispatch(request: Request) -> Dispatcher:
+    return request.app.state.dispatch
 
 
 def authenticate(request: Request, session: SessionDep) -> Principal | None:
@@ -86,6 +92,7 @@ def get_admin(principal: Annotated[Principal, Depends(get_current_user)]) -> Pri
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
+DispatchDep = Annotated[Dispatcher, Depends(get_dispatch)]
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 AdminUser = Annotated[Principal, Depends(get_admin)]
 
@@ -106,10 +113,6 @@ def get_experiment(
 
 
 ExperimentDep = Annotated[Experiment, Depends(get_experiment)]
-
-
-def may_see(user: Principal, owner: str, settings: ApiSettings) -> bool:
-    return settings.experiments_visible == "lab" or user.is_admin or owner == user.name
 
 
 def _require_owner_or_admin(user: Principal, what: str, owner: str) -> None:

@@ -328,32 +328,35 @@ def mark_cancelled(
 # API side: cancel and retry
 
 
-def request_cancel(
-    experiment_id: int, *, session: Session, now: datetime | None = None
-) -> Experiment | None:
+def cancel(experiment_id: int, *, session: Session, now: datetime | None = None) -> bool:
     """Cancel an experiment. queued → cancelled at once (it never starts); running →
     cancel_requested=True (the worker sees it in its next heartbeat, stops and calls
     `mark_cancelled`); a finished experiment is left unchanged.
 
-    Returns the experiment as it is afterwards (fresh from the database), or None if there is
-    no such id.
+    Returns whether a conditional UPDATE matched (False: no such id, or it has finished).
     """
     now = _now(now)
-    cancelled = _update(
+    return _update(
         session,
         and_(Experiment.id == experiment_id, Experiment.status == Status.queued.value),
         status=Status.cancelled.value,
         cancel_requested=True,
         finished_at=now,
         updated_at=now,
+    ) or _update(
+        session,
+        and_(Experiment.id == experiment_id, Experiment.status == Status.running.value),
+        cancel_requested=True,
+        updated_at=now,
     )
-    if not cancelled:
-        _update(
-            session,
-            and_(Experiment.id == experiment_id, Experiment.status == Status.running.value),
-            cancel_requested=True,
-            updated_at=now,
-        )
+
+
+def request_cancel(
+    experiment_id: int, *, session: Session, now: datetime | None = None
+) -> Experiment | None:
+    """`cancel`, then the experiment as it is afterwards (fresh from the database), or None if
+    there is no such id."""
+    cancel(experiment_id, session=session, now=now)
     return session.get(Experiment, experiment_id, populate_existing=True)
 
 

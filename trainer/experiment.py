@@ -117,58 +117,59 @@ class Experiment:
             state["recovery"] = self.recovery.state()
         return state
 
-    def result(
-        self,
-        status: str,
-        lanes: RunState,
-        speed: tuple[int, float],
-        test_mse: list[float | None] | None = None,
-        ridge: list[float | None] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> Result:
-        """The Result from the experiment's final lanes; speed: (steps, compute seconds)."""
-        S = len(self.seeds)
-        overlap = metrics.overlap_metrics(metrics.overlaps(lanes.W, lanes.theta))
-        final = {k: metrics.to_list(v, S) for k, v in overlap.items()}
-        test_mse = test_mse or list(lanes.last_test_mse)
-        ridge = ridge or [None] * S
-        seeds = [
-            SeedResult(
-                seed=seed,
-                weak_recovery_samples=lanes.weak_recovery_samples[s],
-                final_mean_abs_m=final["mean_abs_m"][s],
-                final_median_abs_m=final["median_abs_m"][s],
-                final_max_abs_m=final["max_abs_m"][s],
-                final_frac_m_09=final["frac_m_09"][s],
-                test_mse=test_mse[s],
-                phase2_ridge=ridge[s],
-                diverged_at_step=lanes.diverged_at_step[s],
-                weak_recovery_step=lanes.weak_recovery_step[s],
-                first_passage_samples=self.recovery.seed(s)[0] if self.recovery else {},
-                held_recovery_samples=self.recovery.seed(s)[1] if self.recovery else None,
-            )
-            for s, seed in enumerate(self.seeds)
-        ]
-        sps = speed[0] * (self.r.n if self.gd else self.r.B) / speed[1] if speed[1] > 0 else 0.0
-        info = {
-            "neuron_samples_per_second": sps * S * self.r.N,
-            "fast_path": rule_of(self.spec).fast(self.r.B),
-            "width": self.r.N,
-            "stage_ends": list(self.stage_ends),
-            **(extra or {}),
-        }
-        return Result(
-            status=status,  # type: ignore[arg-type]
-            message=_message(status, lanes.diverged_at_step, lanes.step),
-            seeds=seeds,
-            samples=self.samples_at(lanes.step),
-            steps=lanes.step,
-            wall_time_s=lanes.wall_time_s[0] + time.perf_counter() - self.started,
-            device=str(lanes.W.device),
-            torch_version=torch.__version__,
-            samples_per_second=sps if math.isfinite(sps) else 0.0,
-            extra=info,
+
+def result_of(
+    e: Experiment,
+    status: str,
+    lanes: RunState,
+    speed: tuple[int, float],
+    test_mse: list[float | None] | None = None,
+    ridge: list[float | None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Result:
+    """The Result from the experiment's final lanes; speed: (steps, compute seconds)."""
+    S = len(e.seeds)
+    overlap = metrics.overlap_metrics(metrics.overlaps(lanes.W, lanes.theta))
+    final = {k: metrics.to_list(v, S) for k, v in overlap.items()}
+    test_mse = test_mse or list(lanes.last_test_mse)
+    ridge = ridge or [None] * S
+    seeds = [
+        SeedResult(
+            seed=seed,
+            weak_recovery_samples=lanes.weak_recovery_samples[s],
+            final_mean_abs_m=final["mean_abs_m"][s],
+            final_median_abs_m=final["median_abs_m"][s],
+            final_max_abs_m=final["max_abs_m"][s],
+            final_frac_m_09=final["frac_m_09"][s],
+            test_mse=test_mse[s],
+            phase2_ridge=ridge[s],
+            diverged_at_step=lanes.diverged_at_step[s],
+            weak_recovery_step=lanes.weak_recovery_step[s],
+            first_passage_samples=e.recovery.seed(s)[0] if e.recovery else {},
+            held_recovery_samples=e.recovery.seed(s)[1] if e.recovery else None,
         )
+        for s, seed in enumerate(e.seeds)
+    ]
+    sps = speed[0] * e.r.B / speed[1] if speed[1] > 0 else 0.0  # gd: B is n
+    info = {
+        "neuron_samples_per_second": sps * S * e.r.N,
+        "fast_path": rule_of(e.spec).fast(e.r.B),
+        "width": e.r.N,
+        "stage_ends": list(e.stage_ends),
+        **(extra or {}),
+    }
+    return Result(
+        status=status,  # type: ignore[arg-type]
+        message=_message(status, lanes.diverged_at_step, lanes.step),
+        seeds=seeds,
+        samples=e.samples_at(lanes.step),
+        steps=lanes.step,
+        wall_time_s=lanes.wall_time_s[0] + time.perf_counter() - e.started,
+        device=str(lanes.W.device),
+        torch_version=torch.__version__,
+        samples_per_second=sps if math.isfinite(sps) else 0.0,
+        extra=info,
+    )
 
 
 def _message(status: str, diverged: list[int | None], step: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 FUNCTIONS = {
     "log": math.log,
@@ -74,7 +74,8 @@ def _step(node: ast.AST, env: Mapping[str, float]) -> float:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         if node.func.id not in FUNCTIONS:
             raise ValueError(f"unknown function {node.func.id!r} (allowed: {', '.join(FUNCTIONS)})")
-        return float(FUNCTIONS[node.func.id](*(_walk(arg, env) for arg in node.args)))
+        function: Callable[..., float] = FUNCTIONS[node.func.id]  # type: ignore[assignment]
+        return float(function(*(_walk(arg, env) for arg in node.args)))
     raise ValueError(f"unsupported syntax: {ast.dump(node)[:60]}")
 
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from trainer import cohort, lanes, linalg, loop, metrics, model, phase2
 from trainer.cohort import Cohort
-from trainer.experiment import Experiment, Member
+from trainer.experiment import Experiment, Member, result_of
 from trainer.results import EvalPoint, Result
 
 # should_stop is asked between chunks, at most this often (it may cost a database query).
@@ -46,9 +47,11 @@ def run_group(
     members: Sequence[Member],
     device: str | torch.device | None = None,
     checkpoint_every_s: float = 60.0,
+    threads: int | None = None,
 ) -> list[Result | BaseException]:
     """Train every member; one outcome per member, in order. Raises ValueError only when the
-    members cannot share a program (different shape keys)."""
+    members cannot share a program (different shape keys). threads: how many CPU threads large
+    products may use (default: torch's count); everything else runs on one."""
     if len({lanes.shape_key(m.spec) for m in members}) > 1:
         raise ValueError("run_group: the members' shape keys differ")
     dev = resolve_device(device, members[0].spec)
@@ -59,36 +62,45 @@ def run_group(
             started.append(Experiment.start(m, dev))
         except Exception as exc:  # noqa: BLE001 - a bad resume state fails its member only
             outcomes[i] = exc
-    _train(cohort.form(started), dev, checkpoint_every_s)
+    _train(cohort.form(started), _Run(dev, checkpoint_every_s, threads or torch.get_num_threads()))
     it = iter(started)
     return [o if o is not None else next(it).outcome for o in outcomes]  # type: ignore[misc]
 
 
-def _train(cohorts: list[Cohort], device: torch.device, checkpoint_every_s: float) -> None:
+@dataclass(frozen=True)
+class _Run:
+    """What the caller chose for the whole group."""
+
+    device: torch.device
+    checkpoint_every_s: float
+    threads: int
+
+
+def _train(cohorts: list[Cohort], run: _Run) -> None:
     """Every cohort to its end, a chunk each in turn."""
     for c in cohorts:
         _emit(c, loop.evaluate(c) if c.state.step == 0 else [])
     cohorts = [c for c in cohorts if c.experiments]
     while cohorts:
         for c in cohorts:
-            _round(c, device, checkpoint_every_s)
+            _round(c, run)
         cohorts = [c for c in cohorts if c.experiments]
 
 
-def _phase1_threads(c: Cohort, device: torch.device) -> contextlib.AbstractContextManager[None]:
+def _phase1_threads(c: Cohort, run: _Run) -> contextlib.AbstractContextManager[None]:
     # the fast path's tensors are small: one CPU thread, large products excepted
     if not c.rule.fast(c.lead.r.B):
         return contextlib.nullcontext()
     large = c.lead.r.B > 8  # algorithms.FAST_MAX_BATCH
-    return linalg.one_thread(device, parallel_matmuls=large)
+    return linalg.one_thread(run.device, parallel_matmuls=large, threads=run.threads)
 
 
-def _round(c: Cohort, device: torch.device, checkpoint_every_s: float) -> None:
+def _round(c: Cohort, run: _Run) -> None:
     """One chunk of the cohort, then what each experiment must hear or decide."""
     end = loop.next_end(c)
     tick = time.perf_counter()
     try:
-        with _phase1_threads(c, device):
+        with _phase1_threads(c, run):
             steps = end - c.state.step
             loop.advance(c, end)
             c.session_steps += steps
@@ -105,11 +117,11 @@ def _round(c: Cohort, device: torch.device, checkpoint_every_s: float) -> None:
     for e, idx in c.spans():
         if e.outcome is not None:
             continue
-        status = _decide(c, e, idx, now, evaluated=bool(points), every_s=checkpoint_every_s)
+        status = _decide(c, e, idx, now, evaluated=bool(points), every_s=run.checkpoint_every_s)
         if status is not None:
             done.append((e, idx, status))
     for e, idx, status in done:
-        _settle(c, e, idx, status, device)
+        _settle(c, e, idx, status, run)
     c.compact([e for e in c.experiments if e.outcome is None])
 
 
@@ -153,17 +165,17 @@ def _decide(
     return None
 
 
-def _settle(c: Cohort, e: Experiment, idx: list[int], status: str, device: torch.device) -> None:
+def _settle(c: Cohort, e: Experiment, idx: list[int], status: str, run: _Run) -> None:
     """The experiment's Result: Phase II first if it completed and has one."""
     lanes_ = c.state.take(idx)
     speed = (c.session_steps, c.compute_s)
     try:
         if status != "completed":
-            e.outcome = e.result(status, lanes_, speed)
+            e.outcome = result_of(e, status, lanes_, speed)
             return
         # reductions on one thread (with two, torch may split a reduction by how many seeds
         # share it), products above linalg.PARALLEL_MATMUL on all
-        with linalg.one_thread(device, parallel_matmuls=True):
+        with linalg.one_thread(run.device, parallel_matmuls=True, threads=run.threads):
             e.outcome = _finish(e, lanes_, speed)
     except Exception as exc:  # noqa: BLE001 - this experiment's Phase II or callback failed
         e.outcome = exc
@@ -173,7 +185,7 @@ def _finish(e: Experiment, lanes_: Any, speed: tuple[int, float]) -> Result:
     S = len(e.seeds)
     if e.spec.phase2 is None:
         status = "diverged" if any(s is not None for s in lanes_.diverged_at_step) else "completed"
-        return e.result(status, lanes_, speed)
+        return result_of(e, status, lanes_, speed)
     W = lanes_.W
     fit = phase2.fit(W, e.act, e.spec.phase2, e.target, e.seeds, e.r.phase2_samples)  # type: ignore[arg-type]
     test = e.test.mse(lambda x: model.forward(W, fit.a, fit.b, fit.act, x))
@@ -185,4 +197,6 @@ def _finish(e: Experiment, lanes_: Any, speed: tuple[int, float]) -> Result:
     samples = e.samples_at(lanes_.step) + e.r.phase2_samples  # type: ignore[operator]
     e.callbacks.on_eval(EvalPoint("phase2", lanes_.step, samples, list(e.seeds), values))
     status = "diverged" if any(s is not None for s in lanes_.diverged_at_step) else "completed"
-    return e.result(status, lanes_, speed, test_mse, ridge, {"phase2_samples": e.r.phase2_samples})
+    return result_of(
+        e, status, lanes_, speed, test_mse, ridge, {"phase2_samples": e.r.phase2_samples}
+    )

@@ -12,6 +12,7 @@ fresh (aligned) copies.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 
 import torch
@@ -74,7 +75,7 @@ def bmm(
         return bmm(a.expand(2, -1, -1), b.expand(2, -1, -1), subtract_from=c)[:1]
     out = _aligned_empty((a.shape[0], a.shape[1], b.shape[2]), a)
     a, b = aligned(a), aligned(b)
-    threads = _matmul_threads
+    threads = _MATMUL_THREADS.get()
     parallel = threads is not None and a.shape[1] * a.shape[2] * b.shape[2] >= PARALLEL_MATMUL
     if parallel:
         torch.set_num_threads(threads)  # type: ignore[arg-type]
@@ -89,30 +90,36 @@ def bmm(
 
 # Inside `one_thread(device, parallel_matmuls=True)`: the thread count products of at least
 # PARALLEL_MATMUL multiply-adds per seed get back (None: every op on one thread). The threshold is
-# per seed, so a seed's products run the same way alone or among others.
+# per seed, so a seed's products run the same way alone or among others. A context variable, not
+# a module global: two runs in two threads of one process each see their own setting.
 PARALLEL_MATMUL = 2**20
-_matmul_threads: int | None = None
+_MATMUL_THREADS: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "silab_matmul_threads", default=None
+)
 
 
 @contextlib.contextmanager
-def one_thread(device: torch.device, parallel_matmuls: bool = False) -> Iterator[None]:
+def one_thread(
+    device: torch.device, parallel_matmuls: bool = False, threads: int | None = None
+) -> Iterator[None]:
     """Run the block on one intra-op thread when on CPU, restoring the count after (elsewhere a
     no-op). On a shared CPU every parallel op risks waiting for a descheduled worker thread
-    (milliseconds), which swamps small and memory-bound ops; large products (`bmm`) may keep all
-    threads with `parallel_matmuls`. The thread count is the process's: one run per process (as
-    the worker runs them), not several in threads of one process."""
-    global _matmul_threads
-    threads, previous = torch.get_num_threads(), _matmul_threads
+    (milliseconds), which swamps small and memory-bound ops; large products (`bmm`) may use
+    `threads` (default: torch's count on entry, or the enclosing block's) with
+    `parallel_matmuls`. torch's own thread count is the process's: the block sets it to one."""
+    current = torch.get_num_threads()
+    outer = _MATMUL_THREADS.get()
+    threads = threads or (outer if current == 1 and outer else current)
     if device.type != "cpu" or threads == 1:
         yield
         return
     torch.set_num_threads(1)
-    _matmul_threads = threads if parallel_matmuls else None
+    token = _MATMUL_THREADS.set(threads if parallel_matmuls else None)
     try:
         yield
     finally:
-        _matmul_threads = previous
-        torch.set_num_threads(threads)
+        _MATMUL_THREADS.reset(token)
+        torch.set_num_threads(current)
 
 
 def solve_ex(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,8 @@ shapes and branches depend on into `lanes.shape_key`. This loop needs no change.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from trainer import algorithms, metrics, model
@@ -110,7 +112,8 @@ def evaluate(c: Cohort) -> list[tuple[int, EvalPoint]]:
         mine["test_mse"] = [None] * len(idx)
         if c.rule.train == "all":
             W, a, b = (t[idx[0] : idx[-1] + 1] for t in st.params)
-            test = e.test.mse(lambda x, W=W, a=a, b=b, act=e.act: model.forward(W, a, b, act, x))
+            forward = functools.partial(model.forward, W, a, b, e.act)
+            test = e.test.mse(forward)
             mine["test_mse"] = metrics.to_list(test, len(idx))
             for j, i in enumerate(idx):
                 st.last_test_mse[i] = mine["test_mse"][j]

@@ -529,7 +529,7 @@ def resolve(spec: ExperimentSpec) -> Resolved:
             samples = 0 if p1.algorithm == "gd" else steps * B
         stages.append(ResolvedStage(samples, steps, lr, inner_lr))
     if p1.algorithm == "gd":
-        stages[0].samples = n  # the fixed set is drawn once, at the start
+        stages[0].samples = B  # the fixed set (n = B) is drawn once, at the start
     if sum(stage.samples for stage in stages) > MAX_COUNT:
         raise ValueError("phase1.stages: the total sample budget exceeds 2^53")
     phase2_samples = None

@@ -1,145 +1,30 @@
-"""/experiments: submit, validate, list, show, position, cancel, retry, delete (the trace:
-api.routes.traces).
+"""/experiments: submit, validate, list, show. The work is api.services.experiments'.
 
 Everyone with a key reads (SILAB_EXPERIMENTS_VISIBLE=own: only their own); only the owner or an
-admin changes (api.deps). Submit, cancel, retry and delete are written to the audit log in the
-same transaction as the change."""
+admin changes (api.deps)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
-from sqlalchemy import delete as sql_delete
-from sqlalchemy.exc import IntegrityError
+from fastapi import APIRouter, Header, Query, Response, status
 
-from api import accounts, crud
-from api.accounts import Principal
-from api.config import ApiSettings
-from api.deps import (
-    CurrentUser,
-    ExperimentDep,
-    OwnedExperimentDep,
-    SessionDep,
-    SettingsDep,
-    may_see,
-)
+from api.crud import Filters
+from api.deps import CurrentUser, DispatchDep, ExperimentDep, SessionDep, SettingsDep
+from api.responses import INVALID, NOT_FOUND, OVER_LIMIT, error
 from api.schemas import (
     SORT_KEYS,
-    ErrorPublic,
     ExperimentCreate,
     ExperimentPublic,
     ExperimentsPublic,
-    PositionPublic,
     SpecCreate,
     SpecValidationPublic,
     Status,
-    ValidationErrorPublic,
 )
-from db import queue, scheduler
-from db.models import Experiment, IdempotencyKey, utcnow
-from db.models import Status as RunStatus
+from api.services import experiments
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
-
-NOT_FOUND = {404: {"model": ErrorPublic, "description": "no experiment with this id"}}
-INVALID = {
-    422: {
-        "model": ValidationErrorPublic,
-        "description": "invalid input; `loc` names the field, e.g. "
-        '["body","spec","phase1","stages",0,"lr"]',
-    }
-}
-CONFLICT = {409: {"model": ErrorPublic, "description": "not possible in the current status"}}
-FORBIDDEN = {403: {"model": ErrorPublic, "description": "only the owner or an admin may"}}
-OVER_LIMIT = {
-    429: {
-        "model": ErrorPublic,
-        "description": "over the user's queued-experiments limit (the message says by how much)",
-    }
-}
-
-
-def _public(experiment: Experiment) -> ExperimentPublic:
-    return ExperimentPublic.model_validate(experiment)
-
-
-def dispatch_now(request: Request) -> list[int]:
-    """One round of the fair dispatcher (db.scheduler), right after a change to the queue: free
-    worker slots go to whoever's turn it is, not necessarily to the experiment just submitted.
-    A broker that is down leaves everything for the worker's periodic dispatcher."""
-    settings: ApiSettings = request.app.state.settings
-    broker = request.app.state.broker
-
-    def send(experiment_id: int) -> None:
-        if not broker.send_run(experiment_id):
-            raise ConnectionError(f"the broker did not take experiment {experiment_id}")
-
-    sent, _ = scheduler.dispatch_round(
-        request.app.state.sessionmaker,
-        send,
-        slots=settings.worker_slots,
-        default_max_running=settings.default_max_running,
-        resend_after_s=settings.resend_after_s,
-    )
-    return sent
-
-
-def _check_memory(spec: Any, settings: ApiSettings) -> None:
-    """422 when the spec's memory estimate is above the server's limit (a spec may lower its own
-    `max_memory_gb`, never raise the server's)."""
-    estimate = spec.facts()["memory_estimate_bytes"]
-    if estimate > settings.max_memory_gb * 2**30:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "spec", "max_memory_gb"),
-                    "msg": f"memory estimate {estimate / 2**30:.1f} GiB (memory_estimate_bytes = "
-                    f"{estimate}) exceeds this server's limit of {settings.max_memory_gb:g} GiB "
-                    "(SILAB_MAX_MEMORY_GB); spec.max_memory_gb cannot raise it",
-                    "type": "value_error",
-                }
-            ]
-        )
-
-
-def check_queued_limit(
-    user: Principal, settings: ApiSettings, session: Any, adding: int = 1
-) -> None:
-    limit = user.max_queued if user.max_queued is not None else settings.default_max_queued
-    if limit is None:
-        return
-    queued = accounts.count_by_status(user.name, RunStatus.queued, session=session)
-    if queued + adding > limit:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"max_queued limit: {user.name} may have at most {limit} queued experiments and has "
-            f"{queued}; this would be {queued + adding - limit} over. Wait for some to start, "
-            "or cancel some.",
-        )
-
-
-def _request_hash(body: ExperimentCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _replay(session: Any, owner: str, key: str, request_hash: str) -> Experiment | None:
-    """The experiment a previous submission with this Idempotency-Key created; 409 when that
-    submission had a different body."""
-    stored = session.get(IdempotencyKey, (owner, key))
-    if stored is None:
-        return None
-    if stored.request_hash != request_hash:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"Idempotency-Key {key!r} was used for a different request (experiment "
-            f"{stored.experiment_id}); use a new key for a new submission",
-        )
-    return session.get(Experiment, stored.experiment_id)
+MAX_INT = 2**31 - 1
 
 
 @router.post(
@@ -157,68 +42,33 @@ def _replay(session: Any, owner: str, key: str, request_hash: str) -> Experiment
     responses={
         **INVALID,
         **OVER_LIMIT,
-        409: {"model": ErrorPublic, "description": "Idempotency-Key reused with a different body"},
+        **error(409, "Idempotency-Key reused with a different body"),
         201: {"description": "created; `Location` is its URL"},
     },
 )
 def submit(
     body: ExperimentCreate,
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
+    dispatch: DispatchDep,
     response: Response,
     idempotency_key: Annotated[
         str | None, Header(min_length=1, max_length=200, description="retry-safe submission")
     ] = None,
 ) -> ExperimentPublic:
-    _check_memory(body.spec, settings)
-    request_hash = _request_hash(body)
-    if idempotency_key is not None:
-        earlier = _replay(session, user.name, idempotency_key, request_hash)
-        if earlier is not None:
-            response.headers["Location"] = f"/experiments/{earlier.id}"
-            response.headers["Idempotent-Replayed"] = "true"
-            return _public(earlier)
-    check_queued_limit(user, settings, session)
-    experiment = crud.create_experiment(
+    done = experiments.submit(
+        body,
         session=session,
-        spec=body.spec,
-        owner=user.name,
-        name=body.name,
-        tags=body.tags,
-        priority=body.priority,
-        max_attempts=body.max_attempts,
+        principal=user,
+        settings=settings,
+        dispatch=dispatch,
+        idempotency_key=idempotency_key,
     )
-    accounts.audit(
-        "submit",
-        session=session,
-        actor=user.name,
-        experiment_id=experiment.id,
-        detail={"priority": experiment.priority, "name": experiment.name},
-    )
-    if idempotency_key is not None:
-        session.add(
-            IdempotencyKey(
-                owner=user.name,
-                key=idempotency_key,
-                request_hash=request_hash,
-                experiment_id=experiment.id,
-            )
-        )
-    try:
-        session.commit()
-    except IntegrityError:  # a concurrent request with the same key won
-        session.rollback()
-        earlier = _replay(session, user.name, idempotency_key or "", request_hash)
-        if earlier is None:
-            raise
+    response.headers["Location"] = f"/experiments/{done.experiment.id}"
+    if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-        experiment = earlier
-    dispatch_now(request)
-    session.refresh(experiment)
-    response.headers["Location"] = f"/experiments/{experiment.id}"
-    return _public(experiment)
+    return ExperimentPublic.model_validate(done.experiment)
 
 
 @router.post(
@@ -231,7 +81,7 @@ def submit(
 )
 def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     spec = body.spec
-    _check_memory(spec, settings)
+    experiments.check_memory(spec, settings=settings)
     return SpecValidationPublic(
         valid=True,
         spec=spec.model_dump(mode="json"),
@@ -247,7 +97,7 @@ def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     description="Filters combine with AND (`status` and `tag` may repeat: any status, every tag). "
     "`sort` is a column, '-' prefixed for descending; NULLs come last either way. Pages are "
     "keyset pages: pass `next_cursor` back as `cursor` with the same filters and sort.",
-    responses={400: {"model": ErrorPublic, "description": "bad sort or cursor"}, **INVALID},
+    responses={**error(400, "bad sort or cursor"), **INVALID},
 )
 def list_experiments(
     session: SessionDep,
@@ -258,8 +108,8 @@ def list_experiments(
     tag: Annotated[list[str] | None, Query()] = None,
     target: Annotated[str | None, Query(max_length=100, description="e.g. h3, h3+h4")] = None,
     algorithm: Annotated[str | None, Query(max_length=16)] = None,
-    d_min: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
-    d_max: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    d_min: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    d_max: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     name: Annotated[
         str | None, Query(max_length=200, description="substring, case-insensitive")
     ] = None,
@@ -276,16 +126,7 @@ def list_experiments(
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ExperimentsPublic:
-    try:
-        order = crud.Sort.parse(sort)
-    except ValueError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-    size = min(limit or settings.default_page_size, settings.max_page_size)
-    if not may_see(user, owner or "", settings):  # own-only visibility: a member's own rows
-        if owner is not None:
-            return ExperimentsPublic(items=[], next_cursor=None)
-        owner = user.name
-    filters = crud.Filters(
+    filters = Filters(
         status=list(status_ or []),
         owner=owner,
         tag=tag,
@@ -297,13 +138,19 @@ def list_experiments(
         held_recovery_samples_max=held_recovery_samples_max,
         held_recovery_fraction_min=held_recovery_fraction_min,
     )
-    try:
-        rows, next_cursor = crud.list_experiments(
-            session=session, filters=filters, sort=order, limit=size, cursor=cursor
-        )
-    except crud.BadCursor as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-    return ExperimentsPublic(items=[_public(row) for row in rows], next_cursor=next_cursor)
+    page = experiments.list_experiments(
+        filters,
+        session=session,
+        principal=user,
+        settings=settings,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return ExperimentsPublic(
+        items=[ExperimentPublic.model_validate(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.get(
@@ -313,144 +160,4 @@ def list_experiments(
     responses=NOT_FOUND,
 )
 def show(experiment: ExperimentDep) -> ExperimentPublic:
-    return _public(experiment)
-
-
-@router.get(
-    "/{experiment_id}/position",
-    response_model=PositionPublic,
-    summary="A queued experiment's place in line and what it waits for",
-    description="An estimate from the current state (db.scheduler.position): experiments of a "
-    "higher priority go first; within a priority users take turns by how many slots they hold. "
-    "Not queued: `position` is null. Sent but not claimed yet: `in_flight`.",
-    responses=NOT_FOUND,
-)
-def position(
-    experiment: ExperimentDep, session: SessionDep, settings: SettingsDep
-) -> PositionPublic:
-    found = scheduler.position(
-        experiment.id,
-        session=session,
-        slots=settings.worker_slots,
-        default_max_running=settings.default_max_running,
-        resend_after_s=settings.resend_after_s,
-    )
-    if found is None:  # deleted meanwhile
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment.id} not found")
-    return PositionPublic.model_validate(found, from_attributes=True)
-
-
-@router.post(
-    "/{experiment_id}/cancel",
-    response_model=ExperimentPublic,
-    summary="Cancel an experiment (owner or admin)",
-    description="Queued: cancelled at once (it never starts). Running: `cancel_requested` is set "
-    "and the worker stops at its next heartbeat, keeping the trace. Finished: 409.",
-    responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN},
-)
-def cancel(
-    experiment: OwnedExperimentDep, session: SessionDep, user: CurrentUser
-) -> ExperimentPublic:
-    now = utcnow()
-    before = experiment.status
-    after = queue.request_cancel(experiment.id, session=session, now=now)
-    if after is None or after.updated_at != now:  # neither queued nor running: nothing changed
-        session.rollback()
-        session.refresh(experiment)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"experiment {experiment.id} is already {experiment.status}"
-        )
-    accounts.audit(
-        "cancel",
-        session=session,
-        actor=user.name,
-        experiment_id=experiment.id,
-        detail={"owner": experiment.owner, "status": before},
-    )
-    session.commit()
-    session.refresh(after)
-    return _public(after)
-
-
-@router.post(
-    "/{experiment_id}/retry",
-    response_model=ExperimentPublic,
-    summary="Run a failed, cancelled or diverged experiment again (owner or admin)",
-    description="Queues it again with a renewed attempt budget (it counts against the owner's "
-    "queued limit: 429 over it) and runs a round of the fair dispatcher. Queued, running or "
-    "completed experiments: 409.",
-    responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN, **OVER_LIMIT},
-)
-def retry(
-    experiment: OwnedExperimentDep,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-) -> ExperimentPublic:
-    owner = accounts.find_account(experiment.owner, session=session)
-    limits = Principal(
-        account_id=0,
-        name=experiment.owner,
-        role="member",
-        key_id=0,
-        key_prefix="",
-        key_expires_at=None,
-        max_running=None,
-        max_queued=owner.max_queued if owner else None,
-    )
-    if experiment.status in [s.value for s in queue.RETRYABLE]:
-        check_queued_limit(limits, settings, session)
-    if not queue.retry(experiment.id, session=session):
-        session.rollback()
-        session.refresh(experiment)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"experiment {experiment.id} is {experiment.status}; only failed, "
-            "cancelled or diverged experiments can be retried",
-        )
-    accounts.audit(
-        "retry",
-        session=session,
-        actor=user.name,
-        experiment_id=experiment.id,
-        detail={"owner": experiment.owner},
-    )
-    session.commit()
-    dispatch_now(request)
-    session.refresh(experiment)
-    return _public(experiment)
-
-
-@router.delete(
-    "/{experiment_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="Delete an experiment, its trace and its checkpoint (owner or admin)",
-    description="Queued or finished experiments only; a running one is 409 (cancel it first). "
-    "The audit log keeps the deletion.",
-    responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN},
-)
-def delete(experiment: OwnedExperimentDep, session: SessionDep, user: CurrentUser) -> Response:
-    experiment_id, owner, was = experiment.id, experiment.owner, experiment.status
-    session.expunge(experiment)
-    # Conditional, like every state change: a claim that lands first makes this match nothing.
-    # The tags, trace points, checkpoint and idempotency keys go with it (ON DELETE CASCADE).
-    deleted = session.execute(
-        sql_delete(Experiment)
-        .where(Experiment.id == experiment_id, Experiment.status != RunStatus.running.value)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not deleted:
-        session.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"experiment {experiment_id} is running; cancel it first"
-        )
-    accounts.audit(
-        "delete",
-        session=session,
-        actor=user.name,
-        experiment_id=experiment_id,
-        detail={"owner": owner, "status": was},
-    )
-    session.commit()
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return ExperimentPublic.model_validate(experiment)

@@ -1,23 +1,30 @@
 """/experiments/{id}/trace: an experiment's evaluation trace as JSON, columnar JSON, CSV or Arrow.
-
-Who may read it is ExperimentDep's rule (api.deps). The work is api.traces'."""
+The work is api.services.traces'."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
-from api import traces
 from api.deps import ExperimentDep, SessionDep
-from api.schemas import TRACE_METRICS, ErrorPublic, TracePublic, ValidationErrorPublic
+from api.responses import INVALID, NOT_FOUND
+from api.schemas import TRACE_METRICS, TracePublic
+from api.services import traces
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
-
+MAX_STEP = 2**63 - 1
 MEDIA = {"csv": "text/csv", "arrow": traces.ARROW_MEDIA_TYPE}
 SUFFIX = {"csv": "csv", "arrow": "arrows"}
+STREAMS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            traces.ARROW_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
+}
 
 
 @router.get(
@@ -32,16 +39,7 @@ SUFFIX = {"csv": "csv", "arrow": "arrows"}
     "scripts); `csv`: text/csv with a header row; `arrow`: an Arrow IPC stream "
     "(`pyarrow.ipc.open_stream`, `polars.read_ipc_stream`). CSV and Arrow stream chunk by chunk "
     "in constant memory when nothing is downsampled (`max_points` ≥ the trace's length).",
-    responses={
-        404: {"model": ErrorPublic, "description": "no experiment with this id"},
-        422: {"model": ValidationErrorPublic, "description": "invalid input; `loc` names it"},
-        200: {
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                traces.ARROW_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            }
-        },
-    },
+    responses={**NOT_FOUND, **INVALID, **STREAMS},
 )
 def trace(
     experiment: ExperimentDep,
@@ -52,28 +50,22 @@ def trace(
     ] = None,
     seeds: Annotated[str | None, Query(description="comma-separated seeds; default all")] = None,
     phase: Literal["phase1", "phase2"] | None = None,
-    step_min: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-    step_max: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    step_min: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
+    step_max: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
     max_points: Annotated[int, Query(ge=2, le=2**40)] = 500,
     format: Literal["json", "columns", "csv", "arrow"] = "json",
 ) -> Any:
-    chosen = _csv_list(metrics, "metrics") or list(TRACE_METRICS)
-    unknown = [name for name in chosen if name not in TRACE_METRICS]
-    if unknown:
-        raise _invalid("metrics", f"unknown metrics {unknown}; known: {', '.join(TRACE_METRICS)}")
-    query = traces.TraceQuery(
-        experiment_id=experiment.id,
-        metrics=list(dict.fromkeys(chosen)),
-        seeds=_csv_list(seeds, "seeds", int),
+    query = traces.query_for(
+        experiment.id,
+        metrics=metrics,
+        seeds=seeds,
         phase=phase,
         step_min=step_min,
         step_max=step_max,
     )
     if format in MEDIA:
-        headers = {
-            "Content-Disposition": f'attachment; filename="experiment-{experiment.id}-trace.'
-            f'{SUFFIX[format]}"'
-        }
+        filename = f"experiment-{experiment.id}-trace.{SUFFIX[format]}"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
         if query.at_most(session) <= max_points:
             session.rollback()  # the stream reads in its own session
             body = traces.streamed(request.app.state.sessionmaker, query, format)
@@ -86,19 +78,3 @@ def trace(
     kept = traces.downsample(series, query.metrics, max_points)
     render = traces.points_json if format == "json" else traces.columns_json
     return Response(render(query, kept, total), media_type="application/json")
-
-
-def _invalid(where: str, msg: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", where), "msg": msg, "type": "value_error"}])
-
-
-def _csv_list(text: str | None, where: str, cast: type = str) -> list[Any] | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        values = [cast(part.strip()) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise _invalid(where, f"expected a comma-separated list, got {text!r}") from None
-    if cast is int and any(abs(v) > 2**63 - 1 for v in values):
-        raise _invalid(where, "a number is out of the 64-bit range")
-    return values

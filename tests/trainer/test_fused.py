@@ -163,9 +163,9 @@ def test_a_member_that_raises_or_is_cancelled_leaves_and_the_others_go_on():
 
 
 def test_a_member_that_diverges_leaves_and_the_others_go_on():
-    # labels that overflow: the residuals are not finite (spherical, clipped steps keep W finite)
-    huge = make(target={"hermite": {3: 1.0}, "noise": 1e308})
-    specs = [MIXED[0], huge, MIXED[1]]
+    # a step that overflows float32 (spherical, clipped steps keep smaller ones finite)
+    huge = make(phase1=stages(("20*d", 1e38, "1/d"), ("10*d", "0.1/d", 0)), dtype="float32")
+    specs = [make(dtype="float32"), huge, make(dtype="float32", seeds=[5])]
     outcomes, recorders = fused_group(specs)
     assert outcomes[1].status == "diverged", outcomes[1].message
     assert outcomes[1].steps < 30 * 16

@@ -1,4 +1,4 @@
-"""Serving traces: decoded chunks (db.traces) to JSON, columnar JSON, CSV and Arrow IPC, and
+"""An experiment's evaluation trace: decoded chunks (db.traces) to JSON, columnar JSON, CSV and Arrow IPC, and
 downsampling, all on numpy columns: no model or ORM object per point.
 
 The JSON forms are built whole (orjson, which writes NaN as null and numpy arrays natively);
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -20,11 +20,14 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.schemas import TRACE_METRICS
+from api.services.errors import Invalid
 from db import traces
 from db.models import TraceChunk
 from db.traces import Series
 
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+V = TypeVar("V")
 
 
 @dataclass
@@ -67,6 +70,40 @@ class TraceQuery:
             "step_min": self.step_min,
             "step_max": self.step_max,
         }
+
+
+def comma_list(text: str | None, where: str, cast: Callable[[str], V]) -> list[V] | None:
+    """'a, b,c' → [cast(a), cast(b), cast(c)]; None for no text; Invalid naming query `where`."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return [cast(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise Invalid.query(where, f"expected a comma-separated list, got {text!r}") from None
+
+
+def query_for(
+    experiment_id: int,
+    *,
+    metrics: str | None = None,
+    seeds: str | None = None,
+    phase: str | None = None,
+    step_min: int | None = None,
+    step_max: int | None = None,
+) -> TraceQuery:
+    """`metrics` and `seeds` are comma-separated (default: all of them)."""
+    chosen = comma_list(metrics, "metrics", str) or list(TRACE_METRICS)
+    unknown = [name for name in chosen if name not in TRACE_METRICS]
+    if unknown:
+        raise Invalid.query(
+            "metrics", f"unknown metrics {unknown}; known: {', '.join(TRACE_METRICS)}"
+        )
+    seed_list = comma_list(seeds, "seeds", int)
+    if seed_list and any(abs(seed) > 2**63 - 1 for seed in seed_list):
+        raise Invalid.query("seeds", "a number is out of the 64-bit range")
+    return TraceQuery(
+        experiment_id, list(dict.fromkeys(chosen)), seed_list, phase, step_min, step_max
+    )
 
 
 # ------------------------------------------------------------------------------- downsampling

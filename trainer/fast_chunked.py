@@ -1,0 +1,62 @@
+"""Fast path for small minibatches (1 < B ≤ FAST_MAX_BATCH): a whole chunk of K samples at once.
+
+Across a chunk, W_t = scale_t ⊙ (W_0 + Coef_t X_chunk), so every ⟨w, x_t⟩ follows from W_0 X_chunkᵀ
+and the chunk's K×K Gram matrix, both computed once by a matmul, and a rank-B update of the
+(S, N, K) table of pre-activations per step: the per-step work is O(S·N·K) on small tensors
+instead of two passes over the (S, N, d) weights.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from trainer import linalg
+from trainer.minibatch import _fast_minibatch, _Minibatch
+from trainer.model import Activation
+from trainer.reference import Params, Rate, UpdateRule
+
+
+def chunked(
+    params: Params,
+    act: Activation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    lr: Rate,
+    inner_lr: Rate,
+    rule: UpdateRule,
+) -> tuple[Params, torch.Tensor]:
+    W, a, b = params
+    S, K, _ = x.shape
+    N = W.shape[1]
+    B = batch_size
+    P = linalg.bmm(W, x.transpose(1, 2))  # (S, N, K): ⟨w_j, x_t⟩ at the chunk's start
+    G = linalg.bmm(x, x.transpose(1, 2))  # (S, K, K)
+    scale = torch.ones(S, N, 1, dtype=W.dtype, device=W.device)
+    coef = torch.zeros(S, N, K, dtype=W.dtype, device=W.device)  # W_t = scale ⊙ (W + coef X)
+    b3, a_over_N, a_over_ra = b[..., None], a[..., None] / N, a[..., None] / rule.second_layer_scale
+    residuals = []
+    for i in range(0, K, B):
+        mb = _Minibatch(
+            scale * P[:, :, i : i + B],
+            G[:, i : i + B, i : i + B],
+            y[:, i : i + B],
+            b3,
+            a_over_N,
+            a_over_ra,
+            act,
+            1.0 / B,
+            rule.clip,
+        )
+        alpha, D, r = _fast_minibatch(mb, lr, inner_lr, rule)
+        # α W_t − D X_b = (scale α) ⊙ (W + coef X − D X_b / (scale α))
+        scale = scale * alpha
+        new = -D / scale  # (S, N, B)
+        coef[:, :, i : i + B] = new
+        # keep P[:, :, t] = (W + coef X)·x_t for the samples still to come: an elementwise
+        # rank-B update (not BLAS, whose rounding would depend on alignment, trainer/linalg.py)
+        for k in range(B):
+            P[:, :, i + B :].addcmul_(new[:, :, k : k + 1], G[:, None, i + k, i + B :])
+        residuals.append(r)
+    W = scale * (W + linalg.bmm(coef, x))
+    return (W, a, b), torch.cat(residuals, dim=1)
