@@ -170,7 +170,11 @@ def test_errors_are_one_clear_line_and_an_exit_code(live_api, spec_file, tmp_pat
     bad_file = tmp_path / "bad.yaml"
     bad_file.write_text(yaml.safe_dump(bad))
     cases = [
-        (("submit", str(bad_file)), 1, "phase1.stages.0.lr: unknown name 'x'"),
+        (
+            ("submit", str(bad_file)),
+            1,
+            "phase1.stages.0.lr: cannot evaluate '0.3/x': unknown name 'x'",
+        ),
         (("submit", str(tmp_path / "missing.yaml")), 2, "does not exist"),
         (("submit", str(spec_file), "--set", "nokey"), 2, "expected KEY.PATH=VALUE"),
         (("show", "999999"), 1, "404 Not Found: experiment 999999 not found"),
