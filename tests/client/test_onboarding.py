@@ -14,8 +14,8 @@ from pathlib import Path
 
 from client.python import SilabClient
 from db import queue
-from db.models import TracePoint
 from tests.client.test_client_cli import ROOT, silab
+from tests.trace_helpers import add_points
 
 
 def bare_silab(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -85,18 +85,20 @@ def test_trace_csv_is_every_point_unless_max_points(live_api, sessions) -> None:
     ident = SilabClient(live_api.url, api_key=live_api.key).submit("preset:tiny")["id"]
     with sessions() as session:
         queue.claim(ident, session=session, worker="test", lease_seconds=60)
-        session.add_all(
-            TracePoint(
-                experiment_id=ident,
-                attempt=1,
-                seed=seed,
-                phase="phase1",
-                step=step,
-                samples=step,
-                mean_abs_m=(step % 7) / 7,
-            )
-            for seed in (0, 1)
-            for step in range(1, 701)
+        add_points(
+            session,
+            (
+                {
+                    "experiment_id": ident,
+                    "seed": seed,
+                    "phase": "phase1",
+                    "step": step,
+                    "samples": step,
+                    "mean_abs_m": (step % 7) / 7,
+                }
+                for seed in (0, 1)
+                for step in range(1, 701)
+            ),
         )
         session.commit()
     raw = silab(live_api, "trace", str(ident), "--csv", "--metrics", "mean_abs_m")
