@@ -149,6 +149,11 @@ EXPLAINING = (
 )
 
 
+def _tick(line: str) -> bool:
+    """A beat tick: silab.maintain received or done with nothing to report."""
+    return "silab.maintain[" in line and ("Received" in line or "'dispatched': []" in line)
+
+
 def explain(stack: Stack) -> str:
     """Claims, resumes and errors from every process's log, then every experiment's row."""
     parts = []
@@ -157,7 +162,9 @@ def explain(stack: Stack) -> str:
             lines = proc.log.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             lines = []
-        wanted = [line for line in lines if any(word in line for word in EXPLAINING)]
+        wanted = [
+            line for line in lines if any(word in line for word in EXPLAINING) and not _tick(line)
+        ]
         parts.append(f"--- {proc.name} (pid {proc.popen.pid}, rc {proc.popen.poll()}) ---")
         parts.extend(wanted[-60:])
     from db.models import Experiment
