@@ -23,8 +23,9 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import traces
 from db.config import DbSettings
-from db.models import Experiment, TracePoint
+from db.models import Experiment
 from db.session import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,17 +295,7 @@ class Stack:
 
     def trace(self, experiment_id: int) -> list[tuple[Any, ...]]:
         with self.sessions()() as session:
-            return [
-                tuple(row)
-                for row in session.execute(
-                    select(
-                        TracePoint.phase,
-                        TracePoint.step,
-                        TracePoint.seed,
-                        TracePoint.samples,
-                        TracePoint.attempt,
-                    )
-                    .where(TracePoint.experiment_id == experiment_id)
-                    .order_by(TracePoint.phase, TracePoint.step, TracePoint.seed)
-                )
-            ]
+            stored = traces.points(session=session, experiment_id=experiment_id)
+            return sorted(
+                (p["phase"], p["step"], p["seed"], p["samples"], p["attempt"]) for p in stored
+            )
