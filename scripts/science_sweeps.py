@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -62,6 +64,32 @@ def running_url() -> str | None:
         return url if httpx.get(f"{url}/ready", timeout=2).status_code == 200 else None
     except httpx.TransportError:
         return None
+
+
+class Snapshot(Service):
+    """An API alone (no worker) on a consistent copy of the running service's database, so a
+    report can be read while a sweep runs, with this checkout's routes and migrations."""
+
+    def __init__(self) -> None:
+        import sqlite3
+        import tempfile
+
+        super().__init__(Path(tempfile.mkdtemp(prefix="silab-snapshot-")))
+        with (
+            sqlite3.connect(DATA / "silab.db") as source,
+            sqlite3.connect(self.data_dir / "silab.db") as copy,
+        ):
+            source.backup(copy)
+        (self.data_dir / "admin.key").write_text((DATA / "admin.key").read_text())
+
+    def start(self) -> str:
+        procs = self.procs
+        url = super().start()
+        worker = procs[1]  # Service starts the api, then one worker: stop the worker at once
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        self.procs = procs[:1]
+        return url
 
 
 def follow(silab: SilabClient, sweep_id: int, name: str) -> dict[str, Any]:
@@ -103,12 +131,16 @@ def main() -> int:
     files = [sweep_file(name) for name in args.names]
     started = time.time()
     url, service = args.url or running_url(), None
-    if url is None:
+    if url is not None and args.command == "report" and args.url is None:
+        service = Snapshot()  # a run is in progress: read a copy with this checkout's API
+        url = service.start()
+    elif url is None:
         DATA.mkdir(exist_ok=True)
         service = Service(DATA)
         url = service.start()
         (DATA / "url").write_text(url)
     key = args.api_key or (service.api_key() if service else None)
+    snapshot = isinstance(service, Snapshot)
     if key is None and (DATA / "admin.key").is_file():
         key = (DATA / "admin.key").read_text().strip()
     try:
@@ -124,6 +156,7 @@ def main() -> int:
     finally:
         if service is not None:
             service.stop()
+        if service is not None and not snapshot:
             (DATA / "url").unlink(missing_ok=True)
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
             if args.command == "run":
