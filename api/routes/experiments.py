@@ -79,9 +79,9 @@ def dispatch_now(request: Request) -> list[int]:
     settings: ApiSettings = request.app.state.settings
     broker = request.app.state.broker
 
-    def send(experiment_id: int) -> None:
-        if not broker.send_run(experiment_id):
-            raise ConnectionError(f"the broker did not take experiment {experiment_id}")
+    def send(experiment_ids: list[int]) -> None:
+        if not broker.send_group(experiment_ids):
+            raise ConnectionError(f"the broker did not take experiments {experiment_ids}")
 
     sent, _ = scheduler.dispatch_round(
         request.app.state.sessionmaker,
