@@ -9,11 +9,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.aggregate import is_missing, summarize
-from db.models import Experiment, Sweep, TracePoint
+from db import traces
+from db.models import Experiment, Sweep
 
 # Per-seed results (experiment.result["seeds"][i]) that are aggregated, plus `recovered`
 # (1 when the seed reached weak recovery, else 0: its mean is the fraction that recovered).
@@ -96,24 +96,20 @@ def trace_points(
     metrics: Sequence[str],
 ) -> list[dict[str, Any]]:
     """Trace points of these experiments as dicts (experiment_id, seed, phase, step, samples and
-    the metrics), ordered by experiment, seed, phase, step."""
+    the metrics; None: not measured), ordered by experiment, seed, phase, step."""
     if not experiment_ids:
         return []
-    columns = [getattr(TracePoint, name) for name in metrics]
-    query = (
-        select(
-            TracePoint.experiment_id,
-            TracePoint.seed,
-            TracePoint.phase,
-            TracePoint.step,
-            TracePoint.samples,
-            *columns,
-        )
-        .where(TracePoint.experiment_id.in_(list(experiment_ids)))
-        .order_by(TracePoint.experiment_id, TracePoint.seed, TracePoint.phase, TracePoint.step)
-    )
-    names = ("experiment_id", "seed", "phase", "step", "samples", *metrics)
-    return [dict(zip(names, row, strict=True)) for row in session.execute(query)]
+    out: list[dict[str, Any]] = []
+    for part in traces.read(session=session, experiment_ids=experiment_ids, names=metrics):
+        columns = [part.columns["step"].tolist(), part.columns["samples"].tolist()]
+        columns += [
+            [None if math.isnan(v) else v for v in part.columns[m].tolist()] for m in metrics
+        ]
+        for step, samples, *values in zip(*columns, strict=True):
+            point = {"experiment_id": part.experiment_id, "seed": part.seed, "phase": part.phase}
+            point |= {"step": step, "samples": samples, **dict(zip(metrics, values, strict=True))}
+            out.append(point)
+    return out
 
 
 def first_crossing(

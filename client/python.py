@@ -307,6 +307,15 @@ class SilabClient:
         )
         return response.text if format == "csv" else response.json()
 
+    def sweep_fair(
+        self, sweep_id: int, *, over: str, statistic: str = "held", **params: Any
+    ) -> dict[str, Any]:
+        """GET /sweeps/{id}/fair: per (target, algorithm, d) the best value of axis `over` by
+        the Kaplan–Meier median of `statistic` (held, weak, first:<threshold>), and the scaling
+        fit over the winners (params: d_min, d_max, resamples)."""
+        query = {"over": over, "statistic": statistic, **params}
+        return self._request("GET", f"/sweeps/{sweep_id}/fair", params=query).json()
+
     def get_bytes(self, path: str, **params: Any) -> bytes:
         """Any GET of the API as bytes, e.g. a plot: get_bytes("/sweeps/3/heatmap.png", x="d")."""
         return self._request("GET", path, params=params).content

@@ -18,8 +18,8 @@ import yaml
 from client.python import SilabClient, SilabError
 from db import queue
 from db.config import DbSettings
-from db.models import TracePoint
 from db.session import make_engine, make_sessionmaker
+from tests.trace_helpers import add_points
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
@@ -125,20 +125,22 @@ def test_trace_csv(live_api, sessions):
     ident = SilabClient(live_api.url, api_key=live_api.key).submit("preset:tiny")["id"]
     with sessions() as session:
         queue.claim(ident, session=session, worker="test", lease_seconds=60)
+        fixture_points: list[dict] = []
         for step in range(1, 11):
             for seed in (0, 1):
-                session.add(
-                    TracePoint(
-                        experiment_id=ident,
-                        attempt=1,
-                        seed=seed,
-                        phase="phase1",
-                        step=step,
-                        samples=step,
-                        mean_abs_m=step / 10,
-                        test_mse=1 - step / 20,
-                    )
+                fixture_points.append(
+                    {
+                        "experiment_id": ident,
+                        "attempt": 1,
+                        "seed": seed,
+                        "phase": "phase1",
+                        "step": step,
+                        "samples": step,
+                        "mean_abs_m": step / 10,
+                        "test_mse": 1 - step / 20,
+                    }
                 )
+        add_points(session, fixture_points)
         session.commit()
     done = silab(
         live_api, "trace", str(ident), "--csv", "--metrics", "mean_abs_m,test_mse", "--seeds", "1"
@@ -168,7 +170,11 @@ def test_errors_are_one_clear_line_and_an_exit_code(live_api, spec_file, tmp_pat
     bad_file = tmp_path / "bad.yaml"
     bad_file.write_text(yaml.safe_dump(bad))
     cases = [
-        (("submit", str(bad_file)), 1, "phase1.stages.0.lr: unknown name 'x'"),
+        (
+            ("submit", str(bad_file)),
+            1,
+            "phase1.stages.0.lr: cannot evaluate '0.3/x': unknown name 'x'",
+        ),
         (("submit", str(tmp_path / "missing.yaml")), 2, "does not exist"),
         (("submit", str(spec_file), "--set", "nokey"), 2, "expected KEY.PATH=VALUE"),
         (("show", "999999"), 1, "404 Not Found: experiment 999999 not found"),
