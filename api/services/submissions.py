@@ -27,8 +27,17 @@ Dispatch = Callable[[], object]
 
 def check_memory(spec: ExperimentSpec, *, settings: ApiSettings) -> None:
     """Invalid when the spec's memory estimate is above the server's limit (a spec may lower its
-    own `max_memory_gb`, never raise the server's)."""
-    estimate = spec.facts()["memory_estimate_bytes"]
+    own `max_memory_gb`, never raise the server's), or when it would store more trace points
+    than SILAB_MAX_TRACE_POINTS (`eval.every: 1` wrote 5·10³ rows/s, ~115 GiB a day)."""
+    facts = spec.facts()
+    if facts["trace_points"] > settings.max_trace_points:
+        raise Invalid(
+            ("body", "spec", "eval", "every" if spec.eval.every is not None else "points"),
+            f"the run would store {facts['trace_points']} trace points (seeds × evaluation "
+            f"positions), more than this server's limit of {settings.max_trace_points} "
+            "(SILAB_MAX_TRACE_POINTS); evaluate less often or with fewer seeds",
+        )
+    estimate = facts["memory_estimate_bytes"]
     if estimate > settings.max_memory_gb * 2**30:
         raise Invalid(
             ("body", "spec", "max_memory_gb"),
