@@ -4,7 +4,7 @@ the caller may see it, and whether they may change it, is decided here, once, ne
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
@@ -14,6 +14,8 @@ from api.accounts import Principal
 from api.auth import OPEN_PATHS, retry_after_header
 from api.broker import Broker
 from api.config import ApiSettings
+from api.dispatch import Dispatcher
+from api.services.accounts import may_see
 from db.models import Experiment, Sweep
 
 # The largest id (BIGINT): a larger one is 422, not an overflow in the driver.
@@ -31,6 +33,10 @@ def get_session(request: Request) -> Iterator[Session]:
 
 def get_broker(request: Request) -> Broker:
     return request.app.state.broker
+
+
+def get_dispatch(request: Request) -> Dispatcher:
+    return request.app.state.dispatch
 
 
 def authenticate(request: Request, session: SessionDep) -> Principal | None:
@@ -86,8 +92,18 @@ def get_admin(principal: Annotated[Principal, Depends(get_current_user)]) -> Pri
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
+DispatchDep = Annotated[Dispatcher, Depends(get_dispatch)]
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 AdminUser = Annotated[Principal, Depends(get_admin)]
+
+
+Owned = TypeVar("Owned", Experiment, Sweep)
+
+
+def _visible(row: Owned | None, what: str, user: Principal, settings: ApiSettings) -> Owned:
+    if row is None or not may_see(user, row.owner, settings):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
+    return row
 
 
 def get_experiment(
@@ -99,17 +115,12 @@ def get_experiment(
     """The experiment, if it exists and the caller may see it (everyone, or with
     SILAB_EXPERIMENTS_VISIBLE=own only its owner and admins: 404 for the others, so that ids do
     not leak)."""
-    experiment = session.get(Experiment, experiment_id)
-    if experiment is None or not may_see(user, experiment.owner, settings):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment_id} not found")
-    return experiment
+    return _visible(
+        session.get(Experiment, experiment_id), f"experiment {experiment_id}", user, settings
+    )
 
 
 ExperimentDep = Annotated[Experiment, Depends(get_experiment)]
-
-
-def may_see(user: Principal, owner: str, settings: ApiSettings) -> bool:
-    return settings.experiments_visible == "lab" or user.is_admin or owner == user.name
 
 
 def _require_owner_or_admin(user: Principal, what: str, owner: str) -> None:
@@ -137,10 +148,7 @@ def get_sweep(
     user: CurrentUser,
 ) -> Sweep:
     """The sweep, if it exists and the caller may see it (the same rule as experiments)."""
-    sweep = session.get(Sweep, sweep_id)
-    if sweep is None or not may_see(user, sweep.owner, settings):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
-    return sweep
+    return _visible(session.get(Sweep, sweep_id), f"sweep {sweep_id}", user, settings)
 
 
 SweepDep = Annotated[Sweep, Depends(get_sweep)]

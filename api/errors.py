@@ -18,6 +18,15 @@ from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.services.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    LimitExceeded,
+    NotFound,
+    ServiceError,
+)
 from trainer.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
@@ -73,6 +82,30 @@ async def data_error_handler(request: Request, exc: Exception) -> JSONResponse:
             ]
         },
     )
+
+
+# The one mapping from the service layer's domain errors (api.services.errors) to HTTP.
+SERVICE_STATUS: dict[type[ServiceError], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    Conflict: status.HTTP_409_CONFLICT,
+    LimitExceeded: status.HTTP_429_TOO_MANY_REQUESTS,
+    BadRequest: status.HTTP_400_BAD_REQUEST,
+    Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+
+async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    code = next(
+        (SERVICE_STATUS[kind] for kind in type(exc).__mro__ if kind in SERVICE_STATUS),
+        status.HTTP_400_BAD_REQUEST,
+    )
+    if isinstance(exc, Invalid):
+        detail: Any = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
+    else:
+        detail = str(exc)
+    return JSONResponse(status_code=code, content={"detail": detail})
 
 
 # A database outage (server stopped or restarting, connection refused or dropped, pool exhausted,

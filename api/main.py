@@ -18,16 +18,32 @@ from api.auth import RateLimiter, bootstrap_admin, install_openapi_security
 from api.broker import make_broker
 from api.config import ApiSettings
 from api.deps import authenticate
+from api.dispatch import Dispatcher
 from api.errors import (
     DATABASE_UNAVAILABLE,
     data_error_handler,
     database_unavailable_handler,
     http_error_handler,
+    service_error_handler,
     validation_error_handler,
 )
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
-from api.routes import accounts, audit, experiments, health, metrics, plots, sweeps
+from api.routes import (
+    accounts,
+    audit,
+    experiments,
+    health,
+    metrics,
+    plots,
+    queue,
+    science,
+    sweep_plots,
+    sweep_stats,
+    sweeps,
+    traces,
+)
+from api.services.errors import ServiceError
 from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
 
@@ -62,21 +78,28 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.state.settings = settings
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.broker = broker
+    app.state.dispatch = Dispatcher(app.state.sessionmaker, broker, settings)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics_registry = make_registry(app.state.sessionmaker, settings.metrics_window_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)
+    app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, database_unavailable_handler)
     app.include_router(experiments.router)
+    app.include_router(queue.router)
+    app.include_router(traces.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(accounts.router)
     app.include_router(audit.router)
     app.include_router(plots.router)
     app.include_router(sweeps.router)
+    app.include_router(sweep_stats.router)
+    app.include_router(sweep_plots.router)
+    app.include_router(science.router)
     # The dashboard (api/static): static files that use only the public API.
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)

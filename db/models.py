@@ -1,4 +1,4 @@
-"""Tables: experiment, experiment_tag, trace_point, checkpoint, sweep.
+"""Tables: experiment, experiment_tag, trace_chunk, checkpoint, sweep, and the accounts'.
 
 The database is the truth for an experiment's state; the broker only rings the bell. Summary
 results are real columns (not only JSON) so that lists can be filtered and sorted on them.
@@ -150,42 +150,29 @@ class ExperimentTag(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="tags")
 
 
-class TracePoint(Base):
-    """One evaluation of one seed. Unique on (experiment, seed, phase, step): an attempt resumed
-    from a checkpoint re-emits the points after the checkpoint with identical numbers, and a
-    redelivered write is ignored, so the trace has no duplicates and no gaps."""
+class TraceChunk(Base):
+    """Up to db.traces.CHUNK_POINTS consecutive evaluation points of one seed in one phase, as one
+    compressed columnar block (db.tracecodec). `chunk` is the points' ordinal in that series'
+    evaluation schedule divided by CHUNK_POINTS; the schedule is a pure function of the spec, so
+    every attempt gives a chunk the same key and the same points, and a rewrite is idempotent.
 
-    __tablename__ = "trace_point"
+    One row per 2048 points instead of one per point: the per-row overhead (tuple header, keys,
+    index entries) is paid once per chunk, and a reader decodes whole columns with numpy."""
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    experiment_id: Mapped[int] = mapped_column(Id, ForeignKey("experiment.id", ondelete="CASCADE"))
+    __tablename__ = "trace_chunk"
+
+    experiment_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("experiment.id", ondelete="CASCADE"), primary_key=True
+    )
+    seed: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    phase: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The attempt that wrote this version of the chunk.
     attempt: Mapped[int] = mapped_column(Integer)
-    seed: Mapped[int] = mapped_column(BigInteger)
-    phase: Mapped[str] = mapped_column(String(16))
-    step: Mapped[int] = mapped_column(BigInteger)
-    samples: Mapped[int] = mapped_column(BigInteger)
-    mean_abs_m: Mapped[float | None] = mapped_column(Float)
-    median_abs_m: Mapped[float | None] = mapped_column(Float)
-    max_abs_m: Mapped[float | None] = mapped_column(Float)
-    frac_m_05: Mapped[float | None] = mapped_column(Float)
-    frac_m_09: Mapped[float | None] = mapped_column(Float)
-    train_loss: Mapped[float | None] = mapped_column(Float)
-    test_mse: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-
-    __table_args__ = (UniqueConstraint("experiment_id", "seed", "phase", "step"),)
-
-
-# The metric columns of trace_point, in the order the API lists them (trainer.results.METRICS).
-TRACE_METRICS = (
-    "mean_abs_m",
-    "median_abs_m",
-    "max_abs_m",
-    "frac_m_05",
-    "frac_m_09",
-    "train_loss",
-    "test_mse",
-)
+    first_step: Mapped[int] = mapped_column(BigInteger)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    points: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Checkpoint(Base):

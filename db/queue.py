@@ -28,7 +28,8 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import TRACE_METRICS, Checkpoint, Experiment, Status, TracePoint
+from db import traces
+from db.models import Checkpoint, Experiment, Status
 from db.types import now_utc as _now
 
 # A retry gives the experiment this many more attempts.
@@ -52,12 +53,8 @@ SUMMARY_COLUMNS = (
 FINISH_STATUSES = (Status.completed, Status.diverged, Status.cancelled)
 # Statuses `retry` puts back in the queue.
 RETRYABLE = (Status.failed, Status.cancelled, Status.diverged)
-# Rows per INSERT statement in write_trace (PostgreSQL allows 65535 parameters per statement).
-TRACE_BATCH = 1000
 # Longest error text kept.
 MAX_ERROR_CHARS = 20_000
-
-_TRACE_KEYS = frozenset(("seed", "phase", "step", "samples", *TRACE_METRICS))
 
 
 @dataclass(frozen=True)
@@ -185,40 +182,12 @@ def write_trace(
     attempt: int,
     rows: Iterable[Mapping[str, Any]],
 ) -> None:
-    """Insert trace points; a point already stored (same experiment, seed, phase, step) is left
-    as it is (INSERT … ON CONFLICT DO NOTHING), so a resumed attempt or a repeated batch adds no
-    duplicates.
-
-    Each row has seed, phase, step, samples and any of the metrics in db.models.TRACE_METRICS
-    (missing ones are NULL; an unknown key is a ValueError). Non-finite numbers (nan, inf) are
-    stored as NULL, the same on PostgreSQL and SQLite. Not conditional on the lease: points are
-    deterministic, so a late write of a superseded attempt stores the same numbers.
-    """
-    prepared = []
-    for row in rows:
-        unknown = set(row) - _TRACE_KEYS
-        if unknown:
-            raise ValueError(f"unknown trace fields: {sorted(unknown)}")
-        point: dict[str, Any] = {
-            "experiment_id": experiment_id,
-            "attempt": attempt,
-            "seed": int(row["seed"]),
-            "phase": str(row["phase"]),
-            "step": int(row["step"]),
-            "samples": int(row["samples"]),
-            "created_at": _now(None),
-        }
-        for name in TRACE_METRICS:
-            point[name] = _finite_or_none(row.get(name))
-        prepared.append(point)
-    if not prepared:
-        return
-    insert = _insert_for(session)
-    for start in range(0, len(prepared), TRACE_BATCH):
-        statement = insert(TracePoint).on_conflict_do_nothing(
-            index_elements=["experiment_id", "seed", "phase", "step"]
-        )
-        session.execute(statement, prepared[start : start + TRACE_BATCH])
+    """Add loose trace points (rows of seed, phase, step, samples and metrics, e.g. from
+    `trace_rows`); a point already stored (same experiment, seed, phase, step) is left as it is,
+    so a repeated batch adds no duplicates. Non-finite numbers are stored as "not measured".
+    Read-modify-write of the touched chunks (db.traces.merge_points); the worker keeps its open
+    chunks in memory instead (db.traces.OpenChunks)."""
+    traces.merge_points(experiment_id, session=session, attempt=attempt, rows=rows)
 
 
 def save_checkpoint(
@@ -359,32 +328,35 @@ def mark_cancelled(
 # API side: cancel and retry
 
 
-def request_cancel(
-    experiment_id: int, *, session: Session, now: datetime | None = None
-) -> Experiment | None:
+def cancel(experiment_id: int, *, session: Session, now: datetime | None = None) -> bool:
     """Cancel an experiment. queued → cancelled at once (it never starts); running →
     cancel_requested=True (the worker sees it in its next heartbeat, stops and calls
     `mark_cancelled`); a finished experiment is left unchanged.
 
-    Returns the experiment as it is afterwards (fresh from the database), or None if there is
-    no such id.
+    Returns whether a conditional UPDATE matched (False: no such id, or it has finished).
     """
     now = _now(now)
-    cancelled = _update(
+    return _update(
         session,
         and_(Experiment.id == experiment_id, Experiment.status == Status.queued.value),
         status=Status.cancelled.value,
         cancel_requested=True,
         finished_at=now,
         updated_at=now,
+    ) or _update(
+        session,
+        and_(Experiment.id == experiment_id, Experiment.status == Status.running.value),
+        cancel_requested=True,
+        updated_at=now,
     )
-    if not cancelled:
-        _update(
-            session,
-            and_(Experiment.id == experiment_id, Experiment.status == Status.running.value),
-            cancel_requested=True,
-            updated_at=now,
-        )
+
+
+def request_cancel(
+    experiment_id: int, *, session: Session, now: datetime | None = None
+) -> Experiment | None:
+    """`cancel`, then the experiment as it is afterwards (fresh from the database), or None if
+    there is no such id."""
+    cancel(experiment_id, session=session, now=now)
     return session.get(Experiment, experiment_id, populate_existing=True)
 
 
@@ -433,7 +405,7 @@ def retry(
         **values,
     )
     if requeued and from_scratch:
-        session.execute(delete(TracePoint).where(TracePoint.experiment_id == experiment_id))
+        traces.remove(experiment_id, session=session)
         session.execute(delete(Checkpoint).where(Checkpoint.experiment_id == experiment_id))
     return requeued
 

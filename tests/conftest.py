@@ -253,6 +253,12 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.create_database("silab_test_empty")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos-results", default=None, help="write the chaos suite's figures to this JSON file"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses postgres_url directly is a `postgres` test (db_url marks its own param)."""
     for item in items:

@@ -109,7 +109,9 @@ def _resume(c: _Claimed, sessions: sessionmaker[Session]) -> dict[str, Any] | No
     log.info(
         "experiment %s: resuming from the checkpoint at %s samples", c.experiment_id, stored.samples
     )
-    return checkpoint.loads(stored.state)
+    resume = checkpoint.loads(stored.state)
+    c.callbacks.resume_trace(int(resume["step"]))  # reopen the trace chunks stored up to it
+    return resume
 
 
 def _by_shape(

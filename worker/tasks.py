@@ -13,9 +13,11 @@ Phase II ridge fit can each take longer than a short lease, and a live run must 
 that. (The price: a trainer hung in a loop that never calls should_stop keeps its lease; a cancel
 then waits for it.)
 
-No trace point is ever lost: each checkpoint is saved in the same transaction as every point
-emitted before it, so an attempt resumed from a checkpoint re-emits exactly the points after it,
-and the unique (experiment, seed, phase, step) key drops the ones already stored.
+No trace point is ever lost or doubled: the points are kept in chunks (db.traces), each flush
+upserts the changed chunks whole, and each checkpoint is saved in the same transaction as the
+chunks holding every point emitted before it. An attempt resumed from a checkpoint at step s
+reloads the open chunks, keeps their points up to s, and re-emits exactly the points after it
+onto the same chunk keys.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ from typing import Any
 from celery.utils.log import get_task_logger
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import queue
+from db import queue, traces
 from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
 from trainer.results import EvalPoint, Result
 from worker import dispatch as dispatching
-from worker import final_write
-from worker.app import MAINTAIN_TASK, RUN_GROUP_TASK, RUN_TASK, app
+from worker import final_write, lost_messages
+from worker.app import MAINTAIN_TASK, RUN_GROUP_TASK, RUN_QUEUE, RUN_TASK, app
 from worker.config import WorkerSettings
 
 log = get_task_logger(__name__)
@@ -87,12 +89,17 @@ def _name(task: Any) -> str:
 @app.task(name=MAINTAIN_TASK)
 def maintain(reap: bool = True, dispatch: bool = True) -> dict[str, Any]:
     s = settings()
+    resend_after_s = s.resend_after_s
+    if dispatch:
+        resend_after_s = lost_messages.resend_after(
+            app, RUN_QUEUE, resend_after_s=s.resend_after_s, lost_after_s=s.lost_after_s
+        )
     report = dispatching.maintain(
         sessions(),
         send_group,
         reap=reap,
         dispatch=dispatch,
-        resend_after_s=s.resend_after_s,
+        resend_after_s=resend_after_s,
         slots=s.worker_slots,
         default_max_running=s.default_max_running,
         limit=s.dispatch_batch,
@@ -211,7 +218,7 @@ class RunCallbacks:
         self.stop = False  # what should_stop returns; set by the heartbeat thread
         self.lost = False  # the attempt no longer owns the experiment: write nothing more
         self.cancel_requested = False
-        self._buffer: list[dict[str, Any]] = []
+        self._chunks = traces.OpenChunks()
         self._buffer_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed = threading.Event()
@@ -221,16 +228,20 @@ class RunCallbacks:
 
     # -------------------------------------------------------------------- trainer callbacks
     def on_eval(self, point: EvalPoint) -> None:
-        rows = queue.trace_rows(
-            phase=point.phase,
-            step=point.step,
-            samples=point.samples,
-            seeds=point.seeds,
-            metrics=point.metrics,
-        )
         with self._buffer_lock:
-            self._buffer.extend(rows)
+            self._chunks.add(
+                phase=point.phase,
+                step=point.step,
+                samples=point.samples,
+                seeds=point.seeds,
+                metrics=point.metrics,
+            )
             self.samples_done = max(self.samples_done, point.samples)
+
+    def resume_trace(self, step: int) -> None:
+        """Before a resumed run emits anything: reopen the chunks stored up to `step`."""
+        with self._write_lock, self._buffer_lock, self.sessions() as session:
+            self._chunks.reload(session=session, experiment_id=self.experiment_id, upto_step=step)
 
     def should_stop(self) -> bool:
         return self.stop
@@ -300,7 +311,7 @@ class RunCallbacks:
             rows = self._take()
             try:
                 with self.sessions() as session:
-                    queue.write_trace(
+                    traces.upsert(
                         self.experiment_id, session=session, attempt=self.attempt, rows=rows
                     )
                     outcome = action(session)
@@ -308,29 +319,42 @@ class RunCallbacks:
                         session.commit()
                     else:
                         session.rollback()
-                    return outcome
             except Exception:
                 self._put_back(rows)
                 raise
+            if outcome:
+                self._written(rows)
+            else:
+                self._put_back(rows)
+            return outcome
 
     def flush(self) -> None:
         """Write the buffered points now (its own transaction)."""
-        with self._write_lock, self.sessions() as session:
-            self._write_pending_locked(session)
-            session.commit()
+        with self._write_lock:
+            with self.sessions() as session:
+                rows = self._write_pending_locked(session)
+                try:
+                    session.commit()
+                except Exception:
+                    self._put_back(rows)
+                    raise
+            self._written(rows)
 
     def write_pending(self, session: Session) -> None:
-        """Add the buffered points to the caller's transaction (the caller commits)."""
-        with self._write_lock:
-            self._write_pending_locked(session)
+        """Add the buffered points to the caller's transaction (the caller commits). The chunks
+        stay pending, so a caller that retries its transaction writes them again."""
+        with self._write_lock, self._buffer_lock:
+            rows = self._chunks.peek()
+        traces.upsert(self.experiment_id, session=session, attempt=self.attempt, rows=rows)
 
-    def _write_pending_locked(self, session: Session) -> None:
+    def _write_pending_locked(self, session: Session) -> list[traces.ChunkRow]:
         rows = self._take()
         try:
-            queue.write_trace(self.experiment_id, session=session, attempt=self.attempt, rows=rows)
+            traces.upsert(self.experiment_id, session=session, attempt=self.attempt, rows=rows)
         except Exception:
             self._put_back(rows)
             raise
+        return rows
 
     def _beat_loop(self) -> None:
         while not self._closed.wait(self.settings.heartbeat_seconds):
@@ -351,13 +375,16 @@ class RunCallbacks:
         self.lost = True
         self.stop = True
         with self._buffer_lock:
-            self._buffer.clear()
+            self._chunks.clear()
 
-    def _take(self) -> list[dict[str, Any]]:
+    def _take(self) -> list[traces.ChunkRow]:
         with self._buffer_lock:
-            rows, self._buffer = self._buffer, []
-        return rows
+            return self._chunks.take()
 
-    def _put_back(self, rows: list[dict[str, Any]]) -> None:
+    def _put_back(self, rows: list[traces.ChunkRow]) -> None:
         with self._buffer_lock:
-            self._buffer[:0] = rows
+            self._chunks.failed(rows)
+
+    def _written(self, rows: list[traces.ChunkRow]) -> None:
+        with self._buffer_lock:
+            self._chunks.written(rows)

@@ -1,14 +1,15 @@
-"""/audit: who submitted, cancelled, retried or deleted what, and when (admins only)."""
+"""/audit: who submitted, cancelled, retried or deleted what, and when (admins only). The work is
+api.services.accounts'."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
-from api import accounts
 from api.deps import AdminUser, SessionDep
 from api.schemas import AuditEventPublic, AuditPublic, ErrorPublic
+from api.services import accounts
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -33,22 +34,15 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> AuditPublic:
-    before = None
-    if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 18:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, "the cursor is not one this API issued"
-            )
-        before = int(cursor)
-    events, next_id = accounts.list_audit(
+    page = accounts.audit_log(
         session=session,
         actor=actor,
         action=action,
         experiment_id=experiment_id,
         limit=limit,
-        before_id=before,
+        cursor=cursor,
     )
     return AuditPublic(
-        items=[AuditEventPublic.model_validate(e) for e in events],
-        next_cursor=str(next_id) if next_id is not None else None,
+        items=[AuditEventPublic.model_validate(e) for e in page.items],
+        next_cursor=page.next_cursor,
     )

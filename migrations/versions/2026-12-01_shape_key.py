@@ -7,7 +7,7 @@ belongs to (a group holds one worker slot). Rows submitted before this revision 
 they are never grouped, and run alone as before.
 
 Revision ID: shapekey01
-Revises: recovery01
+Revises: tracechunk01
 Create Date: 2026-12-01 11:00:00+00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "shapekey01"
-down_revision: str | Sequence[str] | None = "recovery01"
+down_revision: str | Sequence[str] | None = "tracechunk01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,8 +17,8 @@ from api import accounts
 from api.auth import RateLimiter
 from api.config import ApiSettings
 from api.main import create_app
-from db import queue
-from db.models import Account, ApiKey, AuditEvent, Checkpoint, Experiment, TracePoint
+from db import queue, traces
+from db.models import Account, ApiKey, AuditEvent, Checkpoint, Experiment
 
 
 def submit(client, spec, **fields) -> int:
@@ -128,9 +128,7 @@ def test_delete_removes_trace_and_checkpoint_and_refuses_a_running_one(client, s
     session.expire_all()
     assert session.get(Experiment, ident) is None
     assert session.get(Checkpoint, ident) is None
-    assert (
-        session.scalars(select(TracePoint).where(TracePoint.experiment_id == ident)).first() is None
-    )
+    assert traces.points(session=session, experiment_id=ident) == []
     assert client.delete(f"/experiments/{ident}").status_code == 404
 
 

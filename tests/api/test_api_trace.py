@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from db.models import TracePoint
+from tests.trace_helpers import add_points
 
 
 @pytest.fixture
@@ -19,37 +19,39 @@ def experiment_id(client, spec) -> int:
 @pytest.fixture
 def points(session, experiment_id) -> int:
     """3 seeds × 400 log-spaced Phase I points (noisy curves with a spike and a NULL) + Phase II."""
+    fixture_points: list[dict] = []
     n = 400
     for seed in range(3):
         for i in range(n):
             step = round(10 ** (4 * i / (n - 1))) * 10 + i  # increasing, log-spaced
             m = 1 / (1 + math.exp(-(i - 200) / 30)) + 0.05 * math.sin(i * (seed + 1))
             mse = 1 - 0.9 * m + (0.7 if i == 123 + seed else 0.0)  # a spike to keep
-            session.add(
-                TracePoint(
-                    experiment_id=experiment_id,
-                    attempt=1,
-                    seed=seed,
-                    phase="phase1",
-                    step=step,
-                    samples=step,
-                    mean_abs_m=m,
-                    test_mse=mse,
-                    train_loss=None if i == 5 else mse * 1.1,
-                    median_abs_m=m * 0.9,
-                )
+            fixture_points.append(
+                {
+                    "experiment_id": experiment_id,
+                    "attempt": 1,
+                    "seed": seed,
+                    "phase": "phase1",
+                    "step": step,
+                    "samples": step,
+                    "mean_abs_m": m,
+                    "test_mse": mse,
+                    "train_loss": None if i == 5 else mse * 1.1,
+                    "median_abs_m": m * 0.9,
+                }
             )
-        session.add(
-            TracePoint(
-                experiment_id=experiment_id,
-                attempt=1,
-                seed=seed,
-                phase="phase2",
-                step=10**5,
-                samples=10**5,
-                test_mse=0.01,
-            )
+        fixture_points.append(
+            {
+                "experiment_id": experiment_id,
+                "attempt": 1,
+                "seed": seed,
+                "phase": "phase2",
+                "step": 10**5,
+                "samples": 10**5,
+                "test_mse": 0.01,
+            }
         )
+    add_points(session, fixture_points)
     session.commit()
     return n
 
@@ -166,3 +168,60 @@ def test_empty_trace_and_errors(client, experiment_id):
         client.get(f"/experiments/{experiment_id}/trace", params={"format": "xml"}).status_code
         == 422
     )
+
+
+def test_columns_form_holds_the_same_points_as_arrays(client, experiment_id, points):
+    params = {"metrics": "mean_abs_m,train_loss", "max_points": 10_000}
+    rows = client.get(f"/experiments/{experiment_id}/trace", params=params).json()["points"]
+    body = client.get(
+        f"/experiments/{experiment_id}/trace", params=params | {"format": "columns"}
+    ).json()
+    assert body["total_points"] == len(rows) and not body["downsampled"]
+    flat = [
+        {
+            "seed": s["seed"],
+            "phase": s["phase"],
+            "step": step,
+            "samples": s["samples"][i],
+            "values": {m: s["values"][m][i] for m in body["metrics"]},
+        }
+        for s in body["series"]
+        for i, step in enumerate(s["step"])
+    ]
+    assert flat == rows
+    assert any(p["values"]["train_loss"] is None for p in flat)  # not measured: null
+
+
+def test_arrow_stream_reads_back_with_pyarrow(client, experiment_id, points):
+    import pyarrow as pa
+
+    response = client.get(
+        f"/experiments/{experiment_id}/trace",
+        params={"format": "arrow", "metrics": "test_mse,train_loss", "max_points": 10_000},
+    )
+    assert response.headers["content-type"].startswith("application/vnd.apache.arrow.stream")
+    table = pa.ipc.open_stream(response.content).read_all()
+    assert table.column_names == ["seed", "phase", "step", "samples", "test_mse", "train_loss"]
+    assert table.num_rows == 3 * (points + 1)
+    assert table.column("train_loss").null_count == 3 + 3  # the NULL of each seed, Phase II's
+    phase2 = [r for r in table.to_pylist() if r["phase"] == "phase2"]
+    assert [(r["seed"], r["test_mse"]) for r in phase2] == [(0, 0.01), (1, 0.01), (2, 0.01)]
+
+
+def test_downsampled_csv_and_arrow_keep_the_json_points(client, experiment_id, points):
+    import pyarrow as pa
+
+    params = {"metrics": "mean_abs_m", "phase": "phase1", "max_points": 90}
+    url = f"/experiments/{experiment_id}/trace"
+    kept = client.get(url, params=params).json()["points"]
+    table = pa.ipc.open_stream(client.get(url, params=params | {"format": "arrow"}).content)
+    assert [(r["seed"], r["step"]) for r in table.read_all().to_pylist()] == [
+        (p["seed"], p["step"]) for p in kept
+    ]
+    lines = client.get(url, params=params | {"format": "csv"}).text.splitlines()
+    assert len(lines) == 1 + len(kept) < 1 + 3 * points
+
+
+def test_unknown_metric_is_a_422_naming_the_field(client, experiment_id):
+    response = client.get(f"/experiments/{experiment_id}/trace", params={"metrics": "nope"})
+    assert response.status_code == 422 and "metrics" in response.text

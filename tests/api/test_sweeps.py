@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from api.expand import ExpansionError, axis_values, cells, expand
-from db.models import Experiment, Sweep, TracePoint
+from db.models import Experiment, Sweep
+from tests.trace_helpers import add_points
 
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5% quantile, 2 degrees of freedom
 
@@ -329,19 +330,21 @@ def test_aggregate_csv(client, session, spec):
 
 
 def add_trace(session, experiment_id, seed_id, values, phase="phase1"):
+    fixture_points: list[dict] = []
     for step, value in enumerate(values, start=1):
-        session.add(
-            TracePoint(
-                experiment_id=experiment_id,
-                attempt=1,
-                seed=seed_id,
-                phase=phase,
-                step=step,
-                samples=10 * step,
-                median_abs_m=value,
-                test_mse=1.0 - value,
-            )
+        fixture_points.append(
+            {
+                "experiment_id": experiment_id,
+                "attempt": 1,
+                "seed": seed_id,
+                "phase": phase,
+                "step": step,
+                "samples": 10 * step,
+                "median_abs_m": value,
+                "test_mse": 1.0 - value,
+            }
         )
+    add_points(session, fixture_points)
     session.commit()
 
 

@@ -17,9 +17,7 @@ import yaml
 
 from client.python import SilabClient, SilabError
 from db import queue
-from db.config import DbSettings
-from db.models import TracePoint
-from db.session import make_engine, make_sessionmaker
+from tests.trace_helpers import add_points
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
@@ -28,7 +26,12 @@ CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
 def silab(live_api, *args: str, url: str | None = None, **env: str) -> subprocess.CompletedProcess:
     """The CLI as a user runs it next to the embedded server: no SILAB_API_KEY, so it reads the
     admin key the server wrote into SILAB_DATA_DIR on its first start."""
-    environ = {**os.environ, "SILAB_DATA_DIR": live_api.data_dir}
+    environ = {
+        **os.environ,
+        "SILAB_DATA_DIR": live_api.data_dir,
+        # no user config file: a developer's own ~/.config/silab would come before the data dir
+        "SILAB_CONFIG_FILE": str(Path(live_api.data_dir) / "no-config.toml"),
+    }
     environ.pop("SILAB_API_KEY", None)
     environ.update(env)
     return subprocess.run(
@@ -54,13 +57,6 @@ def admin(live_api, *args: str) -> subprocess.CompletedProcess:
         check=False,
         env=environ,
     )
-
-
-@pytest.fixture(scope="module")
-def sessions(live_api):
-    engine = make_engine(DbSettings(database_url=live_api.database_url))
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 @pytest.fixture
@@ -95,7 +91,7 @@ def test_submit_show_list(live_api, spec_file):
     assert "queued (sent to the broker)" in done.stdout
     ident = _id(done.stdout)
 
-    shown = silab(live_api, "show", str(ident))
+    shown = silab(live_api, "show", str(ident), "--json")
     assert shown.returncode == 0, shown.stderr
     experiment = json.loads(shown.stdout)
     assert experiment["d"] == 16 and experiment["spec"]["phase1"]["stages"][0]["lr"] == 0.01
@@ -125,20 +121,22 @@ def test_trace_csv(live_api, sessions):
     ident = SilabClient(live_api.url, api_key=live_api.key).submit("preset:tiny")["id"]
     with sessions() as session:
         queue.claim(ident, session=session, worker="test", lease_seconds=60)
+        fixture_points: list[dict] = []
         for step in range(1, 11):
             for seed in (0, 1):
-                session.add(
-                    TracePoint(
-                        experiment_id=ident,
-                        attempt=1,
-                        seed=seed,
-                        phase="phase1",
-                        step=step,
-                        samples=step,
-                        mean_abs_m=step / 10,
-                        test_mse=1 - step / 20,
-                    )
+                fixture_points.append(
+                    {
+                        "experiment_id": ident,
+                        "attempt": 1,
+                        "seed": seed,
+                        "phase": "phase1",
+                        "step": step,
+                        "samples": step,
+                        "mean_abs_m": step / 10,
+                        "test_mse": 1 - step / 20,
+                    }
                 )
+        add_points(session, fixture_points)
         session.commit()
     done = silab(
         live_api, "trace", str(ident), "--csv", "--metrics", "mean_abs_m,test_mse", "--seeds", "1"
@@ -168,7 +166,11 @@ def test_errors_are_one_clear_line_and_an_exit_code(live_api, spec_file, tmp_pat
     bad_file = tmp_path / "bad.yaml"
     bad_file.write_text(yaml.safe_dump(bad))
     cases = [
-        (("submit", str(bad_file)), 1, "phase1.stages.0.lr: unknown name 'x'"),
+        (
+            ("submit", str(bad_file)),
+            1,
+            "phase1.stages.0.lr: cannot evaluate '0.3/x': unknown name 'x'",
+        ),
         (("submit", str(tmp_path / "missing.yaml")), 2, "does not exist"),
         (("submit", str(spec_file), "--set", "nokey"), 2, "expected KEY.PATH=VALUE"),
         (("show", "999999"), 1, "404 Not Found: experiment 999999 not found"),

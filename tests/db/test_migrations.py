@@ -21,7 +21,7 @@ from db.session import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TABLES = {"experiment", "experiment_tag", "trace_point", "checkpoint", "sweep"}
+TABLES = {"experiment", "experiment_tag", "trace_chunk", "checkpoint", "sweep"}
 
 
 def alembic_config() -> Config:

@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from db.config import DbSettings
-from db.models import Experiment, Sweep, TracePoint
+from db.models import Experiment, Sweep
 from db.session import make_engine, make_sessionmaker
 from tests.conftest import TEST_ENV, alembic_upgrade
 from tests.e2e.e2e_helpers import Stack, wait_until
+from tests.trace_helpers import add_points
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -129,22 +130,24 @@ def _seed_database(url: str) -> dict[str, int]:
             session.add(experiment)
             rows.append(experiment)
         session.flush()
+        fixture_points: list[dict] = []
         for seed in (0, 1):
             for step in range(1, 21):
-                session.add(
-                    TracePoint(
-                        experiment_id=rows[0].id,
-                        attempt=1,
-                        seed=seed,
-                        phase="phase1",
-                        step=step,
-                        samples=step * 16,
-                        median_abs_m=min(1.0, 0.05 * step + 0.1 * seed),
-                        mean_abs_m=min(1.0, 0.04 * step),
-                        train_loss=1.0 / step,
-                        test_mse=1.0 / step,
-                    )
+                fixture_points.append(
+                    {
+                        "experiment_id": rows[0].id,
+                        "attempt": 1,
+                        "seed": seed,
+                        "phase": "phase1",
+                        "step": step,
+                        "samples": step * 16,
+                        "median_abs_m": min(1.0, 0.05 * step + 0.1 * seed),
+                        "mean_abs_m": min(1.0, 0.04 * step),
+                        "train_loss": 1.0 / step,
+                        "test_mse": 1.0 / step,
+                    }
                 )
+        add_points(session, fixture_points)
         session.commit()
         ids = {"alpha": rows[0].id, "beta": rows[1].id, "gamma": rows[2].id, "sweep": sweep.id}
     engine.dispose()

@@ -10,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from worker_helpers import small_spec
 
 import trainer.fused
 import trainer.train
-from db import queue
-from db.models import Checkpoint, Experiment, TracePoint
+from db import queue, traces
+from db.models import Checkpoint, Experiment
 from trainer.results import EvalPoint
 from trainer.spec import ExperimentSpec
 from worker import tasks
@@ -44,21 +43,11 @@ def _experiment(sessions: sessionmaker[Session], experiment_id: int) -> Experime
 
 def _trace(sessions: sessionmaker[Session], experiment_id: int) -> list[tuple[Any, ...]]:
     with sessions() as session:
-        return [
-            tuple(row)
-            for row in session.execute(
-                select(
-                    TracePoint.phase,
-                    TracePoint.step,
-                    TracePoint.seed,
-                    TracePoint.samples,
-                    TracePoint.mean_abs_m,
-                    TracePoint.test_mse,
-                )
-                .where(TracePoint.experiment_id == experiment_id)
-                .order_by(TracePoint.phase, TracePoint.step, TracePoint.seed)
-            )
-        ]
+        stored = traces.points(session=session, experiment_id=experiment_id)
+        return sorted(
+            (p["phase"], p["step"], p["seed"], p["samples"], p.get("mean_abs_m"), p.get("test_mse"))
+            for p in stored
+        )
 
 
 class _Recorder:

@@ -1,0 +1,80 @@
+"""/experiments/{id}/trace: an experiment's evaluation trace as JSON, columnar JSON, CSV or Arrow.
+The work is api.services.traces'."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from api.deps import ExperimentDep, SessionDep
+from api.responses import INVALID, NOT_FOUND
+from api.schemas import TRACE_METRICS, TracePublic
+from api.services import traces
+
+router = APIRouter(prefix="/experiments", tags=["experiments"])
+MAX_STEP = 2**63 - 1
+MEDIA = {"csv": "text/csv", "arrow": traces.ARROW_MEDIA_TYPE}
+SUFFIX = {"csv": "csv", "arrow": "arrows"}
+STREAMS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            traces.ARROW_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
+}
+
+
+@router.get(
+    "/{experiment_id}/trace",
+    response_model=TracePublic,
+    summary="The evaluation trace, optionally downsampled",
+    description="Points of the chosen metrics per seed, ordered by seed, phase, step. Above "
+    "`max_points`, each seed's curve is cut into buckets of consecutive steps and each bucket "
+    "keeps the points holding the minimum and the maximum of every chosen metric (plus the first "
+    "and last point), so the shape and the extremes survive. `format=json`: one object per point "
+    "(TracePublic); `columns`: one object per seed and phase holding arrays (the fast form for "
+    "scripts); `csv`: text/csv with a header row; `arrow`: an Arrow IPC stream "
+    "(`pyarrow.ipc.open_stream`, `polars.read_ipc_stream`). CSV and Arrow stream chunk by chunk "
+    "in constant memory when nothing is downsampled (`max_points` ≥ the trace's length).",
+    responses={**NOT_FOUND, **INVALID, **STREAMS},
+)
+def trace(
+    experiment: ExperimentDep,
+    session: SessionDep,
+    request: Request,
+    metrics: Annotated[
+        str | None, Query(description=f"comma-separated, of {', '.join(TRACE_METRICS)}")
+    ] = None,
+    seeds: Annotated[str | None, Query(description="comma-separated seeds; default all")] = None,
+    phase: Literal["phase1", "phase2"] | None = None,
+    step_min: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
+    step_max: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
+    max_points: Annotated[int, Query(ge=2, le=2**40)] = 500,
+    format: Literal["json", "columns", "csv", "arrow"] = "json",
+) -> Any:
+    query = traces.query_for(
+        experiment.id,
+        metrics=metrics,
+        seeds=seeds,
+        phase=phase,
+        step_min=step_min,
+        step_max=step_max,
+    )
+    if format in MEDIA:
+        filename = f"experiment-{experiment.id}-trace.{SUFFIX[format]}"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if query.at_most(session) <= max_points:
+            session.rollback()  # the stream reads in its own session
+            body = traces.streamed(request.app.state.sessionmaker, query, format)
+        else:
+            kept = traces.downsample(query.series(session), query.metrics, max_points)
+            body = traces.whole(format, query.metrics, kept)
+        return StreamingResponse(body, media_type=MEDIA[format], headers=headers)
+    series = query.series(session)
+    total = sum(len(s) for s in series)
+    kept = traces.downsample(series, query.metrics, max_points)
+    render = traces.points_json if format == "json" else traces.columns_json
+    return Response(render(query, kept, total), media_type="application/json")

@@ -1,0 +1,154 @@
+"""Experiments: list, queue position, cancel, retry, delete (submitting is
+api.services.submissions').
+
+Each change is committed here together with its audit record (one transaction: both or neither),
+then a round of the fair dispatcher runs where the queue grew. The caller has already checked
+that the experiment exists, that the principal may see it and, for a change, own it (api.deps).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.orm import Session
+
+from api import audit, listing
+from api.accounts import Principal
+from api.config import ApiSettings
+from api.listing import Filters
+from api.services import accounts as account_rules
+from api.services.errors import BadRequest, Conflict, NotFound
+from api.services.pages import Page, page_size
+from api.services.submissions import Dispatch
+from db import queue, scheduler
+from db.models import Experiment, Status
+
+
+def list_experiments(
+    filters: Filters,
+    *,
+    session: Session,
+    principal: Principal,
+    settings: ApiSettings,
+    sort: str = "-id",
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[Experiment]:
+    """One keyset page of the experiments the principal may see that match `filters`."""
+    try:
+        order = listing.Sort.parse(sort)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    visible, owner = account_rules.visible_owner(
+        filters.owner, principal=principal, settings=settings
+    )
+    if not visible:
+        return Page([], None)
+    filters.owner = owner
+    try:
+        rows, next_cursor = listing.list_experiments(
+            session=session,
+            filters=filters,
+            sort=order,
+            limit=page_size(limit, settings),
+            cursor=cursor,
+        )
+    except listing.BadCursor as error:
+        raise BadRequest(str(error)) from None
+    return Page(rows, next_cursor)
+
+
+def position(
+    experiment: Experiment, *, session: Session, settings: ApiSettings
+) -> scheduler.Position:
+    found = scheduler.position(
+        experiment.id,
+        session=session,
+        slots=settings.worker_slots,
+        default_max_running=settings.default_max_running,
+        resend_after_s=settings.resend_after_s,
+    )
+    if found is None:  # deleted meanwhile
+        raise NotFound(f"experiment {experiment.id} not found")
+    return found
+
+
+def cancel(experiment: Experiment, *, session: Session, principal: Principal) -> Experiment:
+    """Queued: cancelled now; running: asked to stop at its next heartbeat. Conflict when the
+    conditional UPDATE matched nothing (it has finished)."""
+    before = experiment.status
+    if not queue.cancel(experiment.id, session=session):
+        session.rollback()
+        session.refresh(experiment)
+        raise Conflict(f"experiment {experiment.id} is already {experiment.status}")
+    audit.record(
+        "cancel",
+        session=session,
+        actor=principal.name,
+        experiment_id=experiment.id,
+        detail={"owner": experiment.owner, "status": before},
+    )
+    session.commit()
+    session.refresh(experiment)
+    return experiment
+
+
+def retry(
+    experiment: Experiment,
+    *,
+    session: Session,
+    principal: Principal,
+    settings: ApiSettings,
+    dispatch: Dispatch,
+) -> Experiment:
+    """Queue a failed, cancelled or diverged experiment again; it counts against its owner's
+    queued limit. Conflict in any other status."""
+    if experiment.status in [s.value for s in queue.RETRYABLE]:
+        account_rules.check_owner_queued_limit(experiment.owner, session=session, settings=settings)
+    if not queue.retry(experiment.id, session=session):
+        session.rollback()
+        session.refresh(experiment)
+        raise Conflict(
+            f"experiment {experiment.id} is {experiment.status}; only failed, "
+            "cancelled or diverged experiments can be retried"
+        )
+    audit.record(
+        "retry",
+        session=session,
+        actor=principal.name,
+        experiment_id=experiment.id,
+        detail={"owner": experiment.owner},
+    )
+    session.commit()
+    dispatch()
+    session.refresh(experiment)
+    return experiment
+
+
+def delete(experiment: Experiment, *, session: Session, principal: Principal) -> None:
+    """Delete a queued or finished experiment with its tags, trace, checkpoint and idempotency
+    keys (ON DELETE CASCADE); Conflict while it runs. The audit log keeps the deletion."""
+    experiment_id, owner, was = experiment.id, experiment.owner, experiment.status
+    session.expunge(experiment)
+    if not _delete_unless_running(experiment_id, session=session):
+        session.rollback()
+        raise Conflict(f"experiment {experiment_id} is running; cancel it first")
+    audit.record(
+        "delete",
+        session=session,
+        actor=principal.name,
+        experiment_id=experiment_id,
+        detail={"owner": owner, "status": was},
+    )
+    session.commit()
+
+
+def _delete_unless_running(experiment_id: int, *, session: Session) -> bool:
+    """Conditional, like every state change: a claim that lands first makes it match nothing."""
+    result: Any = session.execute(
+        sql_delete(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.status != Status.running.value)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)

@@ -1,0 +1,104 @@
+"""A sweep's figures: the heatmap of an aggregated result over two axes (the paper's Figure 1)
+and the scaling plot of one group of the scaling fit. Rendering is api.plots'."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from api import plots
+from api.expand import canonical
+from api.services import sweep_stats
+from api.services.errors import Invalid, NotFound
+from db.models import Sweep
+
+# Smaller is better for these: the colour map runs the other way.
+LOWER_IS_BETTER = ("test_mse", "weak_recovery_samples", "weak_recovery_step")
+
+
+@dataclass(frozen=True)
+class HeatmapStyle:
+    annotate: bool = True
+    log_color: bool = False
+    vmin: float | None = None
+    vmax: float | None = None
+    title: str | None = None
+
+
+def heatmap(
+    sweep: Sweep,
+    *,
+    session: Session,
+    fmt: plots.Fmt,
+    x: str,
+    y: str,
+    value: str,
+    stat: str,
+    where: list[str] | None,
+    style: HeatmapStyle,
+) -> bytes:
+    """Colour = `stat` over seeds of `value` per cell; Invalid when x or y is not an axis or when
+    unpinned other axes put several cells on one spot."""
+    for name, path in (("x", x), ("y", y)):
+        if path not in sweep.axes:
+            raise Invalid.query(name, f"{path!r} is not an axis of this sweep ({sweep.axes})")
+    fields = sweep_stats.seed_fields(value)
+    cells = sweep_stats.cells(sweep, session=session, fields=fields, where=where)
+    seen: set[tuple[str, str]] = set()
+    for cell in cells:
+        spot = (canonical(cell[x]), canonical(cell[y]))
+        if spot in seen:
+            raise Invalid.query(
+                "where",
+                f"several cells share {x}={cell[x]!r}, {y}={cell[y]!r}: pin "
+                "the other axes with where=AXIS=VALUE",
+            )
+        seen.add(spot)
+    return plots.heatmap(
+        cells,
+        x,
+        y,
+        f"{value}.{stat}",
+        title=style.title or f"{_label(sweep)}: {value} ({stat} over seeds)",
+        colorbar_label=f"{value} ({stat})",
+        annotate=style.annotate,
+        log_color=style.log_color,
+        cmap="viridis_r" if value in LOWER_IS_BETTER else "viridis",
+        vmin=style.vmin,
+        vmax=style.vmax,
+        fmt=fmt,
+    )
+
+
+def scaling_plot(
+    sweep: Sweep,
+    *,
+    session: Session,
+    fmt: plots.Fmt,
+    x: str,
+    metric: str,
+    threshold: float | None,
+    group: int,
+    where: list[str] | None,
+    information_exponent: int | None,
+    title: str | None,
+) -> bytes:
+    """The `group`-th of the scaling fit's groups that match `where`; NotFound past the last."""
+    fits = sweep_stats.scaling(sweep, session=session, x=x, metric=metric, threshold=threshold)
+    wanted = sweep_stats.pinned(sweep, where)
+    groups = [g for g in fits if sweep_stats.matches(g["key"], wanted)]
+    if group >= len(groups):
+        raise NotFound(f"no scaling group {group} (there are {len(groups)})")
+    chosen = groups[group]
+    label = ", ".join(f"{k}={v}" for k, v in chosen["key"].items())
+    return plots.scaling_plot(
+        chosen["fit"],
+        information_exponent=information_exponent,
+        title=title or _label(sweep) + (f": {label}" if label else ""),
+        fmt=fmt,
+    )
+
+
+def _label(sweep: Sweep) -> str:
+    return sweep.name or f"sweep {sweep.id}"
