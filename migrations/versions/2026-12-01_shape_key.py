@@ -27,16 +27,15 @@ Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("experiment") as batch:
-        batch.add_column(sa.Column("shape_key", sa.String(64), nullable=True))
-        batch.add_column(sa.Column("memory_gb", sa.Float(), nullable=True))
-        batch.add_column(sa.Column("group_head", Id, nullable=True))
-        batch.create_index("ix_experiment_shape_key", ["shape_key"])
+    # plain ALTER TABLE (no batch copy): on SQLite a batch recreates the experiment table, and
+    # dropping the old one would cascade to every row that references it
+    op.add_column("experiment", sa.Column("shape_key", sa.String(64), nullable=True))
+    op.add_column("experiment", sa.Column("memory_gb", sa.Float(), nullable=True))
+    op.add_column("experiment", sa.Column("group_head", Id, nullable=True))
+    op.create_index("ix_experiment_shape_key", "experiment", ["shape_key"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("experiment") as batch:
-        batch.drop_index("ix_experiment_shape_key")
-        batch.drop_column("group_head")
-        batch.drop_column("memory_gb")
-        batch.drop_column("shape_key")
+    op.drop_index("ix_experiment_shape_key", table_name="experiment")
+    for column in ("group_head", "memory_gb", "shape_key"):  # SQLite ≥ 3.35: DROP COLUMN
+        op.drop_column("experiment", column)
