@@ -112,7 +112,8 @@
       redrawSoon();
     } else if (event === "status" || event === "end") {
       if (data.status) {
-        S.renderDetailHead({ ...data, cancel_requested: false, attempt: 1 });
+        state.experiment = { ...state.experiment, ...data };
+        S.renderDetailHead(state.experiment);
         document.getElementById("detail-status").dataset.live = "1";
       }
       if (event === "end") S.stamp();
@@ -122,6 +123,7 @@
   // Called by app.js each time the experiment's row changed (or a new one was opened).
   async function show(e) {
     const fresh = e.id !== state.id;
+    state.experiment = e;
     if (fresh) {
       stop();
       state.id = e.id;

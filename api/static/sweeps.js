@@ -170,6 +170,13 @@
     const key = `${sweep.id}|${params}|${doneCount(sweep)}`;
     if (key === state.heatmapKey) return;
     state.heatmapKey = key;
+    if (!img.src) {  // nothing drawn yet: a placeholder, never an empty (broken) image
+      img.hidden = true;
+      message.hidden = false;
+      message.textContent = "drawing the heatmap…";
+    } else {
+      img.classList.add("stale");  // the previous heatmap, dimmed, until the new one is in
+    }
     try {
       const response = await fetch(`${apiBase()}/sweeps/${sweep.id}/heatmap.png?${params}`,
                                    { headers: S.headers() });
@@ -186,6 +193,7 @@
       if (state.blobUrl) URL.revokeObjectURL(state.blobUrl);
       state.blobUrl = URL.createObjectURL(blob);
       img.src = state.blobUrl;
+      img.classList.remove("stale");
       img.hidden = false;
       message.hidden = true;
     } catch (error) {

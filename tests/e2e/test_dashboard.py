@@ -323,6 +323,7 @@ def test_a_running_experiment_updates_live(browser, dashboard) -> None:
         lambda: chart.get_attribute("data-points"),
     )
     assert chart.get_attribute("data-live") == "1"
+    assert browser.find_element(By.ID, "detail-title").text == f"#{ident} live one"
     wait_until(
         lambda: "240 of" in browser.find_element(By.ID, "detail-progress-text").text,
         30,
@@ -332,7 +333,10 @@ def test_a_running_experiment_updates_live(browser, dashboard) -> None:
     # Another experiment: its own curves, never the previous one's.
     browser.get(f"{dashboard['base']}/ui/#/experiments/{dashboard['ids']['loose']}")
     wait_until(
-        lambda: chart.get_attribute("data-experiment") == str(dashboard["ids"]["loose"]),
+        lambda: (
+            browser.find_element(By.ID, "plot").get_attribute("data-experiment")
+            == str(dashboard["ids"]["loose"])
+        ),
         20,
         "the chart of the other experiment",
     )
@@ -355,6 +359,13 @@ def test_the_sweep_page_and_two_sweeps_scaling(browser, dashboard) -> None:
         ),
         30,
         "the scaling fit",
+    )
+    heatmap = browser.find_element(By.ID, "sweep-heatmap")
+    wait_until(
+        lambda: browser.execute_script("return arguments[0].naturalWidth", heatmap) > 100,
+        60,
+        "the heatmap (a placeholder until then, never a broken image)",
+        lambda: browser.find_element(By.ID, "sweep-heatmap-message").text,
     )
     cells = browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-body tr")
     assert len(cells) == 6 and "2/2 [" in cells[0].text  # a Wilson interval for the fraction
