@@ -87,7 +87,7 @@ class Snapshot(Service):
         procs = self.procs
         url = super().start()
         worker = procs[1]  # Service starts the api, then one worker: stop the worker at once
-        os.killpg(worker.pid, signal.SIGTERM)
+        os.killpg(worker.pid, signal.SIGKILL)  # it has done nothing yet: no warm shutdown
         worker.wait(timeout=60)
         self.procs = procs[:1]
         return url
@@ -129,6 +129,8 @@ def main() -> int:
     parser.add_argument("--url", help="a running silab service (default: start one)")
     parser.add_argument("--api-key")
     args = parser.parse_args()
+    # SIGTERM (kill PID) must stop the service it started and record its CPU time too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     files = [sweep_file(name) for name in args.names]
     started = time.time()
     url, service = args.url or running_url(), None
