@@ -170,10 +170,7 @@ def list_experiments(
     ident = Experiment.id.desc() if sort.descending else Experiment.id.asc()
     if sort.nullable:
         order = order.nulls_last()
-    if sort.key == "id":
-        query = query.order_by(ident)
-    else:
-        query = query.order_by(order, ident)
+    query = query.order_by(ident) if sort.key == "id" else query.order_by(order, ident)
     rows = list(session.scalars(query.limit(limit + 1)))
     next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
