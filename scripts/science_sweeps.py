@@ -128,6 +128,8 @@ def main() -> int:
     parser.add_argument("--url", help="a running silab service (default: start one)")
     parser.add_argument("--api-key")
     args = parser.parse_args()
+    # SIGTERM (kill PID) must stop the service it started and record its CPU time too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     files = [sweep_file(name) for name in args.names]
     started = time.time()
     url, service = args.url or running_url(), None
