@@ -19,6 +19,7 @@ from api.config import ApiSettings
 log = logging.getLogger(__name__)
 
 RUN_EXPERIMENT = "silab.run_experiment"
+RUN_GROUP = "silab.run_group"
 
 
 class Broker:
@@ -53,6 +54,21 @@ class Broker:
                 "broker %s did not take experiment %s; the dispatcher will resend it",
                 _redacted(self.url),
                 experiment_id,
+                exc_info=True,
+            )
+            return False
+        return True
+
+    def send_group(self, experiment_ids: list[int]) -> bool:
+        """Send `silab.run_group(experiment_ids)` (one fused group, one worker slot); True when
+        the broker accepted it."""
+        try:
+            self.app.send_task(RUN_GROUP, args=[list(experiment_ids)], retry=False)
+        except Exception:
+            log.warning(
+                "broker %s did not take experiments %s; the dispatcher will resend them",
+                _redacted(self.url),
+                experiment_ids,
                 exc_info=True,
             )
             return False

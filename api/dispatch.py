@@ -22,9 +22,9 @@ class Dispatcher:
     settings: ApiSettings
 
     def __call__(self) -> list[int]:
-        def send(experiment_id: int) -> None:
-            if not self.broker.send_run(experiment_id):
-                raise ConnectionError(f"the broker did not take experiment {experiment_id}")
+        def send(experiment_ids: list[int]) -> None:  # one fused group (db.scheduler)
+            if not self.broker.send_group(experiment_ids):
+                raise ConnectionError(f"the broker did not take experiments {experiment_ids}")
 
         sent, _ = scheduler.dispatch_round(
             self.sessions,

@@ -225,4 +225,4 @@ def test_submit_through_redis_sets_dispatched_at(make_client, redis_url, spec):
         message = server.lindex("celery", 0)
     finally:
         server.close()
-    assert b"silab.run_experiment" in message
+    assert b"silab.run_group" in message  # a group of one
