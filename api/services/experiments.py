@@ -1,7 +1,7 @@
 """Experiments: submit (idempotent with a key), validate, list, position, cancel, retry, delete.
 
 Each change is committed here together with its audit record (one transaction: both or neither),
-then a round of the fair dispatcher runs where the queue grew. The caller has already checked
+then the doorbell rings: the maintenance worker runs the fair dispatcher's round. The caller has already checked
 that the experiment exists, that the principal may see it and, for a change, own it (api.deps).
 """
 
@@ -61,7 +61,7 @@ def submit(
     idempotency_key: str | None = None,
 ) -> Submission:
     """Store the experiment as queued (owner: the principal) with its audit record, commit, and
-    run a dispatcher round. The same key and body return what the first request created."""
+    ring the dispatcher's doorbell. The same key and body return what the first request created."""
     check_memory(body.spec, settings=settings)
     digest = _request_hash(body)
     if idempotency_key is not None:
