@@ -1,5 +1,5 @@
-"""Accounts, API keys and the audit log: the queries behind authentication, `silab-admin` and
-GET /audit. Helpers take the session keyword-only; the caller commits.
+"""Accounts and API keys: the queries behind authentication and `silab-admin` (the audit log is
+api.audit's). Helpers take the session keyword-only; the caller commits.
 
 API keys are `silab_` + 43 URL-safe characters from `secrets.token_urlsafe(32)`: 256 random bits.
 Only their sha256 is stored. A slow password hash (bcrypt, argon2) exists to make guessing a
@@ -15,12 +15,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Account, ApiKey, AuditEvent, Experiment, Role, Status, utcnow
+from db.models import Account, ApiKey, Experiment, Role, Status, utcnow
 
 KEY_PREFIX = "silab_"
 # Characters of a key kept in clear (with KEY_PREFIX) to name it in lists and `revoke-key`.
@@ -176,47 +175,3 @@ def revoke_key(ident: str, *, session: Session, now: datetime | None = None) -> 
         key.revoked_at = now
     session.flush()
     return keys
-
-
-# ----------------------------------------------------------------------------------- the audit
-def audit(
-    action: str,
-    *,
-    session: Session,
-    actor: str,
-    experiment_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        actor=actor,
-        action=action,
-        experiment_id=experiment_id,
-        detail=detail or {},
-        created_at=utcnow(),
-    )
-    session.add(event)
-    return event
-
-
-def list_audit(
-    *,
-    session: Session,
-    actor: str | None,
-    action: str | None,
-    experiment_id: int | None,
-    limit: int,
-    before_id: int | None,
-) -> tuple[list[AuditEvent], int | None]:
-    """Newest first; keyset pages by id. Returns (events, the id to pass as `before_id` next)."""
-    query = select(AuditEvent)
-    if actor is not None:
-        query = query.where(AuditEvent.actor == actor)
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    if experiment_id is not None:
-        query = query.where(AuditEvent.experiment_id == experiment_id)
-    if before_id is not None:
-        query = query.where(AuditEvent.id < before_id)
-    rows = list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
-    next_id = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], next_id

@@ -24,7 +24,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import accounts
+from api import accounts, audit
 from db.config import DbSettings
 from db.models import Account, ApiKey
 from db.session import make_engine, make_sessionmaker
@@ -70,7 +70,7 @@ def cmd_create_user(args: argparse.Namespace, session: Session) -> None:
         max_running=args.max_running,
         max_queued=args.max_queued,
     )
-    accounts.audit(
+    audit.record(
         "create_user",
         session=session,
         actor=ACTOR,
@@ -86,7 +86,7 @@ def cmd_create_key(args: argparse.Namespace, session: Session) -> None:
     row, key = accounts.create_key(
         account, session=session, label=args.label or "", expires_in=expires
     )
-    accounts.audit(
+    audit.record(
         "create_key", session=session, actor=ACTOR, detail={"user": account.name, "key": row.prefix}
     )
     session.commit()
@@ -103,7 +103,7 @@ def cmd_revoke_key(args: argparse.Namespace, session: Session) -> None:
     if not revoked:
         raise accounts.AccountError(f"no active key matches {args.key!r} (silab-admin list-keys)")
     for row in revoked:
-        accounts.audit(
+        audit.record(
             "revoke_key", session=session, actor=ACTOR, detail={"key": row.prefix, "key_id": row.id}
         )
     session.commit()
@@ -119,7 +119,7 @@ def cmd_set_limits(args: argparse.Namespace, session: Session) -> None:
         account.max_queued = args.max_queued
     if args.role:
         account.role = args.role
-    accounts.audit(
+    audit.record(
         "set_limits",
         session=session,
         actor=ACTOR,

@@ -24,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import accounts
+from api import accounts, audit
 from db.models import Role
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def bootstrap_admin(sessions: sessionmaker[Session], data_dir: Path) -> Path | N
                 BOOTSTRAP_ADMIN, session=session, role=Role.admin.value
             )
             _, key = accounts.create_key(account, session=session, label="first start")
-            accounts.audit(
+            audit.record(
                 "create_user",
                 session=session,
                 actor="silab",

@@ -46,6 +46,8 @@ class ApiSettings(BaseSettings):
     default_max_queued: int | None = Field(1000, gt=0)
     # The largest spec memory estimate accepted (trainer.spec facts()["memory_estimate_bytes"]).
     max_memory_gb: float = Field(64.0, gt=0.0)
+    # Most trace points one experiment may store (seeds × evaluation positions); 422 above.
+    max_trace_points: int = Field(5_000_000, ge=1)
     # Per-key token bucket: requests per second, and the burst allowed; rate 0 turns it off.
     rate_limit_per_s: float = Field(20.0, ge=0.0)
     rate_limit_burst: int = Field(200, ge=1)

@@ -4,7 +4,7 @@ the caller may see it, and whether they may change it, is decided here, once, ne
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
@@ -97,6 +97,15 @@ CurrentUser = Annotated[Principal, Depends(get_current_user)]
 AdminUser = Annotated[Principal, Depends(get_admin)]
 
 
+Owned = TypeVar("Owned", Experiment, Sweep)
+
+
+def _visible(row: Owned | None, what: str, user: Principal, settings: ApiSettings) -> Owned:
+    if row is None or not may_see(user, row.owner, settings):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
+    return row
+
+
 def get_experiment(
     experiment_id: Annotated[int, Path(ge=1, le=MAX_ID, description="the experiment's id")],
     session: SessionDep,
@@ -106,10 +115,9 @@ def get_experiment(
     """The experiment, if it exists and the caller may see it (everyone, or with
     SILAB_EXPERIMENTS_VISIBLE=own only its owner and admins: 404 for the others, so that ids do
     not leak)."""
-    experiment = session.get(Experiment, experiment_id)
-    if experiment is None or not may_see(user, experiment.owner, settings):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment_id} not found")
-    return experiment
+    return _visible(
+        session.get(Experiment, experiment_id), f"experiment {experiment_id}", user, settings
+    )
 
 
 ExperimentDep = Annotated[Experiment, Depends(get_experiment)]
@@ -140,10 +148,7 @@ def get_sweep(
     user: CurrentUser,
 ) -> Sweep:
     """The sweep, if it exists and the caller may see it (the same rule as experiments)."""
-    sweep = session.get(Sweep, sweep_id)
-    if sweep is None or not may_see(user, sweep.owner, settings):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
-    return sweep
+    return _visible(session.get(Sweep, sweep_id), f"sweep {sweep_id}", user, settings)
 
 
 SweepDep = Annotated[Sweep, Depends(get_sweep)]

@@ -37,6 +37,7 @@ from api.routes import (
     metrics,
     plots,
     queue,
+    science,
     sweep_plots,
     sweep_stats,
     sweeps,
@@ -98,6 +99,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.include_router(sweeps.router)
     app.include_router(sweep_stats.router)
     app.include_router(sweep_plots.router)
+    app.include_router(science.router)
     # The dashboard (api/static): static files that use only the public API.
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)

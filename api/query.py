@@ -1,9 +1,16 @@
-"""Query parameters that several routes declare the same way."""
+"""Query parameters that routes declare the same way, and the experiment list's filters, read
+from the query string once (a dependency) for every route that lists experiments."""
 
 from __future__ import annotations
 
-from fastapi import Query
+from typing import Annotated
 
+from fastapi import Depends, Query
+
+from api.listing import Filters
+from api.schemas import Status
+
+MAX_INT = 2**31 - 1
 # Filters on a sweep's axis values: `where=phase1.n=2000`.
 WHERE = Query(description="AXIS=VALUE, repeatable")
 # The weak-recovery threshold of the scaling fit and its plot.
@@ -13,3 +20,40 @@ THRESHOLD = Query(
     description="weak recovery = first Phase I point with `metric` "
     "≥ this (from the trace); omitted: each run's own weak_recovery_samples",
 )
+
+
+def experiment_filters(
+    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+    owner: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    target: Annotated[str | None, Query(max_length=100, description="e.g. h3, h3+h4")] = None,
+    algorithm: Annotated[str | None, Query(max_length=16)] = None,
+    d_min: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    d_max: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    name: Annotated[
+        str | None, Query(max_length=200, description="substring, case-insensitive")
+    ] = None,
+    held_recovery_samples_max: Annotated[
+        float | None,
+        Query(ge=0, description="median held-recovery samples at most this (censored: never)"),
+    ] = None,
+    held_recovery_fraction_min: Annotated[
+        float | None, Query(ge=0, le=1, description="fraction of seeds with held recovery")
+    ] = None,
+) -> Filters:
+    """Filters combine with AND; `status` and `tag` may repeat (any status, every tag)."""
+    return Filters(
+        status=list(status_ or []),
+        owner=owner,
+        tag=tag,
+        target=target,
+        algorithm=algorithm,
+        d_min=d_min,
+        d_max=d_max,
+        name=name,
+        held_recovery_samples_max=held_recovery_samples_max,
+        held_recovery_fraction_min=held_recovery_fraction_min,
+    )
+
+
+FiltersDep = Annotated[Filters, Depends(experiment_filters)]

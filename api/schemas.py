@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -140,6 +141,13 @@ class ExperimentsPublic(BaseModel):
 
     items: list[ExperimentPublic]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, rows: Sequence[Any], next_cursor: str | None) -> ExperimentsPublic:
+        """The page of these Experiment rows."""
+        return cls(
+            items=[ExperimentPublic.model_validate(row) for row in rows], next_cursor=next_cursor
+        )
 
 
 class TracePointPublic(BaseModel):

@@ -160,7 +160,7 @@ def deep_cursor(url: str) -> tuple[str, int]:
     it), and the size of that result."""
     from sqlalchemy import func, select
 
-    from api import crud
+    from api import listing
     from db.config import DbSettings
     from db.models import Experiment
     from db.session import make_engine, make_sessionmaker
@@ -177,7 +177,7 @@ def deep_cursor(url: str) -> tuple[str, int]:
                 .offset(total // 2)
                 .limit(1)
             ).one()
-            return crud.encode_cursor(crud.Sort.parse("-test_mse"), middle), total
+            return listing.encode_cursor(listing.Sort.parse("-test_mse"), middle), total
     finally:
         engine.dispose()
 

@@ -12,14 +12,21 @@ HTTP error or when the server cannot be reached.
 
 from __future__ import annotations
 
+import difflib
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
 
+from client import transport
+from client.frames import Aggregate, AggregateTrace, Experiment, Experiments, Trace
+
 TERMINAL = ("completed", "diverged", "failed", "cancelled")
+RAW_POINTS = 1_000_000  # the API's largest max_points: every point of any real trace
 
 
 class SilabError(Exception):
@@ -35,28 +42,39 @@ def load_spec(source: str | Path | Mapping[str, Any], overrides: Sequence[str] =
     overrides applied. ValueError with a clear message when it cannot be read."""
     if isinstance(source, Mapping):
         spec = dict(source)
-    else:
-        try:
-            from trainer import presets
-        except ImportError:  # an older trainer without presets: files only
-            presets = None
-        text = str(source)
-        if presets is not None:
-            spec = presets.load_spec(text)
-        else:
-            if text.startswith("preset:"):
-                raise ValueError("this installation has no presets (trainer.presets)")
-            from trainer.spec import parse_text
+    elif Path(str(source)).is_file():
+        spec = _parse_file(Path(str(source)), "spec")
+    else:  # preset:NAME, or a missing file (trainer.presets says which presets exist)
+        from trainer import presets
 
-            path = Path(text)
-            if not path.is_file():
-                raise ValueError(f"spec file {text!r} does not exist")
-            spec = parse_text(path.read_text())
+        spec = presets.load_spec(str(source))
     if overrides:
         from trainer.presets import apply_overrides
 
         spec = apply_overrides(spec, list(overrides))
     return spec
+
+
+def _parse_file(path: Path, what: str) -> dict[str, Any]:
+    """A YAML/JSON mapping from a file; ValueError in one line (with the line and column of a
+    syntax error) when it cannot be read."""
+    import yaml
+
+    from trainer.spec import parse_text
+
+    try:
+        return parse_text(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{what} file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} file {str(path)!r} is not text (UTF-8)") from None
+    except OSError as error:
+        raise ValueError(f"{what} file {str(path)!r} cannot be read: {error.strerror}") from None
+    except ValueError as error:
+        raise ValueError(f"{what} file {str(path)!r}: {error}") from None
 
 
 def load_sweep(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
@@ -70,9 +88,7 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         path = Path(str(source))
         if not path.is_file():
             raise ValueError(f"sweep file {str(source)!r} does not exist")
-        from trainer.spec import parse_text
-
-        sweep, folder = parse_text(path.read_text()), path.parent
+        sweep, folder = _parse_file(path, "sweep"), path.parent
     base = sweep.get("base")
     if isinstance(base, str):
         relative = folder / base
@@ -90,22 +106,77 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     return sweep
 
 
-def describe(response: httpx.Response) -> str:
-    """The API's error as one readable text: 422 issues as `field.path: message` lines."""
+_INTERNAL = re.compile(r"[\[\](),]|^[A-Z][a-z]+[A-Z]\w*$")  # pydantic's union member tags
+
+
+def _loc(issue: Mapping[str, Any]) -> list[str]:
+    loc = [str(part) for part in issue.get("loc", [])]
+    return loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc
+
+
+def _closest_members(issues: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Of a union's failed members (`axes.0.AxisCreate...`, `axes.0.ZipAxisCreate...`), only
+    the issues of the member that came closest (fewest issues): the others only say that the
+    input is not that form at all."""
+    members: dict[tuple[str, ...], dict[str, list[Mapping[str, Any]]]] = {}
+    for issue in issues:
+        loc = _loc(issue)
+        tag = next((i for i, part in enumerate(loc) if _INTERNAL.search(part)), None)
+        if tag is not None:
+            members.setdefault(tuple(loc[:tag]), {}).setdefault(loc[tag], []).append(issue)
+    keep = {id(i) for forms in members.values() for i in min(forms.values(), key=len)}
+    return [
+        issue
+        for issue in issues
+        if id(issue) in keep or not any(_INTERNAL.search(p) for p in _loc(issue))
+    ]
+
+
+def _issue_line(issue: Mapping[str, Any]) -> str:
+    """`field.path: message` for one 422 issue, without pydantic's internal location parts
+    (`function-after[_one_form(), AxisCreate]`) or its `Value error, ` prefix."""
+    where = ".".join(part for part in _loc(issue) if not _INTERNAL.search(part)) or "request"
+    message = str(issue.get("msg", issue)).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def _field_names(schema: Any) -> set[str]:
+    """Every property name anywhere in a JSON schema (an OpenAPI document included)."""
+    names: set[str] = set()
+    if isinstance(schema, dict):
+        names.update(k for k in (schema.get("properties") or {}) if isinstance(k, str))
+        for value in schema.values():
+            names |= _field_names(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            names |= _field_names(value)
+    return names
+
+
+def _did_you_mean(issue: Mapping[str, Any], known: set[str]) -> str:
+    """For an unknown field, the closest known field name (`axis` -> `axes`)."""
+    loc = _loc(issue)
+    if issue.get("type") != "extra_forbidden" or not loc or not known:
+        return ""
+    close = difflib.get_close_matches(loc[-1], sorted(known - {loc[-1]}), n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def describe(response: httpx.Response, known: set[str] | None = None) -> str:
+    """The API's error as one readable line: 422 issues as `field.path: message`, joined by
+    '; ' (the first few, with a count of the rest). `known`: field names for "did you mean"."""
     try:
         detail = response.json().get("detail")
-    except ValueError:
+    except (ValueError, AttributeError):
         detail = response.text.strip() or response.reason_phrase
     if isinstance(detail, list):
-        lines = []
-        for issue in detail:
-            loc = [str(part) for part in issue.get("loc", [])]
-            if loc[:1] == ["body"]:
-                loc = loc[1:]
-            where = ".".join(loc) or "request"
-            lines.append(f"  {where}: {issue.get('msg', issue)}")
-        return "invalid request:\n" + "\n".join(lines)
-    return str(detail)
+        issues = _closest_members(detail)
+        lines = list(
+            dict.fromkeys(_issue_line(i) + _did_you_mean(i, known or set()) for i in issues)
+        )
+        shown = "; ".join(lines[:4]) + (f"; and {len(lines) - 4} more" if len(lines) > 4 else "")
+        return f"invalid request: {shown}"
+    return " ".join(str(detail).split())
 
 
 class SilabClient:
@@ -116,15 +187,21 @@ class SilabClient:
         api_key: str | None = None,
         timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
+        retry_s: float | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
+        """`base_url`, the key and the retry budget default to ClientSettings (client.config:
+        the key from $SILAB_API_KEY, the user config file, then the local server's data dir).
+        `on_retry` hears one line per retried call (the CLI prints them)."""
         from client.config import ClientSettings
 
         settings = ClientSettings()
-        self.base_url = (base_url or settings.url).rstrip("/")
-        headers = {}
+        self.base_url = (base_url or settings.base_url()).rstrip("/")
+        self.key_sources = [] if api_key else settings.key_sources()
         key = api_key or settings.key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.retry_s = settings.retry_s if retry_s is None else retry_s
+        self.on_retry = on_retry
         self.http = httpx.Client(
             base_url=self.base_url,
             headers=headers,
@@ -142,21 +219,63 @@ class SilabClient:
         self.close()
 
     # -------------------------------------------------------------------------------- HTTP
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, *, safe: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """One call; idempotent ones (and `safe` POSTs) are retried with backoff while the API
+        is down (client.transport). SilabError on an HTTP error or an unreachable server."""
         try:
-            response = self.http.request(method, path, **kwargs)
+            response = transport.request(
+                self.http,
+                method,
+                path,
+                retry_s=self.retry_s,
+                safe=safe,
+                on_retry=self.on_retry,
+                **kwargs,
+            )
         except httpx.TransportError as error:
             raise SilabError(
                 f"cannot reach the silab API at {self.base_url} "
                 f"({type(error).__name__}: {error}); is it running? "
-                "(set SILAB_URL)"
+                "(set SILAB_URL or pass --url)"
             ) from None
         if response.status_code >= 400:
-            raise SilabError(
-                f"{response.status_code} {response.reason_phrase}: {describe(response)}",
-                response.status_code,
+            message = (
+                f"{response.status_code} {response.reason_phrase}: "
+                f"{describe(response, self._known_fields(response))}"
             )
+            if response.status_code == 401:
+                message += "; " + self._key_help()
+            raise SilabError(message, response.status_code)
         return response
+
+    def _known_fields(self, response: httpx.Response) -> set[str]:
+        """Field names of the API's schemas and of the spec, fetched only for a 422 that names
+        an unknown field (for a "did you mean")."""
+        if response.status_code != 422 or "extra_forbidden" not in response.text:
+            return set()
+        names: set[str] = set()
+        try:
+            names |= _field_names(self.http.get("/openapi.json").json())
+        except (httpx.HTTPError, ValueError):
+            pass
+        try:
+            from trainer.spec import ExperimentSpec
+
+            names |= _field_names(ExperimentSpec.model_json_schema())
+        except ImportError:
+            pass
+        return names
+
+    def _key_help(self) -> str:
+        if not self.key_sources:
+            return "the key passed to SilabClient(api_key=...) was refused"
+        found = self.key_sources[-1]
+        tried = ", ".join(f"{s.where} ({s.why})" for s in self.key_sources)
+        if found.key:
+            return f"the key from {found.where} was refused (tried {tried}); `silab login` stores another"
+        return f"no API key found (tried {tried}); run `silab login` or set SILAB_API_KEY"
 
     # ----------------------------------------------------------------------------- methods
     def submit(
@@ -168,6 +287,7 @@ class SilabClient:
         priority: int = 0,
         max_attempts: int = 3,
         overrides: Sequence[str] = (),
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Submit a spec (a dict, `preset:NAME` or a JSON/YAML file); returns the experiment."""
         body = {
@@ -177,7 +297,9 @@ class SilabClient:
             "max_attempts": max_attempts,
             "spec": load_spec(spec, overrides),
         }
-        return self._request("POST", "/experiments", json=body).json()
+        # A fresh Idempotency-Key makes the POST safe to retry: a resend returns the same row.
+        headers = {"Idempotency-Key": idempotency_key or f"silab-client-{uuid.uuid4()}"}
+        return self._request("POST", "/experiments", json=body, headers=headers, safe=True).json()
 
     def validate(
         self, spec: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()
@@ -200,8 +322,18 @@ class SilabClient:
             if not cursor:
                 return
 
-    def get(self, experiment_id: int) -> dict[str, Any]:
-        return self._request("GET", f"/experiments/{experiment_id}").json()
+    def experiments(self, *, limit: int | None = None, **filters: Any) -> Experiments:
+        """list() collected (at most `limit`), with to_pandas()/to_polars()."""
+        out = Experiments()
+        for experiment in self.list(page_size=min(limit or 500, 500), **filters):
+            out.append(experiment)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def get(self, experiment_id: int) -> Experiment:
+        """One experiment; to_pandas()/to_polars() give its per-seed results."""
+        return Experiment(self._request("GET", f"/experiments/{experiment_id}").json())
 
     def trace(
         self,
@@ -212,11 +344,13 @@ class SilabClient:
         phase: str | None = None,
         step_min: int | None = None,
         step_max: int | None = None,
-        max_points: int = 500,
+        max_points: int | None = None,
         format: str = "json",
     ) -> Any:
-        """The trace as a dict (format='json') or CSV text (format='csv')."""
-        params: dict[str, Any] = {"max_points": max_points, "format": format}
+        """The trace as a Trace dict (format='json', with to_pandas()/to_polars()) or CSV text
+        (format='csv'). Every point unless `max_points` is given (then downsampled to about that
+        many, keeping each bucket's extremes)."""
+        params: dict[str, Any] = {"max_points": max_points or RAW_POINTS, "format": format}
         if metrics:
             params["metrics"] = ",".join(metrics)
         if seeds:
@@ -225,7 +359,7 @@ class SilabClient:
             if value is not None:
                 params[key] = value
         response = self._request("GET", f"/experiments/{experiment_id}/trace", params=params)
-        return response.text if format == "csv" else response.json()
+        return response.text if format == "csv" else Trace(response.json())
 
     def wait(
         self,
@@ -247,7 +381,8 @@ class SilabClient:
         )
 
     def cancel(self, experiment_id: int) -> dict[str, Any]:
-        return self._request("POST", f"/experiments/{experiment_id}/cancel").json()
+        # Cancelling twice is harmless, so a lost answer may be asked again.
+        return self._request("POST", f"/experiments/{experiment_id}/cancel", safe=True).json()
 
     def retry(self, experiment_id: int) -> dict[str, Any]:
         return self._request("POST", f"/experiments/{experiment_id}/retry").json()
@@ -277,11 +412,12 @@ class SilabClient:
     def list_sweeps(self, **params: Any) -> dict[str, Any]:
         return self._request("GET", "/sweeps", params=params).json()
 
-    def sweep_experiments(self, sweep_id: int) -> list[dict[str, Any]]:
-        return self._request("GET", f"/sweeps/{sweep_id}/experiments").json()["items"]
+    def sweep_experiments(self, sweep_id: int) -> Experiments:
+        """The sweep's experiments in expansion order, with to_pandas()/to_polars()."""
+        return Experiments(self._request("GET", f"/sweeps/{sweep_id}/experiments").json()["items"])
 
     def cancel_sweep(self, sweep_id: int) -> dict[str, Any]:
-        return self._request("POST", f"/sweeps/{sweep_id}/cancel").json()
+        return self._request("POST", f"/sweeps/{sweep_id}/cancel", safe=True).json()
 
     def wait_sweep(
         self,
@@ -305,7 +441,29 @@ class SilabClient:
         response = self._request(
             "GET", f"/sweeps/{sweep_id}/aggregate", params={"format": format, **params}
         )
-        return response.text if format == "csv" else response.json()
+        return response.text if format == "csv" else Aggregate(response.json())
+
+    def sweep_trace(
+        self, sweep_id: int, metric: str = "median_abs_m", **params: Any
+    ) -> AggregateTrace:
+        """A metric per cell and evaluation point, mean/std/95% interval over seeds."""
+        response = self._request(
+            "GET", f"/sweeps/{sweep_id}/aggregate/trace", params={"metric": metric, **params}
+        )
+        return AggregateTrace(response.json())
+
+    def scaling(self, sweep_id: int, **params: Any) -> dict[str, Any]:
+        """Samples to weak recovery against d, with the fitted exponent per group."""
+        return self._request("GET", f"/sweeps/{sweep_id}/scaling", params=params).json()
+
+    def sweep_fair(
+        self, sweep_id: int, *, over: str, statistic: str = "held", **params: Any
+    ) -> dict[str, Any]:
+        """GET /sweeps/{id}/fair: per (target, algorithm, d) the best value of axis `over` by
+        the Kaplan–Meier median of `statistic` (held, weak, first:<threshold>), and the scaling
+        fit over the winners (params: d_min, d_max, resamples)."""
+        query = {"over": over, "statistic": statistic, **params}
+        return self._request("GET", f"/sweeps/{sweep_id}/fair", params=query).json()
 
     def get_bytes(self, path: str, **params: Any) -> bytes:
         """Any GET of the API as bytes, e.g. a plot: get_bytes("/sweeps/3/heatmap.png", x="d")."""

@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from trainer import expr, hermite
+from trainer.schedule import Schedule
 
 Expr = int | float | str
 """A number or an expression in d and N."""
@@ -447,6 +448,7 @@ class ExperimentSpec(Strict):
             "seeds": len(self.seed_list),
             "width": resolved.N,
             "memory_estimate_bytes": memory_estimate_bytes(self, resolved),
+            "trace_points": trace_points(self, resolved),
             "phase1_samples": resolved.total_samples,
             "phase1_steps": resolved.total_steps,
             "stages": [asdict(stage) for stage in resolved.stages],
@@ -541,6 +543,17 @@ def resolve(spec: ExperimentSpec) -> Resolved:
     if spec.eval.every is not None:
         every = _positive_int(expr.evaluate(spec.eval.every, env), "eval.every")
     return Resolved(N, B, n, stages, phase2_samples, every)
+
+
+def trace_points(spec: ExperimentSpec, resolved: Resolved | None = None) -> int:
+    """Trace points the run stores: per seed, every Phase I evaluation position (the log grid
+    plus every `eval.every`; counted, never listed) and Phase II's one point. `every: 1` on a
+    large budget is what makes this big."""
+    r = resolved or resolve(spec)
+    unit = 1 if spec.phase1.algorithm == "gd" else r.B
+    positions = Schedule(r.total_steps, spec.eval.points, r.every, unit).ordinal(r.total_steps) + 1
+    per_seed = positions + (1 if spec.phase2 is not None else 0)
+    return len(spec.seed_list) * per_seed
 
 
 def memory_estimate_bytes(spec: ExperimentSpec, resolved: Resolved | None = None) -> int:

@@ -36,6 +36,12 @@ class WorkerSettings(BaseSettings):
     resend_after_s: float = Field(
         600.0, gt=0, description="resend a queued experiment whose message is older than this"
     )
+    lost_after_s: float = Field(
+        15.0,
+        gt=0,
+        description="while the run queue is empty, resend an unclaimed message this old "
+        "(it was lost, e.g. by a Redis restart); see worker/lost_messages.py",
+    )
     reap_interval_s: float | None = Field(
         None, gt=0, description="beat: how often the reaper runs (default: with the dispatcher)"
     )

@@ -38,8 +38,8 @@ from db.session import make_engine, make_sessionmaker
 from trainer.results import EvalPoint, Result
 from trainer.spec import ExperimentSpec
 from worker import dispatch as dispatching
-from worker import final_write
-from worker.app import MAINTAIN_TASK, RUN_TASK, app
+from worker import final_write, lost_messages
+from worker.app import MAINTAIN_TASK, RUN_QUEUE, RUN_TASK, app
 from worker.config import WorkerSettings
 
 log = get_task_logger(__name__)
@@ -72,12 +72,17 @@ def run_experiment(self: Any, experiment_id: int) -> str:
 @app.task(name=MAINTAIN_TASK)
 def maintain(reap: bool = True, dispatch: bool = True) -> dict[str, Any]:
     s = settings()
+    resend_after_s = s.resend_after_s
+    if dispatch:
+        resend_after_s = lost_messages.resend_after(
+            app, RUN_QUEUE, resend_after_s=s.resend_after_s, lost_after_s=s.lost_after_s
+        )
     report = dispatching.maintain(
         sessions(),
         send_run,
         reap=reap,
         dispatch=dispatch,
-        resend_after_s=s.resend_after_s,
+        resend_after_s=resend_after_s,
         slots=s.worker_slots,
         default_max_running=s.default_max_running,
         limit=s.dispatch_batch,

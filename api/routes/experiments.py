@@ -9,8 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.crud import Filters
 from api.deps import CurrentUser, DispatchDep, ExperimentDep, SessionDep, SettingsDep
+from api.query import FiltersDep
 from api.responses import INVALID, NOT_FOUND, OVER_LIMIT, error
 from api.schemas import (
     SORT_KEYS,
@@ -19,12 +19,10 @@ from api.schemas import (
     ExperimentsPublic,
     SpecCreate,
     SpecValidationPublic,
-    Status,
 )
-from api.services import experiments
+from api.services import experiments, submissions
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
-MAX_INT = 2**31 - 1
 
 
 @router.post(
@@ -57,7 +55,7 @@ def submit(
         str | None, Header(min_length=1, max_length=200, description="retry-safe submission")
     ] = None,
 ) -> ExperimentPublic:
-    done = experiments.submit(
+    done = submissions.submit(
         body,
         session=session,
         principal=user,
@@ -81,7 +79,7 @@ def submit(
 )
 def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     spec = body.spec
-    experiments.check_memory(spec, settings=settings)
+    submissions.check_memory(spec, settings=settings)
     return SpecValidationPublic(
         valid=True,
         spec=spec.model_dump(mode="json"),
@@ -103,41 +101,13 @@ def list_experiments(
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
-    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
-    owner: Annotated[str | None, Query(max_length=100)] = None,
-    tag: Annotated[list[str] | None, Query()] = None,
-    target: Annotated[str | None, Query(max_length=100, description="e.g. h3, h3+h4")] = None,
-    algorithm: Annotated[str | None, Query(max_length=16)] = None,
-    d_min: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
-    d_max: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
-    name: Annotated[
-        str | None, Query(max_length=200, description="substring, case-insensitive")
-    ] = None,
-    held_recovery_samples_max: Annotated[
-        float | None,
-        Query(ge=0, description="median held-recovery samples at most this (censored: never)"),
-    ] = None,
-    held_recovery_fraction_min: Annotated[
-        float | None, Query(ge=0, le=1, description="fraction of seeds with held recovery")
-    ] = None,
+    filters: FiltersDep,
     sort: Annotated[
         str, Query(description=f"one of {', '.join(SORT_KEYS)}; '-' for descending")
     ] = "-id",
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ExperimentsPublic:
-    filters = Filters(
-        status=list(status_ or []),
-        owner=owner,
-        tag=tag,
-        target=target,
-        algorithm=algorithm,
-        d_min=d_min,
-        d_max=d_max,
-        name=name,
-        held_recovery_samples_max=held_recovery_samples_max,
-        held_recovery_fraction_min=held_recovery_fraction_min,
-    )
     page = experiments.list_experiments(
         filters,
         session=session,
@@ -147,10 +117,7 @@ def list_experiments(
         limit=limit,
         cursor=cursor,
     )
-    return ExperimentsPublic(
-        items=[ExperimentPublic.model_validate(row) for row in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return ExperimentsPublic.of(page.items, page.next_cursor)
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 
-from api import plots, sweeps
+from api import plots, sweep_cells
 from api.deps import ExperimentDep, SessionDep
 from api.schemas import TRACE_METRICS, ErrorPublic
 
@@ -49,7 +49,7 @@ def experiment_plot(
                 }
             ]
         )
-    points = sweeps.trace_points(
+    points = sweep_cells.trace_points(
         session=session, experiment_ids=[experiment.id], metrics=list(TRACE_METRICS)
     )
     title = f"#{experiment.id} {experiment.name}".strip()[:90]

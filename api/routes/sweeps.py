@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentUser, DispatchDep, OwnedSweepDep, SessionDep, SettingsDep, SweepDep
 from api.responses import INVALID, SWEEP_NOT_FOUND
-from api.schemas import ExperimentPublic, ExperimentsPublic, SweepCreate, SweepPublic, SweepsPublic
+from api.schemas import ExperimentsPublic, SweepCreate, SweepPublic, SweepsPublic
 from api.services import sweeps
 from api.services.sweeps import SweepState
 
@@ -118,10 +118,7 @@ def list_experiments(
     cursor: Annotated[str | None, Query(pattern=ID_CURSOR)] = None,
 ) -> ExperimentsPublic:
     page = sweeps.experiments(sweep, session=session, limit=limit, cursor=cursor)
-    return ExperimentsPublic(
-        items=[ExperimentPublic.model_validate(e) for e in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return ExperimentsPublic.of(page.items, page.next_cursor)
 
 
 @router.post(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from api import accounts
+from api import accounts, audit
 from api.accounts import Principal
 from api.config import ApiSettings
 from api.services.errors import BadRequest, LimitExceeded
@@ -97,7 +97,7 @@ def audit_log(
         if not cursor.isdigit() or len(cursor) > 18:
             raise BadRequest("the cursor is not one this API issued")
         before = int(cursor)
-    events, next_id = accounts.list_audit(
+    events, next_id = audit.events(
         session=session,
         actor=actor,
         action=action,

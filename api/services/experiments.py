@@ -1,4 +1,5 @@
-"""Experiments: submit (idempotent with a key), validate, list, position, cancel, retry, delete.
+"""Experiments: list, queue position, cancel, retry, delete (submitting is
+api.services.submissions').
 
 Each change is committed here together with its audit record (one transaction: both or neither),
 then the doorbell rings: the maintenance worker runs the fair dispatcher's round. The caller has already checked
@@ -7,126 +8,21 @@ that the experiment exists, that the principal may see it and, for a change, own
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api import accounts, crud
+from api import audit, listing
 from api.accounts import Principal
 from api.config import ApiSettings
-from api.crud import Filters
-from api.schemas import ExperimentCreate
+from api.listing import Filters
 from api.services import accounts as account_rules
-from api.services.errors import BadRequest, Conflict, Invalid, NotFound
+from api.services.errors import BadRequest, Conflict, NotFound
 from api.services.pages import Page, page_size
+from api.services.submissions import Dispatch
 from db import queue, scheduler
-from db.models import Experiment, IdempotencyKey, Status
-from trainer.spec import ExperimentSpec
-
-Dispatch = Callable[[], object]
-
-
-def check_memory(spec: ExperimentSpec, *, settings: ApiSettings) -> None:
-    """Invalid when the spec's memory estimate is above the server's limit (a spec may lower its
-    own `max_memory_gb`, never raise the server's)."""
-    estimate = spec.facts()["memory_estimate_bytes"]
-    if estimate > settings.max_memory_gb * 2**30:
-        raise Invalid(
-            ("body", "spec", "max_memory_gb"),
-            f"memory estimate {estimate / 2**30:.1f} GiB (memory_estimate_bytes = {estimate}) "
-            f"exceeds this server's limit of {settings.max_memory_gb:g} GiB "
-            "(SILAB_MAX_MEMORY_GB); spec.max_memory_gb cannot raise it",
-        )
-
-
-@dataclass(frozen=True)
-class Submission:
-    experiment: Experiment
-    replayed: bool  # an earlier request with the same Idempotency-Key created it
-
-
-def submit(
-    body: ExperimentCreate,
-    *,
-    session: Session,
-    principal: Principal,
-    settings: ApiSettings,
-    dispatch: Dispatch,
-    idempotency_key: str | None = None,
-) -> Submission:
-    """Store the experiment as queued (owner: the principal) with its audit record, commit, and
-    ring the dispatcher's doorbell. The same key and body return what the first request created."""
-    check_memory(body.spec, settings=settings)
-    digest = _request_hash(body)
-    if idempotency_key is not None:
-        earlier = _replay(session, principal.name, idempotency_key, digest)
-        if earlier is not None:
-            return Submission(earlier, replayed=True)
-    account_rules.check_queued_limit(
-        principal.name, principal.max_queued, session=session, settings=settings
-    )
-    experiment = crud.create_experiment(
-        session=session,
-        spec=body.spec,
-        owner=principal.name,
-        name=body.name,
-        tags=body.tags,
-        priority=int(body.priority),  # the validator turned a level name into its number
-        max_attempts=body.max_attempts,
-    )
-    accounts.audit(
-        "submit",
-        session=session,
-        actor=principal.name,
-        experiment_id=experiment.id,
-        detail={"priority": experiment.priority, "name": experiment.name},
-    )
-    if idempotency_key is not None:
-        session.add(
-            IdempotencyKey(
-                owner=principal.name,
-                key=idempotency_key,
-                request_hash=digest,
-                experiment_id=experiment.id,
-            )
-        )
-    replayed = False
-    try:
-        session.commit()
-    except IntegrityError:  # a concurrent request with the same key won
-        session.rollback()
-        earlier = _replay(session, principal.name, idempotency_key or "", digest)
-        if earlier is None:
-            raise
-        experiment, replayed = earlier, True
-    dispatch()
-    session.refresh(experiment)
-    return Submission(experiment, replayed)
-
-
-def _request_hash(body: ExperimentCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _replay(session: Session, owner: str, key: str, request_hash: str) -> Experiment | None:
-    """The experiment an earlier submission with this key created; Conflict when that
-    submission had a different body."""
-    stored = session.get(IdempotencyKey, (owner, key))
-    if stored is None:
-        return None
-    if stored.request_hash != request_hash:
-        raise Conflict(
-            f"Idempotency-Key {key!r} was used for a different request (experiment "
-            f"{stored.experiment_id}); use a new key for a new submission"
-        )
-    return session.get(Experiment, stored.experiment_id)
+from db.models import Experiment, Status
 
 
 def list_experiments(
@@ -141,7 +37,7 @@ def list_experiments(
 ) -> Page[Experiment]:
     """One keyset page of the experiments the principal may see that match `filters`."""
     try:
-        order = crud.Sort.parse(sort)
+        order = listing.Sort.parse(sort)
     except ValueError as error:
         raise BadRequest(str(error)) from None
     visible, owner = account_rules.visible_owner(
@@ -151,14 +47,14 @@ def list_experiments(
         return Page([], None)
     filters.owner = owner
     try:
-        rows, next_cursor = crud.list_experiments(
+        rows, next_cursor = listing.list_experiments(
             session=session,
             filters=filters,
             sort=order,
             limit=page_size(limit, settings),
             cursor=cursor,
         )
-    except crud.BadCursor as error:
+    except listing.BadCursor as error:
         raise BadRequest(str(error)) from None
     return Page(rows, next_cursor)
 
@@ -186,7 +82,7 @@ def cancel(experiment: Experiment, *, session: Session, principal: Principal) ->
         session.rollback()
         session.refresh(experiment)
         raise Conflict(f"experiment {experiment.id} is already {experiment.status}")
-    accounts.audit(
+    audit.record(
         "cancel",
         session=session,
         actor=principal.name,
@@ -217,7 +113,7 @@ def retry(
             f"experiment {experiment.id} is {experiment.status}; only failed, "
             "cancelled or diverged experiments can be retried"
         )
-    accounts.audit(
+    audit.record(
         "retry",
         session=session,
         actor=principal.name,
@@ -238,7 +134,7 @@ def delete(experiment: Experiment, *, session: Session, principal: Principal) ->
     if not _delete_unless_running(experiment_id, session=session):
         session.rollback()
         raise Conflict(f"experiment {experiment_id} is running; cancel it first")
-    accounts.audit(
+    audit.record(
         "delete",
         session=session,
         actor=principal.name,

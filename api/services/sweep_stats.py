@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api import sweeps
+from api import sweep_cells, sweeps
 from api.aggregate import aggregate_trace, scaling_fit, to_csv
 from api.expand import canonical
 from api.schemas import TRACE_METRICS
@@ -31,13 +31,13 @@ TRACE_CSV = [
 
 
 def seed_fields(text: str | None) -> list[str]:
-    """Comma-separated per-seed fields (default all of sweeps.SEED_FIELDS); Invalid names one."""
+    """Comma-separated per-seed fields (default all of sweep_cells.SEED_FIELDS); Invalid names one."""
     if not text:
-        return list(sweeps.SEED_FIELDS)
+        return list(sweep_cells.SEED_FIELDS)
     chosen = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    unknown = [name for name in chosen if name not in sweeps.SEED_FIELDS]
+    unknown = [name for name in chosen if name not in sweep_cells.SEED_FIELDS]
     if unknown:
-        known = ", ".join(sweeps.SEED_FIELDS)
+        known = ", ".join(sweep_cells.SEED_FIELDS)
         raise Invalid.query("fields", f"unknown fields {unknown}; known: {known}")
     return chosen
 
@@ -65,14 +65,14 @@ def matches(values: dict[str, Any], where: dict[str, str]) -> bool:
 def cells(
     sweep: Sweep, *, session: Session, fields: list[str], where: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """sweeps.cell_summaries of the cells that match `where`, in expansion order."""
+    """sweep_cells.cell_summaries of the cells that match `where`, in expansion order."""
     wanted = pinned(sweep, where)
     members = sweeps.experiments(session=session, sweep_id=sweep.id)
-    return [c for c in sweeps.cell_summaries(sweep, members, fields) if matches(c, wanted)]
+    return [c for c in sweep_cells.cell_summaries(sweep, members, fields) if matches(c, wanted)]
 
 
 def cells_csv(sweep: Sweep, fields: list[str], rows: list[dict[str, Any]]) -> str:
-    return to_csv(rows, sweeps.csv_columns(sweep, fields))
+    return to_csv(rows, sweep_cells.csv_columns(sweep, fields))
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def cell_traces(
     chosen = cells(sweep, session=session, fields=[], where=where)
     ids = [i for cell in chosen for i in cell["experiment_ids"]]
     by_experiment: dict[int, list[dict[str, Any]]] = {}
-    for point in sweeps.trace_points(session=session, experiment_ids=ids, metrics=[metric]):
+    for point in sweep_cells.trace_points(session=session, experiment_ids=ids, metrics=[metric]):
         by_experiment.setdefault(point["experiment_id"], []).append(point)
     out = []
     for cell in chosen:
@@ -126,22 +126,22 @@ def scaling(
     ]
     crossing: dict[tuple[int, int], float | None] = {}
     if threshold is not None:
-        points = sweeps.trace_points(
+        points = sweep_cells.trace_points(
             session=session, experiment_ids=[e.id for e in members], metrics=[metric]
         )
-        crossing = sweeps.first_crossing(points, metric, threshold)
+        crossing = sweep_cells.first_crossing(points, metric, threshold)
     others = [path for path in sweep.axes if path != x]
     groups: dict[str, dict[str, Any]] = {}
     for experiment in members:
         values = json.loads(experiment.cell_key or "{}")
-        xv = sweeps.numeric(values.get(x))
+        xv = sweep_cells.numeric(values.get(x))
         if xv is None:
             raise Invalid.query("x", f"axis {x!r} has a non-numeric value {values.get(x)!r}")
         key = {path: values.get(path) for path in others}
         group = groups.setdefault(canonical(key), {"key": key, "d": [], "samples": []})
         for seed in (experiment.result or {}).get("seeds") or []:
             if threshold is None:
-                samples = sweeps.to_float(seed.get("weak_recovery_samples"))
+                samples = sweep_cells.to_float(seed.get("weak_recovery_samples"))
             else:
                 samples = crossing.get((experiment.id, seed.get("seed")))
             group["d"].append(xv)

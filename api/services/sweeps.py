@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import accounts, sweeps
+from api import audit, sweeps
 from api.accounts import Principal
 from api.config import ApiSettings
 from api.expand import ExpansionError, expand, sweep_hash
@@ -94,7 +94,7 @@ def submit(
         max_attempts=body.max_attempts,
     )
     if created:
-        accounts.audit(
+        audit.record(
             "submit_sweep",
             session=session,
             actor=principal.name,
@@ -146,7 +146,7 @@ def cancel(sweep: Sweep, *, session: Session, principal: Principal) -> SweepStat
     """Cancel every queued or running experiment of the sweep and mark it, with the audit record;
     cancelling twice is harmless."""
     sweeps.cancel(session=session, sweep=sweep)
-    accounts.audit(
+    audit.record(
         "cancel_sweep",
         session=session,
         actor=principal.name,

@@ -1,5 +1,5 @@
 """Every list filter and sort of GET /experiments is served by an index on PostgreSQL: at 10^5
-experiments, EXPLAIN of each query api.crud.list_experiments builds shows no sequential scan
+experiments, EXPLAIN of each query api.listing.list_experiments builds shows no sequential scan
 over experiment (and the tag filter none over experiment_tag)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.dialects import postgresql
 
-from api.crud import Filters, Sort, list_query
+from api.listing import Filters, Sort, list_query
 from api.schemas import SORT_KEYS
 from db.models import Experiment
 

@@ -132,34 +132,13 @@ def figures(stack: Stack, ids: list[int], work: Work) -> dict[str, Any]:
     }
 
 
-# Log lines that explain a chaos failure; beat ticks and task receipts do not.
-EXPLAINING = (
-    "claimed",
-    "resuming",
-    "lost its lease",
-    "failed",
-    "error",
-    "Error",
-    "Traceback",
-    "unreachable",
-    "requeued",
-    "completed",
-    "not claimed",
-    "database",
-)
-
-
 def explain(stack: Stack) -> str:
-    """Claims, resumes and errors from every process's log, then every experiment's row."""
+    """Claims, resumes and errors from every process's log (never beat ticks), then every
+    experiment's row; the database may be the thing that is down."""
     parts = []
     for proc in stack.procs:
-        try:
-            lines = proc.log.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            lines = []
-        wanted = [line for line in lines if any(word in line for word in EXPLAINING)]
         parts.append(f"--- {proc.name} (pid {proc.popen.pid}, rc {proc.popen.poll()}) ---")
-        parts.extend(wanted[-60:])
+        parts.append(proc.explaining())
     from db.models import Experiment
 
     try:

@@ -17,8 +17,6 @@ import yaml
 
 from client.python import SilabClient, SilabError
 from db import queue
-from db.config import DbSettings
-from db.session import make_engine, make_sessionmaker
 from tests.trace_helpers import add_points
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +26,12 @@ CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
 def silab(live_api, *args: str, url: str | None = None, **env: str) -> subprocess.CompletedProcess:
     """The CLI as a user runs it next to the embedded server: no SILAB_API_KEY, so it reads the
     admin key the server wrote into SILAB_DATA_DIR on its first start."""
-    environ = {**os.environ, "SILAB_DATA_DIR": live_api.data_dir}
+    environ = {
+        **os.environ,
+        "SILAB_DATA_DIR": live_api.data_dir,
+        # no user config file: a developer's own ~/.config/silab would come before the data dir
+        "SILAB_CONFIG_FILE": str(Path(live_api.data_dir) / "no-config.toml"),
+    }
     environ.pop("SILAB_API_KEY", None)
     environ.update(env)
     return subprocess.run(
@@ -54,13 +57,6 @@ def admin(live_api, *args: str) -> subprocess.CompletedProcess:
         check=False,
         env=environ,
     )
-
-
-@pytest.fixture(scope="module")
-def sessions(live_api):
-    engine = make_engine(DbSettings(database_url=live_api.database_url))
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 @pytest.fixture
@@ -95,7 +91,7 @@ def test_submit_show_list(live_api, spec_file):
     assert "queued (sent to the broker)" in done.stdout
     ident = _id(done.stdout)
 
-    shown = silab(live_api, "show", str(ident))
+    shown = silab(live_api, "show", str(ident), "--json")
     assert shown.returncode == 0, shown.stderr
     experiment = json.loads(shown.stdout)
     assert experiment["d"] == 16 and experiment["spec"]["phase1"]["stages"][0]["lr"] == 0.01

@@ -63,11 +63,36 @@ def wait_until(
         time.sleep(0.1)
 
 
+# Words of log lines that explain a failure.
+EXPLAINING = (
+    "claimed",
+    "resuming",
+    "lost its lease",
+    "failed",
+    "rror",
+    "Traceback",
+    'File "',
+    "unreachable",
+    "reaper",
+    "completed",
+    "not claimed",
+    "database",
+    "dispatched': [",
+)
+
+
+def _explains(line: str) -> bool:
+    if "silab.maintain[" in line and ("Received" in line or "'dispatched': []" in line):
+        return False  # a beat tick with nothing to report
+    return any(word in line for word in EXPLAINING)
+
+
 @dataclass
 class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    node: str = ""  # a worker's Celery node name, as experiment.worker shows it
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -78,6 +103,16 @@ class Proc:
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def explaining(self, lines: int = 60) -> str:
+        """The last lines that explain a failure: claims, resumes, lost leases, errors and
+        tracebacks, never beat ticks (a tail of 40 lines was all ticks)."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        wanted = [line for line in text.splitlines() if _explains(line)]
+        return "\n".join(wanted[-lines:])
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (the worker's pool children and beat too)."""
@@ -174,6 +209,7 @@ class Stack:
         if beat:
             argv += ["-B", "-s", str(self.tmp / f"{name}-beat-schedule")]
         proc = self.start(name, argv, self.env(**env))
+        proc.node = node
         wait_until(
             lambda: not proc.alive() or " ready." in proc.tail(200),
             timeout,
@@ -222,7 +258,7 @@ class Stack:
 
     def diagnose(self) -> str:
         parts = [
-            f"--- {p.name} (pid {p.popen.pid}, rc {p.popen.poll()}) ---\n{p.tail()}"
+            f"--- {p.name} (pid {p.popen.pid}, rc {p.popen.poll()}) ---\n{p.explaining()}"
             for p in self.procs
         ]
         with self.sessions()() as session:

@@ -47,3 +47,34 @@ def test_stage_without_budget_is_named():
 def test_memory_estimate_over_the_limit_is_refused():
     text = error_text(base(d=100_000, seeds=64, max_memory_gb=1.0))
     assert "memory estimate" in text
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"eval": {"points": 6, "every": 7, "test_samples": 64}},
+        {"phase1": {"algorithm": "gd", "n": 64, "stages": [{"steps": 300, "lr": 0.01}]}},
+        {"phase2": None, "seeds": 3},
+    ],
+)
+def test_the_trace_point_count_is_what_the_trainer_emits(changes):
+    from trainer import train
+
+    value = base(**changes)
+    value["model"] = {"width": 4}
+    emitted = []
+
+    class Record:
+        def on_eval(self, point):
+            emitted.extend(point.seeds)
+
+        def should_stop(self):
+            return False
+
+        def on_checkpoint(self, state):
+            pass
+
+    experiment = spec.load(value)
+    train.run(experiment, device="cpu", callbacks=Record())
+    assert experiment.facts()["trace_points"] == len(emitted)

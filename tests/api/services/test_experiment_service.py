@@ -8,9 +8,9 @@ from service_helpers import Dispatch, audit_actions, audit_log_down, count, prin
 from sqlalchemy.exc import DBAPIError
 
 from api import accounts
-from api.crud import Filters
+from api.listing import Filters
 from api.schemas import ExperimentCreate
-from api.services import experiments
+from api.services import experiments, submissions
 from api.services.errors import BadRequest, Conflict, Invalid, LimitExceeded
 from db.models import AuditEvent, Experiment
 
@@ -34,7 +34,7 @@ def test_submit_commits_the_experiment_and_its_audit_record_before_dispatching(
 ):
     dispatch = Dispatch(session_factory)
     with session_factory() as session:
-        done = experiments.submit(
+        done = submissions.submit(
             body(spec, name="first"),
             session=session,
             principal=alice,
@@ -53,7 +53,7 @@ def test_the_same_idempotency_key_replays_and_a_different_body_conflicts(
 ):
     dispatch = Dispatch(session_factory)
     with session_factory() as session:
-        first = experiments.submit(
+        first = submissions.submit(
             body(spec),
             session=session,
             principal=alice,
@@ -61,7 +61,7 @@ def test_the_same_idempotency_key_replays_and_a_different_body_conflicts(
             dispatch=dispatch,
             idempotency_key="k1",
         )
-        again = experiments.submit(
+        again = submissions.submit(
             body(spec),
             session=session,
             principal=alice,
@@ -71,7 +71,7 @@ def test_the_same_idempotency_key_replays_and_a_different_body_conflicts(
         )
         assert again.replayed and again.experiment.id == first.experiment.id
         with pytest.raises(Conflict, match="k1"):
-            experiments.submit(
+            submissions.submit(
                 body(spec, name="other"),
                 session=session,
                 principal=alice,
@@ -89,15 +89,15 @@ def test_submit_over_the_queued_limit_or_the_memory_limit_stores_nothing(
     one = settings(tmp_path, default_max_queued=1)
     dispatch = Dispatch(session_factory)
     with session_factory() as session:
-        experiments.submit(
+        submissions.submit(
             body(spec), session=session, principal=alice, settings=one, dispatch=dispatch
         )
         with pytest.raises(LimitExceeded, match="has 1; this would be 1 over"):
-            experiments.submit(
+            submissions.submit(
                 body(spec), session=session, principal=alice, settings=one, dispatch=dispatch
             )
         with pytest.raises(Invalid) as refused:
-            experiments.submit(
+            submissions.submit(
                 body(spec),
                 session=session,
                 principal=alice,
@@ -217,7 +217,7 @@ def test_a_failing_audit_write_rolls_back_a_submission(
 ):
     dispatch = Dispatch(session_factory)
     with audit_log_down(engine), session_factory() as session, pytest.raises(DBAPIError):
-        experiments.submit(
+        submissions.submit(
             body(spec),
             session=session,
             principal=alice,

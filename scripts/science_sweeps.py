@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""Issue 8's sweeps THROUGH silab, resumable, with tables and a write-up per sweep.
+
+    nohup nice -n 19 .venv/bin/python scripts/science_sweeps.py run h3 > sweep-h3.log 2>&1 &
+    .venv/bin/python scripts/science_sweeps.py report h3          # tables from what is stored
+    .venv/bin/python scripts/science_sweeps.py run h3 --url http://gpu-host:8000  # paper size
+
+`run NAME…` submits sweeps/science-NAME.yaml to a service and follows it to the end, then writes
+the report. Without --url it starts its own service (reproduce_fig1.Service: SQLite database and
+broker, one worker process) on a PERSISTENT data folder, .silab-science/, so a run that is
+stopped resumes from what is stored: POST /sweeps answers the existing sweep for the same
+definition (nothing is queued twice), finished experiments stay finished, a running one is
+retried from its last checkpoint. The service's address goes to .silab-science/url while it
+runs, so `report` uses it instead of starting a second worker on the same database.
+
+`report NAME` writes docs/results/science/NAME/: fair.md (the fair-baseline table: per target,
+algorithm and d the best step by the Kaplan–Meier median of held recovery, the winning value,
+the censored count, and the scaling fit over the winners, all from GET /sweeps/{id}/fair),
+fair.json (the API's answer verbatim) and cells.csv (every cell's KM statistics). Nothing here
+computes a statistic itself. CPU time of the service's processes per invocation is appended to
+docs/results/science/cpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from reproduce_fig1 import Service
+
+from client.python import SilabClient
+
+DATA = ROOT / ".silab-science"
+OUT = ROOT / "docs" / "results" / "science"
+
+
+def sweep_file(name: str) -> Path:
+    path = ROOT / "sweeps" / f"science-{name}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"no sweep file {path.relative_to(ROOT)}")
+    return path
+
+
+def running_url() -> str | None:
+    """The address of a service this script started and that still answers."""
+    import httpx
+
+    path = DATA / "url"
+    if not path.is_file():
+        return None
+    url = path.read_text().strip()
+    try:
+        return url if httpx.get(f"{url}/ready", timeout=2).status_code == 200 else None
+    except httpx.TransportError:
+        return None
+
+
+class Snapshot(Service):
+    """An API alone (no worker) on a consistent copy of the running service's database, so a
+    report can be read while a sweep runs, with this checkout's routes and migrations."""
+
+    def __init__(self) -> None:
+        import sqlite3
+        import tempfile
+
+        super().__init__(Path(tempfile.mkdtemp(prefix="silab-snapshot-")))
+        with (
+            sqlite3.connect(DATA / "silab.db") as source,
+            sqlite3.connect(self.data_dir / "silab.db") as copy,
+        ):
+            source.backup(copy)
+        (self.data_dir / "admin.key").write_text((DATA / "admin.key").read_text())
+
+    def start(self) -> str:
+        procs = self.procs
+        url = super().start()
+        worker = procs[1]  # Service starts the api, then one worker: stop the worker at once
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        self.procs = procs[:1]
+        return url
+
+
+def follow(silab: SilabClient, sweep_id: int, name: str) -> dict[str, Any]:
+    last = ""
+
+    def show(sweep: dict[str, Any]) -> None:
+        nonlocal last
+        line = f"{name}: {sweep['progress']} {sweep['status']}"
+        if line != last:
+            print(time.strftime("%H:%M:%S"), line, flush=True)
+            last = line
+
+    return silab.wait_sweep(sweep_id, interval=10.0, on_progress=show)
+
+
+def record_cpu(names: list[str], started: float, cpu_s: float | None) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "cpu.json"
+    runs = json.loads(path.read_text()) if path.is_file() else []
+    runs.append(
+        {
+            "sweeps": names,
+            "wall_s": round(time.time() - started, 1),
+            "service_cpu_s": None if cpu_s is None else round(cpu_s, 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+        }
+    )
+    path.write_text(json.dumps(runs, indent=1) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("run", "report"))
+    parser.add_argument("names", nargs="+", help="sweeps/science-NAME.yaml")
+    parser.add_argument("--url", help="a running silab service (default: start one)")
+    parser.add_argument("--api-key")
+    args = parser.parse_args()
+    # SIGTERM (kill PID) must stop the service it started and record its CPU time too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    files = [sweep_file(name) for name in args.names]
+    started = time.time()
+    url, service = args.url or running_url(), None
+    if url is not None and args.command == "report" and args.url is None:
+        service = Snapshot()  # a run is in progress: read a copy with this checkout's API
+        url = service.start()
+    elif url is None:
+        DATA.mkdir(exist_ok=True)
+        service = Service(DATA)
+        url = service.start()
+        (DATA / "url").write_text(url)
+    key = args.api_key or (service.api_key() if service else None)
+    snapshot = isinstance(service, Snapshot)
+    if key is None and (DATA / "admin.key").is_file():
+        key = (DATA / "admin.key").read_text().strip()
+    try:
+        with SilabClient(url, api_key=key) as silab:
+            for name, path in zip(args.names, files, strict=True):
+                sweep = silab.submit_sweep(path)
+                print(f"{name}: sweep {sweep['id']} ({'new' if sweep['created'] else 'stored'})")
+                if args.command == "run":
+                    follow(silab, sweep["id"], name)
+                import science_report
+
+                science_report.write(silab, sweep["id"], name, OUT / name)
+    finally:
+        if service is not None:
+            service.stop()
+        if service is not None and not snapshot:
+            (DATA / "url").unlink(missing_ok=True)
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if args.command == "run":
+                record_cpu(args.names, started, usage.ru_utime + usage.ru_stime)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
