@@ -19,6 +19,7 @@ from api.broker import make_broker
 from api.config import ApiSettings
 from api.deps import authenticate
 from api.dispatch import Dispatcher
+from api.docs import install_offline_docs
 from api.errors import (
     DATABASE_UNAVAILABLE,
     data_error_handler,
@@ -38,6 +39,7 @@ from api.routes import (
     plots,
     queue,
     science,
+    stream,
     sweep_plots,
     sweep_stats,
     sweeps,
@@ -74,6 +76,8 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
         lifespan=lifespan,
         # Every route needs an API key but the open ones (api.auth.OPEN_PATHS).
         dependencies=[Depends(authenticate)],
+        docs_url=None,  # api.docs serves them from a package, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.sessionmaker = make_sessionmaker(engine)
@@ -100,6 +104,8 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.include_router(sweep_stats.router)
     app.include_router(sweep_plots.router)
     app.include_router(science.router)
+    app.include_router(stream.router)
+    install_offline_docs(app)
     # The dashboard (api/static): static files that use only the public API.
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)

@@ -86,7 +86,7 @@ class Snapshot(Service):
         procs = self.procs
         url = super().start()
         worker = procs[1]  # Service starts the api, then one worker: stop the worker at once
-        os.killpg(worker.pid, signal.SIGTERM)
+        os.killpg(worker.pid, signal.SIGKILL)  # it has done nothing yet: no warm shutdown
         worker.wait(timeout=60)
         self.procs = procs[:1]
         return url

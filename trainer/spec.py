@@ -556,25 +556,52 @@ def trace_points(spec: ExperimentSpec, resolved: Resolved | None = None) -> int:
     return len(spec.seed_list) * per_seed
 
 
-def memory_estimate_bytes(spec: ExperimentSpec, resolved: Resolved | None = None) -> int:
-    """A generous estimate of peak accelerator memory, in bytes.
+# Chunk sizes of the trainer (trainer/cohort.py, metrics.py, phase2.py), repeated here because
+# spec.py must not import torch: numbers per seed drawn at once in Phase I's reference path and
+# in Phase II, test samples evaluated at once, and the largest test set kept between evaluations.
+_CHUNK_NUMBERS = 2**20
+_CHUNK_STEPS = 256
+_TEST_CHUNK = 8192
+_TEST_CACHE_NUMBERS = 2**24
 
-    Counts, per seed: W and its update temporaries (4·N·d), the minibatch and pre-activations of
-    both reuse steps (B·d + 4·B·N), gd's fixed set (n·d), the test set features (test·(d + N)), and
-    Phase II's feature matrix (M·N) plus its Gram matrix (N²).
+
+def memory_estimate_bytes(spec: ExperimentSpec, resolved: Resolved | None = None) -> int:
+    """A generous estimate of peak memory, in bytes, from the trainer's chunk sizes; measured
+    against the peak of real runs (tests/trainer/test_memory_estimate.py: within 2×).
+
+    Per seed, in numbers of the spec's dtype: W, a, b and their update temporaries (6·N·d); the
+    test set kept between evaluations (when S·test·d ≤ 2^24) and one evaluation chunk of at most
+    8192 samples with its features (m·(d + 3N)); then the larger of the two phases, which never
+    hold their temporaries at once: Phase I's chunk of samples (≤ 256 steps and ≤ 2^20 numbers,
+    at least one minibatch) with pre-activations of both reuse steps (m·(d + 4N)), or gd's fixed
+    set (n·(d + 4N)); Phase II's chunk of ≤ 2^20/d samples with its features in the dtype and in
+    float64 (m·(d + 2N) + 2·2N·m) and three float64 N×N normal-equation matrices plus the solve's
+    temporaries (6·N², doubled from float64).
     """
     r = resolved or resolve(spec)
     S = len(spec.seed_list)
     itemsize = 8 if spec.dtype == "float64" else 4
+    wide = 8 // itemsize  # float64 numbers in units of the dtype
     d, N, B = spec.d, r.N, r.B
-    per_seed = 4 * N * d + B * d + 4 * B * N
+    per_seed = 6 * N * d
+    test = spec.eval.test_samples
+    if S * test * d <= _TEST_CACHE_NUMBERS:
+        per_seed += test * (d + 1)
+    per_seed += min(test, _TEST_CHUNK) * (d + 3 * N)
     if r.n is not None:
-        per_seed += r.n * d
-    test = min(spec.eval.test_samples, 8192)  # evaluated in chunks of at most 8192 samples
-    per_seed += test * (d + N)
+        phase1 = r.n * (d + 4 * N)
+    else:
+        steps = max(1, min(_CHUNK_STEPS, _CHUNK_NUMBERS // max(1, B * d)))
+        phase1 = B * steps * (d + 4 * N)
+    phase2 = 0
     if r.phase2_samples is not None:
-        per_seed += min(r.phase2_samples, 65536) * (N + d) + 2 * N * N
-    return int(S * per_seed * itemsize * 1.25)
+        m = min(r.phase2_samples, max(1, _CHUNK_NUMBERS // d))
+        phase2 = m * (d + 2 * N) + wide * (2 * 2 * N * m + 6 * N * N)
+    per_seed += max(phase1, phase2)
+    # The terms count every temporary as if all were alive at once; the allocator frees most
+    # within a chunk. Measured peaks (CPU RSS) were 0.42–0.47 of the sum, so 0.7 of it keeps the
+    # estimate above the peak with room and within 2× of it.
+    return int(S * per_seed * itemsize * 0.7)
 
 
 # ------------------------------------------------------------------------------------ loading

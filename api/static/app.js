@@ -15,10 +15,21 @@
     ["status", "filter-status"], ["owner", "filter-owner"], ["tag", "filter-tag"],
     ["target", "filter-target"], ["algorithm", "filter-algorithm"], ["d_min", "filter-d-min"],
     ["d_max", "filter-d-max"], ["name", "filter-name"], ["sort", "filter-sort"],
+    ["sweep", "filter-sweep"], ["spec", "filter-spec"],
   ];
-  const TRACE_METRICS = [
-    "mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac_m_09", "train_loss", "test_mse",
-  ];
+  const CLIENT_SIDE = new Set(["sweep", "spec"]);  // applied here, on the rows the API returns
+  // Readable names for metrics and spec fields; anything not listed shows as it is.
+  const LABELS = {
+    median_abs_m: "median |overlap|", mean_abs_m: "mean |overlap|", max_abs_m: "largest |overlap|",
+    frac_m_05: "fraction of seeds ≥ 0.5", frac_m_09: "fraction of seeds ≥ 0.9",
+    train_loss: "training loss", test_mse: "test error (MSE)", samples: "fresh samples",
+    d: "dimension d", "phase1.n": "Phase I samples n", "phase1.batch_size": "batch size",
+    "phase1.stages.0.lr": "Phase I step size η", "phase1.stages.0.inner_lr": "inner step size",
+    "phase1.algorithm": "algorithm", "model.width": "width N", seeds: "seeds",
+    weak_recovery_samples: "samples to weak recovery", final_mean_abs_m: "final mean |overlap|",
+    final_median_abs_m: "final median |overlap|", recovered: "fraction recovered",
+  };
+  const label = (name) => LABELS[name] || name;
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -27,15 +38,25 @@
     nextCursor: null,
     detailId: null,
     detailStamp: null,     // updated_at of the detail last rendered
-    plotStamp: null,
+    selected: new Set(),   // ids ticked for comparison
+    sweepIds: null,        // the sweep filter's member ids (null: no sweep chosen)
     listController: null,  // AbortController of the list request in flight
     timer: null,
   };
 
   // ------------------------------------------------------------------------------- HTTP
   function headers() {
-    const key = $("api-key").value.trim();
+    const key = (localStorage.getItem("silab.key") || "").trim();
     return key ? { Authorization: `Bearer ${key}` } : {};
+  }
+
+  // The key dialog says where a key is; it opens by itself when the API refuses the key.
+  function askForKey(reason) {
+    const dialog = $("key-dialog");
+    $("key-dialog-reason").hidden = !reason;
+    $("key-dialog-reason").textContent = reason || "";
+    $("api-key").value = localStorage.getItem("silab.key") || "";
+    if (!dialog.open) dialog.showModal();
   }
 
   async function api(path, options = {}) {
@@ -53,6 +74,12 @@
       } catch (_) { /* not JSON */ }
       const error = new Error(detail);
       error.status = response.status;
+      if (response.status === 401) {
+        error.message = localStorage.getItem("silab.key")
+          ? "The API refused this browser's key (revoked or expired?): choose another."
+          : "This dashboard needs an API key.";
+        askForKey(error.message);
+      }
       throw error;
     }
     return response.json();
@@ -117,6 +144,46 @@
   }
 
   // ---------------------------------------------------------------------------- filters
+  function specFilters() {
+    return ($("filter-spec").value || "").split(",").map((t) => t.trim()).filter(Boolean)
+      .map((t) => { const [path, ...rest] = t.split("="); return [path.trim(), rest.join("=").trim()]; });
+  }
+
+  function specValue(spec, path) {
+    let value = spec;
+    for (const part of path.split(".")) {
+      if (value === null || value === undefined) return undefined;
+      value = value[part];
+    }
+    return value;
+  }
+
+  function passesSpec(e) {
+    if (state.sweepIds && !state.sweepIds.has(e.id)) return false;
+    return specFilters().every(([path, wanted]) => {
+      const value = specValue(e.spec || {}, path);
+      if (value === undefined) return false;
+      return !wanted || String(typeof value === "object" ? JSON.stringify(value) : value) === wanted;
+    });
+  }
+
+  function specColumns() {
+    return ($("spec-columns").value || "").split(",").map((t) => t.trim()).filter(Boolean);
+  }
+
+  // A sweep member is named "<sweep>: <cell values>": the cell values are what tells rows apart.
+  function nameCell(e) {
+    const td = el("td", null, { className: "name", title: e.name || "" });
+    const cut = (e.name || "").indexOf(": ");
+    if (cut > 0) {
+      td.append(el("span", (e.name || "").slice(cut + 2), { className: "cell-name" }),
+                el("span", " " + e.name.slice(0, cut), { className: "muted sweep-name" }));
+    } else {
+      td.textContent = e.name || "";
+    }
+    return td;
+  }
+
   function filterParams() {
     const params = new URLSearchParams();
     for (const [name, id] of FILTERS) {
@@ -166,6 +233,10 @@
     params.set("limit", String(more ? PAGE : Math.max(PAGE, state.rows.length)));
     if (more && state.nextCursor) params.set("cursor", state.nextCursor);
     try {
+      for (const name of CLIENT_SIDE) params.delete(name);
+      const sweep = $("filter-sweep").value;
+      state.sweepIds = sweep ? new Set((await api(`/sweeps/${sweep}/experiments?limit=5000`,
+        { signal: controller.signal })).items.map((e) => e.id)) : null;
       const page = await api("/experiments?" + params.toString(), { signal: controller.signal });
       state.rows = more ? state.rows.concat(page.items) : page.items;
       state.nextCursor = page.next_cursor;
@@ -175,6 +246,7 @@
     } catch (error) {
       if (error.name === "AbortError") return;  // a newer request replaced this one
       if (replace) { state.rows = []; renderList(); }
+      $("experiments-empty").hidden = true;  // not "no match": the request failed (shown above)
       showError(error);
     } finally {
       if (state.listController === controller) state.listController = null;
@@ -183,13 +255,28 @@
 
   function renderList() {
     const body = $("experiments-body");
-    const rows = state.rows.map((e) => {
+    const columns = specColumns();
+    const heads = $("spec-column-heads");
+    heads.hidden = true;
+    document.querySelectorAll("th.spec-column").forEach((th) => th.remove());
+    for (const path of columns) {
+      heads.before(el("th", label(path), { className: "spec-column num", title: `spec.${path}` }));
+    }
+    const shown = state.rows.filter(passesSpec);
+    const rows = shown.map((e) => {
       const tr = el("tr", null, { "data-id": String(e.id), "data-status": e.status });
-      tr.append(
-        el("td", String(e.id)),
-        el("td", e.name || "", { className: "name", title: e.name || "" }),
-        el("td", e.owner),
-      );
+      const pick = el("td");
+      const box = el("input", null, { type: "checkbox", className: "pick",
+                                      "aria-label": `select experiment ${e.id}` });
+      box.checked = state.selected.has(e.id);
+      box.addEventListener("click", (event) => {
+        event.stopPropagation();
+        if (box.checked) state.selected.add(e.id); else state.selected.delete(e.id);
+        selectionChanged();
+      });
+      pick.append(box);
+      pick.addEventListener("click", (event) => event.stopPropagation());
+      tr.append(pick, el("td", String(e.id)), nameCell(e), el("td", e.owner));
       const status = el("td");
       status.append(statusBadge(e.status));
       if (e.cancel_requested && e.status === "running") status.append(" (cancelling)");
@@ -204,14 +291,25 @@
         el("td", fmtNumber(e.final_median_abs_m), { className: "num" }),
         el("td", fmtNumber(e.test_mse), { className: "num" }),
         el("td", fmtNumber(e.weak_recovery_samples), { className: "num" }),
+        ...columns.map((path) => {
+          const value = specValue(e.spec || {}, path);
+          return el("td", value === undefined ? "—" : typeof value === "number" ? fmtNumber(value)
+            : typeof value === "object" ? JSON.stringify(value) : String(value), { className: "num" });
+        }),
         el("td", (e.tags || []).join(", ")),
         el("td", fmtTime(e.created_at), { title: e.created_at }));
       tr.addEventListener("click", () => { location.hash = `#/experiments/${e.id}`; });
       return tr;
     });
     body.replaceChildren(...rows);
-    $("experiments-empty").hidden = state.rows.length > 0;
+    $("experiments-empty").hidden = shown.length > 0;
     $("load-more").hidden = !state.nextCursor;
+  }
+
+  function selectionChanged() {
+    const n = state.selected.size;
+    $("compare-button").disabled = n < 2;
+    $("selected-count").textContent = n ? `${n} selected` : "";
   }
 
   // ----------------------------------------------------------------------------- detail
@@ -226,7 +324,7 @@
       if (force || e.updated_at !== state.detailStamp) {
         state.detailStamp = e.updated_at;
         renderDetailBody(e);
-        loadPlot(e, force);
+        window.silabLive.show(e);
         loadTrace(e);
       }
     } catch (error) {
@@ -278,40 +376,12 @@
     $("trace-csv").href = `${API}/experiments/${e.id}/trace?format=csv&max_points=1000000`;
   }
 
-  function loadPlot(e, force) {
-    const metric = $("plot-metric").value;
-    const key = `${e.id}|${metric}|${e.updated_at}`;
-    if (!force && key === state.plotStamp) return;
-    state.plotStamp = key;
-    const img = $("plot");
-    const message = $("plot-message");
-    img.onload = () => { message.hidden = true; img.hidden = false; };
-    img.onerror = () => {
-      img.hidden = true;
-      message.hidden = false;
-      message.textContent = "The plot is not available (GET /experiments/{id}/plot.png failed).";
-    };
-    const params = new URLSearchParams({ metric, v: e.updated_at });
-    // Fetched with the request headers (an <img src> could not send the API key).
-    fetch(`${API}/experiments/${e.id}/plot.png?${params}`, { headers: headers() })
-      .then((response) => {
-        if (!response.ok) throw new Error(String(response.status));
-        return response.blob();
-      })
-      .then((blob) => {
-        if (key !== state.plotStamp) return;  // a newer plot was asked for meanwhile
-        if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
-        img.src = URL.createObjectURL(blob);
-      })
-      .catch(() => img.onerror());
-  }
-
   async function loadTrace(e) {
     const head = $("trace-head");
     const body = $("trace-body");
     try {
       const trace = await api(
-        `/experiments/${e.id}/trace?metrics=${TRACE_METRICS.join(",")}&max_points=300`);
+        `/experiments/${e.id}/trace?max_points=300`);  // every metric the API has
       if (e.id !== state.detailId) return;
       const metrics = trace.metrics;
       const header = el("tr");
@@ -366,8 +436,8 @@
   // ----------------------------------------------------------------------------- routing
   function route() {
     const hash = location.hash || "#/";
-    if (hash.startsWith("#/sweeps")) {  // sweeps.js owns these views
-      state.view = "sweeps";
+    if (hash.startsWith("#/sweeps") || hash.startsWith("#/compare")) {  // sweeps.js, compare.js
+      state.view = "other";
       state.detailId = null;
       $("list-view").hidden = true;
       $("experiment-detail").hidden = true;
@@ -379,7 +449,6 @@
       if (state.detailId !== Number(match[1])) {
         state.detailId = Number(match[1]);
         state.detailStamp = null;
-        state.plotStamp = null;
         $("detail-title").textContent = `#${state.detailId}`;
         $("trace-head").replaceChildren();
         $("trace-body").replaceChildren();
@@ -405,7 +474,9 @@
     try {
       if (!document.hidden && $("auto-refresh").checked) {
         if (state.view === "list" && !state.listController) await loadList();
-        else if (state.view === "detail" && state.detailId) await loadDetail();
+        else if (state.view === "detail" && state.detailId && !window.silabLive.streaming()) {
+          await loadDetail();
+        }
       }
     } finally {
       state.timer = setTimeout(poll, POLL_MS);
@@ -414,25 +485,46 @@
 
   // -------------------------------------------------------------------------------- setup
   function init() {
-    const savedKey = localStorage.getItem("silab.key");
-    if (savedKey) $("api-key").value = savedKey;
-    $("api-key").addEventListener("change", () => {
+    $("key-button").addEventListener("click", () => askForKey(""));
+    $("key-form").addEventListener("submit", (event) => {
+      if (event.submitter && event.submitter.value === "cancel") return;
       localStorage.setItem("silab.key", $("api-key").value.trim());
+      showError(null);
       route();
     });
+    $("spec-columns").value = localStorage.getItem("silab.columns") || "";
+    $("spec-columns").addEventListener("change", () => {
+      localStorage.setItem("silab.columns", $("spec-columns").value);
+      renderList();
+    });
+    $("select-all").addEventListener("change", () => {
+      for (const e of state.rows.filter(passesSpec)) {
+        if ($("select-all").checked) state.selected.add(e.id); else state.selected.delete(e.id);
+      }
+      renderList();
+      selectionChanged();
+    });
+    $("compare-button").addEventListener("click", () => {
+      location.hash = `#/compare?ids=${[...state.selected].sort((a, b) => a - b).join(",")}`;
+    });
+    api("/sweeps?limit=200").then((page) => {
+      const select = $("filter-sweep");
+      const chosen = select.value;
+      select.append(...page.items.map((sw) => el("option", `#${sw.id} ${sw.name}`, { value: String(sw.id) })));
+      select.value = chosen;
+    }).catch(() => { /* the list's own request reports errors */ });
     for (const [name, id] of FILTERS) {
       const input = $(id);
       input.addEventListener(input.tagName === "SELECT" ? "change" : "input",
-        name === "status" || name === "algorithm" || name === "sort"
+        ["status", "algorithm", "sort", "sweep"].includes(name)
           ? filtersChanged : filtersChangedSoon);
     }
     $("filters").addEventListener("submit", (event) => { event.preventDefault(); filtersChanged(); });
     $("filters").addEventListener("reset", () => setTimeout(filtersChanged, 0));
     $("load-more").addEventListener("click", () => loadList({ more: true }));
-    $("plot-metric").addEventListener("change", () => {
-      state.plotStamp = null;
-      if (state.detailId) loadDetail({ force: true });
-    });
+    for (const id of ["plot-metric", "plot-log-x"]) {
+      $(id).addEventListener("change", () => window.silabLive.redraw());
+    }
     armed($("detail-cancel"), "really cancel?",
       () => api(`/experiments/${state.detailId}/cancel`, { method: "POST" }));
     armed($("detail-retry"), "really retry?",
@@ -446,7 +538,9 @@
   }
 
   // What sweeps.js (the sweep views) shares with this file.
-  window.silab = { api, headers, el, fmtNumber, fmtTime, statusBadge, showError, stamp };
+  window.silab = { api, headers, el, fmtNumber, fmtTime, statusBadge, showError, stamp, label,
+                   specValue, askForKey, renderDetailHead: (e) => renderDetailHead(e),
+                   detailId: () => state.detailId };
 
   init();
 })();

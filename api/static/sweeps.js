@@ -10,7 +10,7 @@
   const FIELDS = ["final_mean_abs_m", "test_mse", "weak_recovery_samples", "recovered"];
   const $ = (id) => document.getElementById(id);
   const state = { view: null, sweepId: null, sweep: null, heatmapKey: null, timer: null,
-                  blobUrl: null };
+                  blobUrl: null, selected: new Set(), logColor: false };
 
   function doneCount(sweep) {
     return Object.entries(sweep.progress)
@@ -37,7 +37,18 @@
         const tr = S.el("tr", null, { "data-id": String(sweep.id), "data-status": sweep.status });
         const status = S.el("td");
         status.append(S.statusBadge(sweep.status));
-        tr.append(S.el("td", String(sweep.id)), S.el("td", sweep.name, { className: "name" }),
+        const pick = S.el("td");
+        const box = S.el("input", null, { type: "checkbox", className: "pick",
+                                          "aria-label": `select sweep ${sweep.id}` });
+        box.checked = state.selected.has(sweep.id);
+        box.addEventListener("click", (event) => {
+          event.stopPropagation();
+          if (box.checked) state.selected.add(sweep.id); else state.selected.delete(sweep.id);
+          $("sweeps-compare-button").disabled = state.selected.size < 1;
+        });
+        pick.addEventListener("click", (event) => event.stopPropagation());
+        pick.append(box);
+        tr.append(pick, S.el("td", String(sweep.id)), S.el("td", sweep.name, { className: "name" }),
           S.el("td", sweep.owner), status, S.el("td", sweep.axes.join(" × ")),
           S.el("td", String(sweep.cells), { className: "num" }),
           S.el("td", String(sweep.experiments_total), { className: "num" }),
@@ -81,7 +92,8 @@
       $("sweep-cancel").hidden = !["queued", "running"].includes(sweep.status);
       $("sweep-csv").href = `${apiBase()}/sweeps/${sweep.id}/aggregate?format=csv`;
       fillAxes(sweep);
-      await Promise.all([loadCells(sweep), loadHeatmap(sweep)]);
+      await loadCells(sweep);
+      await Promise.all([loadHeatmap(sweep), window.silabSweep.show(sweep)]);
       S.showError(null);
       S.stamp();
     } catch (error) {
@@ -94,8 +106,25 @@
     return (document.body.dataset.api || "").replace(/\/$/, "");
   }
 
-  function fmtStat(stat) {
+  function wilson(k, n) {
+    const z = 1.959963984540054, p = k / n, d = 1 + z * z / n;
+    const centre = (p + z * z / (2 * n)) / d;
+    const half = (z * Math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / d;
+    return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  }
+
+  // A fraction's interval is Wilson's (inside [0, 1]); a recovery time says how many seeds
+  // never recovered (they are not in its mean).
+  function fmtStat(stat, field) {
     if (!stat || stat.mean === null) return "—";
+    if (field === "recovered" && stat.n) {
+      const k = Math.round(stat.mean * stat.n);
+      const [lo, hi] = wilson(k, stat.n);
+      return `${k}/${stat.n} [${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
+    }
+    if (field === "weak_recovery_samples" && stat.n_missing) {
+      return `${S.fmtNumber(stat.mean)} (${stat.n_missing} of ${stat.n + stat.n_missing} not recovered)`;
+    }
     let text = S.fmtNumber(stat.mean);
     if (stat.ci95_high !== null) text += ` ± ${S.fmtNumber((stat.ci95_high - stat.ci95_low) / 2, 2)}`;
     return text;
@@ -104,7 +133,12 @@
   async function loadCells(sweep) {
     const body = await S.api(`/sweeps/${sweep.id}/aggregate?fields=${FIELDS.join(",")}`);
     const head = S.el("tr");
-    head.append(...[...sweep.axes, "experiments", "seeds", ...FIELDS].map((n) => S.el("th", n)));
+    head.append(...[...sweep.axes, "experiments", "seeds", ...FIELDS]
+      .map((n) => S.el("th", S.label(n), { title: n })));
+    // The heatmap's colour goes logarithmic when the shown field spans more than a decade.
+    const value = $("heatmap-value").value;
+    const means = body.cells.map((c) => c[value] && c[value].mean).filter((v) => v > 0);
+    state.logColor = means.length > 1 && Math.max(...means) / Math.min(...means) > 10;
     $("sweep-cells-head").replaceChildren(head);
     $("sweep-cells-body").replaceChildren(...body.cells.map((cell) => {
       const tr = S.el("tr", null, { "data-cell": cell.cell_key });
@@ -116,7 +150,7 @@
         links.append(S.el("a", `#${eid}`, { href: `#/experiments/${eid}` }));
       });
       tr.append(links, S.el("td", String(cell.seeds), { className: "num" }),
-        ...FIELDS.map((f) => S.el("td", fmtStat(cell[f]), { className: "num" })));
+        ...FIELDS.map((f) => S.el("td", fmtStat(cell[f], f), { className: "num" })));
       return tr;
     }));
   }
@@ -131,10 +165,18 @@
       return;
     }
     const params = new URLSearchParams({ x: $("heatmap-x").value, y: $("heatmap-y").value,
-                                         value: $("heatmap-value").value });
+                                         value: $("heatmap-value").value,
+                                         log_color: String(state.logColor) });
     const key = `${sweep.id}|${params}|${doneCount(sweep)}`;
     if (key === state.heatmapKey) return;
     state.heatmapKey = key;
+    if (!img.src) {  // nothing drawn yet: a placeholder, never an empty (broken) image
+      img.hidden = true;
+      message.hidden = false;
+      message.textContent = "drawing the heatmap…";
+    } else {
+      img.classList.add("stale");  // the previous heatmap, dimmed, until the new one is in
+    }
     try {
       const response = await fetch(`${apiBase()}/sweeps/${sweep.id}/heatmap.png?${params}`,
                                    { headers: S.headers() });
@@ -151,6 +193,7 @@
       if (state.blobUrl) URL.revokeObjectURL(state.blobUrl);
       state.blobUrl = URL.createObjectURL(blob);
       img.src = state.blobUrl;
+      img.classList.remove("stale");
       img.hidden = false;
       message.hidden = true;
     } catch (error) {
@@ -164,7 +207,7 @@
   function route() {
     const hash = location.hash || "#/";
     const match = hash.match(/^#\/sweeps\/(\d+)/);
-    const inSweeps = hash.startsWith("#/sweeps");
+    const inSweeps = hash.startsWith("#/sweeps") && !hash.startsWith("#/sweeps/compare");
     $("sweeps-view").hidden = !inSweeps || Boolean(match);
     $("sweep-detail").hidden = !match;
     if (!inSweeps) { state.view = null; state.sweepId = null; return; }
@@ -198,6 +241,9 @@
   }
 
   function init() {
+    $("sweeps-compare-button").addEventListener("click", () => {
+      location.hash = `#/sweeps/compare?ids=${[...state.selected].sort((a, b) => a - b).join(",")}`;
+    });
     for (const id of ["heatmap-x", "heatmap-y", "heatmap-value"]) {
       $(id).addEventListener("change", () => { if (state.sweep) loadHeatmap(state.sweep); });
     }

@@ -80,4 +80,5 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     target = session.config.getoption("chaos_results", None)
     if FIGURES and target:
-        Path(target).write_text(json.dumps(FIGURES, indent=2, sort_keys=True) + "\n")
+        document = {"load_average_at_end": os.getloadavg(), "scenarios": FIGURES}
+        Path(target).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")

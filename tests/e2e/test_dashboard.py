@@ -1,20 +1,25 @@
 """The dashboard in a real headless browser (Debian's chromium + chromium-driver, driven by
-selenium): a real `uvicorn api.main:app` on a loopback port over a SQLite database holding a few
-experiments with traces (inserted through db directly). Load /ui/, filter, open an experiment,
-see its plot image loaded; open the sweeps page. Screenshots go to the test's tmp folder.
+selenium): a real `uvicorn api.main:app` on a loopback port over a SQLite database holding a
+sweep of experiments with traces (inserted through db directly). The key dialog, filters and
+hyperparameter columns, the comparison overlay and grouping, live updates over SSE, the sweep's
+curves and scaling plot, two sweeps' scaling on one chart, and /docs without internet.
+Screenshots go to the test's tmp folder (SILAB_SCREENSHOTS names another; docs/screenshots
+holds the ones we looked at).
 
-scripts/setup installs chromium and chromium-driver when they are missing (as root, with apt-get).
-Without them this test is SKIPPED locally and FAILS when CI=true.
+`scripts/setup --test` (scripts/test) installs chromium and chromium-driver when they are missing
+(as root, with apt-get). Without them these tests are SKIPPED locally and FAIL when CI=true.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from db.config import DbSettings
 from db.models import Experiment, Sweep
@@ -50,7 +55,7 @@ def _binaries() -> tuple[str, str]:
         chromium = None
         missing = f"selenium ({error})"
     else:
-        missing = "chromium and chromium-driver (scripts/setup installs them)"
+        missing = "chromium and chromium-driver (scripts/setup --test installs them)"
     if not chromium or not driver:
         message = f"the browser test needs {missing}"
         if TEST_ENV.ci:
@@ -80,162 +85,349 @@ def browser(tmp_path: Path):
         drv.quit()
 
 
+def _experiment(name: str, d: int, n: str, status: str, recovery: list[float | None]) -> Experiment:
+    seeds = [
+        {
+            "seed": i,
+            "test_mse": 0.2 + 0.2 * i,
+            "final_mean_abs_m": 0.7 + 0.2 * i,
+            "weak_recovery_samples": r,
+        }
+        for i, r in enumerate(recovery)
+    ]
+    return Experiment(
+        name=name,
+        owner="alice",
+        spec={"d": d, "target": "h3", "phase1": {"algorithm": "reuse", "n": n, "batch_size": 4}},
+        spec_hash="0" * 64,
+        target="h3",
+        algorithm="reuse",
+        d=d,
+        width=8,
+        seeds=len(recovery),
+        status=status,
+        samples_total=1000,
+        samples_done=1000 if status == "completed" else 320,
+        final_median_abs_m=0.8 if status == "completed" else None,
+        test_mse=0.3 if status == "completed" else None,
+        result={"seeds": seeds} if status == "completed" else None,
+    )
+
+
+def _points(experiment_id: int, d: int, steps: range) -> list[dict]:
+    return [
+        {
+            "experiment_id": experiment_id,
+            "attempt": 1,
+            "seed": seed,
+            "phase": "phase1",
+            "step": step,
+            "samples": step * 16,
+            "median_abs_m": min(1.0, step / (d / 2) + 0.05 * seed),
+            "mean_abs_m": min(1.0, step / d),
+            "train_loss": 1.0 / step,
+            "test_mse": 1.0 / step,
+        }
+        for seed in (0, 1)
+        for step in steps
+    ]
+
+
+def _sweep(session, name: str, sweep_hash: str, scale: float) -> tuple[Sweep, list[Experiment]]:
+    sweep = Sweep(
+        name=name,
+        owner="alice",
+        sweep_hash=sweep_hash,
+        definition={"base": {}, "axes": [{"path": "d", "values": [16, 32, 64]}]},
+        axes=["d", "phase1.n"],
+        cells=6,
+        experiments_total=6,
+    )
+    session.add(sweep)
+    session.flush()
+    rows = []
+    for d in (16, 32, 64):
+        for n in ("8*d", "16*d"):
+            e = _experiment(
+                f"{name}: d={d} phase1.n={n}",
+                d,
+                n,
+                "completed",
+                [scale * d**1.5, scale * 1.2 * d**1.5],
+            )
+            e.sweep_id, e.cell_key = sweep.id, f'{{"d":{d},"phase1.n":"{n}"}}'
+            session.add(e)
+            rows.append(e)
+    session.flush()
+    for e in rows:
+        add_points(session, _points(e.id, e.d, range(1, 21)))
+    return sweep, rows
+
+
 def _seed_database(url: str) -> dict[str, int]:
-    """Three experiments (two h3 reuse, one h4 online), the first with a trace of two seeds,
-    and a sweep over the two h3 ones."""
+    """Two sweeps over d × phase1.n (every member with a two-seed trace), an experiment outside
+    any sweep, and a running one whose trace the test extends while the browser watches."""
     engine = make_engine(DbSettings(database_url=url))
     with make_sessionmaker(engine)() as session:
-        sweep = Sweep(
-            name="browser sweep",
-            owner="alice",
-            sweep_hash="b" * 64,
-            definition={"base": {}, "axes": [{"path": "d", "values": [16, 32]}]},
-            axes=["d", "phase1.n"],
-            cells=2,
-            experiments_total=2,
-        )
-        session.add(sweep)
+        first, members = _sweep(session, "reuse sweep", "a" * 64, 1.0)
+        second, _ = _sweep(session, "online sweep", "b" * 64, 0.2)
+        loose = _experiment("gamma alone", 48, "4*d", "completed", [100.0, None])
+        running = _experiment("live one", 16, "8*d", "running", [])
+        session.add_all([loose, running])
         session.flush()
-        rows = []
-        for name, target, algorithm, d, n in (
-            ("alpha reuse", "h3", "reuse", 16, "8*d"),
-            ("beta reuse", "h3", "reuse", 32, "16*d"),
-            ("gamma online", "h4", "online", 64, None),
-        ):
-            experiment = Experiment(
-                name=name,
-                owner="alice",
-                spec={"d": d, "target": target},
-                spec_hash="0" * 64,
-                target=target,
-                algorithm=algorithm,
-                d=d,
-                width=8,
-                seeds=2,
-                status="completed",
-                samples_total=1000,
-                samples_done=1000,
-                final_median_abs_m=0.8,
-                test_mse=0.3,
-                result={
-                    "seeds": [
-                        {"seed": 0, "test_mse": 0.2, "final_mean_abs_m": 0.7},
-                        {"seed": 1, "test_mse": 0.4, "final_mean_abs_m": 0.9},
-                    ]
-                },
-            )
-            if n is not None:
-                experiment.sweep_id = sweep.id
-                experiment.cell_key = f'{{"d":{d},"phase1.n":"{n}"}}'
-            session.add(experiment)
-            rows.append(experiment)
-        session.flush()
-        fixture_points: list[dict] = []
-        for seed in (0, 1):
-            for step in range(1, 21):
-                fixture_points.append(
-                    {
-                        "experiment_id": rows[0].id,
-                        "attempt": 1,
-                        "seed": seed,
-                        "phase": "phase1",
-                        "step": step,
-                        "samples": step * 16,
-                        "median_abs_m": min(1.0, 0.05 * step + 0.1 * seed),
-                        "mean_abs_m": min(1.0, 0.04 * step),
-                        "train_loss": 1.0 / step,
-                        "test_mse": 1.0 / step,
-                    }
-                )
-        add_points(session, fixture_points)
+        add_points(session, _points(running.id, 16, range(1, 6)))
         session.commit()
-        ids = {"alpha": rows[0].id, "beta": rows[1].id, "gamma": rows[2].id, "sweep": sweep.id}
+        ids = {
+            "first": first.id,
+            "second": second.id,
+            "members": [m.id for m in members],
+            "loose": loose.id,
+            "running": running.id,
+        }
     engine.dispose()
     return ids
 
 
-def test_dashboard_lists_filters_and_shows_a_plot(browser, tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+def _extend_trace(url: str, experiment_id: int, steps: range) -> None:
+    engine = make_engine(DbSettings(database_url=url))
+    with make_sessionmaker(engine)() as session:
+        add_points(session, _points(experiment_id, 16, steps))
+        row = session.get(Experiment, experiment_id)
+        row.samples_done = steps[-1] * 16
+        session.commit()
+    engine.dispose()
 
+
+def _shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SILAB_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _series(browser, box_id: str) -> int:
+    return int(browser.find_element(By.ID, box_id).get_attribute("data-series") or 0)
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'silab.db'}"
     alembic_upgrade(url)
     ids = _seed_database(url)
     stack = Stack(tmp_path, url, f"sqla+sqlite:///{tmp_path / 'broker.db'}")
     try:
         base = stack.api()
-        key_file = tmp_path / "data" / "admin.key"  # written when the API has accounts
-        key = key_file.read_text().strip() if key_file.is_file() else ""
-        assert httpx.get(f"{base}/", follow_redirects=False).headers["location"] == "/ui/"
-
-        browser.get(f"{base}/ui/")
-        if key:
-            field = browser.find_element(By.ID, "api-key")
-            field.send_keys(key)
-            browser.execute_script("arguments[0].dispatchEvent(new Event('change'));", field)
-
-        def rows() -> list:
-            return browser.find_elements(By.CSS_SELECTOR, "#experiments-body tr")
-
-        wait_until(
-            lambda: len(rows()) == 3,
-            20,
-            "three experiments listed",
-            lambda: browser.find_element(By.ID, "error").text,
-        )
-        browser.save_screenshot(str(tmp_path / "list.png"))
-
-        Select(browser.find_element(By.ID, "filter-algorithm")).select_by_visible_text("reuse")
-        wait_until(lambda: len(rows()) == 2, 20, "the algorithm filter to leave two rows")
-        browser.find_element(By.ID, "filter-name").send_keys("alpha")
-        wait_until(
-            lambda: [r.get_attribute("data-id") for r in rows()] == [str(ids["alpha"])],
-            20,
-            "the name filter to leave alpha",
-        )
-        assert "algorithm=reuse" in browser.current_url and "name=alpha" in browser.current_url
-
-        rows()[0].click()
-        wait_until(
-            lambda: browser.find_element(By.ID, "detail-title").text.startswith(f"#{ids['alpha']}"),
-            20,
-            "the detail view",
-        )
-        plot = browser.find_element(By.ID, "plot")
-        wait_until(
-            lambda: browser.execute_script(
-                "return arguments[0].complete && arguments[0].naturalWidth", plot
-            ),
-            30,
-            "the plot image to load",
-            lambda: browser.find_element(By.ID, "plot-message").text,
-        )
-        assert browser.execute_script("return arguments[0].naturalWidth", plot) > 300
-        wait_until(
-            lambda: len(browser.find_elements(By.CSS_SELECTOR, "#trace-body tr")) == 40,
-            20,
-            "the trace table",
-        )
-        browser.save_screenshot(str(tmp_path / "experiment.png"))
-
-        browser.find_element(By.ID, "nav-sweeps").click()
-        wait_until(
-            lambda: browser.find_elements(By.CSS_SELECTOR, "#sweeps-body tr"), 20, "the sweeps list"
-        )
-        assert browser.find_element(By.ID, "list-view").is_displayed() is False
-        browser.find_element(By.CSS_SELECTOR, "#sweeps-body tr").click()
-        heatmap = browser.find_element(By.ID, "sweep-heatmap")
-        wait_until(
-            lambda: browser.execute_script(
-                "return arguments[0].complete && arguments[0].naturalWidth", heatmap
-            ),
-            30,
-            "the sweep heatmap",
-            lambda: browser.find_element(By.ID, "sweep-heatmap-message").text,
-        )
-        cells = browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-body tr")
-        assert len(cells) == 2 and "0.3 ±" in cells[0].text  # test_mse 0.2, 0.4
-        browser.save_screenshot(str(tmp_path / "sweep.png"))
-        assert (tmp_path / "experiment.png").stat().st_size > 10_000
+        key = (tmp_path / "data" / "admin.key").read_text().strip()
+        yield {"base": base, "key": key, "ids": ids, "url": url, "shots": _shots(tmp_path)}
     finally:
+        stack.close()
+
+
+def test_the_key_dialog_says_where_the_key_is(browser, dashboard) -> None:
+    browser.get(f"{dashboard['base']}/ui/")
+    dialog = browser.find_element(By.ID, "key-dialog")
+    wait_until(lambda: dialog.get_attribute("open") is not None, 20, "the key dialog to open")
+    assert ".silab/admin.key" in dialog.text and "silab-admin create-key" in dialog.text
+    assert "needs an API key" in dialog.text
+    assert not browser.find_element(By.ID, "experiments-empty").is_displayed()  # not "no match"
+    browser.save_screenshot(str(dashboard["shots"] / "key-dialog.png"))
+    browser.find_element(By.ID, "api-key").send_keys(dashboard["key"])
+    browser.find_element(By.ID, "key-save").click()
+    wait_until(
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#experiments-body tr")) == 14,
+        20,
+        "every experiment listed once the key is in",
+        lambda: browser.find_element(By.ID, "error").text,
+    )
+    assert dialog.get_attribute("open") is None
+
+
+def _log_in(browser, dashboard, path: str = "/ui/") -> None:
+    browser.get(f"{dashboard['base']}/health")  # same origin, so the same localStorage
+    browser.execute_script("localStorage.setItem('silab.key', arguments[0])", dashboard["key"])
+    browser.get(f"{dashboard['base']}{path}")
+
+
+def test_filters_columns_and_the_comparison_overlay(browser, dashboard) -> None:
+    ids = dashboard["ids"]
+    _log_in(browser, dashboard)
+
+    def rows() -> list:
+        return browser.find_elements(By.CSS_SELECTOR, "#experiments-body tr")
+
+    wait_until(
+        lambda: len(rows()) == 14, 20, "the list", lambda: browser.find_element(By.ID, "error").text
+    )
+    Select(browser.find_element(By.ID, "filter-sweep")).select_by_value(str(ids["first"]))
+    wait_until(
+        lambda: len(rows()) == 6,
+        20,
+        "the sweep filter to leave its six members",
+        lambda: browser.find_element(By.ID, "error").text,
+    )
+    names = [r.find_element(By.CSS_SELECTOR, ".cell-name").text for r in rows()]
+    assert "d=64 phase1.n=16*d" in names  # members tell apart by their cell, not the sweep name
+    browser.find_element(By.ID, "filter-spec").send_keys("phase1.n=16*d")
+    wait_until(lambda: len(rows()) == 3, 20, "the spec filter to leave three")
+    columns = browser.find_element(By.ID, "spec-columns")
+    columns.send_keys("phase1.batch_size, phase1.n")
+    browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", columns)
+    heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.spec-column")]
+    assert heads == ["batch size", "Phase I samples n"]
+    assert rows()[0].text.count("16*d") >= 1
+    browser.save_screenshot(str(dashboard["shots"] / "list.png"))
+
+    browser.find_element(By.ID, "filter-spec").clear()
+    browser.execute_script(
+        "document.getElementById('filter-spec').dispatchEvent(new Event('input'))"
+    )
+    wait_until(lambda: len(rows()) == 6, 20, "the six members again")
+    for row in rows()[:4]:
+        row.find_element(By.CSS_SELECTOR, "input.pick").click()
+    browser.find_element(By.ID, "compare-button").click()
+    wait_until(
+        lambda: _series(browser, "compare-chart") == 4,
+        30,
+        "four overlaid curves",
+        lambda: browser.find_element(By.ID, "error").text,
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#compare-chart path.line")) == 4
+    browser.save_screenshot(str(dashboard["shots"] / "compare.png"))
+
+    Select(browser.find_element(By.ID, "compare-group")).select_by_value("d")
+    wait_until(
+        lambda: browser.find_element(By.ID, "compare-chart").get_attribute("data-grouped") == "1",
+        20,
+        "the grouped chart",
+    )
+    legend = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#compare-chart .legend")]
+    assert len(legend) == 2 and all(t.startswith("dimension d = ") for t in legend), legend
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#compare-chart path.band")) == 2
+    browser.save_screenshot(str(dashboard["shots"] / "compare-grouped.png"))
+
+
+def test_a_running_experiment_updates_live(browser, dashboard) -> None:
+    ident = dashboard["ids"]["running"]
+    _log_in(browser, dashboard, f"/ui/#/experiments/{ident}")
+    chart = browser.find_element(By.ID, "plot")
+    wait_until(
+        lambda: chart.get_attribute("data-points") == "10",
+        30,
+        "the first ten points",
+        lambda: browser.find_element(By.ID, "error").text,
+    )
+    _extend_trace(dashboard["url"], ident, range(6, 16))
+    wait_until(
+        lambda: chart.get_attribute("data-points") == "30",
+        30,
+        "the new points to stream in over SSE",
+        lambda: chart.get_attribute("data-points"),
+    )
+    assert chart.get_attribute("data-live") == "1"
+    assert browser.find_element(By.ID, "detail-title").text == f"#{ident} live one"
+    wait_until(
+        lambda: "240 of" in browser.find_element(By.ID, "detail-progress-text").text,
+        30,
+        "the progress from the status event",
+    )
+    browser.save_screenshot(str(dashboard["shots"] / "live.png"))
+    # Another experiment: its own curves, never the previous one's.
+    browser.get(f"{dashboard['base']}/ui/#/experiments/{dashboard['ids']['loose']}")
+    wait_until(
+        lambda: (
+            browser.find_element(By.ID, "plot").get_attribute("data-experiment")
+            == str(dashboard["ids"]["loose"])
+        ),
+        20,
+        "the chart of the other experiment",
+    )
+
+
+def test_the_sweep_page_and_two_sweeps_scaling(browser, dashboard) -> None:
+    ids = dashboard["ids"]
+    _log_in(browser, dashboard, f"/ui/#/sweeps/{ids['first']}")
+    wait_until(
+        lambda: _series(browser, "sweep-curves") == 6,
+        30,
+        "a curve per cell",
+        lambda: browser.find_element(By.ID, "error").text,
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#sweep-curves path.band")) == 6
+    wait_until(
+        lambda: (
+            "d^1.5" in browser.find_element(By.ID, "scaling-fit").text
+            or _series(browser, "sweep-scaling") >= 4
+        ),
+        30,
+        "the scaling fit",
+    )
+    heatmap = browser.find_element(By.ID, "sweep-heatmap")
+    wait_until(
+        lambda: browser.execute_script("return arguments[0].naturalWidth", heatmap) > 100,
+        60,
+        "the heatmap (a placeholder until then, never a broken image)",
+        lambda: browser.find_element(By.ID, "sweep-heatmap-message").text,
+    )
+    cells = browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-body tr")
+    assert len(cells) == 6 and "2/2 [" in cells[0].text  # a Wilson interval for the fraction
+    browser.save_screenshot(str(dashboard["shots"] / "sweep.png"))
+
+    browser.get(f"{dashboard['base']}/ui/#/sweeps")
+    wait_until(
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#sweeps-body tr")) == 2,
+        20,
+        "the sweeps list",
+    )
+    for box in browser.find_elements(By.CSS_SELECTOR, "#sweeps-body input.pick"):
+        box.click()
+    browser.find_element(By.ID, "sweeps-compare-button").click()
+    wait_until(
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#sweeps-compare-body tr")) == 4,
+        30,
+        "both sweeps' fits",
+        lambda: browser.find_element(By.ID, "error").text,
+    )
+    exponents = [
+        r.find_elements(By.TAG_NAME, "td")[2].text
+        for r in browser.find_elements(By.CSS_SELECTOR, "#sweeps-compare-body tr")
+    ]
+    assert exponents == ["1.50"] * 4, exponents  # samples = c·d^1.5 in both
+    browser.save_screenshot(str(dashboard["shots"] / "sweeps-compare.png"))
+
+
+def test_api_docs_load_without_internet(tmp_path: Path) -> None:
+    chromium, driver = _binaries()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    url = f"sqlite:///{tmp_path / 'silab.db'}"
+    alembic_upgrade(url)
+    stack = Stack(tmp_path, url, f"sqla+sqlite:///{tmp_path / 'broker.db'}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    # No name resolves but loopback: a CDN would fail to load, as on a machine offline.
+    options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}")
+    drv = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    try:
+        base = stack.api()
+        drv.get(f"{base}/docs")
+        wait_until(
+            lambda: drv.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"),
+            30,
+            "Swagger UI's operations",
+            lambda: drv.page_source[:2000],
+        )
+        assert "silab" in drv.find_element(By.CSS_SELECTOR, ".swagger-ui .title").text
+        drv.save_screenshot(str(_shots(tmp_path) / "docs-offline.png"))
+        drv.get(f"{base}/redoc")
+        wait_until(
+            lambda: drv.find_elements(By.CSS_SELECTOR, "[data-section-id]"),
+            30,
+            "ReDoc's sections",
+            lambda: drv.page_source[:2000],
+        )
+    finally:
+        drv.quit()
         stack.close()
