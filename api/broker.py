@@ -26,6 +26,7 @@ RUN_QUEUE = "celery"
 MAINTAIN_QUEUE = "silab.maintain"
 # A ring not taken within this long is dropped: beat's periodic round covers it anyway.
 RING_EXPIRES_S = 60
+RUN_GROUP = "silab.run_group"
 
 
 class Broker:
@@ -82,6 +83,21 @@ class Broker:
             log.warning(
                 "broker %s did not take the doorbell; beat's round will dispatch",
                 _redacted(self.url),
+                exc_info=True,
+            )
+            return False
+        return True
+
+    def send_group(self, experiment_ids: list[int]) -> bool:
+        """Send `silab.run_group(experiment_ids)` (one fused group, one worker slot); True when
+        the broker accepted it."""
+        try:
+            self.app.send_task(RUN_GROUP, args=[list(experiment_ids)], retry=False)
+        except Exception:
+            log.warning(
+                "broker %s did not take experiments %s; the dispatcher will resend them",
+                _redacted(self.url),
+                experiment_ids,
                 exc_info=True,
             )
             return False

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from db.models import Experiment, ExperimentTag
+from trainer import lanes
 from trainer.spec import TARGET_PRESETS, ExperimentSpec
 
 
@@ -50,6 +51,8 @@ def create_experiment(
         width=resolved.N,
         seeds=len(spec.seed_list),
         samples_total=resolved.total_samples,
+        shape_key=lanes.shape_key(spec),
+        memory_gb=lanes.memory_gb(spec),
         tags=[ExperimentTag(tag=tag) for tag in tags],
     )
     session.add(experiment)

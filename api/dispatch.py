@@ -30,9 +30,9 @@ class Dispatcher:
         """One dispatcher round right here, in its own session (what the maintenance worker does
         when rung; for tools and tests that run without one). Returns the ids it sent."""
 
-        def send(experiment_id: int) -> None:
-            if not self.broker.send_run(experiment_id):
-                raise ConnectionError(f"the broker did not take experiment {experiment_id}")
+        def send(experiment_ids: list[int]) -> None:  # one fused group (db.scheduler)
+            if not self.broker.send_group(experiment_ids):
+                raise ConnectionError(f"the broker did not take experiments {experiment_ids}")
 
         sent, _ = scheduler.dispatch_round(
             self.sessions,

@@ -26,7 +26,7 @@ from client import transport
 from client.frames import Aggregate, AggregateTrace, Experiment, Experiments, Trace
 
 TERMINAL = ("completed", "diverged", "failed", "cancelled")
-RAW_POINTS = 1_000_000  # the API's largest max_points: every point of any real trace
+RAW_POINTS = 2**40  # the API's largest max_points: every point, never downsampled
 
 
 class SilabError(Exception):

@@ -30,3 +30,14 @@ class DbSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'silab.db').resolve()}"
+
+
+class GroupSettings(BaseSettings):
+    """How large a fused group may grow (docs/design.md, "Groups"): SILAB_GROUP_MAX_EXPERIMENTS
+    experiments of one shape_key, and at most SILAB_GROUP_MEMORY_GB of summed memory estimates
+    (the device's budget for one worker). Read by every dispatch round (API and silab.maintain)."""
+
+    model_config = SettingsConfigDict(env_prefix="SILAB_GROUP_", extra="ignore")
+
+    max_experiments: int = Field(64, ge=1)
+    memory_gb: float = Field(8.0, gt=0.0)

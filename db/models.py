@@ -97,6 +97,13 @@ class Experiment(Base):
     d: Mapped[int] = mapped_column(Integer, index=True)
     width: Mapped[int] = mapped_column(Integer)
     seeds: Mapped[int] = mapped_column(Integer)
+    # Fused execution (docs/design.md, "Groups"): trainer.lanes.shape_key of the spec, computed
+    # by the API at submit (experiments with equal keys may share one program; NULL: never
+    # grouped), and the spec's memory estimate, which SILAB_GROUP_MEMORY_GB caps per group.
+    shape_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    memory_gb: Mapped[float | None] = mapped_column(Float)
+    # The first member's id while dispatched or running as a group (a group holds one slot).
+    group_head: Mapped[int | None] = mapped_column(Id)
 
     # The queue. `attempt` counts claims; a claim is a conditional UPDATE on (id, status, attempt).
     attempt: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,6 +12,13 @@ The model (docs/design.md, "Scheduling"):
   the one whose oldest waiting experiment is oldest; FIFO (by id) within one user. A user at
   their running limit (account.max_running, else the lab default) is skipped; a lower level may
   then use the slot (the pool never idles while someone can run).
+- Groups (docs/design.md, "Groups, claims and warm workers"): a group is the longest prefix of
+  the fair order whose members share the head's `shape_key`, capped by `GroupLimits`
+  (SILAB_GROUP_MAX_EXPERIMENTS experiments, SILAB_GROUP_MEMORY_GB summed memory estimates). A
+  group holds one slot and travels as one message. Because a group is always a prefix of what is
+  left of the fair order, the started experiments are always a prefix of the fair order: nobody
+  jumps a higher priority or a user whose turn it is. The fair order counts every member as one
+  experiment (turns and running limits count experiments); only the slot count counts groups.
 - A round is serialized (an advisory lock on PostgreSQL, the write lock on SQLite): the chosen
   experiments are marked dispatched and committed BEFORE they are sent, and unmarked when the
   broker refuses them, so two concurrent rounds never hand out the same slot twice.
@@ -30,6 +37,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.config import GroupSettings
 from db.models import Account, Experiment, Status
 from db.types import now_utc as _now
 
@@ -42,11 +50,26 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_REPLAY = 100_000
 
 
+@dataclass(frozen=True)
+class GroupLimits:
+    """How large a group may grow (db.config.GroupSettings gives the lab's values)."""
+
+    max_experiments: int = 1
+    memory_gb: float = float("inf")
+
+    @staticmethod
+    def from_settings() -> GroupLimits:
+        settings = GroupSettings()
+        return GroupLimits(settings.max_experiments, settings.memory_gb)
+
+
 @dataclass
 class Pool:
     """What the dispatcher sees at the start of a round."""
 
     slots: int
+    # Slots in use: groups running or in flight (None: one per busy experiment).
+    slots_used: int | None = None
     busy: dict[str, int] = field(default_factory=dict)  # owner -> running + in flight
     max_running: dict[str, int | None] = field(default_factory=dict)  # owner -> limit
     last_start: dict[str, datetime] = field(default_factory=dict)  # owner -> last slot handed
@@ -57,7 +80,8 @@ class Pool:
 
     @property
     def free(self) -> int:
-        return max(0, self.slots - self.busy_total)
+        used = self.busy_total if self.slots_used is None else self.slots_used
+        return max(0, self.slots - used)
 
     def at_limit(self, owner: str) -> bool:
         limit = self.max_running.get(owner)
@@ -129,6 +153,12 @@ def pool_state(
         select(Experiment.owner, func.count()).where(_busy(stale)).group_by(Experiment.owner)
     ):
         pool.busy[owner] = count
+    # a group holds one slot: its members share group_head (older rows: their own id)
+    pool.slots_used = session.scalar(
+        select(func.count(func.distinct(func.coalesce(Experiment.group_head, Experiment.id))))
+        .select_from(Experiment)
+        .where(_busy(stale))
+    )
     names = set(owners or ()) | set(pool.busy)
     if not names:
         return pool
@@ -171,65 +201,162 @@ def plan(
     limit: int | None = None,
     now: datetime | None = None,
 ) -> list[int]:
-    """Ids to send now, in the order the fair rule hands out the free slots (read-only)."""
-    now = _now(now)
-    stale = _stale(now, resend_after_s)
-    # (priority, owner) -> [waiting count, oldest id]
-    groups: dict[tuple[int, str], list[int]] = {}
-    for priority, owner, count, oldest in session.execute(
-        select(Experiment.priority, Experiment.owner, func.count(), func.min(Experiment.id))
-        .where(_waiting(stale))
-        .group_by(Experiment.priority, Experiment.owner)
-    ):
-        groups[(priority, owner)] = [count, oldest]
-    if not groups:
-        return []
-    pool = pool_state(
+    """Ids to send now, in the order the fair rule hands out the free slots (read-only), one
+    experiment per slot."""
+    groups = plan_groups(
         session=session,
         slots=slots,
         default_max_running=default_max_running,
         resend_after_s=resend_after_s,
-        owners={o for _, o in groups},
+        limit=limit,
         now=now,
     )
-    free = pool.free if limit is None else min(pool.free, limit)
-    levels = sorted({p for p, _ in groups}, reverse=True)
-    picks: list[tuple[int, str]] = []
-    tick = 0
-    while len(picks) < free:
-        chosen: tuple[int, str] | None = None
-        for level in levels:
+    return [i for group in groups for i in group]
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    id: int
+    shape_key: str | None
+    memory_gb: float
+
+
+def plan_groups(
+    *,
+    session: Session,
+    slots: int,
+    default_max_running: int | None,
+    resend_after_s: float,
+    limit: int | None = None,
+    now: datetime | None = None,
+    groups: GroupLimits = GroupLimits(),
+) -> list[list[int]]:
+    """The groups to send now, one per free slot (at most `limit`), each a prefix of what is
+    left of the fair order (read-only)."""
+    now = _now(now)
+    order = _FairOrder.load(session, slots, default_max_running, resend_after_s, now, groups)
+    if order is None:
+        return []
+    free = order.pool.free if limit is None else min(order.pool.free, limit)
+    out: list[list[int]] = []
+    while len(out) < free:
+        head = order.take()
+        if head is None:
+            break
+        group, memory = [head.id], head.memory_gb
+        while len(group) < groups.max_experiments and head.shape_key is not None:
+            following = order.peek()
+            if following is None or following.shape_key != head.shape_key:
+                break
+            if memory + following.memory_gb > groups.memory_gb:
+                break
+            order.take()
+            group.append(following.id)
+            memory += following.memory_gb
+        out.append(group)
+    return out
+
+
+class _FairOrder:
+    """The fair order of the waiting experiments, one pick at a time: strict priority, then the
+    user whose turn it is (fewest busy, least recently handed one, oldest waiting), FIFO within a
+    user; users at their running limit are skipped. Each pick counts as one busy experiment."""
+
+    def __init__(
+        self,
+        session: Session,
+        pool: Pool,
+        waiting: dict[tuple[int, str], list[int]],
+        stale: datetime,
+        fetch: int,
+    ):
+        self.session, self.pool, self.waiting, self.stale = session, pool, waiting, stale
+        self.levels = sorted({p for p, _ in waiting}, reverse=True)
+        self.rows: dict[tuple[int, str], list[_Waiting]] = {}
+        self.fetch, self.tick, self.now = fetch, 0, _EPOCH
+
+    @staticmethod
+    def load(
+        session: Session,
+        slots: int,
+        default_max_running: int | None,
+        resend_after_s: float,
+        now: datetime,
+        groups: GroupLimits,
+    ) -> _FairOrder | None:
+        stale = _stale(now, resend_after_s)
+        # (priority, owner) -> [waiting count, oldest id]
+        waiting: dict[tuple[int, str], list[int]] = {}
+        for priority, owner, count, oldest in session.execute(
+            select(Experiment.priority, Experiment.owner, func.count(), func.min(Experiment.id))
+            .where(_waiting(stale))
+            .group_by(Experiment.priority, Experiment.owner)
+        ):
+            waiting[(priority, owner)] = [count, oldest]
+        if not waiting:
+            return None
+        pool = pool_state(
+            session=session,
+            slots=slots,
+            default_max_running=default_max_running,
+            resend_after_s=resend_after_s,
+            owners={o for _, o in waiting},
+            now=now,
+        )
+        fetch = max(1, pool.free) * max(1, min(groups.max_experiments, 10_000))
+        order = _FairOrder(session, pool, waiting, stale, fetch)
+        order.now = now
+        return order
+
+    def _next(self) -> tuple[int, str] | None:
+        for level in self.levels:
             owners = [
                 o
-                for (p, o), (n, _) in groups.items()
-                if p == level and n > 0 and not pool.at_limit(o)
+                for (p, o), (n, _) in self.waiting.items()
+                if p == level and n > 0 and not self.pool.at_limit(o)
             ]
             if owners:
-                owner = min(owners, key=lambda o, lv=level: pool.turn_key(o, groups[(lv, o)][1]))
-                chosen = (level, owner)
-                break
-        if chosen is None:
-            break  # everyone waiting is at their running limit
-        picks.append(chosen)
-        groups[chosen][0] -= 1
-        pool.busy[chosen[1]] = pool.busy.get(chosen[1], 0) + 1
-        tick += 1
-        pool.last_start[chosen[1]] = now + timedelta(microseconds=tick)
-    # The ids: FIFO within each (level, owner), in pick order.
-    wanted: dict[tuple[int, str], int] = {}
-    for pick in picks:
-        wanted[pick] = wanted.get(pick, 0) + 1
-    ids: dict[tuple[int, str], list[int]] = {}
-    for (level, owner), count in wanted.items():
-        ids[(level, owner)] = list(
-            session.scalars(
-                select(Experiment.id)
-                .where(_waiting(stale), Experiment.priority == level, Experiment.owner == owner)
-                .order_by(Experiment.id)
-                .limit(count)
-            )
-        )
-    return [ids[pick].pop(0) for pick in picks if ids[pick]]
+                owner = min(
+                    owners, key=lambda o, lv=level: self.pool.turn_key(o, self.waiting[(lv, o)][1])
+                )
+                return level, owner
+        return None  # everyone waiting is at their running limit
+
+    def _row(self, pick: tuple[int, str]) -> _Waiting | None:
+        if pick not in self.rows:
+            level, owner = pick
+            self.rows[pick] = [
+                _Waiting(i, key, float(memory or 0.0))
+                for i, key, memory in self.session.execute(
+                    select(Experiment.id, Experiment.shape_key, Experiment.memory_gb)
+                    .where(
+                        _waiting(self.stale),
+                        Experiment.priority == level,
+                        Experiment.owner == owner,
+                    )
+                    .order_by(Experiment.id)
+                    .limit(self.fetch)
+                )
+            ]
+        rows = self.rows[pick]
+        return rows[0] if rows else None
+
+    def peek(self) -> _Waiting | None:
+        pick = self._next()
+        return None if pick is None else self._row(pick)
+
+    def take(self) -> _Waiting | None:
+        pick = self._next()
+        row = None if pick is None else self._row(pick)
+        if pick is None or row is None:
+            return None
+        self.rows[pick].pop(0)
+        self.waiting[pick][0] -= 1
+        owner = pick[1]
+        self.pool.busy[owner] = self.pool.busy.get(owner, 0) + 1
+        self.tick += 1
+        self.pool.last_start[owner] = self.now + timedelta(microseconds=self.tick)
+        return row
 
 
 def position(
@@ -289,7 +416,7 @@ def position(
         "status": status,
         "in_flight": in_flight,
         "slots": slots,
-        "busy_slots": pool.busy_total,
+        "busy_slots": pool.busy_total if pool.slots_used is None else pool.slots_used,
         "owner_busy": pool.busy.get(owner, 0),
         "owner_max_running": pool.max_running.get(owner),
     }
@@ -344,7 +471,7 @@ def position(
         busy[turn] += 1
         last[turn] = now + timedelta(microseconds=tick)
     waiting_for = []
-    if pool.busy_total >= slots:
+    if pool.free == 0:
         waiting_for.append("worker slots")
     if pool.at_limit(owner):
         waiting_for.append("running limit")
@@ -381,59 +508,62 @@ def lock_round(session: Session) -> None:
 
 def dispatch_round(
     sessions: sessionmaker[Session],
-    send: Callable[[int], None],
+    send: Callable[[list[int]], None],
     *,
     slots: int,
     default_max_running: int | None,
     resend_after_s: float,
     limit: int | None = None,
     now: datetime | None = None,
+    groups: GroupLimits | None = None,
 ) -> tuple[list[int], str | None]:
-    """Pick by the fair rule, mark dispatched and commit, then send; returns (ids sent, the send
-    error or None). `send` raises when the broker does not take a message: the round stops there
-    (the broker is down, the rest would fail too) and the unsent ones are unmarked, so the next
-    round picks them again."""
+    """Pick groups by the fair rule, mark their members dispatched (and their group) and commit,
+    then send one message per group; returns (ids sent, the send error or None). `send` raises
+    when the broker does not take a message: the round stops there (the broker is down, the rest
+    would fail too) and the unsent ones are unmarked, so the next round picks them again."""
     now = _now(now)
+    groups = groups or GroupLimits.from_settings()
     with sessions() as session:
         lock_round(session)
-        ids = plan(
+        planned = plan_groups(
             session=session,
             slots=slots,
             default_max_running=default_max_running,
             resend_after_s=resend_after_s,
             limit=limit,
             now=now,
+            groups=groups,
         )
-        if ids:
+        for group in planned:
             session.execute(
                 update(Experiment)
-                .where(Experiment.id.in_(ids), Experiment.status == Status.queued.value)
-                .values(dispatched_at=now)
+                .where(Experiment.id.in_(group), Experiment.status == Status.queued.value)
+                .values(dispatched_at=now, group_head=group[0])
                 .execution_options(synchronize_session=False)
             )
         session.commit()
     sent: list[int] = []
     error: str | None = None
-    for experiment_id in ids:
+    for group in planned:
         try:
-            send(experiment_id)
+            send(group)
         except Exception as exc:  # noqa: BLE001 (whatever the broker client raises)
             error = f"{type(exc).__name__}: {exc}"
-            log.warning("dispatcher: could not send experiment %s: %s", experiment_id, error)
+            log.warning("dispatcher: could not send experiments %s: %s", group, error)
             break
-        sent.append(experiment_id)
-    unsent = ids[len(sent) :]
+        sent.extend(group)
+    unsent = [i for group in planned for i in group][len(sent) :]
     if unsent:
         with sessions() as session:
             session.execute(
                 update(Experiment)
                 .where(Experiment.id.in_(unsent), Experiment.dispatched_at == now)
-                .values(dispatched_at=None)
+                .values(dispatched_at=None, group_head=None)
                 .execution_options(synchronize_session=False)
             )
             session.commit()
     if sent:
-        log.info("dispatcher: sent %s", sent)
+        log.info("dispatcher: sent %s", [g for g in planned if g[0] in set(sent)])
     return sent, error
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -48,23 +48,51 @@ def run_group(
     device: str | torch.device | None = None,
     checkpoint_every_s: float = 60.0,
     threads: int | None = None,
+    on_outcome: Callable[[int, Result | BaseException], None] | None = None,
 ) -> list[Result | BaseException]:
     """Train every member; one outcome per member, in order. Raises ValueError only when the
     members cannot share a program (different shape keys). threads: how many CPU threads large
-    products may use (default: torch's count); everything else runs on one."""
+    products may use (default: torch's count); everything else runs on one. on_outcome(i, outcome)
+    hears each member's end as soon as it ends (the others may still be training); an exception
+    it raises is logged nowhere and ignored, so one member's bookkeeping cannot stop the rest."""
     if len({lanes.shape_key(m.spec) for m in members}) > 1:
         raise ValueError("run_group: the members' shape keys differ")
     dev = resolve_device(device, members[0].spec)
     outcomes: list[Result | BaseException | None] = [None] * len(members)
-    started: list[Experiment] = []
+    started: dict[int, Experiment] = {}
     for i, m in enumerate(members):
         try:
-            started.append(Experiment.start(m, dev))
+            started[i] = Experiment.start(m, dev)
         except Exception as exc:  # noqa: BLE001 - a bad resume state fails its member only
             outcomes[i] = exc
-    _train(cohort.form(started), _Run(dev, checkpoint_every_s, threads or torch.get_num_threads()))
-    it = iter(started)
-    return [o if o is not None else next(it).outcome for o in outcomes]  # type: ignore[misc]
+    report = _Reporter(outcomes, started, on_outcome)
+    report()
+    run = _Run(dev, checkpoint_every_s, threads or torch.get_num_threads(), report)
+    _train(cohort.form(list(started.values())), run)
+    return outcomes  # type: ignore[return-value]
+
+
+@dataclass
+class _Reporter:
+    """Collects each member's outcome, and tells on_outcome once, as soon as it is known."""
+
+    outcomes: list[Result | BaseException | None]
+    started: dict[int, Experiment]
+    on_outcome: Callable[[int, Result | BaseException], None] | None
+    told: set[int] = field(default_factory=set)
+
+    def __call__(self) -> None:
+        for i in range(len(self.outcomes)):
+            e = self.started.get(i)
+            if self.outcomes[i] is None and e is not None:
+                self.outcomes[i] = e.outcome
+            outcome = self.outcomes[i]
+            if outcome is None or i in self.told:
+                continue
+            self.told.add(i)
+            if self.on_outcome is not None:
+                with contextlib.suppress(Exception):
+                    self.on_outcome(i, outcome)
 
 
 @dataclass(frozen=True)
@@ -74,16 +102,19 @@ class _Run:
     device: torch.device
     checkpoint_every_s: float
     threads: int
+    report: Callable[[], None]
 
 
 def _train(cohorts: list[Cohort], run: _Run) -> None:
     """Every cohort to its end, a chunk each in turn."""
     for c in cohorts:
         _emit(c, loop.evaluate(c) if c.state.step == 0 else [])
+    run.report()
     cohorts = [c for c in cohorts if c.experiments]
     while cohorts:
         for c in cohorts:
             _round(c, run)
+            run.report()
         cohorts = [c for c in cohorts if c.experiments]
 
 

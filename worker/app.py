@@ -28,8 +28,10 @@ Why these settings (the database is the truth; Celery only rings the bell):
 - visibility_timeout (Redis) much larger than the lease: Redis redelivers unacknowledged messages
   after it; with acks_late a run's message stays unacknowledged for the whole run. Redelivery is
   harmless but should be rare.
-- worker_max_tasks_per_child=1: each run gets a fresh process, so GPU memory, CUDA state and
-  torch's caches are released when it ends.
+- Warm workers: the run child imports torch (and makes its CUDA context) once and keeps it
+  across groups; it is recycled after worker_max_tasks_per_child = SILAB_WORKER_RECYCLE_GROUPS
+  groups or once it holds worker_max_memory_per_child = SILAB_WORKER_RECYCLE_MB, so leaks,
+  fragmentation and torch's caches never grow without bound. The parent never imports torch.
 - worker_concurrency=1: one run per process, one process per GPU (CUDA_VISIBLE_DEVICES).
 - silab.maintain has its own queue and its beat messages expire after one interval, so that
   maintenance rounds do not pile up behind a busy worker.
@@ -43,6 +45,7 @@ from kombu import Queue
 from worker.config import WorkerSettings
 
 RUN_TASK = "silab.run_experiment"
+RUN_GROUP_TASK = "silab.run_group"
 MAINTAIN_TASK = "silab.maintain"
 RUN_QUEUE = "celery"  # the default queue: the API sends RUN_TASK by name without a queue
 MAINTAIN_QUEUE = "silab.maintain"
@@ -65,7 +68,9 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
-        worker_max_tasks_per_child=1,
+        # warm workers: the run child keeps torch (and a CUDA context) across groups
+        worker_max_tasks_per_child=settings.worker_recycle_groups,
+        worker_max_memory_per_child=settings.worker_recycle_mb * 1024,  # KiB
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_send_task_events=False,
         task_default_queue=RUN_QUEUE,

@@ -56,6 +56,12 @@ class WorkerSettings(BaseSettings):
         description="worker processes in the whole pool (SILAB_WORKER_SLOTS): the "
         "dispatcher sends only as many experiments as there are free slots",
     )
+    worker_recycle_groups: int = Field(
+        100, ge=1, description="a run process is replaced after this many groups"
+    )
+    worker_recycle_mb: int = Field(
+        4096, ge=64, description="a run process is replaced once its resident memory passes this"
+    )
     default_max_running: int | None = Field(
         None, gt=0, description="lab default of a user's running experiments (None: no limit)"
     )

@@ -56,7 +56,7 @@ def reap_expired(sessions: sessionmaker[Session]) -> queue.ReapReport:
 
 def dispatch_queued(
     sessions: sessionmaker[Session],
-    send: Callable[[int], None],
+    send: Callable[[list[int]], None],
     *,
     resend_after_s: float,
     slots: int,
@@ -81,7 +81,7 @@ def dispatch_queued(
 
 def maintain(
     sessions: sessionmaker[Session],
-    send: Callable[[int], None],
+    send: Callable[[list[int]], None],
     *,
     reap: bool = True,
     dispatch: bool = True,

@@ -36,10 +36,9 @@ from db import queue, traces
 from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
 from trainer.results import EvalPoint, Result
-from trainer.spec import ExperimentSpec
 from worker import dispatch as dispatching
 from worker import final_write, lost_messages
-from worker.app import MAINTAIN_TASK, RUN_QUEUE, RUN_TASK, app
+from worker.app import MAINTAIN_TASK, RUN_GROUP_TASK, RUN_QUEUE, RUN_TASK, app
 from worker.config import WorkerSettings
 
 log = get_task_logger(__name__)
@@ -65,8 +64,26 @@ def settings() -> WorkerSettings:
 # ------------------------------------------------------------------------------------ the tasks
 @app.task(name=RUN_TASK, bind=True)
 def run_experiment(self: Any, experiment_id: int) -> str:
-    worker = f"{self.request.hostname or socket.gethostname()} pid {os.getpid()}"
-    return execute(experiment_id, sessions=sessions(), settings=settings(), worker=worker)
+    """One experiment (messages sent before groups existed, and a retry's)."""
+    return execute(experiment_id, sessions=sessions(), settings=settings(), worker=_name(self))
+
+
+@app.task(name=RUN_GROUP_TASK, bind=True)
+def run_group(self: Any, experiment_ids: list[int]) -> dict[str, str]:
+    """One fused group (db.scheduler forms it; worker.group runs it)."""
+    from worker.group import execute_group
+
+    done = execute_group(
+        [int(i) for i in experiment_ids],
+        sessions=sessions(),
+        settings=settings(),
+        worker=_name(self),
+    )
+    return {str(k): v for k, v in done.items()}
+
+
+def _name(task: Any) -> str:
+    return f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
 
 
 @app.task(name=MAINTAIN_TASK)
@@ -79,7 +96,7 @@ def maintain(reap: bool = True, dispatch: bool = True) -> dict[str, Any]:
         )
     report = dispatching.maintain(
         sessions(),
-        send_run,
+        send_group,
         reap=reap,
         dispatch=dispatch,
         resend_after_s=resend_after_s,
@@ -90,10 +107,10 @@ def maintain(reap: bool = True, dispatch: bool = True) -> dict[str, Any]:
     return report.as_dict()
 
 
-def send_run(experiment_id: int) -> None:
-    """Send silab.run_experiment(experiment_id); raises when the broker does not take it."""
-    run_experiment.apply_async(
-        args=[experiment_id],
+def send_group(experiment_ids: list[int]) -> None:
+    """Send silab.run_group(experiment_ids); raises when the broker does not take it."""
+    run_group.apply_async(
+        args=[list(experiment_ids)],
         retry=True,
         retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
     )
@@ -107,85 +124,13 @@ def execute(
     settings: WorkerSettings,
     worker: str,
 ) -> str:
-    """Claim and run one attempt. Returns what happened: 'not claimed', 'completed', 'diverged',
-    'cancelled', 'lost lease' (reaped or superseded meanwhile: nothing more written), 'failed'.
-    """
-    with sessions() as session:
-        experiment = queue.claim(
-            experiment_id, session=session, worker=worker, lease_seconds=settings.lease_seconds
-        )
-        session.commit()
-        if experiment is None:
-            log.info("experiment %s: not claimed (not queued, or already claimed)", experiment_id)
-            return "not claimed"
-        attempt = experiment.attempt
-        spec_data = experiment.spec
-    log.info("experiment %s: attempt %s claimed by %s", experiment_id, attempt, worker)
+    """Claim and run one attempt (a group of one, worker.group). Returns what happened: 'not
+    claimed', 'completed', 'diverged', 'cancelled', 'lost lease' (reaped or superseded
+    meanwhile: nothing more written), 'failed'."""
+    from worker.group import execute_group
 
-    callbacks = RunCallbacks(experiment_id, attempt, sessions=sessions, settings=settings)
-    callbacks.start()
-    try:
-        result = _run(experiment_id, spec_data, callbacks, sessions=sessions, settings=settings)
-    except BaseException as error:
-        callbacks.close()
-        if callbacks.lost:
-            return "lost lease"
-        _flush_quietly(callbacks)
-        message = _error_text(error)
-        final_write.land(
-            lambda session: queue.fail(
-                experiment_id, session=session, attempt=attempt, error=message
-            ),
-            sessions=sessions,
-            what=f"experiment {experiment_id} attempt {attempt}: fail",
-            retry_for_s=settings.final_write_retry_s,
-        )
-        log.error("experiment %s attempt %s failed: %s", experiment_id, attempt, message)
-        if not isinstance(error, Exception):
-            raise  # SystemExit, KeyboardInterrupt: recorded, and the process still stops
-        return "failed"
-    callbacks.close()
-    return _persist(
-        experiment_id,
-        attempt,
-        result,
-        callbacks,
-        sessions=sessions,
-        retry_for_s=settings.final_write_retry_s,
-    )
-
-
-def _run(
-    experiment_id: int,
-    spec_data: dict[str, Any],
-    callbacks: RunCallbacks,
-    *,
-    sessions: sessionmaker[Session],
-    settings: WorkerSettings,
-) -> Result:
-    spec = ExperimentSpec.model_validate(spec_data)
-    with sessions() as session:
-        stored = queue.load_checkpoint(experiment_id, session=session)
-        state = stored.state if stored is not None else None
-    # torch is imported here, in the child, never in the worker's parent process.
-    from trainer import checkpoint, train
-
-    resume = checkpoint.loads(state) if state is not None else None
-    if resume is not None:
-        callbacks.resume_trace(int(resume["step"]))
-        log.info(
-            "experiment %s: resuming from the checkpoint at %s samples",
-            experiment_id,
-            stored.samples if stored is not None else "?",
-        )
-    device = settings.device if settings.device != "auto" else spec.device
-    return train.run(
-        spec,
-        device=device,
-        callbacks=callbacks,
-        resume=resume,
-        checkpoint_every_s=settings.checkpoint_seconds,
-    )
+    outcome = execute_group([experiment_id], sessions=sessions, settings=settings, worker=worker)
+    return outcome[experiment_id]
 
 
 def _persist(
@@ -300,6 +245,10 @@ class RunCallbacks:
 
     def should_stop(self) -> bool:
         return self.stop
+
+    def on_progress(self, step: int, samples: int) -> None:
+        """Between evaluations: the next heartbeat moves samples_done (issue 12)."""
+        self.samples_done = max(self.samples_done, samples)
 
     def on_checkpoint(self, state: dict[str, Any]) -> None:
         from trainer import checkpoint

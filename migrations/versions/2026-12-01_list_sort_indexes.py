@@ -5,7 +5,7 @@ at 10^5 rows on an idle machine). Each sort key gets (key, id); the nullable one
 (key DESC NULLS LAST, id DESC) on PostgreSQL, the order of a descending list.
 
 Revision ID: listsort01
-Revises: tracechunk01
+Revises: shapekey01
 Create Date: 2026-12-01 11:30:00+00:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "listsort01"
-down_revision: str | Sequence[str] | None = "tracechunk01"
+down_revision: str | Sequence[str] | None = "shapekey01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

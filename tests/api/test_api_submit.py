@@ -231,4 +231,4 @@ def test_submit_through_redis_rings_then_the_round_sends(make_client, redis_url,
         message = server.lindex("celery", 0)
     finally:
         server.close()
-    assert b"silab.run_experiment" in message
+    assert b"silab.run_group" in message  # a group of one

@@ -18,7 +18,7 @@ def _round(sessions: sessionmaker[Session], slots: int = 1, **kwargs) -> list[in
     sent: list[int] = []
     ids, error = scheduler.dispatch_round(
         sessions,
-        sent.append,
+        sent.extend,
         slots=slots,
         default_max_running=kwargs.pop("max_running", None),
         resend_after_s=600,
@@ -126,10 +126,10 @@ def test_a_refused_send_unmarks_the_rest(
     session_factory: sessionmaker[Session], make_experiment: MakeExperiment
 ) -> None:
     ids = [make_experiment(owner=name) for name in ("a", "b", "c")]
-    calls: list[int] = []
+    calls: list[list[int]] = []
 
-    def flaky(experiment_id: int) -> None:
-        calls.append(experiment_id)
+    def flaky(experiment_ids: list[int]) -> None:
+        calls.append(experiment_ids)
         if len(calls) == 2:
             raise ConnectionRefusedError("broker down")
 

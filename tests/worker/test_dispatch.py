@@ -35,14 +35,14 @@ def test_dispatch_sends_undispatched_queued_experiments_once(
         session.commit()
     sent: list[int] = []
 
-    ids, error = dispatch.dispatch_queued(session_factory, sent.append, **ROUND)
+    ids, error = dispatch.dispatch_queued(session_factory, sent.extend, **ROUND)
 
     assert ids == sent == [first, second]
     assert error is None
     assert _get(session_factory, first).dispatched_at is not None
     assert _get(session_factory, already).dispatched_at is not None
     # Marked: the next round sends nothing.
-    assert dispatch.dispatch_queued(session_factory, sent.append, **ROUND) == ([], None)
+    assert dispatch.dispatch_queued(session_factory, sent.extend, **ROUND) == ([], None)
 
 
 def test_dispatch_resends_a_message_that_may_be_lost(
@@ -50,28 +50,28 @@ def test_dispatch_resends_a_message_that_may_be_lost(
 ) -> None:
     stale = add_experiment(dispatched_at=datetime.now(UTC) - timedelta(hours=1))
     sent: list[int] = []
-    assert dispatch.dispatch_queued(session_factory, sent.append, **ROUND)[0] == [stale]
+    assert dispatch.dispatch_queued(session_factory, sent.extend, **ROUND)[0] == [stale]
 
 
 def test_a_broker_that_refuses_leaves_the_rest_for_the_next_round(
     session_factory: sessionmaker[Session], add_experiment: AddExperiment
 ) -> None:
     first, second, third = add_experiment(), add_experiment(), add_experiment()
-    calls: list[int] = []
+    calls: list[list[int]] = []
 
-    def flaky(experiment_id: int) -> None:
-        calls.append(experiment_id)
-        if experiment_id == second:
+    def flaky(experiment_ids: list[int]) -> None:
+        calls.append(experiment_ids)
+        if second in experiment_ids:
             raise ConnectionRefusedError("broker down")
 
     ids, error = dispatch.dispatch_queued(session_factory, flaky, **ROUND)
     assert ids == [first]
-    assert calls == [first, second]  # stops at the first refusal
+    assert calls == [[first], [second]]  # stops at the first refusal
     assert error is not None and "broker down" in error
     assert _get(session_factory, second).dispatched_at is None
     assert _get(session_factory, third).dispatched_at is None
     sent: list[int] = []
-    assert dispatch.dispatch_queued(session_factory, sent.append, **ROUND)[0] == [second, third]
+    assert dispatch.dispatch_queued(session_factory, sent.extend, **ROUND)[0] == [second, third]
 
 
 def test_maintain_reaps_then_dispatches_the_requeued_experiment(
@@ -84,7 +84,7 @@ def test_maintain_reaps_then_dispatches_the_requeued_experiment(
         session.commit()
     sent: list[int] = []
 
-    report = dispatch.maintain(session_factory, sent.append, **ROUND)
+    report = dispatch.maintain(session_factory, sent.extend, **ROUND)
 
     assert report.requeued == [experiment_id]
     assert report.dispatched == sent == [experiment_id]
@@ -98,7 +98,7 @@ def test_maintain_can_skip_either_half(
 ) -> None:
     experiment_id = add_experiment()
     sent: list[int] = []
-    report = dispatch.maintain(session_factory, sent.append, dispatch=False, **ROUND)
+    report = dispatch.maintain(session_factory, sent.extend, dispatch=False, **ROUND)
     assert (report.dispatched, sent) == ([], [])
-    report = dispatch.maintain(session_factory, sent.append, reap=False, **ROUND)
+    report = dispatch.maintain(session_factory, sent.extend, reap=False, **ROUND)
     assert report.dispatched == [experiment_id]

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from worker_helpers import small_spec
 
+import trainer.fused
 import trainer.train
 from db import queue, traces
 from db.models import Checkpoint, Experiment
@@ -210,12 +211,13 @@ def test_failure_records_the_error_and_keeps_the_trace(
     worker_settings: WorkerSettings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken_run(spec: Any, *, callbacks: Any, **kwargs: Any) -> Any:
+    def broken_run(members: Any, **kwargs: Any) -> Any:
+        callbacks = members[0].callbacks
         callbacks.on_eval(EvalPoint("phase1", 0, 0, [0, 1], {"mean_abs_m": [0.1, 0.2]}))
         callbacks.on_eval(EvalPoint("phase1", 5, 5, [0, 1], {"mean_abs_m": [0.3, 0.4]}))
         raise RuntimeError("the accelerator caught fire")
 
-    monkeypatch.setattr(trainer.train, "run", broken_run)
+    monkeypatch.setattr(trainer.fused, "run_group", broken_run)
     experiment_id = add_experiment()
 
     assert _execute(session_factory, worker_settings, experiment_id) == "failed"
@@ -292,14 +294,14 @@ def test_resume_from_a_stored_checkpoint_gives_the_uninterrupted_trace(
     assert report.requeued == [experiment_id]
 
     resumed_from: list[int | None] = []
-    real_run = trainer.train.run
+    real_run = trainer.fused.run_group
 
-    def spy(spec: Any, **kwargs: Any) -> Any:
-        resume = kwargs.get("resume")
-        resumed_from.append(None if resume is None else int(resume["step"]))
-        return real_run(spec, **kwargs)
+    def spy(members: Any, **kwargs: Any) -> Any:
+        for m in members:
+            resumed_from.append(None if m.resume is None else int(m.resume["step"]))
+        return real_run(members, **kwargs)
 
-    monkeypatch.setattr(trainer.train, "run", spy)
+    monkeypatch.setattr(trainer.fused, "run_group", spy)
     assert _execute(session_factory, worker_settings, experiment_id) == "completed"
 
     assert resumed_from == [step]

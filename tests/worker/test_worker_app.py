@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from worker.app import MAINTAIN_QUEUE, MAINTAIN_TASK, RUN_TASK, beat_schedule, make_app
+from worker.app import (
+    MAINTAIN_QUEUE,
+    MAINTAIN_TASK,
+    RUN_GROUP_TASK,
+    RUN_TASK,
+    beat_schedule,
+    make_app,
+)
 from worker.config import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,14 +73,23 @@ def test_celery_settings(tmp_path: Path) -> None:
     assert conf.task_ignore_result is True
     assert conf.task_acks_late is True and conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
-    assert conf.worker_concurrency == 1 and conf.worker_max_tasks_per_child == 1
+    assert conf.worker_concurrency == 1
+
     assert conf.broker_connection_retry_on_startup is True
     assert conf.task_routes[MAINTAIN_TASK] == {"queue": MAINTAIN_QUEUE}
     assert conf.beat_schedule == {
         "silab-maintain": {"task": MAINTAIN_TASK, "schedule": 2.0, "options": {"expires": 2.0}}
     }
     assert (tmp_path / "data").is_dir()  # SQLite creates the broker file but not its folder
-    assert RUN_TASK in app.tasks and MAINTAIN_TASK in app.tasks
+    assert RUN_TASK in app.tasks and MAINTAIN_TASK in app.tasks and RUN_GROUP_TASK in app.tasks
+
+
+def test_the_run_child_stays_warm_until_its_recycle_limits(tmp_path: Path) -> None:
+    settings = WorkerSettings(data_dir=tmp_path, worker_recycle_groups=7, worker_recycle_mb=512)
+    conf = make_app(settings).conf
+    assert conf.worker_max_tasks_per_child == 7
+    assert conf.worker_max_memory_per_child == 512 * 1024  # KiB
+    assert WorkerSettings(data_dir=tmp_path).worker_recycle_groups > 1  # warm by default
 
 
 def test_a_separate_reap_interval_gets_its_own_entry() -> None:

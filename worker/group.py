@@ -1,0 +1,185 @@
+"""One fused group on a warm worker: `execute_group(ids)` claims, trains together, persists.
+
+The dispatcher (db.scheduler) sends a group's ids in one message, `silab.run_group(ids)`. Here
+every id is claimed by the same conditional UPDATE as a lone experiment (queued → running); ids
+this attempt loses are skipped. From then on everything stays per experiment: its own lease and
+heartbeat thread (RunCallbacks), cancel, checkpoints (each in the transaction of the trace points
+before it) and final write, landed as soon as that experiment ends even while the others train.
+One member whose spec, checkpoint or callbacks fail, or that diverges, fails alone
+(trainer.fused.run_group keeps the others going). A kill -9 of the process loses nothing: each
+member's lease runs out, the reaper requeues it, and it resumes from its own checkpoint.
+
+torch is imported here lazily, in the run child, never in the worker's parent process.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from celery.utils.log import get_task_logger
+from sqlalchemy.orm import Session, sessionmaker
+
+from db import queue
+from trainer.results import Result
+from trainer.spec import ExperimentSpec
+from worker import final_write
+from worker.config import WorkerSettings
+from worker.tasks import RunCallbacks, _error_text, _flush_quietly, _persist
+
+log = get_task_logger(__name__)
+
+
+@dataclass
+class _Claimed:
+    experiment_id: int
+    attempt: int
+    spec_data: dict[str, Any]
+    callbacks: RunCallbacks
+
+
+def execute_group(
+    experiment_ids: list[int],
+    *,
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+    worker: str,
+) -> dict[int, str]:
+    """Claim and run the group; per id what happened: 'not claimed', 'completed', 'diverged',
+    'cancelled', 'lost lease', 'failed'."""
+    done: dict[int, str] = {i: "not claimed" for i in experiment_ids}
+    claimed = [c for i in experiment_ids if (c := _claim(i, sessions, settings, worker))]
+    if not claimed:
+        return done
+    ready: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]] = []
+    for c in claimed:
+        c.callbacks.start()
+        try:
+            ready.append((c, ExperimentSpec.model_validate(c.spec_data), _resume(c, sessions)))
+        except Exception as error:  # noqa: BLE001 - a bad spec or checkpoint fails its member
+            done[c.experiment_id] = _conclude(c, error, sessions, settings)
+    for part in _by_shape(ready):
+        try:
+            _train(part, done, sessions, settings)
+        except Exception as error:  # noqa: BLE001 - the part's program failed: its members
+            _conclude_rest(part, error, done, sessions, settings)
+        except BaseException as error:  # SystemExit, KeyboardInterrupt: recorded, re-raised
+            _conclude_rest(ready, error, done, sessions, settings)
+            raise
+    return done
+
+
+def _conclude_rest(
+    part: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
+    error: BaseException,
+    done: dict[int, str],
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+) -> None:
+    for c, _, _ in part:
+        if done[c.experiment_id] == "not claimed":
+            done[c.experiment_id] = _conclude(c, error, sessions, settings)
+
+
+def _claim(
+    experiment_id: int, sessions: sessionmaker[Session], settings: WorkerSettings, worker: str
+) -> _Claimed | None:
+    with sessions() as session:
+        experiment = queue.claim(
+            experiment_id, session=session, worker=worker, lease_seconds=settings.lease_seconds
+        )
+        session.commit()
+        if experiment is None:
+            log.info("experiment %s: not claimed (not queued, or already claimed)", experiment_id)
+            return None
+        attempt, spec_data = experiment.attempt, experiment.spec
+    log.info("experiment %s: attempt %s claimed by %s", experiment_id, attempt, worker)
+    callbacks = RunCallbacks(experiment_id, attempt, sessions=sessions, settings=settings)
+    return _Claimed(experiment_id, attempt, spec_data, callbacks)
+
+
+def _resume(c: _Claimed, sessions: sessionmaker[Session]) -> dict[str, Any] | None:
+    with sessions() as session:
+        stored = queue.load_checkpoint(c.experiment_id, session=session)
+    if stored is None:
+        return None
+    from trainer import checkpoint
+
+    log.info(
+        "experiment %s: resuming from the checkpoint at %s samples", c.experiment_id, stored.samples
+    )
+    resume = checkpoint.loads(stored.state)
+    c.callbacks.resume_trace(int(resume["step"]))  # reopen the trace chunks stored up to it
+    return resume
+
+
+def _by_shape(
+    ready: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
+) -> list[list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]]]:
+    """The members by shape key (a group has one; an older message may mix them)."""
+    from trainer import lanes
+
+    parts: dict[str, list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]]] = defaultdict(
+        list
+    )
+    for member in ready:
+        parts[lanes.shape_key(member[1])].append(member)
+    return list(parts.values())
+
+
+def _train(
+    part: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
+    done: dict[int, str],
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+) -> None:
+    from trainer import fused
+
+    spec = part[0][1]
+    device = settings.device if settings.device != "auto" else spec.device
+    members = [fused.Member(sp, c.callbacks, resume) for c, sp, resume in part]
+
+    def on_outcome(index: int, outcome: Result | BaseException) -> None:
+        c = part[index][0]
+        done[c.experiment_id] = _conclude(c, outcome, sessions, settings)
+
+    fused.run_group(
+        members,
+        device=device,
+        checkpoint_every_s=settings.checkpoint_seconds,
+        on_outcome=on_outcome,
+    )
+
+
+def _conclude(
+    c: _Claimed,
+    outcome: Result | BaseException,
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+) -> str:
+    """The member's final write: its Result, or its failure."""
+    c.callbacks.close()
+    if isinstance(outcome, Result):
+        return _persist(
+            c.experiment_id,
+            c.attempt,
+            outcome,
+            c.callbacks,
+            sessions=sessions,
+            retry_for_s=settings.final_write_retry_s,
+        )
+    if c.callbacks.lost:
+        return "lost lease"
+    _flush_quietly(c.callbacks)
+    message = _error_text(outcome)
+    final_write.land(
+        lambda session: queue.fail(
+            c.experiment_id, session=session, attempt=c.attempt, error=message
+        ),
+        sessions=sessions,
+        what=f"experiment {c.experiment_id} attempt {c.attempt}: fail",
+        retry_for_s=settings.final_write_retry_s,
+    )
+    log.error("experiment %s attempt %s failed: %s", c.experiment_id, c.attempt, message)
+    return "failed"
