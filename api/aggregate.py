@@ -17,92 +17,31 @@ import io
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+from scipy import stats  # type: ignore[import-untyped]
 
 CONFIDENCE = 0.95
-# Above this many degrees of freedom the t quantile comes from the Cornish-Fisher expansion
-# around the normal quantile (error < 1e-9 there) instead of inverting the exact CDF.
-_EXACT_DF_LIMIT = 200
-
-
-# ------------------------------------------------------------------------------------ quantiles
-def _t_cdf_two_sided(t: float, df: int) -> float:
-    """P(|T| < t) for Student's t with an integer number of degrees of freedom (t ≥ 0).
-
-    The closed forms of Abramowitz & Stegun 26.7.3/26.7.4 in θ = atan(t/√df)."""
-    theta = math.atan(t / math.sqrt(df))
-    s, c2 = math.sin(theta), math.cos(theta) ** 2
-    if df % 2 == 1:
-        if df == 1:
-            return 2.0 * theta / math.pi
-        term, total = 1.0, 1.0
-        for k in range(2, df - 1, 2):  # 1 + (2/3)c² + (2·4)/(3·5)c⁴ + … up to c^(df−3)
-            term *= c2 * k / (k + 1)
-            total += term
-        return 2.0 / math.pi * (theta + s * math.cos(theta) * total)
-    term, total = 1.0, 1.0
-    for k in range(1, df - 2, 2):  # 1 + (1/2)c² + (1·3)/(2·4)c⁴ + … up to c^(df−2)
-        term *= c2 * k / (k + 1)
-        total += term
-    return s * total
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The p-quantile of Student's t distribution with `df` degrees of freedom.
-
-    `df` is a positive integer or math.inf (the normal distribution). Exact (to bisection
-    precision) up to 200 degrees of freedom, Cornish-Fisher beyond.
-    """
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must lie in (0, 1), got {p}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    z = NormalDist().inv_cdf(p)
-    if math.isinf(df):
-        return z
-    if df < 1 or df != int(df):
-        raise ValueError(f"df must be a positive integer or inf, got {df}")
-    df = int(df)
-    if df == 1:
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:
-        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
-    if df > _EXACT_DF_LIMIT:
-        # Abramowitz & Stegun 26.7.5.
-        g1 = (z**3 + z) / 4
-        g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-        g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-        g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
-        return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
-    target = 2 * p - 1
-    low, high = z, z * 4 + 10  # t quantiles lie above the normal one
-    while _t_cdf_two_sided(high, df) < target:
-        high *= 2
-    for _ in range(200):
-        mid = 0.5 * (low + high)
-        if _t_cdf_two_sided(mid, df) < target:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12 * max(1.0, high):
-            break
-    return 0.5 * (low + high)
+# The quantile of Student's t that bounds a two-sided CONFIDENCE interval.
+_T_LEVEL = 0.5 + CONFIDENCE / 2
 
 
 # ------------------------------------------------------------------------------------- values
+def finite(value: Any) -> float | None:
+    """The value as a float, or None when it is missing: None, NaN, ±inf or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def is_missing(value: Any) -> bool:
     """None, NaN, ±inf or anything that is not a number."""
-    if value is None or isinstance(value, bool):
-        return True
-    try:
-        return not math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return True
+    return finite(value) is None
 
 
 def get_path(row: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -123,10 +62,11 @@ def summarize(values: Iterable[float | None]) -> dict[str, Any]:
     present: list[float] = []
     missing = 0
     for value in values:
-        if is_missing(value):
+        number = finite(value)
+        if number is None:
             missing += 1
         else:
-            present.append(float(value))
+            present.append(number)
     n = len(present)
     out: dict[str, Any] = {
         "mean": None,
@@ -143,7 +83,7 @@ def summarize(values: Iterable[float | None]) -> dict[str, Any]:
     out["mean"] = mean
     if n >= 2:
         std = float(array.std(ddof=1))
-        half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+        half = float(stats.t.ppf(_T_LEVEL, n - 1)) * std / math.sqrt(n)
         out.update(std=std, ci95_low=mean - half, ci95_high=mean + half)
     return out
 
@@ -213,8 +153,8 @@ def aggregate_trace(points: Sequence[Mapping[str, Any]], metric: str) -> list[di
         members = groups[(phase, step)]
         values = [point.get(metric) for point in members]
         summary = summarize(values)
-        present = [float(v) for v in values if not is_missing(v)]
-        samples = [float(p["samples"]) for p in members if not is_missing(p.get("samples"))]
+        present = [x for x in map(finite, values) if x is not None]
+        samples = [x for x in (finite(p.get("samples")) for p in members) if x is not None]
         median_samples = float(np.median(samples)) if samples else None
         if median_samples is not None and median_samples.is_integer():
             median_samples = int(median_samples)
@@ -246,13 +186,14 @@ def scaling_fit(ds: Sequence[float], samples: Sequence[float | None]) -> dict[st
     if len(ds) != len(samples):
         raise ValueError(f"ds has {len(ds)} entries but samples has {len(samples)}")
     points, missing = [], []
-    for d, s in zip(ds, samples, strict=True):
-        if is_missing(d) or float(d) <= 0:
-            raise ValueError(f"d must be a positive number, got {d!r}")
-        if is_missing(s) or float(s) <= 0:
-            missing.append({"d": float(d)})
+    for raw_d, raw_s in zip(ds, samples, strict=True):
+        d, s = finite(raw_d), finite(raw_s)
+        if d is None or d <= 0:
+            raise ValueError(f"d must be a positive number, got {raw_d!r}")
+        if s is None or s <= 0:
+            missing.append({"d": d})
         else:
-            points.append({"d": float(d), "samples": float(s)})
+            points.append({"d": d, "samples": s})
     out: dict[str, Any] = {
         "exponent": None,
         "exponent_ci95": None,
@@ -283,7 +224,7 @@ def scaling_fit(ds: Sequence[float], samples: Sequence[float | None]) -> dict[st
     n = len(points)
     if n >= 3:
         se = math.sqrt(ss_res / (n - 2) / sxx)
-        half = t_quantile(0.5 + CONFIDENCE / 2, n - 2) * se
+        half = float(stats.t.ppf(_T_LEVEL, n - 2)) * se
         out.update(exponent_se=se, exponent_ci95=[slope - half, slope + half])
     return out
 

@@ -11,8 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ApiSettings(BaseSettings):
-    """SILAB_BROKER_URL selects the broker; with nothing set, an SQLite broker file in the local data
-    folder (SILAB_DATA_DIR, default ./.silab), the embedded default shared with the worker."""
+    """SILAB_BROKER_URL selects the broker; with nothing set, an SQLite broker file in the local
+    data folder (SILAB_DATA_DIR, default ./.silab), the embedded default shared with the worker."""
 
     model_config = SettingsConfigDict(env_prefix="SILAB_", extra="ignore")
 

@@ -149,7 +149,11 @@ def cells(axes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     groups = _groups(axes)
     lengths = [range(len(group[0][1])) for group in groups]
     for indices in itertools.product(*lengths):
-        yield {path: values[i] for group, i in zip(groups, indices) for path, values in group}
+        yield {
+            path: values[i]
+            for group, i in zip(groups, indices, strict=True)
+            for path, values in group
+        }
 
 
 def expand(definition: dict[str, Any]) -> list[Planned]:

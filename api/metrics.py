@@ -93,7 +93,7 @@ class DatabaseCollector(Collector):
             .order_by(Experiment.id.desc())
             .limit(RECENT_ROWS)
         ).all()
-        waits = [max(0.0, (s - c).total_seconds()) for c, s in started]
+        waits = [max(0.0, (s - c).total_seconds()) for c, s in started if s is not None]
         yield _histogram(
             "silab_queue_wait_seconds",
             "started_at − created_at of experiments created in the window",
@@ -113,7 +113,11 @@ class DatabaseCollector(Collector):
             .order_by(Experiment.id.desc())
             .limit(RECENT_ROWS)
         ).all()
-        runs = [max(0.0, (f - s).total_seconds()) for s, f, *_ in finished if s is not None]
+        runs = [
+            max(0.0, (f - s).total_seconds())
+            for s, f, *_ in finished
+            if s is not None and f is not None
+        ]
         yield _histogram(
             "silab_run_seconds",
             "finished_at − started_at of experiments finished in the window",

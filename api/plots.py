@@ -26,7 +26,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from api.aggregate import aggregate_trace, get_path, is_missing
+from api.aggregate import aggregate_trace, finite, get_path, is_missing
 
 Fmt = Literal["png", "svg"]
 FORMATS = ("png", "svg")
@@ -179,11 +179,13 @@ def _choose_x(points: Sequence[Mapping[str, Any]], x: str) -> str:
     return "samples" if len(samples) * 2 >= len(steps) else "step"
 
 
-def _positive(xs: Sequence[float], ys: Sequence[Any], *, log_y: bool = False) -> tuple[list, list]:
+def _positive(
+    xs: Sequence[Any], ys: Sequence[Any], *, log_y: bool = False
+) -> tuple[list[float], list[float]]:
     keep = [
-        (float(a), float(b))
-        for a, b in zip(xs, ys, strict=True)
-        if not is_missing(a) and a > 0 and not is_missing(b) and (not log_y or b > 0)
+        (a, b)
+        for a, b in zip(map(finite, xs), map(finite, ys), strict=True)
+        if a is not None and a > 0 and b is not None and (not log_y or b > 0)
     ]
     return [a for a, _ in keep], [b for _, b in keep]
 
@@ -251,7 +253,7 @@ def _draw_alignment(
     for run in runs.values():
         run.sort(key=lambda p: (p.get("phase", "phase1") != "phase1", p["step"]))
 
-    colours = matplotlib.colormaps["tab10"].colors
+    colours = matplotlib.color_sequences["tab10"]
 
     def panel(ax: Any, names: list[str], log_y: bool) -> None:
         for index, metric in enumerate(names):
@@ -318,7 +320,8 @@ def _draw_alignment(
         top.set_ylabel(", ".join(_label(m) for m in metrics))
     top.set_title(title or "Alignment with the hidden direction during training")
     if bottom is not None:
-        positive = all(is_missing(p.get(m)) or p.get(m) > 0 for p in points for m in has_loss)
+        losses = (finite(p.get(m)) for p in points for m in has_loss)
+        positive = all(loss is None or loss > 0 for loss in losses)
         panel(bottom, has_loss, log_y=positive)
         bottom.set_ylabel("loss" + (" (log scale)" if positive else ""))
         bottom.set_xlabel(x_label)
@@ -368,8 +371,9 @@ def heatmap(
     (a log2 grid when the values are powers of two). Missing values (None, NaN) are grey.
     Two cells with the same (x, y) are an error: aggregate first.
     """
+    rows = [dict(c) for c in cells]
     inputs = {
-        "cells": [dict(c) for c in cells],
+        "cells": rows,
         "x_key": x_key,
         "y_key": y_key,
         "value_key": value_key,
@@ -386,7 +390,7 @@ def heatmap(
 
     def draw() -> Figure:
         return _draw_heatmap(
-            inputs["cells"],
+            rows,
             x_key,
             y_key,
             value_key,
@@ -524,9 +528,11 @@ def scaling_plot(
     """
     if points is None:
         points = fit.get("points", [])
+    fit_only = {k: v for k, v in fit.items() if k != "points"}
+    rows = [dict(p) for p in points]
     inputs = {
-        "fit": {k: v for k, v in fit.items() if k != "points"},
-        "points": [dict(p) for p in points],
+        "fit": fit_only,
+        "points": rows,
         "reference_slopes": list(reference_slopes),
         "information_exponent": information_exponent,
         "title": title,
@@ -535,8 +541,8 @@ def scaling_plot(
 
     def draw() -> Figure:
         return _draw_scaling(
-            inputs["fit"],
-            inputs["points"],
+            fit_only,
+            rows,
             list(reference_slopes),
             information_exponent,
             title,
@@ -610,7 +616,7 @@ def _draw_scaling(
         )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(distinct))
+    ax.xaxis.set_major_locator(FixedLocator(distinct.tolist()))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick_label(float(v))))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("input dimension d (log scale)")

@@ -94,7 +94,10 @@ def main() -> None:
                          "N": 64, "B": 1, "seeds": 2, "budgets": ["40*d", "80*d"]},
             "fused_s": round(fused_s, 3),
             "baseline_s": round(baseline_s, 3),
-            "experiments_per_hour": {"fused": round(per_hour_fused), "one_per_process": round(per_hour_alone)},
+            "experiments_per_hour": {
+                "fused": round(per_hour_fused),
+                "one_per_process": round(per_hour_alone),
+            },
             "ratio": round(ratio, 2),
             "goal_gpu": GOAL_GPU,
             "meets_goal": device.startswith("cuda") and math.isfinite(ratio) and ratio >= GOAL_GPU,

@@ -70,7 +70,8 @@ def log_times(text: str) -> dict[int, dict[str, datetime]]:
         match = LOG_LINE.match(line)
         if not match:
             continue
-        when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+        # naive local log time: only ever subtracted from another line of the same log
+        when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")  # noqa: DTZ007
         message = match.group(2)
         got = re.search(r"Task silab\.run_experiment\[([0-9a-f-]+)\] received", message)
         if got:
@@ -179,8 +180,8 @@ def main() -> None:
                 row.id: row
                 for row in connection.execute(
                     text(
-                        "SELECT id, created_at, dispatched_at, started_at, finished_at, wall_time_s "
-                        "FROM experiment"
+                        "SELECT id, created_at, dispatched_at, started_at, finished_at, "
+                        "wall_time_s FROM experiment"
                     )
                 )
             }
@@ -249,12 +250,14 @@ def main() -> None:
             "per_submission": records,
             "notes": [
                 (
-                    "the API's own dispatch round sends the message inside the POST (a free slot), so "
-                    "beat's 5 s interval is not on this path; it would be if the broker had been down"
+                    "the API's own dispatch round sends the message inside the POST (a free "
+                    "slot), so beat's 5 s interval is not on this path; it would be if the broker "
+                    "had been down"
                 ),
                 (
                     "running is set by the claim, before the child imports torch; the torch import "
-                    "(fresh child per run, worker_max_tasks_per_child=1) is inside outside_trainer_ms"
+                    "(fresh child per run, worker_max_tasks_per_child=1) is inside "
+                    "outside_trainer_ms"
                 ),
             ],
             "maintenance_worker_alive": maintain_alive,

@@ -271,8 +271,8 @@ def whoami(args: argparse.Namespace) -> int:
         expires = me.get("key_expires_at") or "never"
         return [
             (
-                f"{me['name']} ({me['role']}): {me['running']} running ({limit(me['max_running'])}), "
-                f"{me['queued']} queued ({limit(me['max_queued'])})"
+                f"{me['name']} ({me['role']}): {me['running']} running "
+                f"({limit(me['max_running'])}), {me['queued']} queued ({limit(me['max_queued'])})"
             ),
             f"  key {me.get('key_prefix', '?')}… from {source}, expires {expires}",
         ]

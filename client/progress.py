@@ -69,7 +69,7 @@ class Follower:
             self._plain(total, position, status, now)
 
     def _bar(self, total: int | None, position: int, status: str, guessed: bool) -> None:
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
 
         if self.bar is None:
             self.bar = tqdm(

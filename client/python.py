@@ -12,6 +12,7 @@ HTTP error or when the server cannot be reached.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import time
@@ -256,10 +257,8 @@ class SilabClient:
         if response.status_code != 422 or "extra_forbidden" not in response.text:
             return set()
         names: set[str] = set()
-        try:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
             names |= _field_names(self.http.get("/openapi.json").json())
-        except (httpx.HTTPError, ValueError):
-            pass
         try:
             from trainer.spec import ExperimentSpec
 
@@ -274,7 +273,10 @@ class SilabClient:
         found = self.key_sources[-1]
         tried = ", ".join(f"{s.where} ({s.why})" for s in self.key_sources)
         if found.key:
-            return f"the key from {found.where} was refused (tried {tried}); `silab login` stores another"
+            return (
+                f"the key from {found.where} was refused (tried {tried}); "
+                "`silab login` stores another"
+            )
         return f"no API key found (tried {tried}); run `silab login` or set SILAB_API_KEY"
 
     # ----------------------------------------------------------------------------- methods

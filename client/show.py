@@ -103,7 +103,8 @@ def experiment_text(e: dict[str, Any]) -> list[str]:
         missing = sum(r is None for r in recovered)
         lines.append(
             f"  median |m| {number(e.get('final_median_abs_m'))}, test MSE "
-            f"{number(e.get('test_mse'))}, recovered {recovered_text(e.get('weak_recovery_fraction'), len(seeds))}"
+            f"{number(e.get('test_mse'))}, recovered "
+            f"{recovered_text(e.get('weak_recovery_fraction'), len(seeds))}"
         )
         if seeds:
             lines.append(

@@ -74,4 +74,4 @@ def _give_up(state: RetryCallState) -> httpx.Response:
     assert state.outcome is not None
     if state.outcome.failed:
         raise state.outcome.exception()  # type: ignore[misc]
-    return state.outcome.result()  # type: ignore[no-any-return]
+    return state.outcome.result()

@@ -37,7 +37,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     queued = "queued"
     running = "running"
     completed = "completed"
@@ -249,7 +249,7 @@ class Sweep(Base):
 # Accounts: users, API keys, the audit log, idempotency keys
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     admin = "admin"  # everything, on everyone's experiments; reads the audit log
     member = "member"  # submits; cancels, retries and deletes only their own experiments
 

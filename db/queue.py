@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from db import traces
 from db.models import Checkpoint, Experiment, Status
+from db.session import rowcount
 from db.types import now_utc as _now
 
 # A retry gives the experiment this many more attempts.
@@ -542,7 +543,7 @@ def _update(session: Session, where: Any, **values: Any) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount > 0
+    return rowcount(result) > 0
 
 
 def _insert_for(session: Session) -> Any:

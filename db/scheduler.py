@@ -316,9 +316,8 @@ class _FairOrder:
                 if p == level and n > 0 and not self.pool.at_limit(o)
             ]
             if owners:
-                owner = min(
-                    owners, key=lambda o, lv=level: self.pool.turn_key(o, self.waiting[(lv, o)][1])
-                )
+                first_ids = {o: self.waiting[(level, o)][1] for o in owners}
+                owner = min(owners, key=lambda o: self.pool.turn_key(o, first_ids[o]))
                 return level, owner
         return None  # everyone waiting is at their running limit
 
@@ -397,12 +396,12 @@ def position(
         and _aware(dispatched_at) >= stale
     )
     same_level: dict[str, tuple[int, int]] = {}  # owner -> (waiting at this level, oldest id)
-    for other, count, oldest in session.execute(
+    for other, count, first_id in session.execute(
         select(Experiment.owner, func.count(), func.min(Experiment.id))
         .where(_waiting(stale), Experiment.priority == priority)
         .group_by(Experiment.owner)
     ):
-        same_level[other] = (count, oldest)
+        same_level[other] = (count, first_id)
     pool = pool_state(
         session=session,
         slots=slots,

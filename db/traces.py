@@ -167,7 +167,9 @@ class OpenChunks:
             names = [name for name in columns if name not in KEYS]
             rows = [
                 (int(step), int(samples), {name: float(columns[name][i]) for name in names})
-                for i, (step, samples) in enumerate(zip(columns["step"], columns["samples"]))
+                for i, (step, samples) in enumerate(
+                    zip(columns["step"], columns["samples"], strict=True)
+                )
                 if keep[i]
             ]
             self._chunks[(seed, phase, number)] = _Chunk(rows)

@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.python import SilabClient
+from client.python import SilabClient  # noqa: E402 (after the sys.path set-up above)
 
 SWEEPS = {
     "cpu": {
@@ -349,7 +349,7 @@ def summary_sections(
             lines.append(
                 f"| {n} | " + " | ".join(fmt(row[d][field]) if d in row else "" for d in ds) + " |"
             )
-        sections[name] = lines + [""]
+        sections[name] = [*lines, ""]
     if "scaling" not in ids or scaling is None:
         return sections
     cells = silab.sweep_aggregate(
@@ -392,7 +392,7 @@ def summary_sections(
             f"| {key['target']} | {key['phase1.algorithm']} | {b} | {ci} | "
             f"{fit['n']} | {fit['n_missing']} |"
         )
-    sections["scaling"] = lines + [""]
+    sections["scaling"] = [*lines, ""]
     return sections
 
 

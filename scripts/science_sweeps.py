@@ -37,9 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reproduce_fig1 import Service
+# after the sys.path set-up above
+from reproduce_fig1 import Service  # noqa: E402
 
-from client.python import SilabClient
+from client.python import SilabClient  # noqa: E402
 
 DATA = ROOT / ".silab-science"
 OUT = ROOT / "docs" / "results" / "science"

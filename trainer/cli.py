@@ -135,7 +135,7 @@ class CliCallbacks:
         total = resolved.total_steps if self.by_steps else resolved.total_samples
         self.bar = None
         if progress:
-            from tqdm import tqdm  # type: ignore[import-untyped]
+            from tqdm import tqdm
 
             self.bar = tqdm(
                 total=total,

@@ -101,7 +101,7 @@ def information_exponent(coefficients: Mapping[int, float]) -> int | None:
 def label_power_exponents(
     coefficients: Mapping[int, float], max_power: int = 4
 ) -> dict[int, int | None]:
-    """Information exponent of y^k for k = 1 … max_power (the label powers that batch reuse sees)."""
+    """Information exponent of y^k for k = 1 … max_power (the label powers batch reuse sees)."""
     scale = norm(coefficients) or 1.0
     scaled = {int(k): c / scale for k, c in coefficients.items()}
     return {k: information_exponent(power_coefficients(scaled, k)) for k in range(1, max_power + 1)}

@@ -52,7 +52,7 @@ def _is_aligned(t: torch.Tensor) -> bool:
 def aligned(t: torch.Tensor) -> torch.Tensor:
     if _is_aligned(t):
         return t
-    out = _aligned_empty(tuple(t.shape), t)  # type: ignore[arg-type]
+    out = _aligned_empty(tuple(t.shape), t)
     out.copy_(t)
     return out
 

@@ -110,5 +110,6 @@ def fit(
     merged = _Normal(S, N, device)
     merged.G, merged.c, merged.yy = train.G + holdout.G, train.c + holdout.c, train.yy + holdout.yy
     merged.count = samples
-    ridge = [float(lam) if ok else None for lam, ok in zip(best_lam.tolist(), found.tolist())]
+    pairs = zip(best_lam.tolist(), found.tolist(), strict=True)
+    ridge = [float(lam) if ok else None for lam, ok in pairs]
     return Phase2Fit(a=(N * v).to(dtype), b=b, act=act, ridge=ridge, train_mse=merged.mse(v))

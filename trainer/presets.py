@@ -1,4 +1,4 @@
-"""Named experiment specs shipped with the package, and `--set key.path=value` overrides. Torch-free.
+"""Named experiment specs shipped with the package, `--set key.path=value` overrides; torch-free.
 
 A preset is a YAML file in trainer/presets/ whose leading comment says where its numbers come
 from. `load_spec("preset:NAME")` or `load_spec("path/to/spec.yaml")` returns the raw mapping;

@@ -183,7 +183,7 @@ def _reference_update(
         xi = lr / inner_lr
         mixed = tuple(
             (1 - per_lane(xi, p.dim())) * p + per_lane(xi, p.dim()) * q
-            for p, q in zip(params, second)
+            for p, q in zip(params, second, strict=True)
         )
         return _finish(mixed, rule), r  # type: ignore[arg-type]
     # multipass: `passes` normalized steps on the same minibatch, the first of size lr

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 
 # The metric names of an evaluation point; each maps to one float (or None) per seed.
 OVERLAP_METRICS = ("mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac_m_09")
-METRICS = OVERLAP_METRICS + ("train_loss", "test_mse")
+METRICS = (*OVERLAP_METRICS, "train_loss", "test_mse")
 
 Phase = Literal["phase1", "phase2"]
 Status = Literal["completed", "cancelled", "diverged"]

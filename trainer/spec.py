@@ -244,8 +244,9 @@ class Phase1Spec(Strict):
     stages: list[Stage] = Field(min_length=1)
     reuse_variant: Literal["outer", "interpolate"] = Field(
         "outer",
-        description="(reconstructed) outer: w ← normalize(w − lr·∇̃L(w')) with w' = w − inner_lr·∇̃L(w); "
-        "interpolate: w'' = w' − inner_lr·∇̃L(w'), w ← normalize((1−ξ)w + ξw'') with ξ = lr/inner_lr",
+        description="(reconstructed) outer: w ← normalize(w − lr·∇̃L(w')) with "
+        "w' = w − inner_lr·∇̃L(w); interpolate: w'' = w' − inner_lr·∇̃L(w'), "
+        "w ← normalize((1−ξ)w + ξw'') with ξ = lr/inner_lr",
     )
     passes: int = Field(2, ge=1, le=64, description="multipass: steps on each fresh minibatch")
     n: ExprField | None = Field(None, description="gd: size of the fixed training set")
@@ -265,8 +266,8 @@ class Phase1Spec(Strict):
         "x_i in neuron j's mean-field gradient, is clipped to [−clip, clip]. null: no clipping "
         "(the literal algorithm). Reuse's second gradient y·σ'(z + ηd·y·σ'(z)) is a degree-13 "
         "Gaussian polynomial whose rare huge values randomize w; without clipping the reference "
-        "table's reuse column is not flat in d (docs/results/science_notes.md). At 1000, with f ≈ 0, "
-        "a He_3 student and target h_3, 0.3% (|m| ≈ 0) to 1.6% (|m| ≈ 0.9) of reuse's outer "
+        "table's reuse column is not flat in d (docs/results/science_notes.md). At 1000, with "
+        "f ≈ 0, a He_3 student and target h_3, 0.3% (|m| ≈ 0) to 1.6% (|m| ≈ 0.9) of reuse's outer "
         "steps are clipped and fewer than 4·10⁻⁵ of online steps",
     )
     _exprs = field_validator("batch_size", "n")(

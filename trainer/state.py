@@ -104,7 +104,7 @@ class RunState:
         for f in fields(fresh):
             current, saved = getattr(fresh, f.name), state[f.name]
             if f.name == "train_generators":
-                for g, s in zip(current, saved):
+                for g, s in zip(current, saved, strict=True):
                     g.set_state(s)
                 continue
             if isinstance(current, torch.Tensor):

@@ -39,7 +39,7 @@ def randn(
     """(S, *shape) standard normals, row s drawn from gens[s] alone (the numbers of
     torch.randn(shape, generator=gens[s]), drawn in place: no stacking copy)."""
     out = torch.empty((len(gens), *shape), dtype=dtype, device=device)
-    for row, g in zip(out, gens):
+    for row, g in zip(out, gens, strict=True):
         row.normal_(generator=g)
     return out
 

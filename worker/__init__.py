@@ -1,1 +1,3 @@
-"""The Celery worker: claims experiments, runs the trainer, persists results. Imports db and trainer."""
+"""The Celery worker: claims experiments, runs the trainer, persists results.
+
+Imports db and trainer."""

@@ -80,7 +80,7 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         enable_utc=True,
         beat_schedule=beat_schedule(settings),
     )
-    app.silab_settings = settings  # type: ignore[attr-defined]
+    app.silab_settings = settings
     return app
 
 

@@ -48,7 +48,7 @@ def execute_group(
 ) -> dict[int, str]:
     """Claim and run the group; per id what happened: 'not claimed', 'completed', 'diverged',
     'cancelled', 'lost lease', 'failed'."""
-    done: dict[int, str] = {i: "not claimed" for i in experiment_ids}
+    done: dict[int, str] = dict.fromkeys(experiment_ids, "not claimed")
     claimed = [c for i in experiment_ids if (c := _claim(i, sessions, settings, worker))]
     if not claimed:
         return done

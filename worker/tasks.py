@@ -58,7 +58,7 @@ def sessions() -> sessionmaker[Session]:
 
 
 def settings() -> WorkerSettings:
-    return app.silab_settings  # type: ignore[attr-defined,no-any-return]
+    return app.silab_settings
 
 
 # ------------------------------------------------------------------------------------ the tasks

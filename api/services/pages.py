@@ -15,7 +15,7 @@ class HasId(Protocol):
     def id(self) -> int: ...
 
 
-I = TypeVar("I", bound=HasId)
+Row = TypeVar("Row", bound=HasId)
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def page_size(limit: int | None, settings: ApiSettings) -> int:
     return min(limit or settings.default_page_size, settings.max_page_size)
 
 
-def id_page(rows: list[I], size: int) -> Page[I]:
+def id_page(rows: list[Row], size: int) -> Page[Row]:
     """`rows` fetched in id order with a limit of size + 1: the first `size`, and when there were
     more, the last one's id as the cursor."""
     page = rows[:size]

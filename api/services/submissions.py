@@ -1,5 +1,6 @@
 """Submitting an experiment: validate against the server's limits, store it as queued with its
-audit record (and its Idempotency-Key) in one transaction, then ring the dispatcher's doorbell. The same
+audit record (and its Idempotency-Key) in one transaction, then ring the dispatcher's
+doorbell. The same
 key and body return what the first request created."""
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ TRACE_CSV = [
 
 
 def seed_fields(text: str | None) -> list[str]:
-    """Comma-separated per-seed fields (default all of sweep_cells.SEED_FIELDS); Invalid names one."""
+    """Comma-separated per-seed fields (default: all of sweep_cells.SEED_FIELDS); Invalid names
+    the unknown ones."""
     if not text:
         return list(sweep_cells.SEED_FIELDS)
     chosen = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))

@@ -1,5 +1,5 @@
-"""An experiment's evaluation trace: decoded chunks (db.traces) to JSON, columnar JSON, CSV and Arrow IPC, and
-downsampling, all on numpy columns: no model or ORM object per point.
+"""An experiment's evaluation trace: decoded chunks (db.traces) to JSON, columnar JSON, CSV and
+Arrow IPC, and downsampling, all on numpy columns: no model or ORM object per point.
 
 The JSON forms are built whole (orjson, which writes NaN as null and numpy arrays natively);
 CSV and Arrow stream chunk by chunk from a server-side cursor, so a 10^7-point trace is sent in
@@ -223,7 +223,7 @@ def csv_lines(metrics: Sequence[str], parts: Iterator[Series]) -> Iterator[bytes
         ]
         for name in metrics:
             columns.append("" if math.isnan(v) else repr(v) for v in s.columns[name].tolist())
-        yield "".join(lead + ",".join(row) + "\n" for row in zip(*columns)).encode()
+        yield "".join(lead + ",".join(row) + "\n" for row in zip(*columns, strict=True)).encode()
 
 
 def arrow_stream(metrics: Sequence[str], parts: Iterator[Series]) -> Iterator[bytes]:

@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from reference_table import quantile  # after the path set-up above
+from reference_table import quantile  # noqa: E402 (after the sys.path set-up above)
 
 # Student activations as coefficients on the normalized h_k (He_k = sqrt(k!) h_k).
 STUDENTS = {"He2": {2: math.sqrt(2)}, "He3": {3: math.sqrt(6)}, "He4": {4: math.sqrt(24)}}
@@ -306,7 +306,7 @@ def main() -> None:
             entries.append(entry)
         document = {
             "generated_by": "docs/results/h4_step_sizes.py",
-            "command": " ".join(["docs/results/h4_step_sizes.py"] + sys.argv[1:]),
+            "command": " ".join(["docs/results/h4_step_sizes.py", *sys.argv[1:]]),
             "cpu_s": round(cpu, 1),
             "entries": entries,
         }

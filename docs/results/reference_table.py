@@ -1,9 +1,9 @@
 """Reproduce shared/science.md's reference table with the presets reference-reuse and
 reference-online, and write reference_table.md, reference_table.png and reference_table.json.
 
-    .venv/bin/python docs/results/reference_table.py                # d = 64, 128, 256, 512 (about a minute)
-    .venv/bin/python docs/results/reference_table.py --quick        # 8 seeds, d = 64, 128
-    .venv/bin/python docs/results/reference_table.py --replot       # redraw from the .json only
+    .venv/bin/python docs/results/reference_table.py           # d = 64 … 512 (about a minute)
+    .venv/bin/python docs/results/reference_table.py --quick   # 8 seeds, d = 64, 128
+    .venv/bin/python docs/results/reference_table.py --replot  # redraw from the .json only
 
 Each (algorithm, d) is one trainer.train.run of the preset with `d` (and `seeds`) overridden,
 all seeds batched. Weak recovery of a seed = the first evaluated sample count with
@@ -120,8 +120,8 @@ def write_markdown(entries: list[dict[str, Any]], path: Path, note: str) -> None
         (
             "One neuron, B = 1, He_3 student, target h_3, float64; weak recovery = first evaluated "
             "sample count with |⟨w, θ⟩| ≥ 0.5. Median [IQR] over the runs; a run that never "
-            'recovers within the budget counts as +∞ ("> budget"). science.md = shared/science.md\'s '
-            "reference numbers (median over 32 runs)."
+            'recovers within the budget counts as +∞ ("> budget"). science.md = '
+            "shared/science.md's reference numbers (median over 32 runs)."
         ),
         "",
         note,
@@ -249,7 +249,7 @@ def main() -> None:
         seeds = sorted({len(e["weak_recovery_samples"]) for e in entries})
         document = {
             "generated_by": "docs/results/reference_table.py",
-            "command": " ".join(["docs/results/reference_table.py"] + sys.argv[1:]),
+            "command": " ".join(["docs/results/reference_table.py", *sys.argv[1:]]),
             "seeds": seeds,
             "quick": args.quick,
             "entries": entries,

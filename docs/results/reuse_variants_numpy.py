@@ -46,10 +46,15 @@ def run(
     sgn = np.ones(S)
     eta = c / d
     gam = gk / (d * math.log(d))
-    if act == "he3":
-        dsig = lambda z: scale * (3 * z * z - 3)
-    elif act == "tanh":
-        dsig = lambda z: scale * (1 - np.tanh(z) ** 2)
+
+    if act not in ("he3", "tanh"):
+        raise ValueError(f"act: he3 or tanh, not {act!r}")
+
+    def dsig(z):
+        if act == "he3":
+            return scale * (3 * z * z - 3)
+        return scale * (1 - np.tanh(z) ** 2)
+
     T = int(budget * d)
     every = every or max(1, d // 8)
     rec = np.full(S, np.inf)
@@ -97,7 +102,8 @@ def run(
 
 def summ(r):
     r = np.sort(r)
-    return f"med {np.median(r):.1f} q25 {np.quantile(r, 0.25):.1f} q75 {np.quantile(r, 0.75):.1f} rec {np.isfinite(r).sum()}/{len(r)}"
+    quartiles = f"q25 {np.quantile(r, 0.25):.1f} q75 {np.quantile(r, 0.75):.1f}"
+    return f"med {np.median(r):.1f} {quartiles} rec {np.isfinite(r).sum()}/{len(r)}"
 
 
 if __name__ == "__main__":

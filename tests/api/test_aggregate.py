@@ -1,8 +1,7 @@
-"""api.aggregate: known statistics, t quantiles, grouping, trace aggregation, scaling fits, CSV."""
+"""api.aggregate: known statistics, grouping, trace aggregation, scaling fits, CSV."""
 
 import csv
 import io
-import itertools
 import math
 
 import numpy as np
@@ -14,56 +13,8 @@ from api.aggregate import (
     get_path,
     scaling_fit,
     summarize,
-    t_quantile,
     to_csv,
 )
-
-
-# ---------------------------------------------------------------------------------- t quantiles
-@pytest.mark.parametrize(
-    ("p", "df", "expected"),
-    [
-        # Standard table values (two-sided 95%, 99%, one-sided 90%), 3–4 significant digits.
-        (0.975, 1, 12.706),
-        (0.975, 2, 4.303),
-        (0.975, 3, 3.182),
-        (0.975, 4, 2.776),
-        (0.975, 5, 2.571),
-        (0.975, 9, 2.262),
-        (0.975, 10, 2.228),
-        (0.975, 20, 2.086),
-        (0.975, 30, 2.042),
-        (0.975, 60, 2.000),
-        (0.975, 120, 1.980),
-        (0.975, 1000, 1.962),
-        (0.975, math.inf, 1.960),
-        (0.995, 9, 3.250),
-        (0.995, 2, 9.925),
-        (0.9, 5, 1.476),
-        (0.95, 15, 1.753),
-    ],
-)
-def test_t_quantile_matches_the_table(p, df, expected):
-    assert t_quantile(p, df) == pytest.approx(expected, abs=6e-4)
-
-
-def test_t_quantile_is_symmetric_and_continuous_where_the_method_changes():
-    assert t_quantile(0.025, 9) == pytest.approx(-t_quantile(0.975, 9))
-    assert t_quantile(0.5, 7) == 0.0
-    # Exact CDF inversion up to df = 200, Cornish-Fisher above: no jump at the seam.
-    # Reference: scipy.stats.t.ppf(0.975, 200) = 1.971896, (…, 201) = 1.971837.
-    assert t_quantile(0.975, 200) == pytest.approx(1.971896, abs=1e-6)
-    assert t_quantile(0.975, 201) == pytest.approx(1.971837, abs=1e-6)
-    # Decreasing in df towards the normal quantile.
-    values = [t_quantile(0.975, df) for df in range(1, 400)]
-    assert all(a > b for a, b in itertools.pairwise(values))
-    assert values[-1] > t_quantile(0.975, math.inf)
-
-
-@pytest.mark.parametrize(("p", "df"), [(0.0, 3), (1.0, 3), (0.9, 0), (0.9, 2.5)])
-def test_t_quantile_refuses_bad_arguments(p, df):
-    with pytest.raises(ValueError):
-        t_quantile(p, df)
 
 
 # ------------------------------------------------------------------------------------ summarize

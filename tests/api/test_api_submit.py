@@ -105,7 +105,8 @@ def _invalid(spec: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any
             ["body", "spec", "phase1", "stages", 0, "lr"],
             "unknown name 'x'",
         ),
-        # the whole-spec check (resolved expressions): pydantic puts it at the spec, the API names it
+        # the whole-spec check (resolved expressions): pydantic puts it at the spec, the API names
+        # the field
         (
             ["phase1", "stages", 0, "lr"],
             "-0.1",

@@ -46,5 +46,5 @@ def test_scaling_fit_recovers_the_exponent_with_an_interval():
 
 def test_scaling_fit_refuses_a_d_whose_median_is_censored():
     groups = [(64, [1, 2, 3], [9, 9, 9]), (128, [4, None, None], [9, 9, 9])]
-    with pytest.raises(survival.CensoredMedian, match="d = 128.*2 of 3 seeds"):
+    with pytest.raises(survival.CensoredMedian, match=r"d = 128.*2 of 3 seeds"):
         survival.scaling_fit(groups)

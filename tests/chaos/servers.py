@@ -5,6 +5,7 @@ as the `postgres` user (initdb refuses root)."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -78,10 +79,8 @@ class PostgresCluster:
         self.start()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):
             self.stop("immediate")
-        except RuntimeError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -39,8 +39,17 @@ def test_wait_survives_an_api_restart(tmp_path: Path) -> None:
     env = {**os.environ, "SILAB_API_KEY": key, "SILAB_RETRY_S": str(RETRY_S)}
     with err.open("w") as stderr:
         waiting = subprocess.Popen(
-            [sys.executable, "-m", "client.cli", "--url", url, "wait", str(ident)]
-            + ["--interval", "0.2"],
+            [
+                sys.executable,
+                "-m",
+                "client.cli",
+                "--url",
+                url,
+                "wait",
+                str(ident),
+                "--interval",
+                "0.2",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

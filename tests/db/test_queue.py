@@ -405,9 +405,8 @@ def test_finish_rejects_bad_arguments(session: Session, make_experiment: MakeExp
             result={},
         )
     with pytest.raises(ValueError, match="naive"):
-        queue.claim(
-            experiment_id, session=session, worker="w", lease_seconds=1, now=datetime(2026, 1, 1)
-        )
+        naive = datetime(2026, 1, 1)  # noqa: DTZ001 (the refused input under test)
+        queue.claim(experiment_id, session=session, worker="w", lease_seconds=1, now=naive)
 
 
 def test_fail_and_mark_cancelled_are_conditional(

@@ -28,4 +28,4 @@ def test_last_start_per_owner_across_chunks(make_experiment, session):
         now=base + timedelta(days=1),
     )
     assert pool.last_start == expected
-    assert pool.busy == {owner: 1 for owner in expected}
+    assert pool.busy == dict.fromkeys(expected, 1)

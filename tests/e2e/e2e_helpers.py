@@ -7,6 +7,7 @@ Every wait is bounded; a failure shows the tail of each process's log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -118,10 +119,8 @@ class Proc:
         """Signal the whole process group (the worker's pool children and beat too)."""
         if self.popen.returncode is not None and sig != signal.SIGKILL:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             self.popen.wait(timeout=10)
         except subprocess.TimeoutExpired:

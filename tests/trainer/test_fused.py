@@ -92,13 +92,13 @@ def alone(sp, **kw):
 
 def fused_group(specs, recorders=None):
     recorders = recorders or [Recorder() for _ in specs]
-    members = [Member(sp, rec) for sp, rec in zip(specs, recorders)]
+    members = [Member(sp, rec) for sp, rec in zip(specs, recorders, strict=True)]
     outcomes = fused.run_group(members, device="cpu")
     return outcomes, recorders
 
 
 def assert_each_as_alone(specs, outcomes, recorders, skip=()):
-    for i, (sp, outcome, rec) in enumerate(zip(specs, outcomes, recorders)):
+    for i, (sp, outcome, rec) in enumerate(zip(specs, outcomes, recorders, strict=True)):
         if i in skip:
             continue
         assert (numbers(outcome), trace(rec)) == alone(sp), f"member {i} differs from alone"
@@ -119,24 +119,53 @@ def test_every_member_of_a_mixed_group_reports_exactly_what_it_reports_alone():
 
 WIDE = {"width": 32, "activation": {"random_hermite": {"min_degree": 1, "max_degree": 4}}}
 PATHS = {
-    "b1_wide_random_hermite": [make(model=WIDE), make(model=WIDE, phase1=stages(("20*d", "0.2/d", "1/d"), ("10*d", "0.3/d", 0)))],
+    "b1_wide_random_hermite": [
+        make(model=WIDE),
+        make(model=WIDE, phase1=stages(("20*d", "0.2/d", "1/d"), ("10*d", "0.3/d", 0))),
+    ],
     "online_large_batch": [
-        make(phase1={"algorithm": "online", "batch_size": 16, "stages": [{"samples": f"{k}*d", "lr": f"{lr}/d"}]})
+        make(
+            phase1={
+                "algorithm": "online",
+                "batch_size": 16,
+                "stages": [{"samples": f"{k}*d", "lr": f"{lr}/d"}],
+            }
+        )
         for k, lr in ((40, 0.5), (40, 0.2), (24, 0.5))
     ],
     "multipass_reference": [
-        make(phase1={"algorithm": "multipass", "batch_size": 16, "passes": 2, "stages": [{"samples": "20*d", "lr": f"{lr}/d", "inner_lr": "0.2/d"}]})
+        make(
+            phase1={
+                "algorithm": "multipass",
+                "batch_size": 16,
+                "passes": 2,
+                "stages": [{"samples": "20*d", "lr": f"{lr}/d", "inner_lr": "0.2/d"}],
+            }
+        )
         for lr in (0.5, 0.3)
     ],
     "gd_train_all": [
-        make(phase1={"algorithm": "gd", "n": "4*d", "train": "all", "stages": [{"steps": steps, "lr": f"{lr}/d"}]})
+        make(
+            phase1={
+                "algorithm": "gd",
+                "n": "4*d",
+                "train": "all",
+                "stages": [{"steps": steps, "lr": f"{lr}/d"}],
+            }
+        )
         for steps, lr in ((40, 0.5), (40, 0.2), (25, 0.5))
     ],
     "interpolate": [
-        make(phase1={"algorithm": "reuse", "reuse_variant": "interpolate", "stages": [{"samples": "20*d", "lr": f"{lr}/d", "inner_lr": "1/d"}]})
+        make(
+            phase1={
+                "algorithm": "reuse",
+                "reuse_variant": "interpolate",
+                "stages": [{"samples": "20*d", "lr": f"{lr}/d", "inner_lr": "1/d"}],
+            }
+        )
         for lr in (0.5, 0.25)
     ],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", PATHS)

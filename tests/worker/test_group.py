@@ -41,7 +41,7 @@ def test_a_fused_group_stores_for_every_member_what_it_stores_alone(
     specs = _sweep()
     ids = [add_experiment(s) for s in specs]
     done = execute_group(ids, sessions=session_factory, settings=worker_settings, worker="w")
-    assert done == {i: "completed" for i in ids}
+    assert done == dict.fromkeys(ids, "completed")
     for experiment_id, spec in zip(ids, specs, strict=True):
         _assert_same_trace(_trace(session_factory, experiment_id), _reference(spec).rows())
         experiment = _experiment(session_factory, experiment_id)

@@ -1,0 +1,143 @@
+"""Experiments' request and response bodies: submission, validation, the experiment, its trace and
+the page of them. Requests end in Create, responses in Public."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from trainer.spec import ExperimentSpec
+
+Tag = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\s,]+$"),
+]
+Status = Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
+SORT_KEYS = (
+    "id",
+    "created_at",
+    "d",
+    "test_mse",
+    "final_median_abs_m",
+    "weak_recovery_samples",
+    "held_recovery_samples",
+    "held_recovery_fraction",
+    "wall_time_s",
+)
+
+
+# Named priority levels (the column stores the integer).
+PRIORITY_LEVELS = {"low": -10, "normal": 0, "high": 10}
+PriorityName = Literal["low", "normal", "high"]
+
+
+class ExperimentCreate(BaseModel):
+    """A submission: the spec and how to file it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=200, description="free text shown in lists")
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=32, description="labels to filter by (no spaces or commas)"
+    )
+    priority: Annotated[int, Field(ge=-1000, le=1000)] | PriorityName = Field(
+        0,
+        description="higher runs first: low (-10), normal (0), high (10) or an integer; "
+        "users take turns within one priority",
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="claims allowed before a lost lease fails the run"
+    )
+    spec: ExperimentSpec
+
+    @field_validator("tags")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+    @field_validator("priority")
+    @classmethod
+    def _level(cls, value: int | str) -> int:
+        return PRIORITY_LEVELS[value] if isinstance(value, str) else value
+
+
+class SpecCreate(BaseModel):
+    """A spec to validate; the other fields of a submission are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    spec: ExperimentSpec
+
+
+class SpecValidationPublic(BaseModel):
+    valid: bool = True
+    spec: dict[str, Any] = Field(description="the spec with every default filled in")
+    facts: dict[str, Any] = Field(
+        description="information exponent, label power exponents, reuse exponent, resolved "
+        "width and budgets, memory estimate (trainer.spec.ExperimentSpec.facts)"
+    )
+    spec_hash: str = Field(description="sha256 of the canonical JSON of the normalized spec")
+
+
+class ExperimentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    owner: str
+    tags: list[str] = Field(validation_alias="tag_names")
+    priority: int
+    status: Status
+    spec: dict[str, Any]
+    spec_hash: str
+    target: str = Field(description="target label: 'h3', 'h3+h4' or 'hermite:3=0.5,4=0.8'")
+    algorithm: str
+    d: int
+    width: int
+    seeds: int
+    attempt: int
+    max_attempts: int
+    worker: str | None
+    cancel_requested: bool
+    samples_done: int
+    samples_total: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    dispatched_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    lease_expires_at: datetime | None
+    final_mean_abs_m: float | None
+    final_median_abs_m: float | None
+    final_max_abs_m: float | None
+    test_mse: float | None
+    weak_recovery_samples: float | None
+    weak_recovery_fraction: float | None
+    held_recovery_samples: float | None = Field(
+        None, description="median over seeds of held recovery; None when censored"
+    )
+    held_recovery_fraction: float | None = None
+    wall_time_s: float | None
+    samples_per_second: float | None
+    device: str | None
+    torch_version: str | None
+    result: dict[str, Any] | None
+
+
+class ExperimentsPublic(BaseModel):
+    """One page of experiments; pass `next_cursor` as `cursor` for the next (null: last page)."""
+
+    items: list[ExperimentPublic]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, rows: Sequence[Any], next_cursor: str | None) -> ExperimentsPublic:
+        """The page of these Experiment rows."""
+        return cls(
+            items=[ExperimentPublic.model_validate(row) for row in rows], next_cursor=next_cursor
+        )
