@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from celery import Celery
+from kombu import Queue
 from sqlalchemy.engine import make_url
 
 from api.config import ApiSettings
@@ -19,6 +20,12 @@ from api.config import ApiSettings
 log = logging.getLogger(__name__)
 
 RUN_EXPERIMENT = "silab.run_experiment"
+# The doorbell: the maintenance worker's task and queue (worker.app's names; the API sends by name).
+MAINTAIN = "silab.maintain"
+RUN_QUEUE = "celery"
+MAINTAIN_QUEUE = "silab.maintain"
+# A ring not taken within this long is dropped: beat's periodic round covers it anyway.
+RING_EXPIRES_S = 60
 RUN_GROUP = "silab.run_group"
 
 
@@ -43,6 +50,11 @@ class Broker:
             broker_transport_options=transport_options,
             task_ignore_result=True,
             result_backend=None,
+            # Routed exactly as worker.app declares its queues, so a ring lands where the
+            # maintenance worker listens, on Redis and on the SQLite broker alike.
+            task_default_queue=RUN_QUEUE,
+            task_queues=[Queue(RUN_QUEUE), Queue(MAINTAIN_QUEUE)],
+            task_routes={MAINTAIN: {"queue": MAINTAIN_QUEUE}},
         )
 
     def send_run(self, experiment_id: int) -> bool:
@@ -54,6 +66,23 @@ class Broker:
                 "broker %s did not take experiment %s; the dispatcher will resend it",
                 _redacted(self.url),
                 experiment_id,
+                exc_info=True,
+            )
+            return False
+        return True
+
+    def ring(self) -> bool:
+        """Ask the maintenance worker for a dispatcher round (`silab.maintain(reap=False)`);
+        True when the broker took the message. Cheap and lock-free: the round itself runs in
+        the maintenance worker, one at a time, and takes everything queued since the last."""
+        try:
+            self.app.send_task(
+                MAINTAIN, kwargs={"reap": False}, expires=RING_EXPIRES_S, retry=False
+            )
+        except Exception:
+            log.warning(
+                "broker %s did not take the doorbell; beat's round will dispatch",
+                _redacted(self.url),
                 exc_info=True,
             )
             return False

@@ -1,6 +1,8 @@
-"""One round of the fair dispatcher (db.scheduler), run by the API right after a change to the
-queue: free worker slots go to whoever's turn it is, not necessarily to the experiment just
-submitted. A broker that is down leaves everything for the worker's periodic dispatcher."""
+"""After a change to the queue (submit, retry, bulk submit) the API rings the doorbell: one
+`silab.maintain(reap=False)` message to the maintenance worker, which runs a round of the fair
+dispatcher (db.scheduler). The request does no dispatch work and takes no lock; rounds are
+serialized in the maintenance worker (concurrency 1, plus the advisory lock). A broker that is
+down leaves everything for beat's periodic round."""
 
 from __future__ import annotations
 
@@ -15,13 +17,19 @@ from db import scheduler
 
 @dataclass(frozen=True)
 class Dispatcher:
-    """Callable: runs a round in its own session and returns the ids it sent."""
+    """Callable: rings the doorbell; True when the broker took the ring."""
 
     sessions: sessionmaker[Session]
     broker: Broker
     settings: ApiSettings
 
-    def __call__(self) -> list[int]:
+    def __call__(self) -> bool:
+        return self.broker.ring()
+
+    def round(self) -> list[int]:
+        """One dispatcher round right here, in its own session (what the maintenance worker does
+        when rung; for tools and tests that run without one). Returns the ids it sent."""
+
         def send(experiment_ids: list[int]) -> None:  # one fused group (db.scheduler)
             if not self.broker.send_group(experiment_ids):
                 raise ConnectionError(f"the broker did not take experiments {experiment_ids}")

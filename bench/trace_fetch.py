@@ -32,9 +32,10 @@ def insert_experiment(url: str, points: int) -> int:
 
     from sqlalchemy import insert
 
+    from db import traces
     from db.config import DbSettings
-    from db.models import Experiment, TracePoint
-    from db.session import make_engine
+    from db.models import Experiment
+    from db.session import make_engine, make_sessionmaker
     from trainer.spec import ExperimentSpec
 
     spec = ExperimentSpec.model_validate({**SPEC, "seeds": SEEDS})
@@ -81,8 +82,6 @@ def insert_experiment(url: str, points: int) -> int:
                     loss = 1.0 - m**2 + abs(rng.gauss(0, 0.02))
                     rows.append(
                         {
-                            "experiment_id": experiment_id,
-                            "attempt": 1,
                             "seed": seed,
                             "phase": phase,
                             "step": step,
@@ -94,21 +93,81 @@ def insert_experiment(url: str, points: int) -> int:
                             "frac_m_09": float(m > 0.9),
                             "train_loss": loss,
                             "test_mse": loss * 1.01 if k % 10 else math.nan,
-                            "created_at": now,
                         }
                     )
-            connection.execute(insert(TracePoint), rows)
-        return experiment_id
+        with make_sessionmaker(engine)() as session:
+            traces.merge_points(experiment_id, session=session, attempt=1, rows=rows)
+            session.commit()
+        storage = bytes_per_point(engine, experiment_id, rows)
+        return experiment_id, storage
     finally:
         engine.dispose()
 
 
+# The trace_point table as it was before migration tracechunk01: the same-run baseline of storage.
+BEFORE_DDL = """
+CREATE TABLE trace_point_before (
+    id BIGSERIAL PRIMARY KEY,
+    experiment_id BIGINT NOT NULL REFERENCES experiment (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL, seed BIGINT NOT NULL, phase VARCHAR(16) NOT NULL,
+    step BIGINT NOT NULL, samples BIGINT NOT NULL,
+    mean_abs_m FLOAT, median_abs_m FLOAT, max_abs_m FLOAT, frac_m_05 FLOAT, frac_m_09 FLOAT,
+    train_loss FLOAT, test_mse FLOAT, created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE (experiment_id, seed, phase, step)
+)"""
+
+
+def bytes_per_point(engine: Any, experiment_id: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Table + index + TOAST bytes per point: the old one-row-per-point table holding the same
+    points (built here, then dropped) against trace_chunk, after VACUUM."""
+    from sqlalchemy import text
+
+    before_rows = [
+        {**r, "experiment_id": experiment_id, "attempt": 1}
+        | {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in rows
+    ]
+    names = list(before_rows[0])
+    with engine.begin() as connection:
+        connection.execute(text(BEFORE_DDL))
+        connection.execute(
+            text(
+                f"INSERT INTO trace_point_before ({', '.join(names)}) "
+                f"VALUES ({', '.join(':' + n for n in names)})"
+            ),
+            before_rows,
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE trace_point_before"))
+        connection.execute(text("VACUUM ANALYZE trace_chunk"))
+        size = {
+            table: connection.execute(
+                text("SELECT pg_total_relation_size(:t)"), {"t": table}
+            ).scalar_one()
+            for table in ("trace_point_before", "trace_chunk")
+        }
+        payload = connection.execute(text("SELECT sum(length(data)) FROM trace_chunk")).scalar_one()
+        connection.execute(text("DROP TABLE trace_point_before"))
+    n = len(rows)
+    before, after = size["trace_point_before"] / n, size["trace_chunk"] / n
+    return {
+        "points": n,
+        "before_trace_point_bytes_per_point": round(before, 1),
+        "after_trace_chunk_bytes_per_point": round(after, 1),
+        "after_compressed_payload_bytes_per_point": round(payload / n, 1),
+        "ratio_before_to_after": round(before / after, 1),
+        "note": "pg_total_relation_size (heap, indexes, TOAST) after VACUUM; the synthetic "
+        "curves are random walks, a real trace compresses about as well (~16 B/point on a "
+        "trainer run of d=16)",
+    }
+
+
 def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
-    """The route's two steps timed without HTTP: the query (crud.trace_rows) and the
-    downsampling to 500 (crud.downsample)."""
-    from api import crud
+    """The route's two steps timed without HTTP: reading and decoding the chunks
+    (db.traces.read_series) and the downsampling to 500 (api.services.traces.downsample)."""
+    from api.schemas import TRACE_METRICS
+    from api.services import traces
     from db.config import DbSettings
-    from db.models import TRACE_METRICS
     from db.session import make_engine, make_sessionmaker
 
     engine = make_engine(DbSettings(database_url=url))
@@ -118,18 +177,10 @@ def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
         for _ in range(repeats):
             with sessions() as session:
                 began = time.perf_counter()
-                rows = crud.trace_rows(
-                    session=session,
-                    experiment_id=experiment_id,
-                    metrics=list(TRACE_METRICS),
-                    seeds=None,
-                    phase=None,
-                    step_min=None,
-                    step_max=None,
-                )
+                series = traces.TraceQuery(experiment_id, list(TRACE_METRICS)).series(session)
                 query.append(time.perf_counter() - began)
             began = time.perf_counter()
-            crud.downsample(rows, list(TRACE_METRICS), 500)
+            traces.downsample(series, list(TRACE_METRICS), 500)
             down.append(time.perf_counter() - began)
     finally:
         engine.dispose()
@@ -149,13 +200,15 @@ def main() -> None:
     time_limit_s = 45 if args.quick else 200
     began = time.perf_counter()
     with stack(args.redis_db) as run:
-        experiment_id = insert_experiment(run.database.url, args.points)
+        experiment_id, storage = insert_experiment(run.database.url, args.points)
         base = run.api()
         key = run.admin_key()
         path = f"/experiments/{experiment_id}/trace"
         requests = {
             "health": ("/health", {}),
             "raw_json": (path, {"max_points": 1_000_000}),
+            "raw_columns_json": (path, {"max_points": 1_000_000, "format": "columns"}),
+            "raw_arrow": (path, {"max_points": 1_000_000, "format": "arrow"}),
             "downsampled_500_json": (path, {"max_points": 500}),
             "raw_csv": (path, {"max_points": 1_000_000, "format": "csv"}),
             "downsampled_500_csv": (path, {"max_points": 500, "format": "csv"}),
@@ -171,7 +224,9 @@ def main() -> None:
                 response = client.get(url, params=params)
                 response.raise_for_status()
                 sizes[name] = len(response.content)
-                if name.endswith("_json"):
+                if name == "raw_columns_json":
+                    returned[name] = sum(len(s["step"]) for s in response.json()["series"])
+                elif name.endswith("_json"):
                     returned[name] = len(response.json()["points"])
                 elif name.endswith("_csv"):
                     returned[name] = response.text.count("\n") - 1
@@ -203,8 +258,9 @@ def main() -> None:
     emit(
         {
             "benchmark": "trace_fetch",
-            "description": "GET /experiments/{id}/trace with 10^4 points: raw vs downsampled to "
-            "500, JSON and CSV, one request at a time, vs GET /health",
+            "description": "GET /experiments/{id}/trace with 10^4 points: raw (JSON per point, "
+            "columnar JSON, Arrow IPC, CSV) vs downsampled to 500, one request at a time, vs GET "
+            "/health; and storage bytes per point, trace_point (before) vs trace_chunk",
             "quick": args.quick,
             "setup": {
                 "points": args.points,
@@ -219,6 +275,7 @@ def main() -> None:
             },
             "results": results,
             "in_process_breakdown": breakdown,
+            "storage": storage,
             "wall_s": round(time.perf_counter() - began, 1),
             "environment": environment(),
         }

@@ -49,6 +49,35 @@ class Status(enum.StrEnum):
 TERMINAL = (Status.completed, Status.diverged, Status.failed, Status.cancelled)
 
 
+# Sort keys of GET /experiments that are never NULL: one (key, id) index serves both directions.
+SORTED_NOT_NULL = ("created_at", "d")
+# Nullable sort keys sort NULLS LAST both ways: ascending is the plain index's forward order, but
+# descending NULLS LAST is not its backward order, so those get a second, descending index.
+SORTED_NULLABLE = (
+    "test_mse",
+    "final_median_abs_m",
+    "weak_recovery_samples",
+    "held_recovery_samples",
+    "held_recovery_fraction",
+    "wall_time_s",
+)
+
+
+def list_sort_indexes() -> list[Index]:
+    from sqlalchemy import column
+
+    out = [Index(f"ix_experiment_{key}_id", key, "id") for key in SORTED_NOT_NULL]
+    for key in SORTED_NULLABLE:
+        out.append(Index(f"ix_experiment_{key}_id", key, "id"))
+        # PostgreSQL only: SQLite's CREATE INDEX takes no NULLS LAST (it sorts those lists in a
+        # temporary b-tree, fine at the embedded default's sizes).
+        descending = Index(
+            f"ix_experiment_{key}_desc_id", column(key).desc().nulls_last(), column("id").desc()
+        )
+        out.append(descending.ddl_if(dialect="postgresql"))
+    return out
+
+
 class Experiment(Base):
     __tablename__ = "experiment"
 
@@ -132,6 +161,9 @@ class Experiment(Base):
         # The fair dispatcher's "handed a slot least recently": max per owner from the index end.
         Index("ix_experiment_owner_started_at", "owner", "started_at"),
         Index("ix_experiment_owner_dispatched_at", "owner", "dispatched_at"),
+        # The list's sorts (api.schemas.SORT_KEYS), each with id as the tie-break, so that a
+        # page is an index range however the list is filtered; see list_sort_indexes.
+        *list_sort_indexes(),
     )
 
     @property

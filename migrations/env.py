@@ -29,9 +29,21 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def for_dialect(name: str) -> Any:
+    """Alembic's include_object: leave out what the models create on another dialect only
+    (`Index(...).ddl_if(dialect=...)`), so autogenerate on SQLite does not ask for it."""
+
+    def include(obj: Any, _name: Any, _type: str, _reflected: bool, _compare_to: Any) -> bool:
+        wanted = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return wanted is None or wanted == name
+
+    return include
+
+
 def configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
+        include_object=for_dialect(connection.dialect.name),
         target_metadata=target_metadata,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",

@@ -32,8 +32,9 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
     summary="Submit an experiment",
     description="Validates the spec (422 naming the field; nothing is stored then; a memory "
     "estimate above SILAB_MAX_MEMORY_GB is 422 too), checks the caller's queued limit (429), "
-    "stores the experiment as queued with the caller as owner, commits, then runs a round of the "
-    "fair dispatcher. A broker that is down does not fail the submission: `dispatched_at` stays "
+    "stores the experiment as queued with the caller as owner, commits, then rings the "
+    "doorbell of the fair dispatcher (its round runs in the maintenance worker). A broker "
+    "that is down does not fail the submission: `dispatched_at` stays "
     "null and the worker's dispatcher sends it later. With an `Idempotency-Key` header, the same "
     "key and body return the experiment the first request created (201 again, header "
     "`Idempotent-Replayed: true`); the same key with a different body is 409.",

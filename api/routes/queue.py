@@ -56,7 +56,7 @@ def cancel(
     response_model=ExperimentPublic,
     summary="Run a failed, cancelled or diverged experiment again (owner or admin)",
     description="Queues it again with a renewed attempt budget (it counts against the owner's "
-    "queued limit: 429 over it) and runs a round of the fair dispatcher. Queued, running or "
+    "queued limit: 429 over it) and rings the fair dispatcher's doorbell. Queued, running or "
     "completed experiments: 409.",
     responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN, **OVER_LIMIT},
 )

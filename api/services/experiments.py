@@ -2,7 +2,8 @@
 api.services.submissions').
 
 Each change is committed here together with its audit record (one transaction: both or neither),
-then a round of the fair dispatcher runs where the queue grew. The caller has already checked
+then the doorbell rings: the maintenance worker runs the fair dispatcher's round. The caller
+has already checked
 that the experiment exists, that the principal may see it and, for a change, own it (api.deps).
 """
 

@@ -1,5 +1,6 @@
 """Submitting an experiment: validate against the server's limits, store it as queued with its
-audit record (and its Idempotency-Key) in one transaction, then run a dispatcher round. The same
+audit record (and its Idempotency-Key) in one transaction, then ring the dispatcher's
+doorbell. The same
 key and body return what the first request created."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from api.services.errors import Conflict, Invalid
 from db.models import Experiment, IdempotencyKey
 from trainer.spec import ExperimentSpec
 
-# Runs a round of the fair dispatcher after a commit that grew the queue (api.dispatch).
+# Rings the fair dispatcher's doorbell after a commit that grew the queue (api.dispatch).
 Dispatch = Callable[[], object]
 
 
@@ -63,7 +64,7 @@ def submit(
     idempotency_key: str | None = None,
 ) -> Submission:
     """Store the experiment as queued (owner: the principal) with its audit record, commit, and
-    run a dispatcher round. The same key and body return what the first request created."""
+    ring the dispatcher's doorbell. The same key and body return what the first request created."""
     check_memory(body.spec, settings=settings)
     digest = _request_hash(body)
     if idempotency_key is not None:

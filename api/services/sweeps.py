@@ -65,7 +65,7 @@ def submit(
 ) -> SweepSubmission:
     """Expand the definition into experiments (Invalid naming the cell), check that the whole grid
     fits the owner's queued limit, store sweep, experiments and audit record in one transaction,
-    then run a dispatcher round. The same definition again returns the stored sweep."""
+    then ring the dispatcher's doorbell. The same definition again returns the stored sweep."""
     definition = body.model_dump(mode="json", exclude_none=True)
     digest = sweep_hash(definition)
     existing = sweeps.find(session=session, owner=principal.name, sweep_hash=digest)
@@ -102,7 +102,7 @@ def submit(
         )
     session.commit()
     if created:
-        dispatch()  # the fair dispatcher: free slots only, users take turns
+        dispatch()  # the doorbell: the fair dispatcher gives free slots, users take turns
     return SweepSubmission(state(sweep, session=session), created)
 
 

@@ -147,20 +147,21 @@ def downsample(series: list[Series], metrics: Sequence[str], max_points: int) ->
 
 def _bucket_extremes(s: Series, metrics: Sequence[str], buckets: int) -> np.ndarray:
     """Sorted indices of the first and last point and of each bucket's first minimum and first
-    maximum of every metric (NaN: not measured, never an extreme)."""
+    maximum of every metric (NaN: not measured, never an extreme). All metrics at once: a few
+    reduceat passes over an (n, metrics) array, no Python loop over points or buckets."""
     n = len(s)
     starts = np.arange(buckets, dtype=np.int64) * n // buckets  # strictly increasing: buckets < n
     bucket = np.repeat(np.arange(buckets), np.diff(np.append(starts, n)))  # (n,) bucket of a point
+    values = np.column_stack([s.columns[name] for name in metrics])  # (n, M)
+    finite = ~np.isnan(values)
+    position = np.broadcast_to(np.arange(n)[:, None], values.shape)  # (n, M)
     kept = [np.array([0, n - 1])]
-    for name in metrics:
-        values = s.columns[name]
-        finite = ~np.isnan(values)
-        for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
-            filled = np.where(finite, values, fill)
-            extreme = reduce.reduceat(filled, starts)  # (buckets,)
-            hits = np.flatnonzero(finite & (filled == extreme[bucket]))
-            _, first = np.unique(bucket[hits], return_index=True)
-            kept.append(hits[first])
+    for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
+        filled = np.where(finite, values, fill)
+        extreme = reduce.reduceat(filled, starts, axis=0)  # (buckets, M)
+        hit = finite & (filled == extreme[bucket])  # (n, M)
+        first = np.minimum.reduceat(np.where(hit, position, n), starts, axis=0)  # (buckets, M)
+        kept.append(first[first < n])  # n: a bucket where the metric was never measured
     return np.unique(np.concatenate(kept))
 
 

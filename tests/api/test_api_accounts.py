@@ -255,6 +255,7 @@ def test_position_of_a_queued_experiment_and_what_it_waits_for(make_client, sess
     first = submit(alice, spec)  # takes the one slot
     queued = [submit(alice, spec) for _ in range(2)]
     late = submit(bob, spec)
+    alice.app.state.dispatch.round()  # what the maintenance worker does when rung
     sent = alice.get(f"/experiments/{first}/position").json()
     assert sent["in_flight"] and sent["position"] is None
     assert sent["waiting_for"] == ["a worker to claim it"]
@@ -268,6 +269,7 @@ def test_position_of_a_queued_experiment_and_what_it_waits_for(make_client, sess
 def test_submit_sends_only_what_the_free_slots_allow(make_client, spec):
     client = make_client(worker_slots=2)
     ids = [submit(client, spec) for _ in range(3)]
+    client.app.state.dispatch.round()  # what the maintenance worker does when rung
     shown = [client.get(f"/experiments/{i}").json()["dispatched_at"] is not None for i in ids]
     assert shown == [True, True, False]
 

@@ -51,10 +51,12 @@ def test_submit_returns_201_with_location_and_stores_the_denormalized_columns(
         2,
     )
     assert body["samples_total"] == 64  # 8*d fresh samples, batch 1
-    # The embedded SQLite broker took the message: dispatched_at is set, the message is there.
-    assert body["dispatched_at"] is not None
+    # Submit = insert + commit + doorbell: nothing dispatched on the request path; the embedded
+    # SQLite broker holds one silab.maintain(reap=False) message for the maintenance worker.
+    assert body["dispatched_at"] is None
     with sqlite3.connect(tmp_path / "data" / "broker.db") as broker:
-        assert broker.execute("SELECT count(*) FROM kombu_message").fetchone()[0] == 1
+        [(payload,)] = broker.execute("SELECT payload FROM kombu_message").fetchall()
+    assert '"task": "silab.maintain"' in payload
 
     stored = session.get(Experiment, body["id"])
     assert stored.priority == 5 and stored.max_attempts == 2 and stored.name == "tiny run"
@@ -215,13 +217,17 @@ def test_broker_down_submission_still_succeeds_undispatched(make_client, session
     assert session.get(Experiment, response.json()["id"]).dispatched_at is None
 
 
-def test_submit_through_redis_sets_dispatched_at(make_client, redis_url, spec):
+def test_submit_through_redis_rings_then_the_round_sends(make_client, redis_url, spec):
     client = make_client(broker_url=redis_url)
     response = client.post("/experiments", json={"spec": spec})
     assert response.status_code == 201, response.text
-    assert response.json()["dispatched_at"] is not None
+    assert response.json()["dispatched_at"] is None
     server = redis.Redis.from_url(redis_url)
     try:
+        assert server.llen("celery") == 0
+        assert server.llen("silab.maintain") == 1  # the doorbell, on the maintenance queue
+        assert b"silab.maintain" in server.lindex("silab.maintain", 0)
+        assert client.app.state.dispatch.round() == [response.json()["id"]]
         assert server.llen("celery") == 1  # the worker's run queue
         message = server.lindex("celery", 0)
     finally:

@@ -155,6 +155,8 @@ def test_submit_expands_into_experiments_with_cell_keys(client, session, spec):
     assert [e.samples_total for e in rows] == [64, 128, 128, 256]
     assert all(e.tag_names == ["fig"] for e in rows)
     # one worker slot (SILAB_WORKER_SLOTS=1): the fair dispatcher sends one, the rest wait
+    assert client.app.state.dispatch.round() == [rows[0].id, rows[1].id]
+    session.expire_all()
     # one slot: the first group, the two d = 8 cells (one shape key), runs fused
     assert [e.dispatched_at is not None for e in rows] == [True, True, False, False]
     assert rows[0].shape_key == rows[1].shape_key != rows[2].shape_key

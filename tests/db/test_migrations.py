@@ -48,11 +48,24 @@ def alembic_downgrade(url: str, revision: str = "base") -> None:
     _alembic(url, upgrade=False, revision=revision)
 
 
+def _for_dialect(name: str):
+    """migrations/env.py's include_object: an index the models create on one dialect only."""
+
+    def include(obj, _name, _type, _reflected, _compare_to) -> bool:
+        wanted = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return wanted is None or wanted == name
+
+    return include
+
+
 def _diff(url: str) -> list:
     engine = make_engine(DbSettings(database_url=url))
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            include = _for_dialect(connection.dialect.name)
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_object": include}
+            )
             return compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
