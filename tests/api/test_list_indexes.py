@@ -83,7 +83,11 @@ def test_no_sequential_scan_over_experiment(postgres_url: str) -> None:
                             scanned.append(f"{where} / {'-' * descending}{key}:\n{plan}")
             # The detector works: a sort no index serves reads the whole table.
             control = select(Experiment).order_by(Experiment.samples_done.desc()).limit(51)
-            sql = str(control.compile(dialect=postgresql.dialect()))
+            sql = str(
+                control.compile(
+                    dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+                )
+            )
             plan = "\n".join(r[0] for r in connection.execute(text("EXPLAIN " + sql)))
             assert "Seq Scan on experiment" in plan, plan
     finally:
