@@ -250,11 +250,17 @@ def test_token_bucket_refills():
 
 
 # --------------------------------------------------------------------------------- position
+def unfusable(spec: dict, k: int) -> dict:
+    """The spec at another d: a different shape, so the dispatcher cannot group it with the
+    others (a group of same-shape experiments holds one slot)."""
+    return {**spec, "d": spec["d"] + k}
+
+
 def test_position_of_a_queued_experiment_and_what_it_waits_for(make_client, session, spec):
     alice, bob = make_client(), make_client(user="bob")
-    first = submit(alice, spec)  # takes the one slot
-    queued = [submit(alice, spec) for _ in range(2)]
-    late = submit(bob, spec)
+    first = submit(alice, unfusable(spec, 0))  # takes the one slot
+    queued = [submit(alice, unfusable(spec, k)) for k in (1, 2)]
+    late = submit(bob, unfusable(spec, 3))
     alice.app.state.dispatch.round()  # what the maintenance worker does when rung
     sent = alice.get(f"/experiments/{first}/position").json()
     assert sent["in_flight"] and sent["position"] is None
@@ -268,7 +274,7 @@ def test_position_of_a_queued_experiment_and_what_it_waits_for(make_client, sess
 
 def test_submit_sends_only_what_the_free_slots_allow(make_client, spec):
     client = make_client(worker_slots=2)
-    ids = [submit(client, spec) for _ in range(3)]
+    ids = [submit(client, unfusable(spec, k)) for k in range(3)]
     client.app.state.dispatch.round()  # what the maintenance worker does when rung
     shown = [client.get(f"/experiments/{i}").json()["dispatched_at"] is not None for i in ids]
     assert shown == [True, True, False]
