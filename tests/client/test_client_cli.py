@@ -88,7 +88,8 @@ def test_submit_show_list(live_api, spec_file):
         "phase1.stages.0.lr=0.01",
     )
     assert done.returncode == 0, done.stderr
-    assert "queued (sent to the broker)" in done.stdout
+    # Submit only rings the dispatcher now: nothing is sent before its round.
+    assert "queued (waiting for a free worker slot" in done.stdout
     ident = _id(done.stdout)
 
     shown = silab(live_api, "show", str(ident), "--json")
