@@ -25,11 +25,10 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ExperimentDep
 from api.responses import NOT_FOUND
 from api.services import traces
-from db.models import Experiment
+from db.models import TERMINAL, Experiment
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 POLL_S = 1.0  # how often a stream looks for news: the dashboard's refresh, not a tunable
-TERMINAL = frozenset({"completed", "diverged", "failed", "cancelled"})
 STATUS_FIELDS = ("id", "status", "samples_done", "samples_total", "updated_at", "error")
 
 
