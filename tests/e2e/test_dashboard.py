@@ -15,9 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -208,8 +212,45 @@ def _series(browser, box_id: str) -> int:
     return int(browser.find_element(By.ID, box_id).get_attribute("data-series") or 0)
 
 
+def _budget(browser, url: str) -> float:
+    """Seconds each wait may take: a wide multiple of this browser's first page load here (a
+    loaded 2-core machine renders 10x slower than an idle one; fixed 20 s did not hold)."""
+    started = time.monotonic()
+    browser.get(url)
+    return 30.0 + 40.0 * (time.monotonic() - started)
+
+
+def _wait(
+    budget: float, condition: Callable[[], Any], what: str, diagnose: Callable[[], str] = str
+) -> Any:
+    """wait_until, where an element that went stale counts as not yet: the list re-renders on
+    every poll, so a row found a moment ago may be gone when it is read."""
+
+    def settled() -> Any:
+        try:
+            return condition()
+        except StaleElementReferenceException:
+            return None
+
+    return wait_until(settled, budget, what, diagnose)
+
+
+def _pick(browser, budget: float, body: str, row_id: str) -> None:
+    """Tick a row's checkbox; a poll may re-render the row between finding and clicking it, so
+    look it up again until the tick shows (the selection survives re-renders)."""
+    selector = f'#{body} tr[data-id="{row_id}"] input.pick'
+
+    def ticked() -> bool:
+        box = browser.find_element(By.CSS_SELECTOR, selector)
+        if not box.is_selected():
+            box.click()
+        return browser.find_element(By.CSS_SELECTOR, selector).is_selected()
+
+    _wait(budget, ticked, f"row {row_id} of #{body} to be picked")
+
+
 @pytest.fixture
-def dashboard(tmp_path: Path):
+def dashboard(browser, tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'silab.db'}"
     alembic_upgrade(url)
     ids = _seed_database(url)
@@ -217,24 +258,32 @@ def dashboard(tmp_path: Path):
     try:
         base = stack.api()
         key = (tmp_path / "data" / "admin.key").read_text().strip()
-        yield {"base": base, "key": key, "ids": ids, "url": url, "shots": _shots(tmp_path)}
+        yield {
+            "base": base,
+            "key": key,
+            "ids": ids,
+            "url": url,
+            "shots": _shots(tmp_path),
+            "budget": _budget(browser, f"{base}/health"),
+        }
     finally:
         stack.close()
 
 
 def test_the_key_dialog_says_where_the_key_is(browser, dashboard) -> None:
+    budget = dashboard["budget"]
     browser.get(f"{dashboard['base']}/ui/")
     dialog = browser.find_element(By.ID, "key-dialog")
-    wait_until(lambda: dialog.get_attribute("open") is not None, 20, "the key dialog to open")
+    _wait(budget, lambda: dialog.get_attribute("open") is not None, "the key dialog to open")
     assert ".silab/admin.key" in dialog.text and "silab-admin create-key" in dialog.text
     assert "needs an API key" in dialog.text
     assert not browser.find_element(By.ID, "experiments-empty").is_displayed()  # not "no match"
     browser.save_screenshot(str(dashboard["shots"] / "key-dialog.png"))
     browser.find_element(By.ID, "api-key").send_keys(dashboard["key"])
     browser.find_element(By.ID, "key-save").click()
-    wait_until(
+    _wait(
+        budget,
         lambda: len(browser.find_elements(By.CSS_SELECTOR, "#experiments-body tr")) == 14,
-        20,
         "every experiment listed once the key is in",
         lambda: browser.find_element(By.ID, "error").text,
     )
@@ -248,45 +297,53 @@ def _log_in(browser, dashboard, path: str = "/ui/") -> None:
 
 
 def test_filters_columns_and_the_comparison_overlay(browser, dashboard) -> None:
-    ids = dashboard["ids"]
+    ids, budget = dashboard["ids"], dashboard["budget"]
     _log_in(browser, dashboard)
 
     def rows() -> list:
         return browser.find_elements(By.CSS_SELECTOR, "#experiments-body tr")
 
-    wait_until(
-        lambda: len(rows()) == 14, 20, "the list", lambda: browser.find_element(By.ID, "error").text
-    )
+    def error() -> str:
+        return browser.find_element(By.ID, "error").text
+
+    _wait(budget, lambda: len(rows()) == 14, "the list", error)
     Select(browser.find_element(By.ID, "filter-sweep")).select_by_value(str(ids["first"]))
-    wait_until(
+    _wait(
+        budget,
         lambda: len(rows()) == 6,
-        20,
         "the sweep filter to leave its six members",
         lambda: browser.find_element(By.ID, "error").text,
     )
-    names = [r.find_element(By.CSS_SELECTOR, ".cell-name").text for r in rows()]
+    names = _wait(
+        budget,
+        lambda: [r.find_element(By.CSS_SELECTOR, ".cell-name").text for r in rows()],
+        "the members' names",
+    )
     assert "d=64 phase1.n=16*d" in names  # members tell apart by their cell, not the sweep name
     browser.find_element(By.ID, "filter-spec").send_keys("phase1.n=16*d")
-    wait_until(lambda: len(rows()) == 3, 20, "the spec filter to leave three")
+    _wait(budget, lambda: len(rows()) == 3, "the spec filter to leave three")
     columns = browser.find_element(By.ID, "spec-columns")
     columns.send_keys("phase1.batch_size, phase1.n")
     browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", columns)
     heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.spec-column")]
     assert heads == ["batch size", "Phase I samples n"]
-    assert rows()[0].text.count("16*d") >= 1
+    assert _wait(budget, lambda: rows()[0].text, "the first row").count("16*d") >= 1
     browser.save_screenshot(str(dashboard["shots"] / "list.png"))
 
     browser.find_element(By.ID, "filter-spec").clear()
     browser.execute_script(
         "document.getElementById('filter-spec').dispatchEvent(new Event('input'))"
     )
-    wait_until(lambda: len(rows()) == 6, 20, "the six members again")
-    for row in rows()[:4]:
-        row.find_element(By.CSS_SELECTOR, "input.pick").click()
+    _wait(budget, lambda: len(rows()) == 6, "the six members again")
+    picked = _wait(
+        budget, lambda: [r.get_attribute("data-id") for r in rows()[:4]], "the first four rows"
+    )
+    for experiment_id in picked:
+        _pick(browser, budget, "experiments-body", experiment_id)
     browser.find_element(By.ID, "compare-button").click()
-    wait_until(
+    _wait(
+        budget,
         lambda: _series(browser, "compare-chart") == 4,
-        30,
         "four overlaid curves",
         lambda: browser.find_element(By.ID, "error").text,
     )
@@ -294,9 +351,9 @@ def test_filters_columns_and_the_comparison_overlay(browser, dashboard) -> None:
     browser.save_screenshot(str(dashboard["shots"] / "compare.png"))
 
     Select(browser.find_element(By.ID, "compare-group")).select_by_value("d")
-    wait_until(
+    _wait(
+        budget,
         lambda: browser.find_element(By.ID, "compare-chart").get_attribute("data-grouped") == "1",
-        20,
         "the grouped chart",
     )
     legend = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#compare-chart .legend")]
@@ -306,90 +363,106 @@ def test_filters_columns_and_the_comparison_overlay(browser, dashboard) -> None:
 
 
 def test_a_running_experiment_updates_live(browser, dashboard) -> None:
-    ident = dashboard["ids"]["running"]
+    ident, budget = dashboard["ids"]["running"], dashboard["budget"]
     _log_in(browser, dashboard, f"/ui/#/experiments/{ident}")
     chart = browser.find_element(By.ID, "plot")
-    wait_until(
+    _wait(
+        budget,
         lambda: chart.get_attribute("data-points") == "10",
-        30,
         "the first ten points",
         lambda: browser.find_element(By.ID, "error").text,
     )
     _extend_trace(dashboard["url"], ident, range(6, 16))
-    wait_until(
+    _wait(
+        budget,
         lambda: chart.get_attribute("data-points") == "30",
-        30,
         "the new points to stream in over SSE",
         lambda: chart.get_attribute("data-points"),
     )
     assert chart.get_attribute("data-live") == "1"
     assert browser.find_element(By.ID, "detail-title").text == f"#{ident} live one"
-    wait_until(
+    _wait(
+        budget,
         lambda: "240 of" in browser.find_element(By.ID, "detail-progress-text").text,
-        30,
         "the progress from the status event",
     )
     browser.save_screenshot(str(dashboard["shots"] / "live.png"))
     # Another experiment: its own curves, never the previous one's.
     browser.get(f"{dashboard['base']}/ui/#/experiments/{dashboard['ids']['loose']}")
-    wait_until(
+    _wait(
+        budget,
         lambda: (
             browser.find_element(By.ID, "plot").get_attribute("data-experiment")
             == str(dashboard["ids"]["loose"])
         ),
-        20,
         "the chart of the other experiment",
     )
 
 
 def test_the_sweep_page_and_two_sweeps_scaling(browser, dashboard) -> None:
-    ids = dashboard["ids"]
+    ids, budget = dashboard["ids"], dashboard["budget"]
     _log_in(browser, dashboard, f"/ui/#/sweeps/{ids['first']}")
-    wait_until(
+    _wait(
+        budget,
         lambda: _series(browser, "sweep-curves") == 6,
-        30,
         "a curve per cell",
         lambda: browser.find_element(By.ID, "error").text,
     )
     assert len(browser.find_elements(By.CSS_SELECTOR, "#sweep-curves path.band")) == 6
-    wait_until(
+    _wait(
+        budget,
         lambda: (
             "d^1.5" in browser.find_element(By.ID, "scaling-fit").text
             or _series(browser, "sweep-scaling") >= 4
         ),
-        30,
         "the scaling fit",
     )
     heatmap = browser.find_element(By.ID, "sweep-heatmap")
-    wait_until(
+    _wait(
+        2 * budget,
         lambda: browser.execute_script("return arguments[0].naturalWidth", heatmap) > 100,
-        60,
         "the heatmap (a placeholder until then, never a broken image)",
         lambda: browser.find_element(By.ID, "sweep-heatmap-message").text,
     )
-    cells = browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-body tr")
-    assert len(cells) == 6 and "2/2 [" in cells[0].text  # a Wilson interval for the fraction
+    cells = _wait(
+        budget,
+        lambda: [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-body tr")],
+        "the cells' rows",
+    )
+    assert len(cells) == 6 and "2/2 [" in cells[0]  # a Wilson interval for the fraction
     browser.save_screenshot(str(dashboard["shots"] / "sweep.png"))
 
     browser.get(f"{dashboard['base']}/ui/#/sweeps")
-    wait_until(
+    _wait(
+        budget,
         lambda: len(browser.find_elements(By.CSS_SELECTOR, "#sweeps-body tr")) == 2,
-        20,
         "the sweeps list",
     )
-    for box in browser.find_elements(By.CSS_SELECTOR, "#sweeps-body input.pick"):
-        box.click()
+    sweep_ids = _wait(
+        budget,
+        lambda: [
+            r.get_attribute("data-id")
+            for r in browser.find_elements(By.CSS_SELECTOR, "#sweeps-body tr")
+        ],
+        "the sweeps' rows",
+    )
+    for sweep_id in sweep_ids:
+        _pick(browser, budget, "sweeps-body", sweep_id)
     browser.find_element(By.ID, "sweeps-compare-button").click()
-    wait_until(
+    _wait(
+        budget,
         lambda: len(browser.find_elements(By.CSS_SELECTOR, "#sweeps-compare-body tr")) == 4,
-        30,
         "both sweeps' fits",
         lambda: browser.find_element(By.ID, "error").text,
     )
-    exponents = [
-        r.find_elements(By.TAG_NAME, "td")[2].text
-        for r in browser.find_elements(By.CSS_SELECTOR, "#sweeps-compare-body tr")
-    ]
+    exponents = _wait(
+        budget,
+        lambda: [
+            r.find_elements(By.TAG_NAME, "td")[2].text
+            for r in browser.find_elements(By.CSS_SELECTOR, "#sweeps-compare-body tr")
+        ],
+        "the fitted exponents",
+    )
     assert exponents == ["1.50"] * 4, exponents  # samples = c·d^1.5 in both
     browser.save_screenshot(str(dashboard["shots"] / "sweeps-compare.png"))
 
@@ -412,19 +485,20 @@ def test_api_docs_load_without_internet(tmp_path: Path) -> None:
     drv = webdriver.Chrome(options=options, service=Service(executable_path=driver))
     try:
         base = stack.api()
+        budget = _budget(drv, f"{base}/health")
         drv.get(f"{base}/docs")
-        wait_until(
+        _wait(
+            budget,
             lambda: drv.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"),
-            30,
             "Swagger UI's operations",
             lambda: drv.page_source[:2000],
         )
         assert "silab" in drv.find_element(By.CSS_SELECTOR, ".swagger-ui .title").text
         drv.save_screenshot(str(_shots(tmp_path) / "docs-offline.png"))
         drv.get(f"{base}/redoc")
-        wait_until(
+        _wait(
+            budget,
             lambda: drv.find_elements(By.CSS_SELECTOR, "[data-section-id]"),
-            30,
             "ReDoc's sections",
             lambda: drv.page_source[:2000],
         )
