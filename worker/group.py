@@ -54,7 +54,6 @@ def execute_group(
         return done
     ready: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]] = []
     for c in claimed:
-        c.callbacks.start()
         try:
             ready.append((c, ExperimentSpec.model_validate(c.spec_data), _resume(c, sessions)))
         except Exception as error:  # noqa: BLE001 - a bad spec or checkpoint fails its member
@@ -96,6 +95,10 @@ def _claim(
         attempt, spec_data = experiment.attempt, experiment.spec
     log.info("experiment %s: attempt %s claimed by %s", experiment_id, attempt, worker)
     callbacks = RunCallbacks(experiment_id, attempt, sessions=sessions, settings=settings)
+    # The lease runs from the claim: beat from now on, not once the members before this one
+    # have resumed (a fresh child's torch import and their checkpoint loads took 13 s under
+    # load, and members later in the group lost leases they were holding).
+    callbacks.start()
     return _Claimed(experiment_id, attempt, spec_data, callbacks)
 
 

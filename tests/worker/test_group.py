@@ -13,12 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from test_tasks import _assert_same_trace, _experiment, _reference, _trace
 from worker_helpers import small_spec
 
 from db import queue
 from db.models import Checkpoint, Experiment
+from worker import group
 from worker.config import WorkerSettings
 from worker.group import execute_group
 
@@ -74,6 +76,36 @@ def test_a_member_that_fails_or_is_taken_does_not_fail_the_others(
     assert _experiment(session_factory, taken).worker == "another"
     for experiment_id, spec in ((ids[0], specs[0]), (ids[2], specs[2])):
         _assert_same_trace(_trace(session_factory, experiment_id), _reference(spec).rows())
+
+
+def test_every_member_heartbeats_from_its_claim_while_the_others_resume(
+    session_factory: sessionmaker[Session],
+    add_experiment: AddExperiment,
+    worker_settings: WorkerSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow resume (torch's import in a fresh child, a large checkpoint) must not starve the
+    later members' heartbeats: their leases run from their claims. The first member's resume
+    waits here until the second member's lease has moved; it never did while each member's
+    heartbeat started only after the resumes before it, and the second lost its lease."""
+    ids = [add_experiment(s) for s in _sweep()[:2]]
+    moved: list[bool] = []
+    resume = group._resume
+
+    def slow_first(c: Any, sessions: sessionmaker[Session]) -> Any:
+        if c.experiment_id == ids[0]:
+            claimed_until = _experiment(session_factory, ids[1]).lease_expires_at
+            deadline = time.monotonic() + worker_settings.lease_seconds
+            while time.monotonic() < deadline and not moved:
+                if _experiment(session_factory, ids[1]).lease_expires_at > claimed_until:
+                    moved.append(True)
+                time.sleep(worker_settings.heartbeat_seconds)  # polls the row, syncs nothing
+        return resume(c, sessions)
+
+    monkeypatch.setattr(group, "_resume", slow_first)
+    done = execute_group(ids, sessions=session_factory, settings=worker_settings, worker="w")
+    assert moved, "the second member's lease did not move while the first resumed"
+    assert done == dict.fromkeys(ids, "completed")
 
 
 CHILD = textwrap.dedent(
