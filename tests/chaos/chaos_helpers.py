@@ -65,10 +65,11 @@ class Work:
 
 
 def submit(
-    api: str, headers: dict[str, str], spec: dict[str, Any], budget: float
+    api: str, headers: dict[str, str], spec: dict[str, Any], budget: float, **fields: Any
 ) -> tuple[int, int]:
     """Submit until a 201, retrying 503s (after Retry-After, capped at 1 s here) and transport
-    errors with the same Idempotency-Key. Returns (experiment id, 503 answers seen)."""
+    errors with the same Idempotency-Key; `fields` go into the body beside the spec. Returns
+    (experiment id, 503 answers seen)."""
     idempotency = uuid.uuid4().hex
     unavailable = 0
     deadline = time.monotonic() + budget
@@ -76,7 +77,7 @@ def submit(
         try:
             response = httpx.post(
                 f"{api}/experiments",
-                json={"spec": spec},
+                json={"spec": spec, **fields},
                 headers={**headers, "Idempotency-Key": idempotency},
                 timeout=30,
             )
