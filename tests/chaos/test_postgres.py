@@ -51,7 +51,7 @@ def test_postgres_stopped_for_30_s(chaos_stack, postgres_cluster, work, record) 
     def answers_again() -> bool:
         return httpx.get(f"{api}/experiments", headers=headers, timeout=30).status_code == 200
 
-    wait_until(answers_again, 60, "the API to answer after the outage")
+    wait_until(answers_again, work.budget(1), "the API to answer after the outage")
     recovered_s = time.monotonic() - up_at
     ids = [first] + [submit(api, headers, work.spec, work.budget(1))[0] for _ in range(1)]
     wait_final(stack, ids, work.budget(len(ids), extra_s=OUTAGE_S))

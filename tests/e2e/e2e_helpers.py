@@ -30,6 +30,9 @@ from db.models import Experiment
 from db.session import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
+# How long a process may take to be ready (imports, connecting): polled, so a wide budget costs
+# nothing when it is quick; on the loaded 2-core machine a start took tens of seconds.
+START_BUDGET_S = 180.0
 # Settings every e2e process gets: short leases and intervals, so a dead worker is noticed in
 # seconds, and one thread per process on this 2-core machine.
 FAST = {
@@ -176,7 +179,7 @@ class Stack:
         self,
         name: str = "worker",
         *,
-        timeout: float = 45,
+        timeout: float = START_BUDGET_S,
         queue: str | None = None,
         beat: bool = True,
         **env: str,
@@ -218,7 +221,7 @@ class Stack:
         assert proc.alive(), f"{name} exited:\n{proc.tail()}"
         return proc
 
-    def api(self, *, timeout: float = 30, **env: str) -> str:
+    def api(self, *, timeout: float = START_BUDGET_S, **env: str) -> str:
         """`uvicorn api.main:app` on a free loopback port; returns its base URL."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"

@@ -47,6 +47,19 @@ def _submit(api: str, spec: dict[str, Any], **fields: Any) -> int:
     return int(response.json()["id"])
 
 
+def _budget(seconds: float) -> float:
+    """Seconds to wait for a run that took `seconds` here uninterrupted: a loaded 2-core
+    machine is 10x slower than an idle one, and the worker's child imports torch first."""
+    return 20 * (seconds + 3) + 60
+
+
+def _measured(spec: dict[str, Any]) -> tuple[list[tuple[str, int, int, int]], float]:
+    """The points an uninterrupted run emits (_expected_points) and its budget here."""
+    started = time.monotonic()
+    points = _expected_points(spec)
+    return points, _budget(time.monotonic() - started)
+
+
 def _expected_points(spec: dict[str, Any]) -> list[tuple[str, int, int, int]]:
     """(phase, step, seed, samples) of every point an uninterrupted run emits."""
     import trainer.train
@@ -88,15 +101,16 @@ def _run_one(stack: Stack, *, split_pool: bool = False) -> None:
     else:  # as scripts/demo runs it: one process, beat embedded
         stack.worker()
     spec = small_spec()
+    expected, budget = _measured(spec)
     experiment_id = _submit(api, spec, name="e2e")
-    experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, 45)
+    experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, budget)
     assert experiment.status == "completed", stack.diagnose()
     assert experiment.attempt == 1 and experiment.dispatched_at is not None
     assert httpx.get(f"{api}/experiments/{experiment_id}", timeout=30).status_code == 401
     shown = httpx.get(f"{api}/experiments/{experiment_id}", headers=_auth(api), timeout=30).json()
     assert shown["status"] == "completed"
     assert shown["final_mean_abs_m"] is not None and shown["test_mse"] is not None
-    assert _api_trace(api, experiment_id) == _expected_points(spec)
+    assert _api_trace(api, experiment_id) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,9 +139,7 @@ def test_a_killed_worker_is_reaped_and_the_next_resumes_without_gaps_or_duplicat
     # first (the uninterrupted points are needed anyway): a loaded 2-core machine ran it at
     # 0.5 ms a step, 10x the 50 µs an idle one does, so a fixed 60 s did not hold.
     spec = small_spec(steps=100_000, points=24)
-    started = time.monotonic()
-    expected = _expected_points(spec)
-    budget = 20 * (time.monotonic() - started) + 60
+    expected, budget = _measured(spec)
     experiment_id = _submit(api, spec)
 
     def checkpointed() -> bool:
@@ -162,6 +174,7 @@ def test_cancel_of_a_queued_and_of_a_running_experiment(
 ) -> None:
     stack = stack_factory(sqlite_url, _sqlite_broker(tmp_path))
     api = _api(stack)
+    _, budget = _measured(small_spec())  # the waits below are for far less than a whole run
     # Queued: no worker yet, so it waits in the broker; cancelled, it never starts.
     queued = _submit(api, small_spec())
     response = httpx.post(f"{api}/experiments/{queued}/cancel", headers=_auth(api), timeout=30)
@@ -170,11 +183,11 @@ def test_cancel_of_a_queued_and_of_a_running_experiment(
 
     stack.worker()
     running = _submit(api, small_spec(steps=200_000, points=64))
-    stack.wait_status(running, {"running"}, 45)
-    wait_until(lambda: len(stack.trace(running)) >= 4, 45, "trace points", stack.diagnose)
+    stack.wait_status(running, {"running"}, budget)
+    wait_until(lambda: len(stack.trace(running)) >= 4, budget, "trace points", stack.diagnose)
     response = httpx.post(f"{api}/experiments/{running}/cancel", headers=_auth(api), timeout=30)
     assert response.status_code == 200, response.text
-    experiment = stack.wait_status(running, {"cancelled", "completed", "failed"}, 30)
+    experiment = stack.wait_status(running, {"cancelled", "completed", "failed"}, budget)
     assert experiment.status == "cancelled", stack.diagnose()
     assert 0 < experiment.samples_done < 200_000
     assert len(stack.trace(running)) >= 4  # the trace is kept
@@ -192,12 +205,13 @@ def test_a_submission_while_the_broker_is_down_runs_once_a_worker_is_up(
     closed = "redis://127.0.0.1:6390/0"  # nothing listens there
     api = _api(stack, SILAB_BROKER_URL=closed)
     spec = small_spec()
+    expected, budget = _measured(spec)
     experiment_id = _submit(api, spec)
     experiment = stack.experiment(experiment_id)
     assert (experiment.status, experiment.dispatched_at) == ("queued", None)
 
     stack.worker()  # on the real broker; its beat's dispatcher sends what was never sent
-    experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, 45)
+    experiment = stack.wait_status(experiment_id, {"completed", "diverged", "failed"}, budget)
     assert experiment.status == "completed", stack.diagnose()
     assert experiment.attempt == 1 and experiment.dispatched_at is not None
-    assert [row[:4] for row in stack.trace(experiment_id)] == _expected_points(spec)
+    assert [row[:4] for row in stack.trace(experiment_id)] == expected
