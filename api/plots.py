@@ -366,7 +366,7 @@ def heatmap(
 ) -> bytes:
     """A grid of coloured cells, one per distinct (x, y), like the paper's Figure 1.
 
-    Keys may be dotted paths (`value_key="test_mse.mean"` on aggregate_results' cells). Powers of
+    Keys may be dotted paths (`value_key="test_mse.mean"` on cells of summaries). Powers of
     two on either axis are labelled 2^k; the axes are the sorted distinct values, evenly spaced
     (a log2 grid when the values are powers of two). Missing values (None, NaN) are grey.
     Two cells with the same (x, y) are an error: aggregate first.

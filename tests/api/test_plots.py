@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api import plots
-from api.aggregate import aggregate_results, scaling_fit
+from api.aggregate import scaling_fit, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -60,12 +60,15 @@ def _trace(seeds=3, with_loss=True, phase2=True):
 
 
 def _cells():
-    rows = []
-    for d in (16, 32, 64):
-        for n in (64, 128, 256, 512):
-            for seed in range(3):
-                rows.append({"d": d, "n": n, "test_mse": 1.0 / (1 + n / (8 * d)) + 0.01 * seed})
-    cells = aggregate_results(rows, ["d", "n"], ["test_mse"])
+    cells = [
+        {
+            "d": d,
+            "n": n,
+            "test_mse": summarize(1.0 / (1 + n / (8 * d)) + 0.01 * s for s in range(3)),
+        }
+        for d in (16, 32, 64)
+        for n in (64, 128, 256, 512)
+    ]
     cells.append({"d": 128, "n": 64, "test_mse": {"mean": None}})  # a cell with no value
     cells.append({"d": 128, "n": 128, "test_mse": {"mean": float("nan")}})
     return cells
