@@ -1,4 +1,5 @@
-"""The FastAPI app: wiring only. `uvicorn api.main:app` (or `create_app(settings, engine=...)`)."""
+"""The FastAPI app: wiring only. Served by `uvicorn --factory api.main:create_app`; tests call
+`create_app(settings, engine=...)`. No module-level app: importing this module reads nothing."""
 
 from __future__ import annotations
 
@@ -117,12 +118,3 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)
     install_openapi_security(app)
     return app
-
-
-def __getattr__(name: str) -> FastAPI:
-    # `uvicorn api.main:app`: built on first access, so importing this module reads nothing.
-    if name == "app":
-        app = create_app()
-        globals()["app"] = app
-        return app
-    raise AttributeError(name)
