@@ -270,7 +270,7 @@ def test_batch_submits_a_file_of_specs_in_chunks(live_api, spec_file, tmp_path):
     spec = yaml.safe_load(spec_file.read_text())
     items = [{"name": f"b{i}", "spec": {**spec, "seeds": [i]}} for i in range(5)]
     batch = tmp_path / "batch.yaml"
-    batch.write_text(yaml.safe_dump(items + [{**spec, "d": 9}]))
+    batch.write_text(yaml.safe_dump([*items, {**spec, "d": 9}]))
     done = silab(live_api, "batch", str(batch), "--tag", "bulk-cli", "--chunk", "4", "--json")
     assert done.returncode == 0, done.stderr
     ids = json.loads(done.stdout)["ids"]
