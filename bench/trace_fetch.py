@@ -164,9 +164,10 @@ def bytes_per_point(engine: Any, experiment_id: int, rows: list[dict[str, Any]])
 
 def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
     """The route's two steps timed without HTTP: reading and decoding the chunks
-    (db.traces.read_series) and the downsampling to 500 (api.services.traces.downsample)."""
+    (db.traces.read_series) and the downsampling to 500 (api.services.trace_downsample)."""
     from api.schemas import TRACE_METRICS
     from api.services import traces
+    from api.services.trace_downsample import downsample
     from db.config import DbSettings
     from db.session import make_engine, make_sessionmaker
 
@@ -180,7 +181,7 @@ def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
                 series = traces.TraceQuery(experiment_id, list(TRACE_METRICS)).series(session)
                 query.append(time.perf_counter() - began)
             began = time.perf_counter()
-            traces.downsample(series, list(TRACE_METRICS), 500)
+            downsample(series, list(TRACE_METRICS), 500)
             down.append(time.perf_counter() - began)
     finally:
         engine.dispose()
