@@ -1,4 +1,4 @@
-"""The FastAPI app: wiring only. Served by `uvicorn --factory api.main:create_app`; tests call
+"""The FastAPI app: wiring only. Served by `python -m api` (uvicorn, factory=True); tests call
 `create_app(settings, engine=...)`. No module-level app: importing this module reads nothing."""
 
 from __future__ import annotations

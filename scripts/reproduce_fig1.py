@@ -7,7 +7,7 @@
     .venv/bin/python scripts/reproduce_fig1.py --only scaling  # rerun one sweep, keep the others
 
 Without --url it starts its own service on the embedded default (SQLite database and SQLite
-broker in a temporary SILAB_DATA_DIR): `alembic upgrade head`, `uvicorn api.main` on a free
+broker in a temporary SILAB_DATA_DIR): `alembic upgrade head`, `python -m api` on a free
 loopback port and one `celery -A worker.app worker -B -c 1` (one torch thread), submits the three
 sweep files of sweeps/ with the Python client, follows them to the end and downloads every figure
 (PNG, rendered by the API's plot routes) and table (CSV, the API's aggregate routes) into --out.
@@ -97,19 +97,7 @@ class Service:
         for name, argv in (
             (
                 "api",
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "api.main:create_app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
+                [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"],
             ),
             (
                 "worker",
