@@ -192,36 +192,30 @@ def save(path: Path, data: bytes | str) -> None:
 def download(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, Any]:
     """Every figure and table of the write-up for the sweeps in `ids`, from the API."""
     get = silab.get_bytes
-    if "fig1a" in ids:
-        a = ids["fig1a"]
-        save(
-            out / "fig1a_overlap_heatmap.png",
-            get(
-                f"/sweeps/{a}/heatmap.png",
-                x="d",
-                y="phase1.stages.0.samples",
-                value="final_mean_abs_m",
-                vmin=0,
-                vmax=1,
-                title="Fig. 1(a), online SGD (B = 8): overlap after n samples (mean over seeds)",
-            ),
-        )
-        save(out / "fig1a_aggregate.csv", silab.sweep_aggregate(a, format="csv"))
-    if "fig1b" in ids:
-        b = ids["fig1b"]
-        save(
-            out / "fig1b_test_error_heatmap.png",
-            get(
-                f"/sweeps/{b}/heatmap.png",
-                x="d",
-                y="phase1.n",
-                value="test_mse",
-                vmin=0,
-                vmax=1,
-                title="Fig. 1(b), GD on n samples: test error (mean over seeds)",
-            ),
-        )
-        save(out / "fig1b_aggregate.csv", silab.sweep_aggregate(b, format="csv"))
+    heatmaps = (
+        (
+            "fig1a",
+            "fig1a_overlap_heatmap.png",
+            "phase1.stages.0.samples",
+            "final_mean_abs_m",
+            "Fig. 1(a), online SGD (B = 8): overlap after n samples (mean over seeds)",
+        ),
+        (
+            "fig1b",
+            "fig1b_test_error_heatmap.png",
+            "phase1.n",
+            "test_mse",
+            "Fig. 1(b), GD on n samples: test error (mean over seeds)",
+        ),
+    )
+    for figure, filename, y, value, title in heatmaps:
+        if figure in ids:
+            sweep = ids[figure]
+            image = get(
+                f"/sweeps/{sweep}/heatmap.png", x="d", y=y, value=value, vmin=0, vmax=1, title=title
+            )
+            save(out / filename, image)
+            save(out / f"{figure}_aggregate.csv", silab.sweep_aggregate(sweep, format="csv"))
     examples = _examples(silab, ids, out)
     if "scaling" not in ids:
         return {"scaling": None, "examples": examples}
