@@ -252,18 +252,14 @@ class Stack:
         return proc
 
     def api(self, *, workers: int = 1, timeout: float = 60) -> str:
-        """`uvicorn api.main` on a free loopback port; returns its base URL once /health
+        """`python -m api` on a free loopback port; returns its base URL once /health
         answers (the first start writes <data_dir>/admin.key)."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         argv = [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
-            "api.main:create_app",
-            "--host",
-            "127.0.0.1",
+            "api",
             "--port",
             str(port),
             "--log-level",

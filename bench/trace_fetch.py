@@ -3,7 +3,7 @@ point) against downsampled to 500, as JSON and as CSV, with GET /health as the f
 
 Set-up (created and removed by this script): a fresh PostgreSQL database (alembic upgrade head),
 one completed experiment with 4 seeds x (2000 phase-1 + 500 phase-2 evaluations) = 10^4 trace
-points inserted directly (SQLAlchemy core), and `uvicorn api.main` (1 process). One client,
+points inserted directly (SQLAlchemy core), and `python -m api` (1 process). One client,
 one request at a time (keep-alive); the five requests take turns within each repeat. Reported:
 latency median / p99 (ms), bytes returned, points returned, ratios to /health and raw/downsampled.
 An in-process breakdown of the same work (the query, the downsampling) says where the time goes.
@@ -164,9 +164,10 @@ def bytes_per_point(engine: Any, experiment_id: int, rows: list[dict[str, Any]])
 
 def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
     """The route's two steps timed without HTTP: reading and decoding the chunks
-    (db.traces.read_series) and the downsampling to 500 (api.services.traces.downsample)."""
+    (db.traces.read_series) and the downsampling to 500 (api.services.trace_downsample)."""
     from api.schemas import TRACE_METRICS
     from api.services import traces
+    from api.services.trace_downsample import downsample
     from db.config import DbSettings
     from db.session import make_engine, make_sessionmaker
 
@@ -180,7 +181,7 @@ def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
                 series = traces.TraceQuery(experiment_id, list(TRACE_METRICS)).series(session)
                 query.append(time.perf_counter() - began)
             began = time.perf_counter()
-            traces.downsample(series, list(TRACE_METRICS), 500)
+            downsample(series, list(TRACE_METRICS), 500)
             down.append(time.perf_counter() - began)
     finally:
         engine.dispose()

@@ -121,9 +121,13 @@ def main() -> None:
             for i in range(updates):
                 x, y = xs[i % pool], ys[i % pool]
                 if path == "fast":
-                    params, _ = algorithms.fast_chunk(params, act, x, y, B, lr, inner, rule)
+                    params, _ = algorithms.fast_chunk(
+                        params, x, y, B, algorithms.Stage(act, rule, lr, inner)
+                    )
                 else:
-                    params, _ = algorithms.reference_update(params, act, x, y, lr, inner, rule)
+                    params, _ = algorithms.reference_update(
+                        params, x, y, algorithms.Stage(act, rule, lr, inner)
+                    )
 
         return work
 

@@ -73,14 +73,16 @@ def main() -> None:
         params = (W, a, b)
         for i in range(0, samples, K):
             j = min(i + K, samples)
-            params, _ = algorithms.fast_chunk(params, act, x[:, i:j], y[:, i:j], B, lr, inner, rule)
+            params, _ = algorithms.fast_chunk(
+                params, x[:, i:j], y[:, i:j], B, algorithms.Stage(act, rule, lr, inner)
+            )
         return params
 
     def reference(samples: int) -> tuple:
         params = (W, a, b)
         for i in range(samples):
             params, _ = algorithms.reference_update(
-                params, act, x[:, i : i + 1], y[:, i : i + 1], lr, inner, rule
+                params, x[:, i : i + 1], y[:, i : i + 1], algorithms.Stage(act, rule, lr, inner)
             )
         return params
 

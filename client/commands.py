@@ -48,6 +48,21 @@ def emit(args: argparse.Namespace, data: Any, lines: Callable[[], list[str]]) ->
             print(text)
 
 
+def follow(
+    args: argparse.Namespace, wait: Callable[..., dict[str, Any]], ident: int, follower: Follower
+) -> dict[str, Any] | None:
+    """`wait(ident)` polled at --interval until --timeout, its progress shown by `follower`;
+    None, after saying why, when the timeout passed first."""
+    try:
+        answer = wait(ident, timeout=args.timeout, interval=args.interval, on_progress=follower)
+    except TimeoutError as error:
+        follower.close()
+        note(str(error))
+        return None
+    follower.close()
+    return answer
+
+
 def _spec(args: argparse.Namespace) -> dict[str, Any]:
     try:
         return load_spec(args.spec, args.set or [])
@@ -190,15 +205,9 @@ def _wait(args: argparse.Namespace, silab: SilabClient, experiment_id: int) -> i
         finished=lambda e: e["status"] in TERMINAL,
         extrapolate=True,
     )
-    try:
-        experiment = silab.wait(
-            experiment_id, timeout=args.timeout, interval=args.interval, on_progress=follower
-        )
-    except TimeoutError as error:
-        follower.close()
-        note(str(error))
+    experiment = follow(args, silab.wait, experiment_id, follower)
+    if experiment is None:
         return EXIT_TIMEOUT
-    follower.close()
     emit(args, experiment, lambda: [show.line(experiment)])
     message = show.outcome(experiment)
     if message:

@@ -1,4 +1,4 @@
-"""End-to-end helpers: real `celery -A worker.app worker -B` and `uvicorn api.main`
+"""End-to-end helpers: real `celery -A worker.app worker -B` and `python -m api`
 processes on loopback, started with a clean environment plus SILAB_* settings, each in its own
 process group, and always killed (the whole group) at teardown.
 
@@ -219,24 +219,12 @@ class Stack:
         return proc
 
     def api(self, *, timeout: float = 30, **env: str) -> str:
-        """`uvicorn api.main` on a free loopback port; returns its base URL."""
+        """`python -m api` on a free loopback port; returns its base URL."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         proc = self.start(
             "api",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api.main:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"],
             self.env(**env),
         )
 
