@@ -39,7 +39,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.python import SilabClient  # noqa: E402 (after the sys.path set-up above)
+# after the sys.path set-up above
+from client.python import SilabClient  # noqa: E402
+from worker.launch import celery_argv  # noqa: E402
 
 SWEEPS = {
     "cpu": {
@@ -101,24 +103,7 @@ class Service:
             ),
             (
                 "worker",
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "worker.app",
-                    "worker",
-                    "-B",
-                    "-c",
-                    "1",
-                    "-l",
-                    "warning",
-                    "-s",
-                    str(self.data_dir / "beat-schedule"),
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
+                celery_argv(beat_schedule=self.data_dir / "beat-schedule", loglevel="warning"),
             ),
         ):
             with (logs / f"{name}.log").open("ab") as out:

@@ -28,6 +28,7 @@ from db import traces
 from db.config import DbSettings
 from db.models import Experiment
 from db.session import make_engine, make_sessionmaker
+from worker.launch import celery_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 # Settings every e2e process gets: short leases and intervals, so a dead worker is noticed in
@@ -186,27 +187,11 @@ class Stack:
         `queue` restricts it to one queue, as docker-compose.yml runs the pool: the GPU workers
         with `-Q celery` and no beat, the maintenance worker with `-Q silab.maintain -B`."""
         node = f"{name}-{uuid.uuid4().hex[:6]}@127.0.0.1"
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.app",
-            "worker",
-            "-c",
-            "1",
-            "-l",
-            "info",
-            "-n",
-            node,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        if queue is not None:
-            argv += ["-Q", queue]
-        if beat:
-            argv += ["-B", "-s", str(self.tmp / f"{name}-beat-schedule")]
+        argv = celery_argv(
+            node=node,
+            queue=queue,
+            beat_schedule=self.tmp / f"{name}-beat-schedule" if beat else None,
+        )
         proc = self.start(name, argv, self.env(**env))
         proc.node = node
         wait_until(
