@@ -203,15 +203,19 @@ class Stack:
         assert proc.alive(), f"{name} exited:\n{proc.tail()}"
         return proc
 
-    def api(self, *, timeout: float = 30, **env: str) -> str:
-        """`python -m api` on a free loopback port; returns its base URL."""
+    def api(self, *, timeout: float = 30, workers: int = 1, wait: bool = True, **env: str) -> str:
+        """`python -m api` (with `workers` uvicorn processes) on a free loopback port; returns
+        its base URL, once it answers /health unless `wait` is False (then `wait_api`)."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = self.start(
-            "api",
-            [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"],
-            self.env(**env),
-        )
+        argv = [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"]
+        self.start(f"api-{port}", [*argv, "--workers", str(workers)], self.env(**env))
+        if wait:
+            self.wait_api(url, timeout)
+        return url
+
+    def wait_api(self, url: str, timeout: float = 30) -> None:
+        proc = next(p for p in self.procs if p.name == f"api-{url.rsplit(':', 1)[1]}")
 
         def up() -> bool:
             assert proc.alive(), f"api exited:\n{proc.tail()}"
@@ -221,7 +225,6 @@ class Stack:
                 return False
 
         wait_until(up, timeout, "the API to answer /health", self.diagnose)
-        return url
 
     def close(self) -> None:
         for proc in reversed(self.procs):
