@@ -104,7 +104,11 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.state.dispatch = Dispatcher(app.state.sessionmaker, broker, settings)
     app.state.rate_limiter = make_limiter(settings)
     app.state.metrics_registry = make_registry(app.state.sessionmaker, settings.metrics_window_s)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        per_path={experiments.BATCH_PATH: settings.max_batch_bytes},
+    )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(ServiceError, service_error_handler)

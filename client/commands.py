@@ -15,7 +15,7 @@ from typing import Any
 from client import show
 from client.config import ClientSettings
 from client.progress import Follower
-from client.python import TERMINAL, SilabClient, load_spec
+from client.python import TERMINAL, SilabClient, load_batch, load_spec
 
 EXIT_OK = 0
 EXIT_SERVER = 1  # refused, unreachable, or the run failed / was cancelled
@@ -86,6 +86,27 @@ def submit(args: argparse.Namespace) -> int:
                 print(show.line(experiment), flush=True)
             return _wait(args, silab, experiment["id"])
     emit(args, experiment, lambda: [show.line(experiment)])
+    return EXIT_OK
+
+
+def batch(args: argparse.Namespace) -> int:
+    try:
+        items = load_batch(args.file)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    with client(args) as silab:
+        ids = silab.submit_batch(
+            items,
+            tags=args.tag or [],
+            priority=args.priority,
+            max_attempts=args.max_attempts,
+            chunk=args.chunk,
+        )
+    emit(
+        args,
+        {"ids": ids, "count": len(ids)},
+        lambda: [f"submitted {len(ids)} experiments: ids {ids[0]} to {ids[-1]}"],
+    )
     return EXIT_OK
 
 

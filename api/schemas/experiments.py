@@ -56,6 +56,22 @@ class ExperimentCreate(BaseModel):
         return PRIORITY_LEVELS[value] if isinstance(value, str) else value
 
 
+class ExperimentBatchCreate(BaseModel):
+    """Many submissions in one request (POST /experiments:batch): validated as a whole, stored in
+    one transaction or not at all. The most items: SILAB_MAX_BATCH."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ExperimentCreate] = Field(min_length=1, description="the submissions, in order")
+
+
+class ExperimentBatchPublic(BaseModel):
+    """What a batch created: the experiments' ids in the order of the items."""
+
+    ids: list[int]
+    count: int
+
+
 class SpecCreate(BaseModel):
     """A spec to validate; the other fields of a submission are accepted and ignored."""
 
