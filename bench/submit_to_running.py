@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 from api_load import SPEC
+from common import parser as common_parser
 from service_common import ROOT, emit, environment, percentile, stack
 
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [A-Z]+/[^\]]*\] (.*)$")
@@ -112,10 +113,8 @@ def torch_import_reference(repeats: int) -> list[float]:
 
 
 def main() -> None:
-    import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 submissions (< 1 min)")
+    parser = common_parser(__doc__, quick="3 submissions (< 1 min)")
     parser.add_argument("--submissions", type=int, default=None, help="default 10 (quick 3)")
     parser.add_argument("--redis-db", type=int, default=None)
     parser.add_argument(

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 from api_load import SPEC
+from common import parser as common_parser
 from service_common import emit, environment, stack, summary_ms
 
 SEEDS = 4
@@ -189,10 +190,8 @@ def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (< 1 min)")
+    parser = common_parser(__doc__, quick="fewer repeats (< 1 min)")
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=None, help="default 60 (quick 8)")
     parser.add_argument("--redis-db", type=int, default=None)

@@ -13,7 +13,6 @@ The two paths take turns within each repeat (a shared CPU's load falls on both a
 
 from __future__ import annotations
 
-import argparse
 import math
 
 from common import (
@@ -25,14 +24,15 @@ from common import (
     time_interleaved,
     time_repeats,
 )
+from common import (
+    parser as common_parser,
+)
 
 GOAL = 1e7
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer samples and repeats")
-    parser.add_argument("--device", default="auto")
+    parser = common_parser(__doc__, quick="fewer samples and repeats", device=True)
     parser.add_argument("--d", type=int, default=256)
     parser.add_argument("--S", type=int, default=32)
     parser.add_argument("--N", type=int, default=64)
