@@ -1,4 +1,5 @@
-"""The FastAPI app: wiring only. `uvicorn api.main:app` (or `create_app(settings, engine=...)`)."""
+"""The FastAPI app: wiring only. Served by `python -m api` (uvicorn, factory=True); tests call
+`create_app(settings, engine=...)`. No module-level app: importing this module reads nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import RateLimiter, bootstrap_admin, install_openapi_security
+from api.auth import bootstrap_admin, install_openapi_security
 from api.broker import make_broker
 from api.config import ApiSettings
 from api.deps import authenticate
@@ -30,6 +31,7 @@ from api.errors import (
 )
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
+from api.ratelimit import make_limiter
 from api.routes import (
     accounts,
     audit,
@@ -50,6 +52,22 @@ from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
 
 STATIC = Path(__file__).resolve().parent / "static"
+# Every route module, in the order of the OpenAPI document.
+ROUTES = (
+    experiments,
+    queue,
+    traces,
+    health,
+    metrics,
+    accounts,
+    audit,
+    plots,
+    sweeps,
+    sweep_stats,
+    sweep_plots,
+    science,
+    stream,
+)
 
 
 def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -66,6 +84,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             bootstrap_admin(app.state.sessionmaker, settings.data_dir)
         yield
         broker.close()
+        app.state.rate_limiter.close()
         if owns_engine:
             engine.dispose()
 
@@ -83,40 +102,24 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.broker = broker
     app.state.dispatch = Dispatcher(app.state.sessionmaker, broker, settings)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.rate_limiter = make_limiter(settings)
     app.state.metrics_registry = make_registry(app.state.sessionmaker, settings.metrics_window_s)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        per_path={experiments.BATCH_PATH: settings.max_batch_bytes},
+    )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, database_unavailable_handler)
-    app.include_router(experiments.router)
-    app.include_router(queue.router)
-    app.include_router(traces.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(accounts.router)
-    app.include_router(audit.router)
-    app.include_router(plots.router)
-    app.include_router(sweeps.router)
-    app.include_router(sweep_stats.router)
-    app.include_router(sweep_plots.router)
-    app.include_router(science.router)
-    app.include_router(stream.router)
+    for module in ROUTES:
+        app.include_router(module.router)
     install_offline_docs(app)
     # The dashboard (api/static): static files that use only the public API.
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)
     install_openapi_security(app)
     return app
-
-
-def __getattr__(name: str) -> FastAPI:
-    # `uvicorn api.main:app`: built on first access, so importing this module reads nothing.
-    if name == "app":
-        app = create_app()
-        globals()["app"] = app
-        return app
-    raise AttributeError(name)
