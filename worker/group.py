@@ -49,6 +49,11 @@ def execute_group(
     """Claim and run the group; per id what happened: 'not claimed', 'completed', 'diverged',
     'cancelled', 'lost lease', 'failed'."""
     done: dict[int, str] = dict.fromkeys(experiment_ids, "not claimed")
+    # torch and the trainer before the first claim, not after it: a fresh child's import holds
+    # the GIL for seconds under load, so no heartbeat thread could run while the leases it had
+    # just taken ran out (kill chaos test, load 20: two live workers' runs reaped at 3 s).
+    # Imported once per child (warm workers keep it); a kill during the import claims nothing.
+    from trainer import checkpoint, fused  # noqa: F401
     claimed = [c for i in experiment_ids if (c := _claim(i, sessions, settings, worker))]
     if not claimed:
         return done
