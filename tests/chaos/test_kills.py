@@ -2,7 +2,7 @@
 at the end of Phase I) and of the maintenance worker (beat and the reaper), as docker-compose.yml
 runs the pool: two run workers and a maintenance worker. A replacement starts after each kill.
 Every run completes, resumed from its checkpoint, with every trace point once; the figures give
-kill → reclaim times (the lease, SILAB_LEASE_SECONDS = 3 here, plus a replacement
+kill → reclaim times (the lease, SILAB_LEASE_SECONDS = 10 here, plus a replacement
 worker's start, which the clock includes)."""
 
 from __future__ import annotations
