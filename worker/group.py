@@ -54,6 +54,7 @@ def execute_group(
     # just taken ran out (kill chaos test, load 20: two live workers' runs reaped at 3 s).
     # Imported once per child (warm workers keep it); a kill during the import claims nothing.
     from trainer import checkpoint, fused  # noqa: F401
+
     claimed = [c for i in experiment_ids if (c := _claim(i, sessions, settings, worker))]
     if not claimed:
         return done
