@@ -412,11 +412,14 @@ class ExperimentSpec(Strict):
         # submission rather than a failure on a worker an hour later.
         resolved = resolve(self)
         if isinstance(self.target.theta, list) and len(self.target.theta) != self.d:
-            raise ValueError(f"target.theta has {len(self.target.theta)} entries but d = {self.d}")
+            raise SpecError(
+                "target.theta", f"has {len(self.target.theta)} entries but d = {self.d}"
+            )
         estimate = memory_estimate_bytes(self, resolved) / 2**30
         if estimate > self.max_memory_gb:
-            raise ValueError(
-                f"memory estimate {estimate:.1f} GiB exceeds max_memory_gb = {self.max_memory_gb:g}"
+            raise SpecError(
+                "max_memory_gb",
+                f"= {self.max_memory_gb:g} is below the memory estimate of {estimate:.1f} GiB",
             )
         return self
 
@@ -487,62 +490,80 @@ class Resolved:
         return sum(stage.steps for stage in self.stages)
 
 
+class SpecError(ValueError):
+    """A whole-spec check failed at one field: `loc` is its path (("phase1", "stages", 0,
+    "lr")), so a caller names the field from data, not from the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} {message}")
+        self.loc: tuple[str | int, ...] = tuple(
+            int(part) if part.isdigit() else part for part in field.split(".")
+        )
+
+
+def _evaluate(value: Expr, env: dict[str, float], field: str) -> float:
+    try:
+        return expr.evaluate(value, env)
+    except ValueError as error:
+        raise SpecError(field, f"cannot be evaluated: {error}") from None
+
+
 def _positive_int(value: float, field: str, *, minimum: int = 1) -> int:
     if not value <= MAX_COUNT:  # also NaN
-        raise ValueError(f"{field} evaluates to {value:g}; it must be at most 2^53")
+        raise SpecError(field, f"evaluates to {value:g}; it must be at most 2^53")
     rounded = round(value)
     if rounded < minimum:
-        raise ValueError(f"{field} evaluates to {value:g}; it must be at least {minimum}")
+        raise SpecError(field, f"evaluates to {value:g}; it must be at least {minimum}")
     return rounded
 
 
 def _nonnegative(value: float, field: str) -> float:
     if value < 0:
-        raise ValueError(f"{field} evaluates to {value:g}; it must be ≥ 0")
+        raise SpecError(field, f"evaluates to {value:g}; it must be ≥ 0")
     return value
 
 
 def resolve(spec: ExperimentSpec) -> Resolved:
     d = float(spec.d)
-    N = _positive_int(expr.evaluate(spec.model.width, {"d": d}), "model.width")
+    N = _positive_int(_evaluate(spec.model.width, {"d": d}, "model.width"), "model.width")
     env = {"d": d, "N": float(N)}
     p1 = spec.phase1
     if p1.algorithm == "gd":
-        B = _positive_int(expr.evaluate(p1.n, env), "phase1.n")  # type: ignore[arg-type]
+        B = _positive_int(_evaluate(p1.n, env, "phase1.n"), "phase1.n")  # type: ignore[arg-type]
     else:
-        B = _positive_int(expr.evaluate(p1.batch_size, env), "phase1.batch_size")
+        B = _positive_int(_evaluate(p1.batch_size, env, "phase1.batch_size"), "phase1.batch_size")
     n = B if p1.algorithm == "gd" else None
     # Outer steps per fresh minibatch: reuse and multipass count one outer update per minibatch.
     stages = []
     for i, stage in enumerate(p1.stages):
         where = f"phase1.stages.{i}"
-        lr = _nonnegative(expr.evaluate(stage.lr, env), f"{where}.lr")
+        lr = _nonnegative(_evaluate(stage.lr, env, f"{where}.lr"), f"{where}.lr")
         inner = stage.inner_lr if stage.inner_lr is not None else stage.lr
-        inner_lr = _nonnegative(expr.evaluate(inner, env), f"{where}.inner_lr")
+        inner_lr = _nonnegative(_evaluate(inner, env, f"{where}.inner_lr"), f"{where}.inner_lr")
         if stage.samples is not None:
             if p1.algorithm == "gd":
-                raise ValueError(f"{where}: gd stages are budgeted in 'steps'")
+                raise SpecError(f"{where}.samples", "is not for gd: budget gd stages in 'steps'")
             samples = _positive_int(
-                expr.evaluate(stage.samples, env), f"{where}.samples", minimum=B
+                _evaluate(stage.samples, env, f"{where}.samples"), f"{where}.samples", minimum=B
             )
             steps = samples // B
             samples = steps * B
         else:
-            steps = _positive_int(expr.evaluate(stage.steps, env), f"{where}.steps")  # type: ignore[arg-type]
+            steps = _positive_int(_evaluate(stage.steps, env, f"{where}.steps"), f"{where}.steps")  # type: ignore[arg-type]
             samples = 0 if p1.algorithm == "gd" else steps * B
         stages.append(ResolvedStage(samples, steps, lr, inner_lr))
     if p1.algorithm == "gd":
         stages[0].samples = B  # the fixed set (n = B) is drawn once, at the start
     if sum(stage.samples for stage in stages) > MAX_COUNT:
-        raise ValueError("phase1.stages: the total sample budget exceeds 2^53")
+        raise SpecError("phase1.stages", "add up to a sample budget beyond 2^53")
     phase2_samples = None
     if spec.phase2 is not None:
         phase2_samples = _positive_int(
-            expr.evaluate(spec.phase2.samples, env), "phase2.samples", minimum=10
+            _evaluate(spec.phase2.samples, env, "phase2.samples"), "phase2.samples", minimum=10
         )
     every = None
     if spec.eval.every is not None:
-        every = _positive_int(expr.evaluate(spec.eval.every, env), "eval.every")
+        every = _positive_int(_evaluate(spec.eval.every, env, "eval.every"), "eval.every")
     return Resolved(N, B, n, stages, phase2_samples, every)
 
 
