@@ -249,7 +249,8 @@ def finish(
 ) -> bool:
     """Record the end of a run: status (completed, diverged or cancelled), the summary columns
     (see `summary_from_result`), the full `result` (non-finite floats become null) and
-    finished_at, in one UPDATE conditional on (id, attempt, status='running').
+    finished_at, in one UPDATE conditional on (id, attempt, status='running'). A diverged run's
+    `error` says so (the trainer's message: at which step, how many seeds), never null.
 
     Returns False when the attempt no longer owns the experiment (reaped, cancelled while queued
     again, …): then nothing is written.
@@ -269,12 +270,22 @@ def finish(
         _running_attempt(experiment_id, attempt),
         status=status,
         result=_json_safe(dict(result)),
-        error=None,
+        error=diverged_error(result) if status == Status.diverged.value else None,
         lease_expires_at=None,
         finished_at=now,
         updated_at=now,
         **values,
     )
+
+
+def diverged_error(result: Mapping[str, Any]) -> str:
+    """Why a diverged run stopped, for `error`: the trainer's message, else a count of seeds."""
+    message = str(result.get("message") or "").strip()
+    if message:
+        return _clip(message + ": a non-finite value stopped those seeds (a smaller step helps)")
+    seeds = list(result.get("seeds") or [])
+    count = sum(s.get("diverged_at_step") is not None for s in seeds)
+    return f"diverged ({count} of {len(seeds)} seeds): a non-finite value stopped them"
 
 
 def fail(
