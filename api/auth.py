@@ -3,7 +3,7 @@ scheme in the OpenAPI document. Who may do what is decided in api/deps.py.
 
 Open routes (no key needed): /health, /ready and /metrics, so that probes and Prometheus scrape
 without a secret (they reveal counts, never specs, names or results), and FastAPI's /docs,
-/redoc and /openapi.json (the API's shape is not a secret). Everything else needs
+/redoc, /openapi.json and /meta (the API's shape and names are not a secret). Everything else needs
 `Authorization: Bearer <key>`, including any route added later: the check is an app-wide
 dependency, not a per-router one.
 """
@@ -30,7 +30,7 @@ from db.models import Role
 log = logging.getLogger(__name__)
 
 # "/" only redirects to the dashboard (/ui, static files that call the API with a key).
-OPEN_PATHS = frozenset({"/", "/health", "/ready", "/metrics"})
+OPEN_PATHS = frozenset({"/", "/health", "/ready", "/metrics", "/meta"})
 ADMIN_KEY_FILE = "admin.key"
 BOOTSTRAP_ADMIN = "admin"
 

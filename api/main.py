@@ -35,6 +35,7 @@ from api.routes import (
     audit,
     experiments,
     health,
+    meta,
     metrics,
     plots,
     queue,
@@ -96,6 +97,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.include_router(queue.router)
     app.include_router(traces.router)
     app.include_router(health.router)
+    app.include_router(meta.router)
     app.include_router(metrics.router)
     app.include_router(accounts.router)
     app.include_router(audit.router)

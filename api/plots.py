@@ -27,22 +27,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from api.aggregate import aggregate_trace, finite, get_path, is_missing
+from trainer.results import LOSS_METRICS, METRIC_INFO, OVERLAP_METRICS
 
 Fmt = Literal["png", "svg"]
 FORMATS = ("png", "svg")
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
-METRIC_LABELS = {
-    "mean_abs_m": "mean |overlap| over neurons",
-    "median_abs_m": "median |overlap| over neurons",
-    "max_abs_m": "largest |overlap| over neurons",
-    "frac_m_05": "fraction of neurons with |overlap| ≥ 0.5",
-    "frac_m_09": "fraction of neurons with |overlap| ≥ 0.9",
-    "train_loss": "training loss",
-    "test_mse": "test error (MSE)",
-}
-OVERLAP_METRICS = ("mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac_m_09")
-LOSS_METRICS = ("train_loss", "test_mse")
+METRIC_LABELS = {m.name: m.label for m in METRIC_INFO}
 WEAK_RECOVERY_OVERLAP = 0.5
 
 _DPI = 110

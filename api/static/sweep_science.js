@@ -7,7 +7,6 @@
 (() => {
   const S = window.silab;
   const $ = (id) => document.getElementById(id);
-  const METRICS = ["median_abs_m", "mean_abs_m", "max_abs_m", "frac_m_05", "frac_m_09"];
   const state = { sweep: null, traces: null, traceKey: null };
 
   function text(value) {
@@ -59,12 +58,14 @@
       };
     });
     window.silabChart.draw($("sweep-curves"), {
-      series, xlog: $("curves-log-x").checked, xlabel: S.label("samples"),
+      series, xlog: $("curves-log-x").checked, ylog: S.logScale(state.traces.metric),
+      xlabel: S.label("samples"),
       ylabel: `${S.label(state.traces.metric)} (mean over seeds)`, empty: "no finished cells yet" });
   }
 
   async function loadCurves(sweep) {
-    fillSelect($("curves-metric"), METRICS, METRICS.map(S.label), "median_abs_m");
+    const metrics = S.meta().metrics.map((m) => m.name);  // GET /meta: the API's own list
+    fillSelect($("curves-metric"), metrics, metrics.map(S.label), S.meta().default_metric);
     fillSelect($("curves-by"), sweep.axes, sweep.axes.map(S.label), sweep.axes.find((a) => a !== "d"));
     const key = `${sweep.id}|${$("curves-metric").value}|${sweep.updated_at || ""}|${JSON.stringify(sweep.progress)}`;
     if (key === state.traceKey) return;
@@ -196,5 +197,5 @@
   $("fair-over").addEventListener("change", () => { if (state.sweep) loadFair(state.sweep); });
   window.addEventListener("hashchange", route);
   window.silabSweep = { show };
-  route();
+  S.ready.then(route);
 })();
