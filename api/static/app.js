@@ -372,7 +372,7 @@
       const metrics = trace.metrics;
       const header = el("tr");
       header.append(...["seed", "phase", "step", "samples", ...metrics].map(
-        (name) => el("th", name, { className: name === "phase" ? "" : "num" })));
+        (name) => el("th", label(name), { className: name === "phase" ? "" : "num", title: name })));
       head.replaceChildren(header);
       body.replaceChildren(...trace.points.map((p) => {
         const tr = el("tr");

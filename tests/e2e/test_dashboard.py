@@ -27,6 +27,7 @@ from db.session import make_engine, make_sessionmaker
 from tests.conftest import TEST_ENV, alembic_upgrade
 from tests.e2e.e2e_helpers import Stack, wait_until
 from tests.trace_helpers import add_points
+from trainer.results import METRIC_INFO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -272,7 +273,7 @@ def test_filters_columns_and_the_comparison_overlay(browser, dashboard) -> None:
     columns.send_keys("phase1.batch_size, phase1.n")
     browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", columns)
     heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.spec-column")]
-    assert heads == ["batch size", "Phase I samples n"]
+    assert heads == ["batch size B", "training set size n"]  # labels from GET /meta
     assert rows()[0].text.count("16*d") >= 1
     browser.save_screenshot(str(dashboard["shots"] / "list.png"))
 
@@ -369,6 +370,14 @@ def test_the_sweep_page_and_two_sweeps_scaling(browser, dashboard) -> None:
     )
     cells = browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-body tr")
     assert len(cells) == 6 and "2/2 [" in cells[0].text  # a Wilson interval for the fraction
+    # Every metric the API names is offered for the curves (GET /meta, no list of its own).
+    offered = [
+        o.get_attribute("value")
+        for o in browser.find_elements(By.CSS_SELECTOR, "#curves-metric option")
+    ]
+    assert offered == [m.name for m in METRIC_INFO], offered
+    heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-head th")]
+    assert "samples to weak recovery" in heads and "phase1.n" not in heads, heads
     browser.save_screenshot(str(dashboard["shots"] / "sweep.png"))
 
     browser.get(f"{dashboard['base']}/ui/#/sweeps")
