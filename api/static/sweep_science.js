@@ -117,7 +117,13 @@
   // -------------------------------------------------------------------------------- fair
   async function loadFair(sweep) {
     const others = sweep.axes.filter((a) => a !== "d");
-    if (!others.length) { $("fair-body").replaceChildren(); $("fair-fits").textContent = ""; return; }
+    $("fair-over").hidden = !others.length;
+    if (!others.length) {
+      $("fair-head").replaceChildren();
+      $("fair-body").replaceChildren();
+      $("fair-fits").textContent = "needs an axis besides d (a step size, say) to choose the best of";
+      return;
+    }
     fillSelect($("fair-over"), others, others.map(S.label), others[0]);
     let fair;
     try {
