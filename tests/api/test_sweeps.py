@@ -555,7 +555,9 @@ def test_heatmap_axes_read_as_words_and_a_decade_goes_log(client, session, spec)
         f"/sweeps/{body['id']}/heatmap.svg", params={**params, "log_color": "false"}
     ).text
     assert "log scale" not in linear
-    narrow = post(client, {**sweep_body(spec), "name": "narrow"})
+    narrow_body = sweep_body(spec)
+    narrow_body["axes"][0]["values"] = [8, 32]  # another sweep (a name alone is the same one)
+    narrow = post(client, narrow_body)
     for e in experiments_of(session, narrow["id"]):
         finish(session, e, [seed(0, test_mse=e.d / 100), seed(1, test_mse=e.d / 50)])
     assert "log scale" not in client.get(f"/sweeps/{narrow['id']}/heatmap.svg", params=params).text
