@@ -6,8 +6,8 @@ Set-up (all created and removed by this script): a fresh PostgreSQL database on 
 (schema by `alembic upgrade head`), 10^5 experiments bulk-inserted with SQLAlchemy core (8 owners
 with a skewed share, statuses mostly finished, 6 targets, d from 16 to 512, test_mse log-normal
 for finished runs, NULL otherwise, half of them tagged), one completed experiment with a 10^4-point
-trace (bench/trace_fetch.py's), then `uvicorn api.main:app` (1 worker process by default,
-`--workers 2` to compare) pointed at a spare Redis database as its broker.
+trace (bench/trace_fetch.py's), then `uvicorn --factory api.main:create_app` (1 worker process
+by default, `--workers 2` to compare) pointed at a spare Redis database as its broker.
 
 Service settings chosen so that the bench measures the service, not its limits:
 - SILAB_RATE_LIMIT_PER_S=0 (the per-key token bucket is off; with the default 20/s and burst 200

@@ -2,11 +2,12 @@
 with a warm idle worker (issue 9 and 10: p50 < 100 ms, p90 < 250 ms), on two layouts in one run:
 
 - postgres_redis (docker-compose's): a fresh PostgreSQL database (alembic upgrade head), a spare
-  Redis database as the broker, `uvicorn api.main:app`, a run worker
+  Redis database as the broker, `uvicorn --factory api.main:create_app`, a run worker
   `celery -A worker.app worker -Q celery -c 1` and a maintenance worker
   `celery -A worker.app worker -Q silab.maintain -c 1 -B`;
 - embedded (scripts/demo's): an SQLite database and the SQLite Celery broker in a temporary data
-  folder, `uvicorn api.main:app` and one `celery -A worker.app worker -B -c 1` on both queues.
+  folder, `uvicorn --factory api.main:create_app` and one `celery -A worker.app worker -B -c 1`
+  on both queues.
 Both with SILAB_WORKER_SLOTS=1, SILAB_DEVICE=cpu and otherwise default settings (the run child is
 warm: it keeps torch across groups, worker_max_tasks_per_child = SILAB_WORKER_RECYCLE_GROUPS).
 
