@@ -74,6 +74,9 @@ def environment(**extra: Any) -> dict[str, Any]:
         # above 1.5 before the run on this 2-core machine: other jobs contended the timings
         "cpu_shared": LOAD_AT_START[0] > 1.5,
     }
+    note = load_note(max(LOAD_AT_START[0], load[0]), os.cpu_count() or 1)
+    if note:
+        info["load_note"] = note
     with contextlib.suppress(Exception):
         import sqlalchemy
 
@@ -82,6 +85,18 @@ def environment(**extra: Any) -> dict[str, Any]:
         info["postgresql"] = connection.execute(text("SHOW server_version")).scalar()
     info.update(extra)
     return info
+
+
+def load_note(load: float, cpus: int) -> str | None:
+    """What a 1-minute load this high does to the figures (None below 1.5 per core)."""
+    if load <= 1.5 * cpus:
+        return None
+    return (
+        f"distorted by load: the 1-minute load reached {load:.1f} on {cpus} cores (other jobs), "
+        "so every latency here includes waiting for a CPU and the absolute figures are inflated "
+        "several-fold; read the ratios measured in the same run, and note that /health queues "
+        "too, which makes ratios to it look better than on an idle machine"
+    )
 
 
 # ------------------------------------------------------------------------------------ database
