@@ -2,11 +2,11 @@
 with a warm idle worker (issue 9 and 10: p50 < 100 ms, p90 < 250 ms), on two layouts in one run:
 
 - postgres_redis (docker-compose's): a fresh PostgreSQL database (alembic upgrade head), a spare
-  Redis database as the broker, `uvicorn --factory api.main:create_app`, a run worker
+  Redis database as the broker, `python -m api`, a run worker
   `celery -A worker.app worker -Q celery -c 1` and a maintenance worker
   `celery -A worker.app worker -Q silab.maintain -c 1 -B`;
 - embedded (scripts/demo's): an SQLite database and the SQLite Celery broker in a temporary data
-  folder, `uvicorn --factory api.main:create_app` and one `celery -A worker.app worker -B -c 1`
+  folder, `python -m api` and one `celery -A worker.app worker -B -c 1`
   on both queues.
 Both with SILAB_WORKER_SLOTS=1, SILAB_DEVICE=cpu and otherwise default settings (the run child is
 warm: it keeps torch across groups, worker_max_tasks_per_child = SILAB_WORKER_RECYCLE_GROUPS).
@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 from api_load import SPEC
+from common import parser as common_parser
 from service_common import ROOT, Stack, embedded_stack, emit, environment, percentile, stack
 
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [A-Z]+/[^\]]*\] (.*)$")
@@ -260,10 +261,7 @@ LAYOUTS = {
 
 
 def main() -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 submissions per layout")
+    parser = common_parser(__doc__, quick="3 submissions per layout")
     parser.add_argument("--submissions", type=int, default=None, help="default 20 (quick 3)")
     parser.add_argument("--layout", nargs="+", choices=list(LAYOUTS), default=list(LAYOUTS))
     parser.add_argument("--redis-db", type=int, default=None)

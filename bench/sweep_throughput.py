@@ -4,7 +4,7 @@ unfused warm workers, in wall time, CPU-s and experiments/s, all in one run (iss
 
 Layout (tests/e2e's and docker-compose's, created and removed by this script, bench/
 service_common.py): a fresh PostgreSQL database, a spare Redis database as the broker,
-`uvicorn --factory api.main:create_app`, a maintenance worker `celery -Q silab.maintain -c 1 -B`
+`python -m api`, a maintenance worker `celery -Q silab.maintain -c 1 -B`
 and one run worker `celery -Q celery -c 1`, SILAB_WORKER_SLOTS=1, OMP_NUM_THREADS=1,
 SILAB_DEVICE=cpu. A fresh stack per mode and workload; the modes take turns within each workload
 (on a shared CPU the load then falls on all of them alike). The modes differ only in these settings:
