@@ -41,7 +41,7 @@ class Principal:
 
     account_id: int
     name: str
-    role: str
+    role: Role
     key_id: int
     key_prefix: str
     key_expires_at: datetime | None
@@ -50,7 +50,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.admin.value
+        return self.role == Role.admin
 
 
 class AccountError(ValueError):
@@ -102,7 +102,7 @@ def count_by_status(owner: str, status: Status, *, session: Session) -> int:
         session.scalar(
             select(func.count())
             .select_from(Experiment)
-            .where(Experiment.owner == owner, Experiment.status == status.value)
+            .where(Experiment.owner == owner, Experiment.status == status)
         )
         or 0
     )
@@ -113,7 +113,7 @@ def create_account(
     name: str,
     *,
     session: Session,
-    role: str = Role.member.value,
+    role: Role | str = Role.member,
     max_running: int | None = None,
     max_queued: int | None = None,
 ) -> Account:
@@ -121,12 +121,12 @@ def create_account(
 
     if not re.match(NAME_PATTERN, name):
         raise AccountError(f"bad user name {name!r}: 1-100 letters, digits or . @ + - _")
-    if role not in {r.value for r in Role}:
-        raise AccountError(f"unknown role {role!r}; use admin or member")
+    if role not in tuple(Role):
+        raise AccountError(f"unknown role {role!r}; use {' or '.join(Role)}")
     if find_account(name, session=session) is not None:
         raise AccountError(f"user {name!r} already exists")
     account = Account(
-        name=name, role=role, max_running=max_running, max_queued=max_queued, disabled=False
+        name=name, role=Role(role), max_running=max_running, max_queued=max_queued, disabled=False
     )
     session.add(account)
     session.flush()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from db.models import Experiment, ExperimentTag
+from db.models import Experiment, ExperimentTag, Status
 from trainer import lanes
 from trainer.spec import TARGET_PRESETS, ExperimentSpec
 
@@ -42,7 +42,7 @@ def create_experiment(
         owner=owner,
         priority=priority,
         max_attempts=max_attempts,
-        status="queued",
+        status=Status.queued,
         spec=spec.model_dump(mode="json"),
         spec_hash=spec.spec_hash(),
         target=target_label(spec)[:100],

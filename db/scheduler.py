@@ -122,7 +122,7 @@ def _waiting(stale: datetime) -> Any:
     """Queued experiments that need a message: never sent, or sent so long ago that it may be
     lost."""
     return and_(
-        Experiment.status == Status.queued.value,
+        Experiment.status == Status.queued,
         Experiment.cancel_requested.is_(False),
         or_(Experiment.dispatched_at.is_(None), Experiment.dispatched_at < stale),
     )
@@ -131,8 +131,8 @@ def _waiting(stale: datetime) -> Any:
 def _busy(stale: datetime) -> Any:
     """Running, or sent recently and not yet claimed."""
     return or_(
-        Experiment.status == Status.running.value,
-        and_(Experiment.status == Status.queued.value, Experiment.dispatched_at >= stale),
+        Experiment.status == Status.running,
+        and_(Experiment.status == Status.queued, Experiment.dispatched_at >= stale),
     )
 
 
@@ -391,9 +391,7 @@ def position(
         return None
     status, owner, priority, dispatched_at, cancel_requested = row
     in_flight = (
-        status == Status.queued.value
-        and dispatched_at is not None
-        and _aware(dispatched_at) >= stale
+        status == Status.queued and dispatched_at is not None and _aware(dispatched_at) >= stale
     )
     same_level: dict[str, tuple[int, int]] = {}  # owner -> (waiting at this level, oldest id)
     for other, count, first_id in session.execute(
@@ -419,7 +417,7 @@ def position(
         "owner_busy": pool.busy.get(owner, 0),
         "owner_max_running": pool.max_running.get(owner),
     }
-    if status != Status.queued.value or cancel_requested or in_flight:
+    if status != Status.queued or cancel_requested or in_flight:
         waiting = ["a worker to claim it"] if in_flight else []
         return Position(
             position=None,
@@ -536,7 +534,7 @@ def dispatch_round(
         for group in planned:
             session.execute(
                 update(Experiment)
-                .where(Experiment.id.in_(group), Experiment.status == Status.queued.value)
+                .where(Experiment.id.in_(group), Experiment.status == Status.queued)
                 .values(dispatched_at=now, group_head=group[0])
                 .execution_options(synchronize_session=False)
             )

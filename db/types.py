@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import TIMESTAMP
+from sqlalchemy import TIMESTAMP, Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -48,3 +49,20 @@ def now_utc(now: datetime | None = None) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime")
     return now.astimezone(UTC)
+
+
+def str_enum(kind: type[enum.StrEnum]) -> Enum:
+    """A column type for a StrEnum: its values in a VARCHAR(16), read back as members; writing a
+    value that is not a member raises before any SQL is sent.
+
+    Not a native PostgreSQL ENUM (SQLite has none, and a new member would need ALTER TYPE), and
+    no CHECK constraint: adding one to an existing SQLite table means recreating the table, and
+    dropping `experiment` with foreign keys on cascades into its traces and checkpoints."""
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )

@@ -23,7 +23,6 @@ from api.schemas.experiments import (
     PriorityName,
     SpecCreate,
     SpecValidationPublic,
-    Status,
     Tag,
 )
 from api.schemas.queue import PositionPublic
@@ -58,7 +57,6 @@ __all__ = [
     "ScalingPublic",
     "SpecCreate",
     "SpecValidationPublic",
-    "Status",
     "SweepCellsPublic",
     "SweepCreate",
     "SweepPublic",

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from db.models import Status
 from trainer.spec import ExperimentSpec
 
 Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\s,]+$"),
 ]
-Status = Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
 SORT_KEYS = (
     "id",
     "created_at",

@@ -14,7 +14,7 @@ from api.aggregate import aggregate_trace, scaling_fit, to_csv
 from api.expand import canonical
 from api.schemas import TRACE_METRICS
 from api.services.errors import Invalid
-from db.models import Sweep
+from db.models import FINISHED_WITH_RESULT, Sweep
 
 TRACE_CSV = [
     "phase",
@@ -123,7 +123,7 @@ def scaling(
     members = [
         e
         for e in sweeps.experiments(session=session, sweep_id=sweep.id)
-        if e.status in ("completed", "diverged")
+        if e.status in FINISHED_WITH_RESULT
     ]
     crossing: dict[tuple[int, int], float | None] = {}
     if threshold is not None:
