@@ -1,6 +1,6 @@
-"""Statistics over experiments and traces: summaries with 95% t-intervals, grouping, scaling fits,
-CSV. Pure functions on plain lists and dicts (no database, no torch) so routes can feed them
-whatever they queried.
+"""Statistics over experiments and traces: summaries with 95% t-intervals, per-point trace
+summaries, scaling fits, CSV. Pure functions on plain lists and dicts (no database, no torch) so
+routes can feed them whatever they queried.
 
 Conventions:
 - A value is *missing* when it is None or not finite (NaN from a diverged run, ±inf). Missing
@@ -85,53 +85,6 @@ def summarize(values: Iterable[float | None]) -> dict[str, Any]:
         std = float(array.std(ddof=1))
         half = float(stats.t.ppf(_T_LEVEL, n - 1)) * std / math.sqrt(n)
         out.update(std=std, ci95_low=mean - half, ci95_high=mean + half)
-    return out
-
-
-def _group_value(value: Any) -> Any:
-    """A hashable stand-in for a grouping value (lists and dicts become canonical JSON)."""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
-def _sort_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Orders group keys: None last, numbers numerically, everything else as text."""
-    key = []
-    for value in values:
-        if value is None:
-            key.append((2, 0.0, ""))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            key.append((0, float(value), ""))
-        else:
-            key.append((1, 0.0, str(value)))
-    return tuple(key)
-
-
-def aggregate_results(
-    rows: Sequence[Mapping[str, Any]], group_by: Sequence[str], fields: Sequence[str]
-) -> list[dict[str, Any]]:
-    """Group experiment rows by the values of `group_by` and summarize each of `fields`.
-
-    Returns one flat dict per group, ordered by the group values:
-    `{<group key>: value, …, "count": rows in the group, <field>: summarize(...), …}`.
-    A row without a group key groups under None. List and dict values group by their JSON.
-    """
-    overlap = set(group_by) & ({"count"} | set(fields))
-    if overlap:
-        raise ValueError(f"a key cannot be both grouped and summarized: {sorted(overlap)}")
-    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
-    for row in rows:
-        key = tuple(_group_value(get_path(row, name)) for name in group_by)
-        groups.setdefault(key, []).append(row)
-    out = []
-    for key in sorted(groups, key=_sort_key):
-        members = groups[key]
-        cell: dict[str, Any] = dict(zip(group_by, key, strict=True))
-        cell["count"] = len(members)
-        for name in fields:
-            cell[name] = summarize(get_path(row, name) for row in members)
-        out.append(cell)
     return out
 
 

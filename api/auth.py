@@ -1,5 +1,5 @@
-"""Authentication plumbing: the per-key rate limiter, the first-start admin key, and the bearer
-scheme in the OpenAPI document. Who may do what is decided in api/deps.py.
+"""Authentication plumbing: the first-start admin key and the bearer scheme in the OpenAPI
+document (the per-key rate limit is api.ratelimit's). Who may do what is decided in api/deps.py.
 
 Open routes (no key needed): /health, /ready and /metrics, so that probes and Prometheus scrape
 without a secret (they reveal counts, never specs, names or results), and FastAPI's /docs,
@@ -14,8 +14,6 @@ import logging
 import math
 import os
 import stat
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import accounts, audit
+from db import locks
 from db.models import Role
 
 log = logging.getLogger(__name__)
@@ -35,33 +34,6 @@ ADMIN_KEY_FILE = "admin.key"
 BOOTSTRAP_ADMIN = "admin"
 
 
-class RateLimiter:
-    """A token bucket per key, in this process's memory: `burst` requests at once, refilled at
-    `rate` per second. rate <= 0 disables it. (Per process: with several API processes each has
-    its own buckets.)"""
-
-    def __init__(self, rate: float, burst: int, clock: Any = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = max(1, burst)
-        self.clock = clock
-        self._buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, when)
-        self._lock = threading.Lock()
-
-    def take(self, key_id: int) -> float | None:
-        """None when the request may go ahead, else the seconds until it may."""
-        if self.rate <= 0:
-            return None
-        now = self.clock()
-        with self._lock:
-            tokens, when = self._buckets.get(key_id, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - when) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
-                return None
-            self._buckets[key_id] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-
-
 def retry_after_header(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
@@ -70,9 +42,14 @@ def bootstrap_admin(sessions: sessionmaker[Session], data_dir: Path) -> Path | N
     """On a database without any account: create the account `admin` and a key for it, written to
     <data_dir>/admin.key (mode 0600), where the local `silab` client finds it. Says so once in the
     log (never the key itself). Returns the file, or None when nothing was created (accounts
-    exist, another process won the race, or the schema is not migrated yet)."""
+    exist, another process won the race, or the schema is not migrated yet).
+
+    Exactly once when several API processes start together (`uvicorn --workers N`): the account
+    table is locked before it is counted (db.locks), so a second process counts after the first
+    has committed and finds its account."""
     try:
         with sessions() as session:
+            locks.lock_account_table(session=session)
             if accounts.count_accounts(session=session):
                 return None
             account = accounts.create_account(BOOTSTRAP_ADMIN, session=session, role=Role.admin)

@@ -1,4 +1,5 @@
-"""The FastAPI app: wiring only. `uvicorn api.main:app` (or `create_app(settings, engine=...)`)."""
+"""The FastAPI app: wiring only. Served by `uvicorn --factory api.main:create_app`; tests call
+`create_app(settings, engine=...)`. No module-level app: importing this module reads nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import RateLimiter, bootstrap_admin, install_openapi_security
+from api.auth import bootstrap_admin, install_openapi_security
 from api.broker import make_broker
 from api.config import ApiSettings
 from api.deps import authenticate
@@ -30,6 +31,7 @@ from api.errors import (
 )
 from api.metrics import make_registry
 from api.middleware import BodySizeLimit
+from api.ratelimit import make_limiter
 from api.routes import (
     accounts,
     audit,
@@ -66,6 +68,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             bootstrap_admin(app.state.sessionmaker, settings.data_dir)
         yield
         broker.close()
+        app.state.rate_limiter.close()
         if owns_engine:
             engine.dispose()
 
@@ -83,7 +86,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.broker = broker
     app.state.dispatch = Dispatcher(app.state.sessionmaker, broker, settings)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.rate_limiter = make_limiter(settings)
     app.state.metrics_registry = make_registry(app.state.sessionmaker, settings.metrics_window_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -111,12 +114,3 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)
     install_openapi_security(app)
     return app
-
-
-def __getattr__(name: str) -> FastAPI:
-    # `uvicorn api.main:app`: built on first access, so importing this module reads nothing.
-    if name == "app":
-        app = create_app()
-        globals()["app"] = app
-        return app
-    raise AttributeError(name)

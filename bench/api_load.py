@@ -4,7 +4,7 @@
 Set-up (all created and removed by this script): a fresh PostgreSQL database on 127.0.0.1:5432
 (schema by `alembic upgrade head`), 10^5 experiments bulk-inserted with SQLAlchemy core (8 owners
 with a skewed share, statuses mostly finished, 6 targets, d from 16 to 512, test_mse log-normal
-for finished runs, NULL otherwise, half of them tagged), then `uvicorn api.main:app` (1 worker
+for finished runs, NULL otherwise, half of them tagged), then `uvicorn api.main` (1 worker
 process by default, `--workers 2` to compare) pointed at a spare Redis database as its broker.
 
 Service settings chosen so that the bench measures the service, not its limits:

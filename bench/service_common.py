@@ -252,7 +252,7 @@ class Stack:
         return proc
 
     def api(self, *, workers: int = 1, timeout: float = 60) -> str:
-        """`uvicorn api.main:app` on a free loopback port; returns its base URL once /health
+        """`uvicorn api.main` on a free loopback port; returns its base URL once /health
         answers (the first start writes <data_dir>/admin.key)."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -260,7 +260,8 @@ class Stack:
             sys.executable,
             "-m",
             "uvicorn",
-            "api.main:app",
+            "--factory",
+            "api.main:create_app",
             "--host",
             "127.0.0.1",
             "--port",

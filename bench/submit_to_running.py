@@ -2,7 +2,7 @@
 with an idle Redis-backed worker pool laid out as docker-compose.yml runs it.
 
 Set-up (created and removed by this script): a fresh PostgreSQL database (alembic upgrade head),
-a spare Redis database as the broker, `uvicorn api.main:app`, a run worker
+a spare Redis database as the broker, `uvicorn api.main`, a run worker
 `celery -A worker.app worker -Q celery -c 1` and a maintenance worker
 `celery -A worker.app worker -Q silab.maintain -c 1 -B` (beat: dispatcher + reaper every
 SILAB_DISPATCH_INTERVAL_S, default 5 s), SILAB_WORKER_SLOTS=1, SILAB_DEVICE=cpu.

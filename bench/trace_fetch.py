@@ -3,7 +3,7 @@ point) against downsampled to 500, as JSON and as CSV, with GET /health as the f
 
 Set-up (created and removed by this script): a fresh PostgreSQL database (alembic upgrade head),
 one completed experiment with 4 seeds x (2000 phase-1 + 500 phase-2 evaluations) = 10^4 trace
-points inserted directly (SQLAlchemy core), and `uvicorn api.main:app` (1 process). One client,
+points inserted directly (SQLAlchemy core), and `uvicorn api.main` (1 process). One client,
 one request at a time (keep-alive); the five requests take turns within each repeat. Reported:
 latency median / p99 (ms), bytes returned, points returned, ratios to /health and raw/downsampled.
 An in-process breakdown of the same work (the query, the downsampling) says where the time goes.

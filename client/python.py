@@ -259,12 +259,9 @@ class SilabClient:
         names: set[str] = set()
         with contextlib.suppress(httpx.HTTPError, ValueError):
             names |= _field_names(self.http.get("/openapi.json").json())
-        try:
-            from trainer.spec import ExperimentSpec
+        from trainer.spec import ExperimentSpec
 
-            names |= _field_names(ExperimentSpec.model_json_schema())
-        except ImportError:
-            pass
+        names |= _field_names(ExperimentSpec.model_json_schema())
         return names
 
     def _key_help(self) -> str:

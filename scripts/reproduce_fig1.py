@@ -7,7 +7,7 @@
     .venv/bin/python scripts/reproduce_fig1.py --only scaling  # rerun one sweep, keep the others
 
 Without --url it starts its own service on the embedded default (SQLite database and SQLite
-broker in a temporary SILAB_DATA_DIR): `alembic upgrade head`, `uvicorn api.main:app` on a free
+broker in a temporary SILAB_DATA_DIR): `alembic upgrade head`, `uvicorn api.main` on a free
 loopback port and one `celery -A worker.app worker -B -c 1` (one torch thread), submits the three
 sweep files of sweeps/ with the Python client, follows them to the end and downloads every figure
 (PNG, rendered by the API's plot routes) and table (CSV, the API's aggregate routes) into --out.
@@ -101,7 +101,8 @@ class Service:
                     sys.executable,
                     "-m",
                     "uvicorn",
-                    "api.main:app",
+                    "--factory",
+                    "api.main:create_app",
                     "--host",
                     "127.0.0.1",
                     "--port",

@@ -114,11 +114,6 @@ def gradients(
     return (gW, ga, gb), torch.cat(residuals, dim=1)  # type: ignore[return-value]
 
 
-def _project(base: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """(I − w wᵀ) g for every neuron, w = base rows (unit)."""
-    return g - torch.linalg.vecdot(g, base)[..., None] * base
-
-
 def _move(params: Params, grads: Params, lr: Rate, base: torch.Tensor, rule: UpdateRule) -> Params:
     """params − lr·grads, the W gradient projected at `base` when spherical; a, b move only when
     the whole network trains (they are never projected)."""

@@ -40,9 +40,6 @@ class EvalPoint:
     seeds: list[int]
     metrics: dict[str, list[float | None]]
 
-    def for_seed(self, index: int) -> dict[str, float | None]:
-        return {name: values[index] for name, values in self.metrics.items()}
-
 
 @dataclass
 class SeedResult:

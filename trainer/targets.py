@@ -12,13 +12,12 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-# Independent random streams of one seed, one per purpose: drawing more test samples never moves
-# the training stream, and Phase II's draws never move Phase I's.
-STREAMS = ("train", "test", "phase2")
-
 
 def seed_generator(seed: int, stream: str, device: torch.device) -> torch.Generator:
-    """A generator for one (seed, stream) pair, derived from the seed alone."""
+    """A generator for one (seed, stream) pair, derived from the seed alone.
+
+    Each purpose has its own stream ("train", "test", "phase2"): drawing more test samples never
+    moves the training stream, and Phase II's draws never move Phase I's."""
     digest = hashlib.sha256(f"silab:{seed}:{stream}".encode()).digest()
     generator = torch.Generator(device=device)
     generator.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))

@@ -12,6 +12,7 @@ from api.accounts import Principal
 from api.config import ApiSettings
 from api.services.errors import BadRequest, LimitExceeded
 from api.services.pages import Page
+from db import locks
 from db.models import AuditEvent, Status
 
 
@@ -39,15 +40,22 @@ def check_queued_limit(
     adding: int = 1,
 ) -> None:
     """LimitExceeded when `adding` more queued experiments would put `owner` over their limit
-    (their account's `own_limit`, else the lab default; None: no limit)."""
+    (their account's `own_limit`, else the lab default; None: no limit).
+
+    Exact under concurrent submits: the owner's account is locked first (db.locks) and stays
+    locked until the caller commits the experiments it adds or rolls back, so a second submit of
+    the same owner counts only after the first has committed. Other owners do not wait. The
+    count reads at most limit + 1 index entries, however long the queue."""
     limit = own_limit if own_limit is not None else settings.default_max_queued
     if limit is None:
         return
-    queued = accounts.count_by_status(owner, Status.queued, session=session)
+    locks.lock_account(owner, session=session)
+    queued = accounts.count_queued(owner, at_most=limit + 1, session=session)
     if queued + adding > limit:
+        has = f"{queued}" if queued <= limit else f"more than {limit}"
         raise LimitExceeded(
             f"max_queued limit: {owner} may have at most {limit} queued experiments and has "
-            f"{queued}; this would be {queued + adding - limit} over. Wait for some to start, "
+            f"{has}; this would be {queued + adding - limit} over. Wait for some to start, "
             "or cancel some."
         )
 

@@ -1,4 +1,4 @@
-"""api.aggregate: known statistics, grouping, trace aggregation, scaling fits, CSV."""
+"""api.aggregate: known statistics, trace aggregation, scaling fits, CSV."""
 
 import csv
 import io
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from api.aggregate import (
-    aggregate_results,
     aggregate_trace,
     get_path,
     scaling_fit,
@@ -59,55 +58,6 @@ def test_the_interval_covers_the_true_mean_about_95_percent_of_the_time():
         s = summarize(rng.normal(3.0, 2.0, size=5).tolist())
         covered += s["ci95_low"] <= 3.0 <= s["ci95_high"]
     assert 0.93 <= covered / 2000 <= 0.97
-
-
-# ---------------------------------------------------------------------------- aggregate_results
-def test_aggregate_results_groups_and_orders_numerically():
-    rows = [
-        {"d": 128, "algorithm": "reuse", "test_mse": 0.2, "weak_recovery_samples": 900},
-        {"d": 64, "algorithm": "reuse", "test_mse": 0.1, "weak_recovery_samples": None},
-        {"d": 64, "algorithm": "reuse", "test_mse": 0.3, "weak_recovery_samples": 500},
-        {"d": 64, "algorithm": "online", "test_mse": None, "weak_recovery_samples": 3000},
-        {"d": 8, "algorithm": "reuse", "test_mse": 0.5, "weak_recovery_samples": 40},
-    ]
-    cells = aggregate_results(rows, ["d", "algorithm"], ["test_mse", "weak_recovery_samples"])
-    assert [(c["d"], c["algorithm"]) for c in cells] == [
-        (8, "reuse"),
-        (64, "online"),
-        (64, "reuse"),
-        (128, "reuse"),
-    ]
-    reuse64 = cells[2]
-    assert reuse64["count"] == 2
-    assert reuse64["test_mse"]["mean"] == pytest.approx(0.2)
-    assert reuse64["test_mse"]["n"] == 2
-    assert reuse64["weak_recovery_samples"]["n"] == 1
-    assert reuse64["weak_recovery_samples"]["n_missing"] == 1
-    assert cells[1]["test_mse"]["n_missing"] == 1 and cells[1]["test_mse"]["mean"] is None
-
-
-def test_aggregate_results_follows_dotted_paths_and_groups_lists():
-    rows = [
-        {"spec": {"phase1": {"algorithm": "reuse"}, "tags": ["a", "b"]}, "x": 1.0},
-        {"spec": {"phase1": {"algorithm": "reuse"}, "tags": ["a", "b"]}, "x": 3.0},
-        {"spec": {"phase1": {"algorithm": "gd"}, "tags": ["a"]}, "x": 5.0},
-        {"x": 7.0},
-    ]
-    cells = aggregate_results(rows, ["spec.phase1.algorithm", "spec.tags"], ["x"])
-    assert [c["spec.phase1.algorithm"] for c in cells] == ["gd", "reuse", None]
-    assert cells[1]["spec.tags"] == '["a", "b"]'
-    assert cells[1]["x"]["mean"] == 2.0
-    assert cells[2]["count"] == 1
-
-
-def test_aggregate_results_without_group_keys_is_one_group():
-    cells = aggregate_results([{"x": 1}, {"x": 2}, {"x": None}], [], ["x"])
-    assert len(cells) == 1 and cells[0]["count"] == 3 and cells[0]["x"]["n_missing"] == 1
-
-
-def test_a_key_cannot_be_grouped_and_summarized():
-    with pytest.raises(ValueError):
-        aggregate_results([{"x": 1}], ["x"], ["x"])
 
 
 def test_get_path_prefers_a_literal_key():

@@ -1,5 +1,5 @@
 """One live API per module: uvicorn in a subprocess on a free loopback port, over a freshly
-migrated SQLite database and the embedded SQLite broker, exactly as `uvicorn api.main:app` runs."""
+migrated SQLite database and the embedded SQLite broker, exactly as `uvicorn api.main` runs."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def start_api(data: Path, port: int) -> subprocess.Popen:
             sys.executable,
             "-m",
             "uvicorn",
-            "api.main:app",
+            "--factory",
+            "api.main:create_app",
             "--host",
             "127.0.0.1",
             "--port",

@@ -1,4 +1,4 @@
-"""End-to-end helpers: real `celery -A worker.app worker -B` and `uvicorn api.main:app`
+"""End-to-end helpers: real `celery -A worker.app worker -B` and `uvicorn api.main`
 processes on loopback, started with a clean environment plus SILAB_* settings, each in its own
 process group, and always killed (the whole group) at teardown.
 
@@ -219,7 +219,7 @@ class Stack:
         return proc
 
     def api(self, *, timeout: float = 30, **env: str) -> str:
-        """`uvicorn api.main:app` on a free loopback port; returns its base URL."""
+        """`uvicorn api.main` on a free loopback port; returns its base URL."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         proc = self.start(
@@ -228,7 +228,8 @@ class Stack:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "api.main:app",
+                "--factory",
+                "api.main:create_app",
                 "--host",
                 "127.0.0.1",
                 "--port",
