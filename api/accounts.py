@@ -113,7 +113,7 @@ def count_queued(owner: str, *, at_most: int, session: Session) -> int:
     ix_experiment_status_owner that stops there, so a long queue costs no more)."""
     first = (
         select(Experiment.id)
-        .where(Experiment.owner == owner, Experiment.status == Status.queued.value)
+        .where(Experiment.owner == owner, Experiment.status == Status.queued)
         .limit(at_most)
         .subquery()
     )
