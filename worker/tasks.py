@@ -35,12 +35,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import queue, traces
 from db.config import DbSettings
+from db.messages import MAINTAIN, RUN_EXPERIMENT, RUN_GROUP, RUN_QUEUE
 from db.models import Status
 from db.session import make_engine, make_sessionmaker
 from trainer.results import EvalPoint, Result, RunStatus
 from worker import dispatch as dispatching
 from worker import final_write, lost_messages
-from worker.app import MAINTAIN_TASK, RUN_GROUP_TASK, RUN_QUEUE, RUN_TASK, app
+from worker.app import app
 from worker.config import WorkerSettings
 
 log = get_task_logger(__name__)
@@ -75,13 +76,13 @@ def settings() -> WorkerSettings:
 
 
 # ------------------------------------------------------------------------------------ the tasks
-@app.task(name=RUN_TASK, bind=True)
+@app.task(name=RUN_EXPERIMENT, bind=True)
 def run_experiment(self: Any, experiment_id: int) -> str:
     """One experiment (messages sent before groups existed, and a retry's)."""
     return execute(experiment_id, sessions=sessions(), settings=settings(), worker=_name(self))
 
 
-@app.task(name=RUN_GROUP_TASK, bind=True)
+@app.task(name=RUN_GROUP, bind=True)
 def run_group(self: Any, experiment_ids: list[int]) -> dict[str, str]:
     """One fused group (db.scheduler forms it; worker.group runs it)."""
     from worker.group import execute_group
@@ -99,7 +100,7 @@ def _name(task: Any) -> str:
     return f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
 
 
-@app.task(name=MAINTAIN_TASK)
+@app.task(name=MAINTAIN)
 def maintain(reap: bool = True, dispatch: bool = True) -> dict[str, Any]:
     s = settings()
     resend_after_s = s.resend_after_s
