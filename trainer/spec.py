@@ -18,8 +18,6 @@ Units and conventions (stated once, here):
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -35,6 +33,7 @@ from pydantic import (
 )
 
 from trainer import expr, hermite
+from trainer.canonical import canonical_hash, canonical_json
 from trainer.schedule import Schedule
 
 Expr = int | float | str
@@ -53,6 +52,15 @@ TARGET_PRESETS: dict[str, dict[int, float]] = {
     "h3+h4": {3: 1.0, 4: 1.0},
     "h2+h4": {2: 1.0, 4: 1.0},
 }
+
+
+def target_preset(name: str) -> dict[int, float]:
+    """The Hermite coefficients a target shorthand stands for ("h3", "H3 + h4"; spaces and case
+    do not matter); ValueError naming the known ones for any other."""
+    key = name.replace(" ", "").lower()
+    if key not in TARGET_PRESETS:
+        raise ValueError(f"unknown target preset {name!r}; known: {', '.join(TARGET_PRESETS)}")
+    return dict(TARGET_PRESETS[key])
 
 
 # Largest magnitude of a Hermite coefficient or a θ entry, and largest resolved budget: beyond
@@ -108,12 +116,7 @@ class TargetSpec(Strict):
     @classmethod
     def _preset(cls, value: Any) -> Any:
         if isinstance(value, str):
-            key = value.replace(" ", "").lower()
-            if key not in TARGET_PRESETS:
-                raise ValueError(
-                    f"unknown target preset {value!r}; known: {', '.join(TARGET_PRESETS)}"
-                )
-            return {"hermite": TARGET_PRESETS[key]}
+            return {"hermite": target_preset(value)}
         return value
 
     @field_validator("hermite")
@@ -457,10 +460,10 @@ class ExperimentSpec(Strict):
 
     def canonical_json(self) -> str:
         """A stable JSON text of the full spec (defaults included): equal specs, equal texts."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return canonical_json(self.model_dump(mode="json"))
 
     def spec_hash(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        return canonical_hash(self.model_dump(mode="json"))
 
     def facts(self) -> dict[str, Any]:
         """Derived facts the service shows next to a spec (information exponents, memory)."""
