@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Account, ApiKey, Experiment, Role, Status, utcnow
+from db.models import Account, ApiKey, Experiment, Role, Status
+from db.types import utcnow
 
 KEY_PREFIX = "silab_"
 # Characters of a key kept in clear (with KEY_PREFIX) to name it in lists and `revoke-key`.

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AuditEvent, utcnow
+from db.models import AuditEvent
+from db.types import utcnow
 
 
 def record(

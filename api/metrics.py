@@ -19,7 +19,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Experiment, Status, utcnow
+from db.models import Experiment, Status
+from db.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ results are real columns (not only JSON) so that lists can be filtered and sorte
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,15 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base
-from db.types import UtcDateTime, str_enum
+from db.types import UtcDateTime, str_enum, utcnow
 
 # BIGINT primary keys on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the
 # auto-incrementing rowid).
 Id = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Status(enum.StrEnum):

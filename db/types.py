@@ -26,29 +26,37 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return None if value is None else stored_utc(value)
+
+
+# The clock: db, api and worker read the time only through these.
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (a zero-argument column default)."""
+    return datetime.now(UTC)
 
 
 def now_utc(now: datetime | None = None) -> datetime:
-    """`now` (the current time when None) as an aware UTC datetime; a naive one is refused rather
-    than guessed at."""
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime")
-    return now.astimezone(UTC)
+    """`now` as aware UTC, the current time when None: the `now=` argument of the queue's and the
+    scheduler's queries, which tests pass to set the clock."""
+    return utcnow() if now is None else as_utc(now)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is refused rather than guessed at."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+    return value.astimezone(UTC)
+
+
+def stored_utc(value: datetime) -> datetime:
+    """A datetime read from the database in UTC: SQLite gives the UTC digits back naive."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def str_enum(kind: type[enum.StrEnum]) -> Enum:
