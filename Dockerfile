@@ -22,7 +22,7 @@ RUN pip install ".[server]"
 USER silab
 EXPOSE 8000
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
-CMD ["uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "api", "--host", "0.0.0.0", "--port", "8000"]
 
 FROM base AS worker
 RUN pip install "torch==2.13.0" && pip install ".[trainer,server]"

@@ -4,9 +4,10 @@ on its own."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db.models import AuditEvent
@@ -31,6 +32,25 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_each(
+    action: str,
+    *,
+    session: Session,
+    actor: str,
+    experiment_ids: Sequence[int],
+    details: Sequence[dict[str, Any]],
+) -> None:
+    """One event per experiment, inserted with one multi-row INSERT in the session's transaction
+    (a bulk submit's thousands of events)."""
+    now = utcnow()
+    rows = [
+        {"actor": actor, "action": action, "experiment_id": i, "detail": d, "created_at": now}
+        for i, d in zip(experiment_ids, details, strict=True)
+    ]
+    if rows:
+        session.execute(insert(AuditEvent), rows)
 
 
 def events(

@@ -21,6 +21,9 @@ class ApiSettings(LabSettings):
     unavailable_retry_after_s: int = Field(5, ge=1)
     # Requests with a larger body are refused with 413 before they are parsed.
     max_request_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    # POST /experiments:batch: the most items in one request, and its larger body limit (413).
+    max_batch: int = Field(10_000, ge=1)
+    max_batch_bytes: int = Field(64 * 1024 * 1024, gt=0)
     default_page_size: int = Field(50, ge=1, le=1000)
     max_page_size: int = Field(500, ge=1, le=10_000)
     # /metrics: durations are summarized over experiments created in this window.

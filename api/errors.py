@@ -102,7 +102,9 @@ async def service_error_handler(request: Request, exc: Exception) -> JSONRespons
         status.HTTP_400_BAD_REQUEST,
     )
     if isinstance(exc, Invalid):
-        detail: Any = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
+        detail: Any = [
+            {"loc": list(loc), "msg": message, "type": "value_error"} for loc, message in exc.issues
+        ]
     else:
         detail = str(exc)
     return JSONResponse(status_code=code, content={"detail": detail})

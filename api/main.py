@@ -1,4 +1,4 @@
-"""The FastAPI app: wiring only. Served by `uvicorn --factory api.main:create_app`; tests call
+"""The FastAPI app: wiring only. Served by `python -m api` (uvicorn, factory=True); tests call
 `create_app(settings, engine=...)`. No module-level app: importing this module reads nothing."""
 
 from __future__ import annotations
@@ -52,6 +52,22 @@ from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
 
 STATIC = Path(__file__).resolve().parent / "static"
+# Every route module, in the order of the OpenAPI document.
+ROUTES = (
+    experiments,
+    queue,
+    traces,
+    health,
+    metrics,
+    accounts,
+    audit,
+    plots,
+    sweeps,
+    sweep_stats,
+    sweep_plots,
+    science,
+    stream,
+)
 
 
 def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -88,26 +104,19 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.state.dispatch = Dispatcher(app.state.sessionmaker, broker, settings)
     app.state.rate_limiter = make_limiter(settings)
     app.state.metrics_registry = make_registry(app.state.sessionmaker, settings.metrics_window_s)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        per_path={experiments.BATCH_PATH: settings.max_batch_bytes},
+    )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, database_unavailable_handler)
-    app.include_router(experiments.router)
-    app.include_router(queue.router)
-    app.include_router(traces.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(accounts.router)
-    app.include_router(audit.router)
-    app.include_router(plots.router)
-    app.include_router(sweeps.router)
-    app.include_router(sweep_stats.router)
-    app.include_router(sweep_plots.router)
-    app.include_router(science.router)
-    app.include_router(stream.router)
+    for module in ROUTES:
+        app.include_router(module.router)
     install_offline_docs(app)
     # The dashboard (api/static): static files that use only the public API.
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")

@@ -4,7 +4,7 @@
 Set-up (all created and removed by this script): a fresh PostgreSQL database on 127.0.0.1:5432
 (schema by `alembic upgrade head`), 10^5 experiments bulk-inserted with SQLAlchemy core (8 owners
 with a skewed share, statuses mostly finished, 6 targets, d from 16 to 512, test_mse log-normal
-for finished runs, NULL otherwise, half of them tagged), then `uvicorn api.main` (1 worker
+for finished runs, NULL otherwise, half of them tagged), then `python -m api` (1 worker
 process by default, `--workers 2` to compare) pointed at a spare Redis database as its broker.
 
 Service settings chosen so that the bench measures the service, not its limits:
@@ -29,7 +29,6 @@ concurrency, and throughput over /health's.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sys
@@ -38,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from common import parser as common_parser
 from service_common import emit, environment, run_load, stack, summary_ms
 
 SPEC: dict[str, Any] = {
@@ -264,8 +264,7 @@ async def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10^4 rows, fewer requests (< 1 min)")
+    parser = common_parser(__doc__, quick="10^4 rows, fewer requests (< 1 min)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--rows", type=int, default=None, help="default 10^5 (quick 10^4)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])

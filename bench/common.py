@@ -6,6 +6,7 @@ and the ratios between them, and prints one JSON object on stdout.
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import statistics
@@ -19,6 +20,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+def parser(
+    doc: str | None, *, quick: str | None = None, device: bool = False
+) -> argparse.ArgumentParser:
+    """A benchmark's command line: the first line of its docstring as the description, --quick
+    (`quick` says what it trims) and --device (for resolve_device) where it has them."""
+    out = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    if quick is not None:
+        out.add_argument("--quick", action="store_true", help=quick)
+    if device:
+        out.add_argument("--device", default="auto")
+    return out
 
 
 def resolve_device(name: str) -> str:

@@ -16,13 +16,13 @@ lent); on a GPU machine:
 
 from __future__ import annotations
 
-import argparse
 import math
 import subprocess
 import sys
 import time
 
 from common import emit, environment, resolve_device
+from common import parser as common_parser
 
 GOAL_GPU = 15.0
 
@@ -59,8 +59,7 @@ ONE = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto")
+    parser = common_parser(__doc__, device=True)
     parser.add_argument("--cells", type=int, default=200)
     parser.add_argument("--baseline-cells", type=int, default=10)
     args = parser.parse_args()

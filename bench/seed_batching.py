@@ -14,17 +14,14 @@ Goal: batched ≥ 20× the sequential trainer runs.
 
 from __future__ import annotations
 
-import argparse
-
 from common import emit, environment, median, resolve_device, time_interleaved
+from common import parser as common_parser
 
 GOAL = 20.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer samples and repeats")
-    parser.add_argument("--device", default="auto")
+    parser = common_parser(__doc__, quick="fewer samples and repeats", device=True)
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument(

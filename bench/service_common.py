@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from worker.launch import celery_argv  # noqa: E402 (after the sys.path set-up above)
+
 # The load average before this benchmark started anything (its own processes load the CPUs too).
 LOAD_AT_START = os.getloadavg()
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -252,18 +254,14 @@ class Stack:
         return proc
 
     def api(self, *, workers: int = 1, timeout: float = 60) -> str:
-        """`uvicorn api.main` on a free loopback port; returns its base URL once /health
+        """`python -m api` on a free loopback port; returns its base URL once /health
         answers (the first start writes <data_dir>/admin.key)."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         argv = [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
-            "api.main:create_app",
-            "--host",
-            "127.0.0.1",
+            "api",
             "--port",
             str(port),
             "--log-level",
@@ -292,27 +290,11 @@ class Stack:
         ).strip()
 
     def worker(self, name: str, queue: str, *, beat: bool, timeout: float = 60) -> Proc:
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.app",
-            "worker",
-            "-Q",
-            queue,
-            "-c",
-            "1",
-            "-l",
-            "info",
-            "-n",
-            f"{name}-{secrets.token_hex(3)}@127.0.0.1",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        if beat:
-            argv += ["-B", "-s", str(self.tmp / f"{name}-beat-schedule")]
+        argv = celery_argv(
+            node=f"{name}-{secrets.token_hex(3)}@127.0.0.1",
+            queue=queue,
+            beat_schedule=self.tmp / f"{name}-beat-schedule" if beat else None,
+        )
         proc = self.start(name, argv, self.env())
         wait_until(
             lambda: not proc.alive() or " ready." in proc.text(),

@@ -2,7 +2,7 @@
 with an idle Redis-backed worker pool laid out as docker-compose.yml runs it.
 
 Set-up (created and removed by this script): a fresh PostgreSQL database (alembic upgrade head),
-a spare Redis database as the broker, `uvicorn api.main`, a run worker
+a spare Redis database as the broker, `python -m api`, a run worker
 `celery -A worker.app worker -Q celery -c 1` and a maintenance worker
 `celery -A worker.app worker -Q silab.maintain -c 1 -B` (beat: dispatcher + reaper every
 SILAB_DISPATCH_INTERVAL_S, default 5 s), SILAB_WORKER_SLOTS=1, SILAB_DEVICE=cpu.
@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 from api_load import SPEC
+from common import parser as common_parser
 from service_common import ROOT, emit, environment, percentile, stack
 
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [A-Z]+/[^\]]*\] (.*)$")
@@ -112,10 +113,8 @@ def torch_import_reference(repeats: int) -> list[float]:
 
 
 def main() -> None:
-    import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 submissions (< 1 min)")
+    parser = common_parser(__doc__, quick="3 submissions (< 1 min)")
     parser.add_argument("--submissions", type=int, default=None, help="default 10 (quick 3)")
     parser.add_argument("--redis-db", type=int, default=None)
     parser.add_argument(

@@ -3,7 +3,7 @@ point) against downsampled to 500, as JSON and as CSV, with GET /health as the f
 
 Set-up (created and removed by this script): a fresh PostgreSQL database (alembic upgrade head),
 one completed experiment with 4 seeds x (2000 phase-1 + 500 phase-2 evaluations) = 10^4 trace
-points inserted directly (SQLAlchemy core), and `uvicorn api.main` (1 process). One client,
+points inserted directly (SQLAlchemy core), and `python -m api` (1 process). One client,
 one request at a time (keep-alive); the five requests take turns within each repeat. Reported:
 latency median / p99 (ms), bytes returned, points returned, ratios to /health and raw/downsampled.
 An in-process breakdown of the same work (the query, the downsampling) says where the time goes.
@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 from api_load import SPEC
+from common import parser as common_parser
 from service_common import emit, environment, stack, summary_ms
 
 SEEDS = 4
@@ -164,9 +165,10 @@ def bytes_per_point(engine: Any, experiment_id: int, rows: list[dict[str, Any]])
 
 def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
     """The route's two steps timed without HTTP: reading and decoding the chunks
-    (db.traces.read_series) and the downsampling to 500 (api.services.traces.downsample)."""
+    (db.traces.read_series) and the downsampling to 500 (api.services.trace_downsample)."""
     from api.schemas import TRACE_METRICS
     from api.services import traces
+    from api.services.trace_downsample import downsample
     from db.config import DbSettings
     from db.session import make_engine, make_sessionmaker
 
@@ -180,7 +182,7 @@ def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
                 series = traces.TraceQuery(experiment_id, list(TRACE_METRICS)).series(session)
                 query.append(time.perf_counter() - began)
             began = time.perf_counter()
-            traces.downsample(series, list(TRACE_METRICS), 500)
+            downsample(series, list(TRACE_METRICS), 500)
             down.append(time.perf_counter() - began)
     finally:
         engine.dispose()
@@ -188,10 +190,8 @@ def in_process(url: str, experiment_id: int, repeats: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (< 1 min)")
+    parser = common_parser(__doc__, quick="fewer repeats (< 1 min)")
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=None, help="default 60 (quick 8)")
     parser.add_argument("--redis-db", type=int, default=None)

@@ -15,7 +15,6 @@ alone and of a whole trainer.train.run (sampling and evaluation included).
 
 from __future__ import annotations
 
-import argparse
 import math
 
 from common import (
@@ -26,6 +25,9 @@ from common import (
     resolve_device,
     time_interleaved,
     time_repeats,
+)
+from common import (
+    parser as common_parser,
 )
 
 GOAL = 0.8
@@ -78,9 +80,7 @@ def end_to_end(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer updates and repeats")
-    parser.add_argument("--device", default="auto")
+    parser = common_parser(__doc__, quick="fewer updates and repeats", device=True)
     parser.add_argument("--d", type=int, default=512)
     parser.add_argument("--N", type=int, default=1024)
     parser.add_argument("--B", type=int, default=256)
@@ -121,9 +121,13 @@ def main() -> None:
             for i in range(updates):
                 x, y = xs[i % pool], ys[i % pool]
                 if path == "fast":
-                    params, _ = algorithms.fast_chunk(params, act, x, y, B, lr, inner, rule)
+                    params, _ = algorithms.fast_chunk(
+                        params, x, y, B, algorithms.Stage(act, rule, lr, inner)
+                    )
                 else:
-                    params, _ = algorithms.reference_update(params, act, x, y, lr, inner, rule)
+                    params, _ = algorithms.reference_update(
+                        params, x, y, algorithms.Stage(act, rule, lr, inner)
+                    )
 
         return work
 

@@ -13,7 +13,6 @@ The two paths take turns within each repeat (a shared CPU's load falls on both a
 
 from __future__ import annotations
 
-import argparse
 import math
 
 from common import (
@@ -25,14 +24,15 @@ from common import (
     time_interleaved,
     time_repeats,
 )
+from common import (
+    parser as common_parser,
+)
 
 GOAL = 1e7
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer samples and repeats")
-    parser.add_argument("--device", default="auto")
+    parser = common_parser(__doc__, quick="fewer samples and repeats", device=True)
     parser.add_argument("--d", type=int, default=256)
     parser.add_argument("--S", type=int, default=32)
     parser.add_argument("--N", type=int, default=64)
@@ -73,14 +73,16 @@ def main() -> None:
         params = (W, a, b)
         for i in range(0, samples, K):
             j = min(i + K, samples)
-            params, _ = algorithms.fast_chunk(params, act, x[:, i:j], y[:, i:j], B, lr, inner, rule)
+            params, _ = algorithms.fast_chunk(
+                params, x[:, i:j], y[:, i:j], B, algorithms.Stage(act, rule, lr, inner)
+            )
         return params
 
     def reference(samples: int) -> tuple:
         params = (W, a, b)
         for i in range(samples):
             params, _ = algorithms.reference_update(
-                params, act, x[:, i : i + 1], y[:, i : i + 1], lr, inner, rule
+                params, x[:, i : i + 1], y[:, i : i + 1], algorithms.Stage(act, rule, lr, inner)
             )
         return params
 

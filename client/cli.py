@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from client import commands, sweep_commands
 from client.commands import EXIT_INPUT, EXIT_OK, EXIT_SERVER, InputError, emit
-from client.python import SilabClient, SilabError
+from client.python import BATCH_ITEMS, SilabClient, SilabError
 
 OPTIONS: set[str] = set()  # every option string of every (sub)command, for suggestions
 
@@ -150,6 +150,20 @@ def parser() -> Parser:
     submit.add_argument("--max-attempts", type=int, default=3)
     submit.add_argument("--wait", action="store_true", help="wait until it finishes")
     wait_arguments(submit)
+
+    batch = command(tree, "batch", commands.batch, "submit many experiments in one request each")
+    batch.add_argument(
+        "file", help="a YAML/JSON list (or .jsonl) of specs, or of items with a `spec` key"
+    )
+    batch.add_argument("--tag", action="append", help="a tag for every item (repeatable)")
+    batch.add_argument("--priority", type=int, default=0, help="for items that give none")
+    batch.add_argument("--max-attempts", type=int, default=3, help="for items that give none")
+    batch.add_argument(
+        "--chunk",
+        type=int,
+        default=BATCH_ITEMS,
+        help="items per request, each stored whole or not at all (default: %(default)s)",
+    )
 
     spec_arguments(command(tree, "validate", commands.validate, "validate a spec, show its facts"))
 

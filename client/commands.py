@@ -15,7 +15,7 @@ from typing import Any
 from client import show
 from client.config import ClientSettings
 from client.progress import Follower
-from client.python import SilabClient, load_spec
+from client.python import SilabClient, load_batch, load_spec
 from client.status import TERMINAL, WITH_RESULTS, Status
 
 EXIT_OK = 0
@@ -49,6 +49,21 @@ def emit(args: argparse.Namespace, data: Any, lines: Callable[[], list[str]]) ->
             print(text)
 
 
+def follow(
+    args: argparse.Namespace, wait: Callable[..., dict[str, Any]], ident: int, follower: Follower
+) -> dict[str, Any] | None:
+    """`wait(ident)` polled at --interval until --timeout, its progress shown by `follower`;
+    None, after saying why, when the timeout passed first."""
+    try:
+        answer = wait(ident, timeout=args.timeout, interval=args.interval, on_progress=follower)
+    except TimeoutError as error:
+        follower.close()
+        note(str(error))
+        return None
+    follower.close()
+    return answer
+
+
 def _spec(args: argparse.Namespace) -> dict[str, Any]:
     try:
         return load_spec(args.spec, args.set or [])
@@ -72,6 +87,27 @@ def submit(args: argparse.Namespace) -> int:
                 print(show.line(experiment), flush=True)
             return _wait(args, silab, experiment["id"])
     emit(args, experiment, lambda: [show.line(experiment)])
+    return EXIT_OK
+
+
+def batch(args: argparse.Namespace) -> int:
+    try:
+        items = load_batch(args.file)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    with client(args) as silab:
+        ids = silab.submit_batch(
+            items,
+            tags=args.tag or [],
+            priority=args.priority,
+            max_attempts=args.max_attempts,
+            chunk=args.chunk,
+        )
+    emit(
+        args,
+        {"ids": ids, "count": len(ids)},
+        lambda: [f"submitted {len(ids)} experiments: ids {ids[0]} to {ids[-1]}"],
+    )
     return EXIT_OK
 
 
@@ -170,15 +206,9 @@ def _wait(args: argparse.Namespace, silab: SilabClient, experiment_id: int) -> i
         finished=lambda e: e["status"] in TERMINAL,
         extrapolate=True,
     )
-    try:
-        experiment = silab.wait(
-            experiment_id, timeout=args.timeout, interval=args.interval, on_progress=follower
-        )
-    except TimeoutError as error:
-        follower.close()
-        note(str(error))
+    experiment = follow(args, silab.wait, experiment_id, follower)
+    if experiment is None:
         return EXIT_TIMEOUT
-    follower.close()
     emit(args, experiment, lambda: [show.line(experiment)])
     message = show.outcome(experiment)
     if message:

@@ -38,6 +38,10 @@ class SilabError(Exception):
         self.status = status
 
 
+# Items per POST /experiments:batch: the server's default SILAB_MAX_BATCH.
+BATCH_ITEMS = 10_000
+
+
 def load_spec(source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> dict:
     """A raw spec mapping from a dict, `preset:NAME`, or a JSON/YAML file, with `key.path=value`
     overrides applied. ValueError with a clear message when it cannot be read."""
@@ -54,6 +58,30 @@ def load_spec(source: str | Path | Mapping[str, Any], overrides: Sequence[str] =
 
         spec = apply_overrides(spec, list(overrides))
     return spec
+
+
+def load_batch(path: str | Path) -> list[Any]:
+    """The items of a batch file: a YAML/JSON list (or a mapping with `items`), or JSON lines
+    (`.jsonl`); each item a spec or a submission with a `spec` key. ValueError in one line."""
+    import json
+
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+        if path.suffix == ".jsonl":
+            loaded: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            loaded = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"batch file {str(path)!r} cannot be read: {reason}") from None
+    if isinstance(loaded, Mapping) and isinstance(loaded.get("items"), list):
+        loaded = loaded["items"]
+    if not isinstance(loaded, list) or not loaded:
+        raise ValueError(f"batch file {str(path)!r}: expected a non-empty list of specs or items")
+    return loaded
 
 
 def _parse_file(path: Path, what: str) -> dict[str, Any]:
@@ -299,6 +327,37 @@ class SilabClient:
         # A fresh Idempotency-Key makes the POST safe to retry: a resend returns the same row.
         headers = {"Idempotency-Key": idempotency_key or f"silab-client-{uuid.uuid4()}"}
         return self._request("POST", "/experiments", json=body, headers=headers, safe=True).json()
+
+    def submit_batch(
+        self,
+        items: Iterable[str | Path | Mapping[str, Any]],
+        *,
+        tags: Iterable[str] = (),
+        priority: int = 0,
+        max_attempts: int = 3,
+        chunk: int = BATCH_ITEMS,
+    ) -> list[int]:
+        """Submit many experiments with POST /experiments:batch, `chunk` items a request. Each
+        request is one transaction (all its items or none; a 422 names the item's index in that
+        request); when one fails, the chunks before it stay stored. An item is a spec source (a
+        dict, a file, `preset:NAME`) or a submission mapping with a `spec` key and its own
+        name, tags, priority or max_attempts; `tags` are added to every item's. Returns the ids
+        in the order of the items. Not retried: a batch has no Idempotency-Key."""
+        shared = list(tags)
+        bodies = []
+        for item in items:
+            if isinstance(item, Mapping) and "spec" in item:
+                body = {"priority": priority, "max_attempts": max_attempts, **item}
+                body["spec"] = load_spec(item["spec"])
+            else:
+                body = {"priority": priority, "max_attempts": max_attempts, "spec": load_spec(item)}
+            body["tags"] = sorted({*body.get("tags", ()), *shared})
+            bodies.append(body)
+        ids: list[int] = []
+        for start in range(0, len(bodies), max(1, chunk)):
+            part = {"items": bodies[start : start + max(1, chunk)]}
+            ids += self._request("POST", "/experiments:batch", json=part).json()["ids"]
+        return ids
 
     def validate(
         self, spec: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()

@@ -8,7 +8,16 @@ import sys
 from typing import Any
 
 from client import show
-from client.commands import EXIT_OK, EXIT_SERVER, EXIT_TIMEOUT, InputError, client, emit, note
+from client.commands import (
+    EXIT_OK,
+    EXIT_SERVER,
+    EXIT_TIMEOUT,
+    InputError,
+    client,
+    emit,
+    follow,
+    note,
+)
 from client.progress import Follower
 from client.python import SilabClient, load_sweep
 from client.status import ACTIVE, WITHOUT_RESULTS, Status
@@ -39,15 +48,9 @@ def _wait(args: argparse.Namespace, silab: SilabClient, sweep_id: int) -> int:
         finished=lambda sw: sw["status"] not in ACTIVE,
         extrapolate=False,
     )
-    try:
-        sweep = silab.wait_sweep(
-            sweep_id, timeout=args.timeout, interval=args.interval, on_progress=follower
-        )
-    except TimeoutError as error:
-        follower.close()
-        note(str(error))
+    sweep = follow(args, silab.wait_sweep, sweep_id, follower)
+    if sweep is None:
         return EXIT_TIMEOUT
-    follower.close()
     emit(args, sweep, lambda: [line(sweep)])
     diverged = sweep["progress"].get(Status.diverged, 0)
     if diverged:

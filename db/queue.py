@@ -443,42 +443,25 @@ def reap(*, session: Session, now: datetime | None = None) -> ReapReport:
         still_expired = and_(
             _running_attempt(experiment_id, attempt), Experiment.lease_expires_at < now
         )
+        outcome: list[int]
+        values: dict[str, Any]
         if cancel_requested:
-            if _update(
-                session,
-                still_expired,
-                status=Status.cancelled,
-                lease_expires_at=None,
-                finished_at=now,
-                updated_at=now,
-            ):
-                report.cancelled.append(experiment_id)
+            outcome, values = (
+                report.cancelled,
+                {"status": Status.cancelled, "finished_at": now},
+            )
         elif attempt < max_attempts:
-            if _update(
-                session,
-                still_expired,
-                status=Status.queued,
-                worker=None,
-                lease_expires_at=None,
-                dispatched_at=None,
-                updated_at=now,
-            ):
-                report.requeued.append(experiment_id)
+            outcome = report.requeued
+            values = {"status": Status.queued, "worker": None, "dispatched_at": None}
         else:
+            outcome = report.failed
             error = (
                 f"lease expired on attempt {attempt} of {max_attempts} (worker {worker}): "
                 "attempts exhausted"
             )
-            if _update(
-                session,
-                still_expired,
-                status=Status.failed,
-                error=error,
-                lease_expires_at=None,
-                finished_at=now,
-                updated_at=now,
-            ):
-                report.failed.append(experiment_id)
+            values = {"status": Status.failed, "error": error, "finished_at": now}
+        if _update(session, still_expired, lease_expires_at=None, updated_at=now, **values):
+            outcome.append(experiment_id)
     return report
 
 

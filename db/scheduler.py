@@ -216,28 +216,6 @@ def pool_state(
     return pool
 
 
-def plan(
-    *,
-    session: Session,
-    slots: int,
-    default_max_running: int | None,
-    resend_after_s: float,
-    limit: int | None = None,
-    now: datetime | None = None,
-) -> list[int]:
-    """Ids to send now, in the order the fair rule hands out the free slots (read-only), one
-    experiment per slot."""
-    groups = plan_groups(
-        session=session,
-        slots=slots,
-        default_max_running=default_max_running,
-        resend_after_s=resend_after_s,
-        limit=limit,
-        now=now,
-    )
-    return [i for group in groups for i in group]
-
-
 @dataclass(frozen=True)
 class _Waiting:
     id: int

@@ -7,7 +7,7 @@
     .venv/bin/python scripts/reproduce_fig1.py --only scaling  # rerun one sweep, keep the others
 
 Without --url it starts its own service on the embedded default (SQLite database and SQLite
-broker in a temporary SILAB_DATA_DIR): `alembic upgrade head`, `uvicorn api.main` on a free
+broker in a temporary SILAB_DATA_DIR): `alembic upgrade head`, `python -m api` on a free
 loopback port and one `celery -A worker.app worker -B -c 1` (one torch thread), submits the three
 sweep files of sweeps/ with the Python client, follows them to the end and downloads every figure
 (PNG, rendered by the API's plot routes) and table (CSV, the API's aggregate routes) into --out.
@@ -39,7 +39,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.python import SilabClient  # noqa: E402 (after the sys.path set-up above)
+# after the sys.path set-up above
+from client.python import SilabClient  # noqa: E402
+from worker.launch import celery_argv  # noqa: E402
 
 SWEEPS = {
     "cpu": {
@@ -97,40 +99,11 @@ class Service:
         for name, argv in (
             (
                 "api",
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "api.main:create_app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
+                [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"],
             ),
             (
                 "worker",
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "worker.app",
-                    "worker",
-                    "-B",
-                    "-c",
-                    "1",
-                    "-l",
-                    "warning",
-                    "-s",
-                    str(self.data_dir / "beat-schedule"),
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
+                celery_argv(beat_schedule=self.data_dir / "beat-schedule", loglevel="warning"),
             ),
         ):
             with (logs / f"{name}.log").open("ab") as out:
@@ -204,36 +177,30 @@ def save(path: Path, data: bytes | str) -> None:
 def download(silab: SilabClient, ids: dict[str, int], out: Path) -> dict[str, Any]:
     """Every figure and table of the write-up for the sweeps in `ids`, from the API."""
     get = silab.get_bytes
-    if "fig1a" in ids:
-        a = ids["fig1a"]
-        save(
-            out / "fig1a_overlap_heatmap.png",
-            get(
-                f"/sweeps/{a}/heatmap.png",
-                x="d",
-                y="phase1.stages.0.samples",
-                value="final_mean_abs_m",
-                vmin=0,
-                vmax=1,
-                title="Fig. 1(a), online SGD (B = 8): overlap after n samples (mean over seeds)",
-            ),
-        )
-        save(out / "fig1a_aggregate.csv", silab.sweep_aggregate(a, format="csv"))
-    if "fig1b" in ids:
-        b = ids["fig1b"]
-        save(
-            out / "fig1b_test_error_heatmap.png",
-            get(
-                f"/sweeps/{b}/heatmap.png",
-                x="d",
-                y="phase1.n",
-                value="test_mse",
-                vmin=0,
-                vmax=1,
-                title="Fig. 1(b), GD on n samples: test error (mean over seeds)",
-            ),
-        )
-        save(out / "fig1b_aggregate.csv", silab.sweep_aggregate(b, format="csv"))
+    heatmaps = (
+        (
+            "fig1a",
+            "fig1a_overlap_heatmap.png",
+            "phase1.stages.0.samples",
+            "final_mean_abs_m",
+            "Fig. 1(a), online SGD (B = 8): overlap after n samples (mean over seeds)",
+        ),
+        (
+            "fig1b",
+            "fig1b_test_error_heatmap.png",
+            "phase1.n",
+            "test_mse",
+            "Fig. 1(b), GD on n samples: test error (mean over seeds)",
+        ),
+    )
+    for figure, filename, y, value, title in heatmaps:
+        if figure in ids:
+            sweep = ids[figure]
+            image = get(
+                f"/sweeps/{sweep}/heatmap.png", x="d", y=y, value=value, vmin=0, vmax=1, title=title
+            )
+            save(out / filename, image)
+            save(out / f"{figure}_aggregate.csv", silab.sweep_aggregate(sweep, format="csv"))
     examples = _examples(silab, ids, out)
     if "scaling" not in ids:
         return {"scaling": None, "examples": examples}

@@ -24,11 +24,11 @@ from trainer import linalg
 from trainer.fast_b1 import DIRECT_MAX_WIDTH, chunk_b1
 from trainer.fast_chunked import chunked
 from trainer.fast_large import large_batch
-from trainer.model import Activation
 from trainer.reference import (
     FAST_MAX_BATCH,
     Params,
     Rate,
+    Stage,
     UpdateRule,
     _move,
     gradients,
@@ -42,6 +42,7 @@ __all__ = [
     "FAST_MAX_BATCH",
     "Params",
     "Rate",
+    "Stage",
     "UpdateRule",
     "_move",
     "fast_chunk",
@@ -53,14 +54,7 @@ __all__ = [
 
 
 def fast_chunk(
-    params: Params,
-    act: Activation,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-    lr: Rate,
-    inner_lr: Rate,
-    rule: UpdateRule,
+    params: Params, x: torch.Tensor, y: torch.Tensor, batch_size: int, stage: Stage
 ) -> tuple[Params, torch.Tensor]:
     """K/B consecutive updates on the chunk x (S, K, d), y (S, K), B = batch_size, for spherical
     first-layer training (rule.fast(B)). Returns the new parameters and the residuals before each
@@ -71,7 +65,7 @@ def fast_chunk(
     large = batch_size > FAST_MAX_BATCH
     with linalg.one_thread(x.device, parallel_matmuls=large):
         if large:
-            return large_batch(params, act, x, y, batch_size, lr, inner_lr, rule)
+            return large_batch(params, x, y, batch_size, stage)
         if batch_size == 1:
-            return chunk_b1(params, act, x, y, lr, inner_lr, rule)
-        return chunked(params, act, x, y, batch_size, lr, inner_lr, rule)
+            return chunk_b1(params, x, y, stage)
+        return chunked(params, x, y, batch_size, stage)

@@ -9,6 +9,7 @@ the whitelisted functions are accepted. Nothing is ever passed to eval().
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from collections.abc import Callable, Mapping
 
@@ -95,6 +96,16 @@ def evaluate(text: str | float, env: Mapping[str, float]) -> float:
             raise ValueError(f"{text!r} {exc}") from None
     if len(text) > _MAX_LENGTH:
         raise ValueError(f"expression longer than {_MAX_LENGTH} characters")
+    return _evaluate_text(text, tuple(sorted(env.items())))
+
+
+# A spec's few expressions are evaluated several times each (validation, resolve, the memory
+# estimate, the shape key), and a bulk submit's thousands of specs share them: parsing is what
+# costs (ast.parse compiles), and the value is a pure function of the text and the variables.
+# Failures are not cached; they raise again.
+@functools.lru_cache(maxsize=4096)
+def _evaluate_text(text: str, variables: tuple[tuple[str, float], ...]) -> float:
+    env = dict(variables)
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:

@@ -14,8 +14,7 @@ from __future__ import annotations
 import torch
 
 from trainer import linalg
-from trainer.model import Activation
-from trainer.reference import Params, Rate, UpdateRule, is_zero, per_lane
+from trainer.reference import Params, Rate, Stage, is_zero, per_lane
 from trainer.spec import Algorithm
 
 # At B = 1 and at most this many neurons, W itself moves at every sample (a few passes over N·d
@@ -30,9 +29,10 @@ class _Sample:
 
     Step sizes and the fixed per-neuron factors are prepared once per chunk."""
 
-    def __init__(self, params: Params, act: Activation, lr: Rate, inner_lr: Rate, rule: UpdateRule):
+    def __init__(self, params: Params, stage: Stage):
         W, a, b = params
-        self.act, self.rule, self.lr, self.inner_lr = act, rule, lr, inner_lr
+        act, rule = stage.act, stage.rule
+        self.act, self.rule, self.lr, self.inner_lr = act, rule, stage.lr, stage.inner_lr
         self.a_over_N, self.a_over_ra = a / W.shape[1], a / rule.second_layer_scale
         self.b = b if bool(b.ne(0).any()) else None  # b is fixed here: skip adding zeros
         # Python numbers as 0-dim tensors: the same rounding, without a conversion in every op
@@ -91,20 +91,15 @@ class _Sample:
 
 
 def chunk_b1(
-    params: Params,
-    act: Activation,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    lr: Rate,
-    inner_lr: Rate,
-    rule: UpdateRule,
+    params: Params, x: torch.Tensor, y: torch.Tensor, stage: Stage
 ) -> tuple[Params, torch.Tensor]:
     """K consecutive B = 1 updates on x (S, K, d), y (S, K); returns the new parameters and the
     residuals before each update (S, K)."""
+    sample = _Sample(params, stage)
     if params[0].shape[1] <= DIRECT_MAX_WIDTH:
-        return _direct(params, act, x, y, lr, inner_lr, rule)
+        return _direct(sample, params, x, y)
     W, a, b = params
-    K, sample = x.shape[1], _Sample(params, act, lr, inner_lr, rule)
+    K = x.shape[1]
     xt = linalg.aligned(x.transpose(1, 2))  # (S, d, K), aligned once for both products
     P = linalg.bmm(W, xt).permute(2, 0, 1).contiguous()  # (K, S, N) at W
     G = linalg.bmm(x, xt)  # (S, K, K)
@@ -129,17 +124,10 @@ def chunk_b1(
 
 
 def _direct(
-    params: Params,
-    act: Activation,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    lr: Rate,
-    inner_lr: Rate,
-    rule: UpdateRule,
+    sample: _Sample, params: Params, x: torch.Tensor, y: torch.Tensor
 ) -> tuple[Params, torch.Tensor]:
     """Narrow layers: W (S, N, d) moved in place at every sample."""
     W, a, b = params
-    sample = _Sample(params, act, lr, inner_lr, rule)
     W = W.clone()
     xT = x.transpose(0, 1)[:, :, None, :]  # (K, S, 1, d) view
     g = (x * x).sum(-1).t().contiguous()[..., None]  # (K, S, 1): ‖x_t‖²

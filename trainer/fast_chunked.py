@@ -12,20 +12,13 @@ import torch
 
 from trainer import linalg
 from trainer.minibatch import _fast_minibatch, _Minibatch
-from trainer.model import Activation
-from trainer.reference import Params, Rate, UpdateRule
+from trainer.reference import Params, Stage
 
 
 def chunked(
-    params: Params,
-    act: Activation,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-    lr: Rate,
-    inner_lr: Rate,
-    rule: UpdateRule,
+    params: Params, x: torch.Tensor, y: torch.Tensor, batch_size: int, stage: Stage
 ) -> tuple[Params, torch.Tensor]:
+    act, rule, lr, inner_lr = stage.act, stage.rule, stage.lr, stage.inner_lr
     W, a, b = params
     S, K, _ = x.shape
     N = W.shape[1]

@@ -7,24 +7,17 @@ import torch
 
 from trainer import linalg
 from trainer.minibatch import _Minibatch, _step
-from trainer.model import Activation
-from trainer.reference import Params, Rate, UpdateRule, is_zero
+from trainer.reference import Params, Stage, is_zero
 from trainer.spec import Algorithm
 
 
 def large_batch(
-    params: Params,
-    act: Activation,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-    lr: Rate,
-    inner_lr: Rate,
-    rule: UpdateRule,
+    params: Params, x: torch.Tensor, y: torch.Tensor, batch_size: int, stage: Stage
 ) -> tuple[Params, torch.Tensor]:
     """Online and reuse updates of large minibatches one at a time: the pre-activations at W from
     one product, reuse's inner point from the minibatch's Gram matrix (no second pass over W),
     and the new W = α W − D X_b in one product, normalized by a pass over it."""
+    act, rule, lr, inner_lr = stage.act, stage.rule, stage.lr, stage.inner_lr
     W, a, b = params
     N = W.shape[1]
     B = batch_size

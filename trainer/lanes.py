@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainer.canonical import canonical_hash
-from trainer.spec import ExperimentSpec
+from trainer.spec import ExperimentSpec, Resolved
 
 # Bump when the meaning of a key changes, so stored keys of older experiments stop matching.
 KEY_VERSION = 1
@@ -71,8 +71,8 @@ def lockstep_key(spec: ExperimentSpec) -> str:
     )
 
 
-def memory_gb(spec: ExperimentSpec) -> float:
+def memory_gb(spec: ExperimentSpec, resolved: Resolved | None = None) -> float:
     """The spec's memory estimate in GiB (what SILAB_GROUP_MEMORY_GB caps, summed)."""
     from trainer.spec import memory_estimate_bytes
 
-    return memory_estimate_bytes(spec) / 2**30
+    return memory_estimate_bytes(spec, resolved) / 2**30

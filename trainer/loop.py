@@ -40,10 +40,11 @@ def advance(c: Cohort, end: int) -> None:
     st, lead = c.state, c.lead
     start = st.step
     lr, inner = c.rates[stage_at(lead.stage_ends, start)]
+    stage = algorithms.Stage(c.act, c.rule, lr, inner)
     if c.fixed is not None:  # gd
         fx, fy = c.fixed
         for _ in range(end - start):
-            params, r = algorithms.reference_update(st.params, c.act, fx, fy, lr, inner, c.rule)
+            params, r = algorithms.reference_update(st.params, fx, fy, stage)
             st.W, st.a, st.b = params
         # gd's training loss: the full-batch MSE before the last step
         st.loss_sum, st.loss_count = (r.double() ** 2).sum(1), r.shape[1]
@@ -53,14 +54,14 @@ def advance(c: Cohort, end: int) -> None:
     B = lead.r.B
     x, y = c.sample((end - start) * B)
     if c.rule.fast(B):
-        params, r = algorithms.fast_chunk(st.params, c.act, x, y, B, lr, inner, c.rule)
+        params, r = algorithms.fast_chunk(st.params, x, y, B, stage)
     else:
         params, rs = st.params, []
         for i in range(0, x.shape[1], B):
             # contiguous copies: BLAS may take another path for a strided batch, and then a
             # lane's numbers would depend on how many lanes share the batch
             xb, yb = x[:, i : i + B].contiguous(), y[:, i : i + B].contiguous()
-            params, ri = algorithms.reference_update(params, c.act, xb, yb, lr, inner, c.rule)
+            params, ri = algorithms.reference_update(params, xb, yb, stage)
             rs.append(ri)
         r = torch.cat(rs, dim=1)
     st.W, st.a, st.b = params

@@ -12,7 +12,7 @@ point. With spec.phase1.clip (UpdateRule.clip), every gradient's per-sample coef
 (f − y_i)·(a_j/r_a)·σ_j'(z_ij), is clipped to [−clip, clip] before the minibatch mean.
 
 Adding an algorithm: name it in trainer/spec.py (Phase1Spec.algorithm), give it a branch in
-`_reference_update` built from `gradients`, `_move` and `_finish`, and return False from
+`reference_update` built from `gradients`, `_move` and `_finish`, and return False from
 `UpdateRule.fast` for it until a fast path (trainer/fast_*.py) computes the same numbers up to
 rounding (tests/trainer/test_algorithms.py compares them). The loop (trainer/loop.py) needs no
 change; if the new update's shapes or branches depend on a new spec field, add it to
@@ -61,6 +61,17 @@ Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # W (S, N, d), a (S, N
 # with different step sizes as lanes of one program). Both forms give the same numbers: a Python
 # number is rounded to the tensor's dtype by every op, as a per-lane tensor already is.
 Rate = float | torch.Tensor
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What every update of a chunk shares besides the parameters and the data: the activation,
+    the rule, and the step sizes of the stage the chunk lies in."""
+
+    act: Activation
+    rule: UpdateRule
+    lr: Rate
+    inner_lr: Rate
 
 
 def per_lane(rate: Rate, ndim: int) -> Rate:
@@ -138,13 +149,7 @@ def _finish(params: Params, rule: UpdateRule) -> Params:
 
 
 def reference_update(
-    params: Params,
-    act: Activation,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    lr: Rate,
-    inner_lr: Rate,
-    rule: UpdateRule,
+    params: Params, x: torch.Tensor, y: torch.Tensor, stage: Stage
 ) -> tuple[Params, torch.Tensor]:
     """One update on the minibatch x (S, B, d), y (S, B) (gd: the whole fixed set). Returns the
     new parameters and the residuals f − y at the parameters before the update (S, B).
@@ -152,43 +157,32 @@ def reference_update(
     On CPU the elementwise work runs on one thread and only the large products on all of them
     (trainer.linalg.one_thread: memory-bound ops gain little from threads and, on a shared CPU,
     lose milliseconds each waiting for a descheduled one)."""
+    act, rule, lr, inner_lr = stage.act, stage.rule, stage.lr, stage.inner_lr
     with linalg.one_thread(x.device, parallel_matmuls=True):
-        return _reference_update(params, act, x, y, lr, inner_lr, rule)
-
-
-def _reference_update(
-    params: Params,
-    act: Activation,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    lr: Rate,
-    inner_lr: Rate,
-    rule: UpdateRule,
-) -> tuple[Params, torch.Tensor]:
-    W = params[0]
-    grads, r = gradients(params, act, x, y, rule)
-    if rule.algorithm in (Algorithm.online, Algorithm.gd) or (
-        rule.algorithm == Algorithm.reuse and is_zero(inner_lr)
-    ):
-        return _finish(_move(params, grads, lr, W, rule), rule), r
-    if rule.algorithm == Algorithm.reuse:
-        inner = _move(params, grads, inner_lr, W, rule)  # w' (not renormalized)
-        inner_grads, _ = gradients(inner, act, x, y, rule)
-        if rule.reuse_variant == "outer":
-            return _finish(_move(params, inner_grads, lr, W, rule), rule), r
-        # interpolate: w'' = w' − η∇̃L(w'), w ← normalize((1 − ξ) w + ξ w''), ξ = γ / η
-        second = _move(inner, inner_grads, inner_lr, W, rule)
-        xi = lr / inner_lr
-        mixed = tuple(
-            (1 - per_lane(xi, p.dim())) * p + per_lane(xi, p.dim()) * q
-            for p, q in zip(params, second, strict=True)
-        )
-        return _finish(mixed, rule), r  # type: ignore[arg-type]
-    # multipass: `passes` normalized steps on the same minibatch, the first of size lr
-    current = params
-    for k in range(rule.passes):
-        current_grads = grads if k == 0 else gradients(current, act, x, y, rule)[0]
-        current = _finish(
-            _move(current, current_grads, lr if k == 0 else inner_lr, current[0], rule), rule
-        )
-    return current, r
+        W = params[0]
+        grads, r = gradients(params, act, x, y, rule)
+        if rule.algorithm in (Algorithm.online, Algorithm.gd) or (
+            rule.algorithm == Algorithm.reuse and is_zero(inner_lr)
+        ):
+            return _finish(_move(params, grads, lr, W, rule), rule), r
+        if rule.algorithm == Algorithm.reuse:
+            inner = _move(params, grads, inner_lr, W, rule)  # w' (not renormalized)
+            inner_grads, _ = gradients(inner, act, x, y, rule)
+            if rule.reuse_variant == "outer":
+                return _finish(_move(params, inner_grads, lr, W, rule), rule), r
+            # interpolate: w'' = w' − η∇̃L(w'), w ← normalize((1 − ξ) w + ξ w''), ξ = γ / η
+            second = _move(inner, inner_grads, inner_lr, W, rule)
+            xi = lr / inner_lr
+            mixed = tuple(
+                (1 - per_lane(xi, p.dim())) * p + per_lane(xi, p.dim()) * q
+                for p, q in zip(params, second, strict=True)
+            )
+            return _finish(mixed, rule), r  # type: ignore[arg-type]
+        # multipass: `passes` normalized steps on the same minibatch, the first of size lr
+        current = params
+        for k in range(rule.passes):
+            current_grads = grads if k == 0 else gradients(current, act, x, y, rule)[0]
+            current = _finish(
+                _move(current, current_grads, lr if k == 0 else inner_lr, current[0], rule), rule
+            )
+        return current, r

@@ -18,6 +18,7 @@ Units and conventions (stated once, here):
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -582,9 +583,15 @@ def trace_points(spec: ExperimentSpec, resolved: Resolved | None = None) -> int:
     large budget is what makes this big."""
     r = resolved or resolve(spec)
     unit = 1 if spec.phase1.algorithm == Algorithm.gd else r.B
-    positions = Schedule(r.total_steps, spec.eval.points, r.every, unit).ordinal(r.total_steps) + 1
-    per_seed = positions + (1 if spec.phase2 is not None else 0)
+    per_seed = _positions(r.total_steps, spec.eval.points, r.every, unit)
+    per_seed += 1 if spec.phase2 is not None else 0
     return len(spec.seed_list) * per_seed
+
+
+@functools.lru_cache(maxsize=1024)
+def _positions(total_steps: int, points: int, every: int | None, unit: int) -> int:
+    # Cached: the log grid costs a numpy geomspace, and a bulk submit's specs share a few budgets.
+    return Schedule(total_steps, points, every, unit).ordinal(total_steps) + 1
 
 
 # Chunk sizes of the trainer (trainer/cohort.py, metrics.py, phase2.py), repeated here because

@@ -25,7 +25,7 @@ def scaling_plot(
 ) -> bytes:
     """Log-log samples-to-weak-recovery against d with the fitted power law.
 
-    `fit` is api.aggregate.scaling_fit's result; `points` ({d, samples} dicts) default to its
+    `fit` is api.scaling_fit's result; `points` ({d, samples} dicts) default to its
     points. The legend gives the exponent with its 95% interval. Dashed reference lines of slope
     `reference_slopes` (1: the information-theoretic d) and, when `information_exponent` p is
     given, p − 1 (online SGD's d^(p−1)) start at the geometric mean of the smallest d's points.

@@ -79,7 +79,7 @@ def aggregate_trace(
     response_model=ScalingPublic,
     summary="Samples to weak recovery against d, fitted on log-log axes",
     description="One fit per combination of the other axes: log(samples) = a + b·log(d) by least "
-    "squares over seeds, with b's 95% t-interval (api.aggregate.scaling_fit). Seeds that never "
+    "squares over seeds, with b's 95% t-interval (api.scaling_fit). Seeds that never "
     "reached the threshold are left out of the fit and counted in `n_missing`.",
     responses={**SWEEP_NOT_FOUND, **INVALID},
 )

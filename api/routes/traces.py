@@ -1,5 +1,5 @@
 """/experiments/{id}/trace: an experiment's evaluation trace as JSON, columnar JSON, CSV or Arrow.
-The work is api.services.traces'."""
+The work is api.services.traces', trace_downsample's and trace_formats'."""
 
 from __future__ import annotations
 
@@ -11,17 +11,18 @@ from fastapi.responses import StreamingResponse
 from api.deps import ExperimentDep, SessionDep
 from api.responses import INVALID, NOT_FOUND
 from api.schemas import TRACE_METRICS, TracePublic
-from api.services import traces
+from api.services import trace_formats, traces
+from api.services.trace_downsample import downsample
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 MAX_STEP = 2**63 - 1
-MEDIA = {"csv": "text/csv", "arrow": traces.ARROW_MEDIA_TYPE}
+MEDIA = {"csv": "text/csv", "arrow": trace_formats.ARROW_MEDIA_TYPE}
 SUFFIX = {"csv": "csv", "arrow": "arrows"}
 STREAMS: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
             "text/csv": {"schema": {"type": "string"}},
-            traces.ARROW_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            trace_formats.ARROW_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
         }
     }
 }
@@ -68,13 +69,13 @@ def trace(
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
         if query.at_most(session) <= max_points:
             session.rollback()  # the stream reads in its own session
-            body = traces.streamed(request.app.state.sessionmaker, query, format)
+            body = trace_formats.streamed(request.app.state.sessionmaker, query, format)
         else:
-            kept = traces.downsample(query.series(session), query.metrics, max_points)
-            body = traces.whole(format, query.metrics, kept)
+            kept = downsample(query.series(session), query.metrics, max_points)
+            body = trace_formats.whole(format, query.metrics, kept)
         return StreamingResponse(body, media_type=MEDIA[format], headers=headers)
     series = query.series(session)
     total = sum(len(s) for s in series)
-    kept = traces.downsample(series, query.metrics, max_points)
-    render = traces.points_json if format == "json" else traces.columns_json
+    kept = downsample(series, query.metrics, max_points)
+    render = trace_formats.points_json if format == "json" else trace_formats.columns_json
     return Response(render(query, kept, total), media_type="application/json")

@@ -17,6 +17,8 @@ from api.schemas.common import (
 from api.schemas.experiments import (
     PRIORITY_LEVELS,
     SORT_KEYS,
+    ExperimentBatchCreate,
+    ExperimentBatchPublic,
     ExperimentCreate,
     ExperimentPublic,
     ExperimentsPublic,
@@ -47,6 +49,8 @@ __all__ = [
     "AxisCreate",
     "AxisPath",
     "ErrorPublic",
+    "ExperimentBatchCreate",
+    "ExperimentBatchPublic",
     "ExperimentCreate",
     "ExperimentPublic",
     "ExperimentsPublic",

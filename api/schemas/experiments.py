@@ -9,24 +9,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from db.models import Status
+from db.models import SORTED_NOT_NULL, SORTED_NULLABLE, Status
 from trainer.spec import ExperimentSpec
 
 Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\s,]+$"),
 ]
-SORT_KEYS = (
-    "id",
-    "created_at",
-    "d",
-    "test_mse",
-    "final_median_abs_m",
-    "weak_recovery_samples",
-    "held_recovery_samples",
-    "held_recovery_fraction",
-    "wall_time_s",
-)
+# The sort keys of GET /experiments: the id and the columns db.models indexes for sorting.
+SORT_KEYS = ("id", *SORTED_NOT_NULL, *SORTED_NULLABLE)
 
 
 # Named priority levels (the column stores the integer).
@@ -62,6 +53,22 @@ class ExperimentCreate(BaseModel):
     @classmethod
     def _level(cls, value: int | str) -> int:
         return PRIORITY_LEVELS[value] if isinstance(value, str) else value
+
+
+class ExperimentBatchCreate(BaseModel):
+    """Many submissions in one request (POST /experiments:batch): validated as a whole, stored in
+    one transaction or not at all. The most items: SILAB_MAX_BATCH."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ExperimentCreate] = Field(min_length=1, description="the submissions, in order")
+
+
+class ExperimentBatchPublic(BaseModel):
+    """What a batch created: the experiments' ids in the order of the items."""
+
+    ids: list[int]
+    count: int
 
 
 class SpecCreate(BaseModel):

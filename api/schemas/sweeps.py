@@ -153,5 +153,5 @@ class ScalingPublic(BaseModel):
     threshold: float | None = Field(description="None: each run's own weak_recovery_samples")
     groups: list[dict[str, Any]] = Field(
         description="one per combination of the other axes: {key: {path: value}, fit: "
-        "api.aggregate.scaling_fit(...)}"
+        "api.scaling_fit(...)}"
     )

@@ -32,11 +32,24 @@ class BadRequest(ServiceError):
 
 class Invalid(ServiceError):
     """A value that breaks a rule: `loc` is the field's path as FastAPI reports it, e.g.
-    ("body", "spec", "max_memory_gb") or ("query", "metrics")."""
+    ("body", "spec", "max_memory_gb") or ("query", "metrics"). `issues` holds every broken
+    rule, (loc, message) each, when one request breaks several (a bulk submit's items)."""
 
     def __init__(self, loc: Sequence[str | int], message: str) -> None:
         super().__init__(message)
         self.loc = tuple(loc)
+        self.issues: list[tuple[tuple[str | int, ...], str]] = [(self.loc, message)]
+
+    @classmethod
+    def many(cls, issues: Sequence[tuple[Sequence[str | int], str]]) -> Invalid:
+        first = cls(*issues[0])
+        first.issues = [(tuple(loc), message) for loc, message in issues]
+        return first
+
+    def within(self, *prefix: str | int) -> Invalid:
+        """The same issues, with each loc's leading "body" replaced by `prefix` (an item of a
+        batch: ("body", "items", 3))."""
+        return Invalid.many([((*prefix, *loc[1:]), message) for loc, message in self.issues])
 
     @classmethod
     def query(cls, name: str, message: str) -> Invalid:

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api import sweep_cells, sweeps
-from api.aggregate import aggregate_trace, scaling_fit, to_csv
+from api.aggregate import aggregate_trace
+from api.csv_export import to_csv
+from api.scaling_fit import scaling_fit
 from api.schemas import TRACE_METRICS
 from api.services.errors import Invalid
 from db.models import FINISHED_WITH_RESULT, Sweep
@@ -115,7 +117,7 @@ def scaling(
     sweep: Sweep, *, session: Session, x: str, metric: str, threshold: float | None
 ) -> list[dict[str, Any]]:
     """One log-log fit of samples against axis `x` per combination of the other axes: a list of
-    {"key": the other axes' values, "fit": api.aggregate.scaling_fit}."""
+    {"key": the other axes' values, "fit": api.scaling_fit}."""
     if x not in sweep.axes:
         raise Invalid.query("x", f"{x!r} is not an axis of this sweep ({sweep.axes})")
     if metric not in TRACE_METRICS:

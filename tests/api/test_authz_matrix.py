@@ -27,6 +27,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/ready"): "open",
     ("GET", "/metrics"): "open",
     ("POST", "/experiments"): "any",
+    ("POST", "/experiments:batch"): "any",
     ("POST", "/experiments/validate"): "any",
     ("GET", "/experiments"): "any",
     ("GET", "/experiments/{experiment_id}"): "any",
@@ -82,6 +83,8 @@ def _request(client, method: str, path: str, spec, experiment_id: int, sweep_id:
     body = None
     if (method, path) in (("POST", "/experiments"), ("POST", "/experiments/validate")):
         body = {"spec": spec}
+    elif (method, path) == ("POST", "/experiments:batch"):
+        body = {"items": [{"spec": spec}]}
     elif (method, path) == ("POST", "/sweeps"):
         body = {"name": "m", "base": spec, "axes": [{"path": "d", "values": [8]}]}
     return client.request(method, url, json=body)

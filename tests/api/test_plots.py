@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from api import plots
-from api.aggregate import scaling_fit, summarize
+from api.aggregate import summarize
 from api.plots.render import tick_label
+from api.scaling_fit import scaling_fit
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,5 @@
 """One live API per module: uvicorn in a subprocess on a free loopback port, over a freshly
-migrated SQLite database and the embedded SQLite broker, exactly as `uvicorn api.main` runs."""
+migrated SQLite database and the embedded SQLite broker, exactly as `python -m api` runs."""
 
 from __future__ import annotations
 
@@ -58,19 +58,7 @@ def start_api(data: Path, port: int) -> subprocess.Popen:
     url = f"http://127.0.0.1:{port}"
     log = (data / "uvicorn.log").open("a")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
         env=api_env(data),
         stdout=log,

@@ -264,3 +264,25 @@ def test_keys_admin_cli_and_the_new_commands(live_api):
     refused = silab(live_api, "list", SILAB_API_KEY=key)
     assert refused.returncode == 1 and "401" in refused.stderr
     assert "dave" in admin(live_api, "list-keys", "dave").stdout
+
+
+def test_batch_submits_a_file_of_specs_in_chunks(live_api, spec_file, tmp_path):
+    spec = yaml.safe_load(spec_file.read_text())
+    items = [{"name": f"b{i}", "spec": {**spec, "seeds": [i]}} for i in range(5)]
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(yaml.safe_dump([*items, {**spec, "d": 9}]))
+    done = silab(live_api, "batch", str(batch), "--tag", "bulk-cli", "--chunk", "4", "--json")
+    assert done.returncode == 0, done.stderr
+    ids = json.loads(done.stdout)["ids"]
+    assert len(ids) == 6 and ids == sorted(ids)
+    listed = silab(live_api, "list", "--tag", "bulk-cli", "--json").stdout.splitlines()
+    assert sorted(json.loads(line)["id"] for line in listed) == ids
+    with SilabClient(live_api.url, api_key=live_api.key) as client:
+        assert client.get(ids[0])["name"] == "b0" and client.get(ids[-1])["d"] == 9
+        bad = [{**spec, "d": -1}]
+        with pytest.raises(SilabError, match=r"items\.1\.spec\.d: "):
+            client.submit_batch([spec, *bad])
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("a: 1\n")
+    refused = silab(live_api, "batch", str(wrong))
+    assert refused.returncode == 2 and "non-empty list" in refused.stderr

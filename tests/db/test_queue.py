@@ -487,9 +487,9 @@ def test_retry_renews_the_budget_and_keeps_trace_and_checkpoint(
     assert experiment.finished_at is None
     assert len(_points(session, experiment_id)) == 1
     assert queue.load_checkpoint(experiment_id, session=session) is not None
-    assert scheduler.plan(
+    assert scheduler.plan_groups(
         session=session, slots=10, default_max_running=None, resend_after_s=60
-    ) == [experiment_id]
+    ) == [[experiment_id]]
     assert not queue.retry(experiment_id, session=session)  # queued: nothing to retry
     assert _claim(session, experiment_id) is not None
 

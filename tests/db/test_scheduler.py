@@ -101,8 +101,8 @@ def test_the_plan_skips_cancelled_finished_and_running_and_goes_by_priority_then
     queue.claim(running, session=session, worker="w", lease_seconds=60)
     session.commit()
     kwargs = {"session": session, "slots": 10, "default_max_running": None, "resend_after_s": 60}
-    assert scheduler.plan(**kwargs) == [high, low, low2]
-    assert scheduler.plan(**kwargs, limit=2) == [high, low]
+    assert scheduler.plan_groups(**kwargs) == [[high], [low], [low2]]
+    assert scheduler.plan_groups(**kwargs, limit=2) == [[high], [low]]
 
 
 def test_higher_priority_first_and_a_user_at_their_limit_is_skipped(

@@ -1,4 +1,4 @@
-"""End-to-end helpers: real `celery -A worker.app worker -B` and `uvicorn api.main`
+"""End-to-end helpers: real `celery -A worker.app worker -B` and `python -m api`
 processes on loopback, started with a clean environment plus SILAB_* settings, each in its own
 process group, and always killed (the whole group) at teardown.
 
@@ -28,6 +28,7 @@ from db import traces
 from db.config import DbSettings
 from db.models import Experiment
 from db.session import make_engine, make_sessionmaker
+from worker.launch import celery_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 # Settings every e2e process gets: short leases and intervals, so a dead worker is noticed in
@@ -186,27 +187,11 @@ class Stack:
         `queue` restricts it to one queue, as docker-compose.yml runs the pool: the GPU workers
         with `-Q celery` and no beat, the maintenance worker with `-Q silab.maintain -B`."""
         node = f"{name}-{uuid.uuid4().hex[:6]}@127.0.0.1"
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.app",
-            "worker",
-            "-c",
-            "1",
-            "-l",
-            "info",
-            "-n",
-            node,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        if queue is not None:
-            argv += ["-Q", queue]
-        if beat:
-            argv += ["-B", "-s", str(self.tmp / f"{name}-beat-schedule")]
+        argv = celery_argv(
+            node=node,
+            queue=queue,
+            beat_schedule=self.tmp / f"{name}-beat-schedule" if beat else None,
+        )
         proc = self.start(name, argv, self.env(**env))
         proc.node = node
         wait_until(
@@ -218,27 +203,19 @@ class Stack:
         assert proc.alive(), f"{name} exited:\n{proc.tail()}"
         return proc
 
-    def api(self, *, timeout: float = 30, **env: str) -> str:
-        """`uvicorn api.main` on a free loopback port; returns its base URL."""
+    def api(self, *, timeout: float = 30, workers: int = 1, wait: bool = True, **env: str) -> str:
+        """`python -m api` (with `workers` uvicorn processes) on a free loopback port; returns
+        its base URL, once it answers /health unless `wait` is False (then `wait_api`)."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = self.start(
-            "api",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api.main:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            self.env(**env),
-        )
+        argv = [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"]
+        self.start(f"api-{port}", [*argv, "--workers", str(workers)], self.env(**env))
+        if wait:
+            self.wait_api(url, timeout)
+        return url
+
+    def wait_api(self, url: str, timeout: float = 30) -> None:
+        proc = next(p for p in self.procs if p.name == f"api-{url.rsplit(':', 1)[1]}")
 
         def up() -> bool:
             assert proc.alive(), f"api exited:\n{proc.tail()}"
@@ -248,7 +225,6 @@ class Stack:
                 return False
 
         wait_until(up, timeout, "the API to answer /health", self.diagnose)
-        return url
 
     def close(self) -> None:
         for proc in reversed(self.procs):

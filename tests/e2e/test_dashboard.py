@@ -1,5 +1,5 @@
 """The dashboard in a real headless browser (Debian's chromium + chromium-driver, driven by
-selenium): a real `uvicorn api.main` on a loopback port over a SQLite database holding a
+selenium): a real `python -m api` on a loopback port over a SQLite database holding a
 sweep of experiments with traces (inserted through db directly). The key dialog, filters and
 hyperparameter columns, the comparison overlay and grouping, live updates over SSE, the sweep's
 curves and scaling plot, two sweeps' scaling on one chart, and /docs without internet.

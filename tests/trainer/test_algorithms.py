@@ -69,7 +69,9 @@ def naive_online_step(params, act, x, y, lr, r_a, clip=None):
 def test_batched_spherical_step_equals_a_naive_loop(clip):
     act, params, x, y = setup()
     rule = UpdateRule("online", second_layer_scale=0.5, clip=clip)
-    (W, _, _), _ = algorithms.reference_update(params, act, x[:, :3], y[:, :3], 0.2, 0.0, rule)
+    (W, _, _), _ = algorithms.reference_update(
+        params, x[:, :3], y[:, :3], algorithms.Stage(act, rule, 0.2, 0.0)
+    )
     assert torch.allclose(W, naive_online_step(params, act, x[:, :3], y[:, :3], 0.2, 0.5, clip))
     if clip is not None:  # the bound binds here, so clipping changed the step
         assert not torch.allclose(W, naive_online_step(params, act, x[:, :3], y[:, :3], 0.2, 0.5))
@@ -103,7 +105,7 @@ def test_clipped_reuse_equals_a_naive_loop_and_the_fast_path(variant):
     for i in range(x.shape[1]):
         before = reference[0]
         reference, _ = algorithms.reference_update(
-            reference, act, x[:, i : i + 1], y[:, i : i + 1], gamma, eta, rule
+            reference, x[:, i : i + 1], y[:, i : i + 1], algorithms.Stage(act, rule, gamma, eta)
         )
         if variant == "outer":
             for s in range(2):
@@ -112,10 +114,13 @@ def test_clipped_reuse_equals_a_naive_loop_and_the_fast_path(variant):
                 )
                 assert torch.allclose(reference[0][s, 0], expected, atol=1e-12)
         unclipped, _ = algorithms.reference_update(
-            unclipped, act, x[:, i : i + 1], y[:, i : i + 1], gamma, eta, replace(rule, clip=None)
+            unclipped,
+            x[:, i : i + 1],
+            y[:, i : i + 1],
+            algorithms.Stage(act, replace(rule, clip=None), gamma, eta),
         )
     assert not torch.allclose(unclipped[0], reference[0])  # the bound binds in this test
-    fast, _ = algorithms.fast_chunk(params, act, x, y, 1, gamma, eta, rule)
+    fast, _ = algorithms.fast_chunk(params, x, y, 1, algorithms.Stage(act, rule, gamma, eta))
     assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
 
 
@@ -123,7 +128,9 @@ def test_step_equals_autograd_of_the_loss_with_mean_field_scaling_and_projection
     act, (W, a, b), x, y = setup()
     N, r_a, lr = W.shape[1], 0.5, 0.1
     rule = UpdateRule("online", train="all", second_layer_scale=r_a)
-    (W1, a1, b1), _ = algorithms.reference_update((W, a, b), act, x[:, :4], y[:, :4], lr, 0.0, rule)
+    (W1, a1, b1), _ = algorithms.reference_update(
+        (W, a, b), x[:, :4], y[:, :4], algorithms.Stage(act, rule, lr, 0.0)
+    )
     Wg, ag, bg = (p.clone().requires_grad_(True) for p in (W, a, b))
     f = model.forward(Wg, ag, bg, act, x[:, :4])
     loss = (0.5 * (f - y[:, :4]) ** 2).mean(1).sum()
@@ -176,10 +183,15 @@ def test_fast_path_equals_reference_in_float64(act, algorithm, variant, B, clip)
     reference, residuals = params, []
     for i in range(0, x.shape[1], B):
         reference, r = algorithms.reference_update(
-            reference, activation, x[:, i : i + B], y[:, i : i + B], lr, inner, rule
+            reference,
+            x[:, i : i + B],
+            y[:, i : i + B],
+            algorithms.Stage(activation, rule, lr, inner),
         )
         residuals.append(r)
-    fast, fast_residuals = algorithms.fast_chunk(params, activation, x, y, B, lr, inner, rule)
+    fast, fast_residuals = algorithms.fast_chunk(
+        params, x, y, B, algorithms.Stage(activation, rule, lr, inner)
+    )
     assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
     assert torch.allclose(fast_residuals, torch.cat(residuals, 1), rtol=0, atol=1e-10)
     assert torch.allclose(fast[0].norm(dim=-1), torch.ones(3, 5, dtype=F64), atol=1e-12)
@@ -198,10 +210,15 @@ def test_large_batch_path_equals_reference_in_float64(algorithm, variant, clip):
     reference, residuals = params, []
     for i in range(0, x.shape[1], B):
         reference, r = algorithms.reference_update(
-            reference, activation, x[:, i : i + B], y[:, i : i + B], 0.2, 0.5, rule
+            reference,
+            x[:, i : i + B],
+            y[:, i : i + B],
+            algorithms.Stage(activation, rule, 0.2, 0.5),
         )
         residuals.append(r)
-    fast, fast_residuals = algorithms.fast_chunk(params, activation, x, y, B, 0.2, 0.5, rule)
+    fast, fast_residuals = algorithms.fast_chunk(
+        params, x, y, B, algorithms.Stage(activation, rule, 0.2, 0.5)
+    )
     assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
     assert torch.allclose(fast_residuals, torch.cat(residuals, 1), rtol=0, atol=1e-10)
     assert not torch.equal(fast[0], params[0])
@@ -219,10 +236,15 @@ def test_both_batch_one_fast_paths_equal_reference_in_float64(algorithm, variant
     reference, residuals = params, []
     for i in range(x.shape[1]):
         reference, r = algorithms.reference_update(
-            reference, activation, x[:, i : i + 1], y[:, i : i + 1], 0.02, 0.05, rule
+            reference,
+            x[:, i : i + 1],
+            y[:, i : i + 1],
+            algorithms.Stage(activation, rule, 0.02, 0.05),
         )
         residuals.append(r)
-    fast, fast_residuals = algorithms.fast_chunk(params, activation, x, y, 1, 0.02, 0.05, rule)
+    fast, fast_residuals = algorithms.fast_chunk(
+        params, x, y, 1, algorithms.Stage(activation, rule, 0.02, 0.05)
+    )
     assert torch.allclose(fast[0], reference[0], rtol=0, atol=1e-10)
     assert torch.allclose(fast_residuals, torch.cat(residuals, 1), rtol=0, atol=1e-10)
 
@@ -230,10 +252,10 @@ def test_both_batch_one_fast_paths_equal_reference_in_float64(algorithm, variant
 def test_reuse_with_zero_inner_step_is_online():
     act, params, x, y = setup()
     online = algorithms.reference_update(
-        params, act, x[:, :2], y[:, :2], 0.1, 0.0, UpdateRule("online")
+        params, x[:, :2], y[:, :2], algorithms.Stage(act, UpdateRule("online"), 0.1, 0.0)
     )[0][0]
     reuse = algorithms.reference_update(
-        params, act, x[:, :2], y[:, :2], 0.1, 0.0, UpdateRule("reuse")
+        params, x[:, :2], y[:, :2], algorithms.Stage(act, UpdateRule("reuse"), 0.1, 0.0)
     )[0][0]
     assert torch.equal(online, reuse)
 
@@ -244,7 +266,9 @@ def test_interpolation_is_a_step_of_size_xi_eta_along_both_gradients():
     W = params[0]
     gamma, eta = 1e-3, 1e-2
     rule = UpdateRule("reuse", "interpolate")
-    inter = algorithms.reference_update(params, act, x[:, :1], y[:, :1], gamma, eta, rule)[0][0]
+    inter = algorithms.reference_update(
+        params, x[:, :1], y[:, :1], algorithms.Stage(act, rule, gamma, eta)
+    )[0][0]
     g1 = algorithms.gradients(params, act, x[:, :1], y[:, :1], rule)[0]
     inner = algorithms._move(params, g1, eta, W, rule)
     g2 = algorithms.gradients(inner, act, x[:, :1], y[:, :1], rule)[0]
@@ -256,5 +280,7 @@ def test_non_spherical_steps_leave_the_sphere():
     act, params, x, y = setup()
     rule = UpdateRule("online", spherical=False)
     assert not rule.fast(1)
-    (W, _, _), _ = algorithms.reference_update(params, act, x[:, :1], y[:, :1], 0.5, 0.0, rule)
+    (W, _, _), _ = algorithms.reference_update(
+        params, x[:, :1], y[:, :1], algorithms.Stage(act, rule, 0.5, 0.0)
+    )
     assert not torch.allclose(W.norm(dim=-1), torch.ones(3, 5, dtype=F64))

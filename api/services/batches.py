@@ -1,0 +1,78 @@
+"""Bulk submit (POST /experiments:batch): thousands of specs in one request, checked as a whole
+against the server's limits (one 422 lists every broken item, by index and field), counted
+against the owner's queued limit together, and stored with their tags and audit records in one
+transaction of multi-row INSERTs; then one ring of the dispatcher's doorbell."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from api import audit, crud
+from api.accounts import Principal
+from api.config import ApiSettings
+from api.schemas import ExperimentBatchCreate
+from api.services import accounts as account_rules
+from api.services.errors import Invalid
+from api.services.submissions import Dispatch, check_memory
+
+# A 422 lists at most this many broken items (the first ones); the count says how many in all.
+MAX_ISSUES = 100
+
+
+def submit_batch(
+    body: ExperimentBatchCreate,
+    *,
+    session: Session,
+    principal: Principal,
+    settings: ApiSettings,
+    dispatch: Dispatch,
+) -> list[int]:
+    """Store every item as a queued experiment of the principal, or none: Invalid naming each
+    broken item ("body", "items", i, ...), LimitExceeded when they do not all fit the queued
+    limit. Returns the new ids in the order of the items."""
+    items = body.items
+    if len(items) > settings.max_batch:
+        raise Invalid(
+            ("body", "items"),
+            f"{len(items)} items; this server takes at most {settings.max_batch} in one batch "
+            "(SILAB_MAX_BATCH): split it",
+        )
+    rows, issues = [], []
+    for i, item in enumerate(items):
+        resolved = item.spec.resolved()
+        try:
+            check_memory(item.spec, settings=settings, resolved=resolved)
+        except Invalid as error:
+            issues.extend(error.within("body", "items", i).issues)
+            continue
+        rows.append(
+            crud.experiment_values(
+                item.spec,
+                owner=principal.name,
+                name=item.name,
+                priority=int(item.priority),  # the validator turned a level name into its number
+                max_attempts=item.max_attempts,
+                resolved=resolved,
+            )
+        )
+    if issues:
+        shown = issues[:MAX_ISSUES]
+        if len(issues) > MAX_ISSUES:
+            shown.append((("body", "items"), f"{len(issues)} issues in all; the first shown"))
+        raise Invalid.many(shown)
+    account_rules.check_queued_limit(
+        principal.name, principal.max_queued, session=session, settings=settings, adding=len(rows)
+    )
+    ids = crud.insert_experiments(rows, [item.tags for item in items], session=session)
+    audit.record_each(
+        "submit",
+        session=session,
+        actor=principal.name,
+        experiment_ids=ids,
+        details=[
+            {"priority": row["priority"], "name": row["name"], "batch": len(ids)} for row in rows
+        ],
+    )
+    session.commit()
+    dispatch()
+    return ids
