@@ -75,6 +75,7 @@ def test_celery_settings(tmp_path: Path) -> None:
         "silab-maintain": {"task": MAINTAIN, "schedule": 2.0, "options": {"expires": 2.0}}
     }
     assert (tmp_path / "data").is_dir()  # SQLite creates the broker file but not its folder
+    app.loader.import_default_modules()  # what a worker does at start: import `include`
     assert RUN_EXPERIMENT in app.tasks and MAINTAIN in app.tasks and RUN_GROUP in app.tasks
 
 
