@@ -63,21 +63,20 @@ def create(
             raise
         return existing, False
     label = name or f"sweep {sweep.id}"
+    rows = []
     for plan in planned:
         cell = " ".join(f"{path}={_short(value)}" for path, value in plan.values.items())
         suffix = f" part {plan.part}" if plan.part else ""
-        experiment = crud.create_experiment(
-            session=session,
-            spec=plan.spec,
+        row = crud.experiment_values(
+            plan.spec,
             owner=owner,
             name=f"{label}: {cell}{suffix}"[:200],
-            tags=tags,
             priority=priority,
             max_attempts=max_attempts,
         )
-        experiment.sweep_id = sweep.id
-        experiment.cell_key = plan.cell_key
-    session.flush()
+        rows.append({**row, "sweep_id": sweep.id, "cell_key": plan.cell_key})
+    # Multi-row INSERTs, ids in expansion order (what `experiments` sorts by).
+    crud.insert_experiments(rows, [tags] * len(rows), session=session)
     return sweep, True
 
 
