@@ -10,7 +10,8 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from db.models import AuditEvent, utcnow
+from db.models import AuditEvent
+from db.types import utcnow
 
 
 def record(

@@ -46,7 +46,7 @@ def experiment_values(
         "owner": owner,
         "priority": priority,
         "max_attempts": max_attempts,
-        "status": Status.queued.value,
+        "status": Status.queued,
         "spec": spec.model_dump(mode="json"),
         "spec_hash": spec.spec_hash(),
         "target": target_label(spec)[:100],

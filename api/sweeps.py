@@ -17,9 +17,7 @@ from sqlalchemy.orm import Session
 from api import crud
 from api.expand import Planned, axis_paths
 from db import queue
-from db.models import Experiment, Status, Sweep
-
-STATUSES = tuple(s.value for s in Status)
+from db.models import Experiment, Status, Sweep, SweepStatus
 
 
 # ------------------------------------------------------------------------------------ create
@@ -100,7 +98,7 @@ def experiments(*, session: Session, sweep_id: int) -> list[Experiment]:
 def progress(*, session: Session, sweep_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Per sweep: experiments by status and the summed samples_done / samples_total."""
     out: dict[int, dict[str, Any]] = {
-        i: {"progress": dict.fromkeys(STATUSES, 0), "samples_done": 0, "samples_total": 0}
+        i: {"progress": dict.fromkeys(Status, 0), "samples_done": 0, "samples_total": 0}
         for i in sweep_ids
     }
     if not sweep_ids:
@@ -126,16 +124,16 @@ def progress(*, session: Session, sweep_ids: Sequence[int]) -> dict[int, dict[st
     return out
 
 
-def status_of(sweep: Sweep, counts: dict[str, int]) -> str:
-    if counts.get("running"):
-        return "running"
-    if counts.get("queued"):
-        return "queued"
+def status_of(sweep: Sweep, counts: dict[str, int]) -> SweepStatus:
+    if counts.get(Status.running):
+        return SweepStatus.running
+    if counts.get(Status.queued):
+        return SweepStatus.queued
     if sweep.cancel_requested:
-        return "cancelled"
-    if sum(counts.values()) == counts.get("completed", 0):
-        return "completed"
-    return "finished"
+        return SweepStatus.cancelled
+    if sum(counts.values()) == counts.get(Status.completed, 0):
+        return SweepStatus.completed
+    return SweepStatus.finished
 
 
 def cancel(*, session: Session, sweep: Sweep) -> int:
@@ -144,7 +142,7 @@ def cancel(*, session: Session, sweep: Sweep) -> int:
     active = session.scalars(
         select(Experiment.id).where(
             Experiment.sweep_id == sweep.id,
-            Experiment.status.in_([Status.queued.value, Status.running.value]),
+            Experiment.status.in_([Status.queued, Status.running]),
         )
     )
     ids = list(active)
