@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Experiment, ExperimentTag
+from db.models import Experiment, ExperimentTag, Status
 
 # Sort keys and whether the column can be NULL (nullable ones sort NULLs last either way).
 SORTABLE: dict[str, tuple[Any, bool]] = {
@@ -64,7 +64,7 @@ class Sort:
 
 @dataclass
 class Filters:
-    status: list[str] | None = None
+    status: list[Status] | None = None
     owner: str | None = None
     tag: list[str] | None = None
     target: str | None = None

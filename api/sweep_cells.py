@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.aggregate import is_missing, summarize
 from db import traces
-from db.models import Experiment, Sweep
+from db.models import FINISHED_WITH_RESULT, Experiment, Sweep
 
 # Per-seed results (experiment.result["seeds"][i]) that are aggregated, plus `recovered`
 # (1 when the seed reached weak recovery, else 0: its mean is the fraction that recovered).
@@ -38,7 +38,7 @@ def seed_rows(experiment: Experiment) -> list[dict[str, Any]]:
         row["seed"] = seed.get("seed")
         row["recovered"] = (
             None
-            if experiment.status not in ("completed", "diverged")
+            if experiment.status not in FINISHED_WITH_RESULT
             else (0.0 if is_missing(seed.get("weak_recovery_samples")) else 1.0)
         )
         rows.append(row)

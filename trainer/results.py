@@ -6,6 +6,7 @@ importing torch. Per-seed metrics are lists indexed like `seeds`.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -14,7 +15,14 @@ OVERLAP_METRICS = ("mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac
 METRICS = (*OVERLAP_METRICS, "train_loss", "test_mse")
 
 Phase = Literal["phase1", "phase2"]
-Status = Literal["completed", "cancelled", "diverged"]
+
+
+class RunStatus(enum.StrEnum):
+    """How a run ended (db.models.Status has the same words for an experiment's end)."""
+
+    completed = "completed"
+    cancelled = "cancelled"  # should_stop() returned True
+    diverged = "diverged"  # a non-finite value stopped every seed
 
 
 @dataclass
@@ -55,7 +63,7 @@ class SeedResult:
 
 @dataclass
 class Result:
-    status: Status
+    status: RunStatus
     message: str
     seeds: list[SeedResult]
     samples: int

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from api import plots
-from api.expand import canonical
 from api.services import sweep_stats
 from api.services.errors import Invalid, NotFound
 from db.models import Sweep
+from trainer.canonical import canonical_json
 
 # Smaller is better for these: the colour map runs the other way.
 LOWER_IS_BETTER = ("test_mse", "weak_recovery_samples", "weak_recovery_step")
@@ -47,7 +47,7 @@ def heatmap(
     cells = sweep_stats.cells(sweep, session=session, fields=fields, where=where)
     seen: set[tuple[str, str]] = set()
     for cell in cells:
-        spot = (canonical(cell[x]), canonical(cell[y]))
+        spot = (canonical_json(cell[x]), canonical_json(cell[y]))
         if spot in seen:
             raise Invalid.query(
                 "where",
