@@ -52,15 +52,13 @@ def bootstrap_admin(sessions: sessionmaker[Session], data_dir: Path) -> Path | N
             locks.lock_account_table(session=session)
             if accounts.count_accounts(session=session):
                 return None
-            account = accounts.create_account(
-                BOOTSTRAP_ADMIN, session=session, role=Role.admin.value
-            )
+            account = accounts.create_account(BOOTSTRAP_ADMIN, session=session, role=Role.admin)
             _, key = accounts.create_key(account, session=session, label="first start")
             audit.record(
                 "create_user",
                 session=session,
                 actor="silab",
-                detail={"user": BOOTSTRAP_ADMIN, "role": Role.admin.value},
+                detail={"user": BOOTSTRAP_ADMIN, "role": Role.admin},
             )
             path = data_dir.expanduser().resolve() / ADMIN_KEY_FILE
             _write_secret(path, key)

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.spec_filter import SpecMatch, all_of
-from db.models import Experiment, ExperimentTag
+from db.models import Experiment, ExperimentTag, Status
 
 # Sort keys and whether the column can be NULL (nullable ones sort NULLs last either way).
 SORTABLE: dict[str, tuple[Any, bool]] = {
@@ -65,7 +65,7 @@ class Sort:
 
 @dataclass
 class Filters:
-    status: list[str] | None = None
+    status: list[Status] | None = None
     owner: str | None = None
     tag: list[str] | None = None
     target: str | None = None

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from api.listing import Filters
-from api.schemas import Status
 from api.services.errors import Invalid
 from api.spec_filter import SpecMatch
+from db.models import Status
 
 MAX_INT = 2**31 - 1
 # Filters on a sweep's axis values: `where=phase1.n=2000`.

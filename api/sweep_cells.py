@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.aggregate import is_missing, summarize
 from db import traces
-from db.models import Experiment, Sweep
+from db.models import FINISHED_WITH_RESULT, Experiment, Sweep
 
 # Per-seed results (experiment.result["seeds"][i]) that are aggregated, plus `recovered`
 # (1 when the seed reached weak recovery, else 0: its mean is the fraction that recovered) and
@@ -39,7 +39,7 @@ def seed_rows(experiment: Experiment) -> list[dict[str, Any]]:
     for seed in result.get("seeds") or []:
         row = {name: seed.get(name) for name in SEED_FIELDS if name not in DERIVED}
         row["seed"] = seed.get("seed")
-        finished = experiment.status in ("completed", "diverged")
+        finished = experiment.status in FINISHED_WITH_RESULT
         row["recovered"] = (
             None
             if not finished

@@ -189,22 +189,36 @@ def main() -> None:
         workloads = {"fig1": [ROOT / f for f in FIG1], "small": [small]}
         for name in args.workload:
             load_before = os.getloadavg()
-            per = {mode: run_mode(mode, workloads[name], args.redis_db, args.timeout_s)
-                   for mode in args.modes}  # fmt: skip
+            per: dict[str, Any] = {}
+            for mode in args.modes:
+                try:
+                    per[mode] = run_mode(mode, workloads[name], args.redis_db, args.timeout_s)
+                except TimeoutError as error:  # a lower bound on the wall time, not a crash
+                    per[mode] = {
+                        "settings": MODES[mode],
+                        "timed_out": str(error),
+                        "wall_s_at_least": args.timeout_s,
+                    }
+                # on stderr as it comes: a later failure must not lose the modes measured
+                print(json.dumps({name: {mode: per[mode]}}), file=sys.stderr, flush=True)
             base = per.get("one_per_process")
             summary: dict[str, Any] = {}
-            if base and "fused" in per:
+            if base and "wall_s" in per.get("fused", {}):
                 fused = per["fused"]
+                base_wall = base.get("wall_s", base.get("wall_s_at_least"))
                 summary["wall_ratio_one_per_process_over_fused"] = round(
-                    base["wall_s"] / fused["wall_s"], 2
+                    base_wall / fused["wall_s"], 2
                 )
-                summary["cpu_ratio_one_per_process_over_fused"] = round(
-                    base["service_cpu_s"] / fused["service_cpu_s"], 2
-                )
+                if "service_cpu_s" in base:
+                    summary["cpu_ratio_one_per_process_over_fused"] = round(
+                        base["service_cpu_s"] / fused["service_cpu_s"], 2
+                    )
+                else:
+                    summary["note"] = "one_per_process timed out: the wall ratio is a lower bound"
                 summary["meets_goal"] = summary["wall_ratio_one_per_process_over_fused"] >= (
                     GOAL_WALL_RATIO
                 )
-            if "unfused_warm" in per and "fused" in per:
+            if "wall_s" in per.get("unfused_warm", {}) and "wall_s" in per.get("fused", {}):
                 summary["wall_ratio_unfused_warm_over_fused"] = round(
                     per["unfused_warm"]["wall_s"] / per["fused"]["wall_s"], 2
                 )

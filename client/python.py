@@ -24,8 +24,8 @@ import httpx
 
 from client import transport
 from client.frames import Aggregate, AggregateTrace, Experiment, Experiments, Trace
+from client.status import ACTIVE, TERMINAL
 
-TERMINAL = ("completed", "diverged", "failed", "cancelled")
 RAW_POINTS = 2**40  # the API's largest max_points: every point, never downsampled
 
 
@@ -465,7 +465,7 @@ class SilabClient:
         """Poll until no experiment of the sweep is queued or running; returns the sweep."""
         return _poll(
             lambda: self.get_sweep(sweep_id),
-            lambda sweep: sweep["status"] not in ("queued", "running"),
+            lambda sweep: sweep["status"] not in ACTIVE,
             f"sweep {sweep_id}",
             timeout,
             interval,

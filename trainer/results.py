@@ -6,6 +6,7 @@ importing torch. Per-seed metrics are lists indexed like `seeds`.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -42,7 +43,14 @@ LOSS_METRICS = tuple(m.name for m in METRIC_INFO if m.kind == "loss")
 METRIC_BY_NAME = {m.name: m for m in METRIC_INFO}
 
 Phase = Literal["phase1", "phase2"]
-Status = Literal["completed", "cancelled", "diverged"]
+
+
+class RunStatus(enum.StrEnum):
+    """How a run ended (db.models.Status has the same words for an experiment's end)."""
+
+    completed = "completed"
+    cancelled = "cancelled"  # should_stop() returned True
+    diverged = "diverged"  # a non-finite value stopped every seed
 
 
 @dataclass
@@ -83,7 +91,7 @@ class SeedResult:
 
 @dataclass
 class Result:
-    status: Status
+    status: RunStatus
     message: str
     seeds: list[SeedResult]
     samples: int

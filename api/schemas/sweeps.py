@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic import Tag as Member
 
 from api.schemas.experiments import Tag
+from db.models import SweepStatus
 
 AxisPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*(\.\w+)*$", max_length=200)]
 
@@ -130,7 +131,7 @@ class SweepPublic(BaseModel):
     name: str
     owner: str
     sweep_hash: str
-    status: Literal["queued", "running", "completed", "finished", "cancelled"] = Field(
+    status: SweepStatus = Field(
         description="queued/running while any experiment is; then completed (all completed), "
         "cancelled (the sweep was cancelled) or finished (some diverged or failed)"
     )

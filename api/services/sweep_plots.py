@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 
 from api import plots
 from api.aggregate import get_path, is_missing
-from api.expand import canonical
 from api.labels import label, lower_is_better
 from api.services import sweep_stats
 from api.services.errors import Invalid, NotFound
 from db.models import Sweep
+from trainer.canonical import canonical_json
 
 # A colour scale goes logarithmic when the values span more than this factor (a decade).
 LOG_SPAN = 10.0
@@ -49,7 +49,7 @@ def heatmap(
     cells = sweep_stats.cells(sweep, session=session, fields=fields, where=where)
     seen: set[tuple[str, str]] = set()
     for cell in cells:
-        spot = (canonical(cell[x]), canonical(cell[y]))
+        spot = (canonical_json(cell[x]), canonical_json(cell[y]))
         if spot in seen:
             raise Invalid.query(
                 "where",
