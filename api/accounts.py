@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Account, ApiKey, Experiment, Role, Status, utcnow
+from db.models import Account, ApiKey, Experiment, Role, Status
+from db.types import utcnow
 
 KEY_PREFIX = "silab_"
 # Characters of a key kept in clear (with KEY_PREFIX) to name it in lists and `revoke-key`.
@@ -41,7 +42,7 @@ class Principal:
 
     account_id: int
     name: str
-    role: str
+    role: Role
     key_id: int
     key_prefix: str
     key_expires_at: datetime | None
@@ -50,7 +51,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.admin.value
+        return self.role == Role.admin
 
 
 class AccountError(ValueError):
@@ -102,7 +103,7 @@ def count_by_status(owner: str, status: Status, *, session: Session) -> int:
         session.scalar(
             select(func.count())
             .select_from(Experiment)
-            .where(Experiment.owner == owner, Experiment.status == status.value)
+            .where(Experiment.owner == owner, Experiment.status == status)
         )
         or 0
     )
@@ -113,7 +114,7 @@ def count_queued(owner: str, *, at_most: int, session: Session) -> int:
     ix_experiment_status_owner that stops there, so a long queue costs no more)."""
     first = (
         select(Experiment.id)
-        .where(Experiment.owner == owner, Experiment.status == Status.queued.value)
+        .where(Experiment.owner == owner, Experiment.status == Status.queued)
         .limit(at_most)
         .subquery()
     )
@@ -125,7 +126,7 @@ def create_account(
     name: str,
     *,
     session: Session,
-    role: str = Role.member.value,
+    role: Role | str = Role.member,
     max_running: int | None = None,
     max_queued: int | None = None,
 ) -> Account:
@@ -133,12 +134,12 @@ def create_account(
 
     if not re.match(NAME_PATTERN, name):
         raise AccountError(f"bad user name {name!r}: 1-100 letters, digits or . @ + - _")
-    if role not in {r.value for r in Role}:
-        raise AccountError(f"unknown role {role!r}; use admin or member")
+    if role not in tuple(Role):
+        raise AccountError(f"unknown role {role!r}; use {' or '.join(Role)}")
     if find_account(name, session=session) is not None:
         raise AccountError(f"user {name!r} already exists")
     account = Account(
-        name=name, role=role, max_running=max_running, max_queued=max_queued, disabled=False
+        name=name, role=Role(role), max_running=max_running, max_queued=max_queued, disabled=False
     )
     session.add(account)
     session.flush()

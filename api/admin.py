@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from api import accounts, audit
 from db.config import DbSettings
-from db.models import Account, ApiKey
+from db.models import Account, ApiKey, Role
 from db.session import make_engine, make_sessionmaker
 
 ACTOR = "silab-admin"
@@ -164,11 +164,11 @@ _UNSET = object()
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="silab-admin", description=__doc__.split("\n\n")[0])
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    roles = ["member", "admin"]
+    roles = [role.value for role in Role]
 
     create_user = commands.add_parser("create-user", help="add a user")
     create_user.add_argument("name")
-    create_user.add_argument("--role", choices=roles, default="member")
+    create_user.add_argument("--role", choices=roles, default=Role.member.value)
     create_user.add_argument("--max-running", type=_limit, default=None)
     create_user.add_argument("--max-queued", type=_limit, default=None)
     create_user.set_defaults(run=cmd_create_user)

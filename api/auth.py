@@ -3,7 +3,7 @@ document (the per-key rate limit is api.ratelimit's). Who may do what is decided
 
 Open routes (no key needed): /health, /ready and /metrics, so that probes and Prometheus scrape
 without a secret (they reveal counts, never specs, names or results), and FastAPI's /docs,
-/redoc and /openapi.json (the API's shape is not a secret). Everything else needs
+/redoc, /openapi.json and /meta (the API's shape and names are not a secret). Everything else needs
 `Authorization: Bearer <key>`, including any route added later: the check is an app-wide
 dependency, not a per-router one.
 """
@@ -29,7 +29,7 @@ from db.models import Role
 log = logging.getLogger(__name__)
 
 # "/" only redirects to the dashboard (/ui, static files that call the API with a key).
-OPEN_PATHS = frozenset({"/", "/health", "/ready", "/metrics"})
+OPEN_PATHS = frozenset({"/", "/health", "/ready", "/metrics", "/meta"})
 ADMIN_KEY_FILE = "admin.key"
 BOOTSTRAP_ADMIN = "admin"
 
@@ -52,15 +52,13 @@ def bootstrap_admin(sessions: sessionmaker[Session], data_dir: Path) -> Path | N
             locks.lock_account_table(session=session)
             if accounts.count_accounts(session=session):
                 return None
-            account = accounts.create_account(
-                BOOTSTRAP_ADMIN, session=session, role=Role.admin.value
-            )
+            account = accounts.create_account(BOOTSTRAP_ADMIN, session=session, role=Role.admin)
             _, key = accounts.create_key(account, session=session, label="first start")
             audit.record(
                 "create_user",
                 session=session,
                 actor="silab",
-                detail={"user": BOOTSTRAP_ADMIN, "role": Role.admin.value},
+                detail={"user": BOOTSTRAP_ADMIN, "role": Role.admin},
             )
             path = data_dir.expanduser().resolve() / ADMIN_KEY_FILE
             _write_secret(path, key)

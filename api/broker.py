@@ -16,17 +16,12 @@ from kombu import Queue
 from sqlalchemy.engine import make_url
 
 from api.config import ApiSettings
+from db.messages import MAINTAIN, QUEUES, ROUTES, RUN_EXPERIMENT, RUN_GROUP, RUN_QUEUE
 
 log = logging.getLogger(__name__)
 
-RUN_EXPERIMENT = "silab.run_experiment"
-# The doorbell: the maintenance worker's task and queue (worker.app's names; the API sends by name).
-MAINTAIN = "silab.maintain"
-RUN_QUEUE = "celery"
-MAINTAIN_QUEUE = "silab.maintain"
 # A ring not taken within this long is dropped: beat's periodic round covers it anyway.
 RING_EXPIRES_S = 60
-RUN_GROUP = "silab.run_group"
 
 
 class Broker:
@@ -50,11 +45,11 @@ class Broker:
             broker_transport_options=transport_options,
             task_ignore_result=True,
             result_backend=None,
-            # Routed exactly as worker.app declares its queues, so a ring lands where the
-            # maintenance worker listens, on Redis and on the SQLite broker alike.
+            # Routed as worker.app routes (db.messages), so a ring lands where the maintenance
+            # worker listens.
             task_default_queue=RUN_QUEUE,
-            task_queues=[Queue(RUN_QUEUE), Queue(MAINTAIN_QUEUE)],
-            task_routes={MAINTAIN: {"queue": MAINTAIN_QUEUE}},
+            task_queues=[Queue(name) for name in QUEUES],
+            task_routes=ROUTES,
         )
 
     def send_run(self, experiment_id: int) -> bool:

@@ -1,23 +1,19 @@
 """API settings. The only place api/ reads the environment (the database URL is db's own
-`DbSettings`)."""
+`DbSettings`; what the worker reads too is db.config.LabSettings', which ApiSettings extends)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db.config import LabSettings
 
 
-class ApiSettings(BaseSettings):
-    """SILAB_BROKER_URL selects the broker; with nothing set, an SQLite broker file in the local
-    data folder (SILAB_DATA_DIR, default ./.silab), the embedded default shared with the worker."""
+class ApiSettings(LabSettings):
+    """The API's SILAB_* variables; those the worker reads too (the broker, the pool) are
+    db.config.LabSettings'."""
 
-    model_config = SettingsConfigDict(env_prefix="SILAB_", extra="ignore")
-
-    data_dir: Path = Path(".silab")
-    broker_url: str | None = None
     # A submission never waits longer than this for the broker: when it is down, the experiment
     # is stored anyway and the dispatcher sends it later.
     broker_timeout_s: float = Field(2.0, gt=0.0)
@@ -38,14 +34,8 @@ class ApiSettings(BaseSettings):
     bootstrap_admin: bool = True
     # "lab": everyone reads every experiment; "own": members see only their own (admins all).
     experiments_visible: Literal["lab", "own"] = "lab"
-    # Worker processes in the pool, and the resend interval: the same values the worker's
-    # dispatcher uses (SILAB_WORKER_SLOTS, SILAB_RESEND_AFTER_S), for the API's dispatch round
-    # after a submit and for queue positions.
-    worker_slots: int = Field(1, gt=0)
-    resend_after_s: float = Field(600.0, gt=0.0)
-    # Lab defaults of the per-user limits (an admin sets a user's own with `silab-admin
-    # set-limits`); None: no limit.
-    default_max_running: int | None = Field(None, gt=0)
+    # Lab default of a user's queued experiments (an admin sets a user's own with `silab-admin
+    # set-limits`; the running one is LabSettings'); None: no limit.
     default_max_queued: int | None = Field(1000, gt=0)
     # The largest spec memory estimate accepted (trainer.spec facts()["memory_estimate_bytes"]).
     max_memory_gb: float = Field(64.0, gt=0.0)
@@ -54,9 +44,3 @@ class ApiSettings(BaseSettings):
     # Per-key token bucket: requests per second, and the burst allowed; rate 0 turns it off.
     rate_limit_per_s: float = Field(20.0, ge=0.0)
     rate_limit_burst: int = Field(200, ge=1)
-
-    @property
-    def broker(self) -> str:
-        if self.broker_url:
-            return self.broker_url
-        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"

@@ -1,11 +1,20 @@
-"""422 bodies that name the field: pydantic reports a whole-spec check (ExperimentSpec's
-model validator, e.g. "phase1.stages.0.lr evaluates to -0.1") at the spec itself; when the
-message starts with the dotted path of a spec field, that path is appended to `loc`."""
+"""422 bodies that name the field, built from pydantic's structured errors, never its text:
+
+- `loc` is pydantic's, less the union members it names: for a union pydantic puts the member it
+  tried into `loc` (a Tag, or `function-after[_one_form(), AxisCreate]`); walking the request
+  body's type along `loc` says which parts are unions, and those parts are dropped;
+- of a union's members that all failed, only the issues of the member that came closest (the
+  deepest issue, then the fewest) are kept: the others only say "this is not that form";
+- a whole-spec check (ExperimentSpec's model validator) raises trainer.spec.SpecError, whose
+  `loc` is appended to the spec's; the message is the exception's own text (no "Value error, ").
+"""
 
 from __future__ import annotations
 
 import logging
-import re
+import types
+import typing
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request, status
@@ -13,6 +22,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Tag
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,39 +37,113 @@ from api.services.errors import (
     NotFound,
     ServiceError,
 )
-from trainer.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
 
-_PATH = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+)\b")
-_PREFIXES = ("Value error, ", "Assertion failed, ")
+Loc = list[str | int]
 
 
-def _spec_path(message: str) -> list[str | int] | None:
-    match = _PATH.match(message)
-    if not match:
+def _strip(annotation: Any) -> tuple[Any, str | None]:
+    """The type under Annotated[...] wrappers, and the union Tag among their metadata."""
+    tag = None
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation, *metadata = typing.get_args(annotation)
+        tag = next((m.tag for m in metadata if isinstance(m, Tag)), tag)
+    return annotation, tag
+
+
+def _members(annotation: Any) -> list[tuple[Any, str | None]] | None:
+    """A union's members other than None (with their Tags), or None when it is no union."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
         return None
-    parts = match.group(1).split(".")
-    if parts[0] not in ExperimentSpec.model_fields:
-        return None
-    return [int(part) if part.isdigit() else part for part in parts]
+    members = [_strip(arg) for arg in typing.get_args(annotation) if arg is not type(None)]
+    return members if len(members) > 1 else None
 
 
-def refine(error: dict[str, Any]) -> dict[str, Any]:
-    loc = list(error.get("loc", ()))
-    msg = str(error.get("msg", ""))
-    for prefix in _PREFIXES:
-        msg = msg.removeprefix(prefix)
-    if len(loc) >= 2 and loc[-1] == "spec" and loc[0] == "body":
-        path = _spec_path(msg)
-        if path:
-            loc += path
-    return {"loc": loc, "msg": msg, "type": error.get("type", "value_error")}
+def _child(annotation: Any, part: str | int) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field is not None else Any
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (list, tuple, set, frozenset, Sequence) and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return Any
+
+
+def walk(annotation: Any, loc: Sequence[str | int]) -> tuple[Loc, list[tuple[int, str | int]]]:
+    """`loc` without union member parts, and where each union was: (index in the path, the
+    member's part)."""
+    path: Loc = []
+    unions: list[tuple[int, str | int]] = []
+    for part in loc:
+        annotation, _ = _strip(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            present = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(present) == 1:  # X | None: pydantic names no member, the X is validated
+                annotation = _strip(present[0])[0]
+        members = _members(annotation)
+        if members is not None:
+            unions.append((len(path), part))
+            chosen = [m for m, tag in members if tag == part or getattr(m, "__name__", "") == part]
+            annotation = chosen[0] if chosen else Any
+            continue
+        path.append(part)
+        annotation = _child(annotation, part)
+    return path, unions
+
+
+def _closest(issues: list[tuple[dict[str, Any], Loc, list[tuple[int, str | int]]]]) -> list[int]:
+    """Indices of the issues to keep: at each union, those of its closest member."""
+    keep = set(range(len(issues)))
+    for at in sorted({(tuple(path[:i]), i) for _, path, unions in issues for i, _ in unions}):
+        prefix, depth = at
+        members: dict[str | int, list[int]] = {}
+        for index, (_, path, unions) in enumerate(issues):
+            if index in keep and tuple(path[:depth]) == prefix:
+                for i, part in unions:
+                    if i == depth:
+                        members.setdefault(part, []).append(index)
+        if len(members) < 2:
+            continue
+        best = min(
+            members.values(),
+            key=lambda ids: (-max(len(issues[i][1]) for i in ids), len(ids)),
+        )
+        keep -= {i for ids in members.values() if ids is not best for i in ids}
+    return sorted(keep)
+
+
+def _body_annotation(request: Request) -> Any:
+    route = request.scope.get("route")
+    body = getattr(route, "body_field", None)
+    return getattr(getattr(body, "field_info", None), "annotation", None) or Any
+
+
+def refine(errors: Sequence[dict[str, Any]], body: Any = Any) -> list[dict[str, Any]]:
+    """FastAPI's validation errors as 422 issues: {loc, msg, type}, union members left out."""
+    issues = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        unions: list[tuple[int, str | int]] = []
+        if loc[:1] == ["body"]:
+            rest, unions = walk(body, loc[1:])
+            loc = ["body", *rest]
+        cause = (error.get("ctx") or {}).get("error")
+        extra = getattr(cause, "loc", None)
+        if isinstance(extra, tuple):
+            loc += list(extra)
+        message = str(cause) if isinstance(cause, Exception) else str(error.get("msg", ""))
+        issue = {"loc": loc, "msg": message, "type": error.get("type", "value_error")}
+        issues.append((issue, loc, [(i + 1, part) for i, part in unions]))
+    kept = [issues[i][0] for i in _closest(issues)]
+    return list({repr(issue): issue for issue in kept}.values())
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = [refine(error) for error in exc.errors()]
+    detail = refine(exc.errors(), _body_annotation(request))
     return JSONResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         content={"detail": jsonable_encoder(detail)},

@@ -10,9 +10,7 @@ canonical JSON of its axis values ({"d": 32, "phase1.n": "16*d"}, keys sorted). 
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,20 +18,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from trainer.canonical import canonical_hash, canonical_json
+from trainer.paths import set_path
 from trainer.spec import ExperimentSpec
 
-# A path segment that is all digits indexes a list ("phase1.stages.0.lr").
 MAX_EXPERIMENTS = 5000
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def sweep_hash(definition: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of what decides the experiments: base, axes and seeds."""
     keys = ("base", "axes", "seeds", "seeds_per_experiment")
-    return hashlib.sha256(canonical({k: definition.get(k) for k in keys}).encode()).hexdigest()
+    return canonical_hash({k: definition.get(k) for k in keys})
 
 
 def axis_values(axis: dict[str, Any]) -> list[Any]:
@@ -59,44 +54,6 @@ def axis_values(axis: dict[str, Any]) -> list[Any]:
         else:
             out.append(float(point))
     return out
-
-
-def set_path(spec: dict[str, Any], path: str, value: Any) -> None:
-    """spec[path] = value in place, creating mappings on the way; list indices are digits.
-    A string target ("h3") is replaced by its mapping before a path goes inside it."""
-    parts = path.split(".")
-    node: Any = spec
-    for index, part in enumerate(parts[:-1]):
-        where = ".".join(parts[: index + 1])
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ValueError(f"axis path {path!r}: {where} is not an index of the list")
-            node = node[int(part)]
-            continue
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        elif isinstance(child, str) and part == "target":
-            child = node[part] = {"hermite": _target_mapping(child)}
-        elif not isinstance(child, (dict, list)):
-            raise ValueError(f"axis path {path!r}: {where} is {child!r}, not a mapping")
-        node = child
-    last = parts[-1]
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise ValueError(f"axis path {path!r}: {last!r} is not an index of the list")
-        node[int(last)] = copy.deepcopy(value)
-    else:
-        node[last] = copy.deepcopy(value)
-
-
-def _target_mapping(name: str) -> dict[int, float]:
-    from trainer.spec import TARGET_PRESETS
-
-    key = name.replace(" ", "").lower()
-    if key not in TARGET_PRESETS:
-        raise ValueError(f"unknown target preset {name!r}")
-    return dict(TARGET_PRESETS[key])
 
 
 def _groups(axes: list[dict[str, Any]]) -> list[list[tuple[str, list[Any]]]]:
@@ -177,13 +134,13 @@ def expand(definition: dict[str, Any]) -> list[Planned]:
     grid = cells(axes)
     planned: list[Planned] = []
     for index, values in enumerate(grid):
-        key = canonical(values)
+        key = canonical_json(values)
         raw = copy.deepcopy(definition["base"])
-        try:
-            for path, value in values.items():
+        for path, value in values.items():
+            try:
                 set_path(raw, path, value)
-        except ValueError as error:
-            raise ExpansionError(str(error), ("body", "axes")) from None
+            except ValueError as error:
+                raise ExpansionError(f"axis path {path!r}: {error}", ("body", "axes")) from None
         for part, seeds in enumerate(_seed_split(raw.get("seeds", 1), seeds_total, per_experiment)):
             raw_part = {**raw, "seeds": seeds}
             try:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from api import survival
-from db.models import Experiment
+from db.models import FINISHED_WITH_RESULT, Experiment
 
 # What a recovery time can be read from in a seed's result.
 STATISTICS = ("held", "weak", "first:<threshold>")
@@ -48,7 +48,7 @@ def _cell_times(group: Sequence[Experiment], statistic: str) -> tuple[list, list
     times: list[float | None] = []
     budgets: list[float] = []
     for e in group:
-        if e.status not in ("completed", "diverged") or not e.result:
+        if e.status not in FINISHED_WITH_RESULT or not e.result:
             continue
         budget = float(e.result.get("samples") or 0)
         for seed in e.result.get("seeds") or []:

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Experiment, ExperimentTag
+from api.spec_filter import SpecMatch, all_of
+from db.models import Experiment, ExperimentTag, Status
 
 # Sort keys and whether the column can be NULL (nullable ones sort NULLs last either way).
 SORTABLE: dict[str, tuple[Any, bool]] = {
@@ -64,7 +65,7 @@ class Sort:
 
 @dataclass
 class Filters:
-    status: list[str] | None = None
+    status: list[Status] | None = None
     owner: str | None = None
     tag: list[str] | None = None
     target: str | None = None
@@ -75,6 +76,9 @@ class Filters:
     # Held recovery: median samples at most this (censored medians never match), fraction ≥ this.
     held_recovery_samples_max: float | None = None
     held_recovery_fraction_min: float | None = None
+    # Experiments a sweep expanded; spec fields (api.spec_filter), every one must match.
+    sweep: int | None = None
+    spec: list[SpecMatch] | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -100,6 +104,10 @@ class Filters:
             out.append(Experiment.held_recovery_samples <= self.held_recovery_samples_max)
         if self.held_recovery_fraction_min is not None:
             out.append(Experiment.held_recovery_fraction >= self.held_recovery_fraction_min)
+        if self.sweep is not None:
+            out.append(Experiment.sweep_id == self.sweep)
+        if self.spec:
+            out.append(all_of(Experiment.spec, self.spec))
         if self.name:
             escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             out.append(func.lower(Experiment.name).like(f"%{escaped.lower()}%", escape="\\"))

@@ -19,7 +19,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Experiment, Status, utcnow
+from db.models import Experiment, Status
+from db.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,12 @@ class DatabaseCollector(Collector):
             ).all()
         )
         for state in Status:
-            by_status.add_metric([state.value], counts.get(state.value, 0))
+            by_status.add_metric([state], counts.get(state, 0))
         yield by_status
 
         undispatched = session.scalar(
             select(func.count()).where(
-                Experiment.status == "queued", Experiment.dispatched_at.is_(None)
+                Experiment.status == Status.queued, Experiment.dispatched_at.is_(None)
             )
         )
         yield GaugeMetricFamily(
@@ -151,7 +152,7 @@ class DatabaseCollector(Collector):
         )
         running = session.execute(
             select(Experiment.id, Experiment.worker, Experiment.heartbeat_at, Experiment.started_at)
-            .where(Experiment.status == "running")
+            .where(Experiment.status == Status.running)
             .order_by(Experiment.id)
             .limit(1000)
         ).all()

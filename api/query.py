@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from api.listing import Filters
-from api.schemas import Status
+from api.services.errors import Invalid
+from api.spec_filter import SpecMatch
+from db.models import Status
 
 MAX_INT = 2**31 - 1
 # Filters on a sweep's axis values: `where=phase1.n=2000`.
@@ -40,8 +42,26 @@ def experiment_filters(
     held_recovery_fraction_min: Annotated[
         float | None, Query(ge=0, le=1, description="fraction of seeds with held recovery")
     ] = None,
+    sweep: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="experiments this sweep expanded")
+    ] = None,
+    spec: Annotated[
+        list[str] | None,
+        Query(
+            description="PATH=VALUE on the stored spec (`phase1.batch_size=1`; a number matches "
+            "numerically, anything else as text), or PATH alone: the spec has the field; "
+            "repeatable, every one must match",
+        ),
+    ] = None,
 ) -> Filters:
-    """Filters combine with AND; `status` and `tag` may repeat (any status, every tag)."""
+    """Filters combine with AND; `status`, `tag` and `spec` may repeat (any status, every tag,
+    every spec match)."""
+    matches = []
+    for text in spec or []:
+        try:
+            matches.append(SpecMatch.parse(text))
+        except ValueError as error:
+            raise Invalid.query("spec", str(error)) from error
     return Filters(
         status=list(status_ or []),
         owner=owner,
@@ -53,6 +73,8 @@ def experiment_filters(
         name=name,
         held_recovery_samples_max=held_recovery_samples_max,
         held_recovery_fraction_min=held_recovery_fraction_min,
+        sweep=sweep,
+        spec=matches,
     )
 
 

@@ -183,4 +183,4 @@ def make_limiter(settings: ApiSettings) -> Limiter:
     broker = settings.broker
     if broker.split(":", 1)[0] in ("redis", "rediss"):
         return RedisLimiter(broker, rate, burst, timeout_s=settings.broker_timeout_s)
-    return SqliteLimiter(settings.data_dir.expanduser().resolve() / "ratelimit.db", rate, burst)
+    return SqliteLimiter(settings.data_path / "ratelimit.db", rate, burst)

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from api.aggregate import is_missing, summarize
 from db import traces
-from db.models import Experiment, Sweep
+from db.models import FINISHED_WITH_RESULT, Experiment, Sweep
 
 # Per-seed results (experiment.result["seeds"][i]) that are aggregated, plus `recovered`
-# (1 when the seed reached weak recovery, else 0: its mean is the fraction that recovered).
+# (1 when the seed reached weak recovery, else 0: its mean is the fraction that recovered) and
+# `diverged` (1 when a non-finite value stopped the seed: a recovery before that may not hold).
 SEED_FIELDS = (
     "final_mean_abs_m",
     "final_median_abs_m",
@@ -26,7 +27,9 @@ SEED_FIELDS = (
     "weak_recovery_samples",
     "weak_recovery_step",
     "recovered",
+    "diverged",
 )
+DERIVED = ("recovered", "diverged")
 
 
 def seed_rows(experiment: Experiment) -> list[dict[str, Any]]:
@@ -34,12 +37,16 @@ def seed_rows(experiment: Experiment) -> list[dict[str, Any]]:
     result = experiment.result or {}
     rows = []
     for seed in result.get("seeds") or []:
-        row = {name: seed.get(name) for name in SEED_FIELDS if name != "recovered"}
+        row = {name: seed.get(name) for name in SEED_FIELDS if name not in DERIVED}
         row["seed"] = seed.get("seed")
+        finished = experiment.status in FINISHED_WITH_RESULT
         row["recovered"] = (
             None
-            if experiment.status not in ("completed", "diverged")
+            if not finished
             else (0.0 if is_missing(seed.get("weak_recovery_samples")) else 1.0)
+        )
+        row["diverged"] = (
+            None if not finished else (0.0 if seed.get("diverged_at_step") is None else 1.0)
         )
         rows.append(row)
     return rows

@@ -17,9 +17,7 @@ from sqlalchemy.orm import Session
 from api import crud
 from api.expand import Planned, axis_paths
 from db import queue
-from db.models import Experiment, Status, Sweep
-
-STATUSES = tuple(s.value for s in Status)
+from db.models import Experiment, Status, Sweep, SweepStatus
 
 
 # ------------------------------------------------------------------------------------ create
@@ -65,21 +63,20 @@ def create(
             raise
         return existing, False
     label = name or f"sweep {sweep.id}"
+    rows = []
     for plan in planned:
         cell = " ".join(f"{path}={_short(value)}" for path, value in plan.values.items())
         suffix = f" part {plan.part}" if plan.part else ""
-        experiment = crud.create_experiment(
-            session=session,
-            spec=plan.spec,
+        row = crud.experiment_values(
+            plan.spec,
             owner=owner,
             name=f"{label}: {cell}{suffix}"[:200],
-            tags=tags,
             priority=priority,
             max_attempts=max_attempts,
         )
-        experiment.sweep_id = sweep.id
-        experiment.cell_key = plan.cell_key
-    session.flush()
+        rows.append({**row, "sweep_id": sweep.id, "cell_key": plan.cell_key})
+    # Multi-row INSERTs, ids in expansion order (what `experiments` sorts by).
+    crud.insert_experiments(rows, [tags] * len(rows), session=session)
     return sweep, True
 
 
@@ -101,7 +98,7 @@ def experiments(*, session: Session, sweep_id: int) -> list[Experiment]:
 def progress(*, session: Session, sweep_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Per sweep: experiments by status and the summed samples_done / samples_total."""
     out: dict[int, dict[str, Any]] = {
-        i: {"progress": dict.fromkeys(STATUSES, 0), "samples_done": 0, "samples_total": 0}
+        i: {"progress": dict.fromkeys(Status, 0), "samples_done": 0, "samples_total": 0}
         for i in sweep_ids
     }
     if not sweep_ids:
@@ -127,16 +124,16 @@ def progress(*, session: Session, sweep_ids: Sequence[int]) -> dict[int, dict[st
     return out
 
 
-def status_of(sweep: Sweep, counts: dict[str, int]) -> str:
-    if counts.get("running"):
-        return "running"
-    if counts.get("queued"):
-        return "queued"
+def status_of(sweep: Sweep, counts: dict[str, int]) -> SweepStatus:
+    if counts.get(Status.running):
+        return SweepStatus.running
+    if counts.get(Status.queued):
+        return SweepStatus.queued
     if sweep.cancel_requested:
-        return "cancelled"
-    if sum(counts.values()) == counts.get("completed", 0):
-        return "completed"
-    return "finished"
+        return SweepStatus.cancelled
+    if sum(counts.values()) == counts.get(Status.completed, 0):
+        return SweepStatus.completed
+    return SweepStatus.finished
 
 
 def cancel(*, session: Session, sweep: Sweep) -> int:
@@ -145,7 +142,7 @@ def cancel(*, session: Session, sweep: Sweep) -> int:
     active = session.scalars(
         select(Experiment.id).where(
             Experiment.sweep_id == sweep.id,
-            Experiment.status.in_([Status.queued.value, Status.running.value]),
+            Experiment.status.in_([Status.queued, Status.running]),
         )
     )
     ids = list(active)

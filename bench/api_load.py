@@ -1,19 +1,20 @@
-"""API load: submissions per second and list/get latency against the real API on PostgreSQL with
-10^5 experiments in the table, with GET /health (the framework's floor) as the baseline.
+"""API load: submit, list, get and trace against the real API on PostgreSQL with 10^5
+experiments in the table, each as a ratio to GET /health (the framework's floor) measured in the
+same run, and optionally MLflow's tracking server under the same load (bench/mlflow_side.py).
 
 Set-up (all created and removed by this script): a fresh PostgreSQL database on 127.0.0.1:5432
 (schema by `alembic upgrade head`), 10^5 experiments bulk-inserted with SQLAlchemy core (8 owners
 with a skewed share, statuses mostly finished, 6 targets, d from 16 to 512, test_mse log-normal
-for finished runs, NULL otherwise, half of them tagged), then `python -m api` (1 worker
-process by default, `--workers 2` to compare) pointed at a spare Redis database as its broker.
+for finished runs, NULL otherwise, half of them tagged), one completed experiment with a 10^4-point
+trace (bench/trace_fetch.py's), then `python -m api` (1 worker process
+by default, `--workers 2` to compare) pointed at a spare Redis database as its broker.
 
 Service settings chosen so that the bench measures the service, not its limits:
 - SILAB_RATE_LIMIT_PER_S=0 (the per-key token bucket is off; with the default 20/s and burst 200
   most submissions and reads here would be 429),
 - SILAB_DEFAULT_MAX_QUEUED=10^7 (the queued limit, default 1000, would refuse submissions),
-- SILAB_WORKER_SLOTS=10^6 and the seeded queued rows marked as just sent: every submission's
-  dispatch round (db.scheduler, run inside POST /experiments) finds free slots and really sends
-  its experiment to Redis (`dispatched` in the JSON counts them). No worker consumes them.
+- no worker: a submission is an insert, a commit and a doorbell message to Redis (the dispatch
+  round runs in the maintenance worker, not in the request); the doorbell messages stay in Redis.
 
 Load: an asyncio generator (httpx.AsyncClient, keep-alive) with `concurrency` requests in flight,
 `requests` per phase at most and `phase_time_s` at most. For each concurrency (8 and 32) and each
@@ -22,15 +23,20 @@ target=h3, sort=-test_mse, limit=50: a filter + sort first page), list_deep (the
 from the middle of that result), submit (POST /experiments with a d = 16 spec). Latencies are
 from send to the whole body read, so at a concurrency above the server's parallelism they include
 queueing; requests/s is the throughput. Ratios: median and p99 latency over /health's at the same
-concurrency, and throughput over /health's.
+concurrency, and throughput over /health's. Issue 10's goals, at concurrency 8: submit
+throughput >= 0.5x /health's and >= MLflow's create-run; list and get p99 <= 3x /health's p99; a
+raw trace fetch of 10^4 points <= 5x /health's median.
 
-    python bench/api_load.py [--quick] [--workers 1|2] [--rows N] [--redis-db N]
+    python bench/api_load.py [--quick] [--workers 1|2] [--rows N] [--redis-db N] [--mlflow PATH]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import random
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,7 +44,7 @@ from typing import Any
 
 import httpx
 from common import parser as common_parser
-from service_common import emit, environment, run_load, stack, summary_ms
+from service_common import Database, emit, environment, merge_loads, run_load, stack
 
 SPEC: dict[str, Any] = {
     "d": 16,
@@ -192,9 +198,11 @@ async def measure(
     submit_requests: int,
     phase_time_s: float,
     cursor: str,
+    trace_id: int,
 ) -> dict[str, Any]:
     rng = random.Random(11)
     headers = {"Authorization": f"Bearer {key}"}
+    trace = f"/experiments/{trace_id}/trace"
     results: dict[str, dict[str, list[Any]]] = {}
     for concurrency in concurrencies:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -208,6 +216,16 @@ async def measure(
                 "list_deep": (
                     lambda i: client.get("/experiments", params={**LIST_PARAMS, "cursor": cursor}),
                     requests,
+                ),
+                "trace": (
+                    lambda i: client.get(trace, params={"max_points": 1_000_000}),
+                    max(concurrency, requests // 4),
+                ),
+                "trace_columns": (
+                    lambda i: client.get(
+                        trace, params={"max_points": 1_000_000, "format": "columns"}
+                    ),
+                    max(concurrency, requests // 4),
                 ),
                 "submit": (
                     lambda i: client.post(
@@ -235,20 +253,7 @@ async def measure(
                     )
     out: dict[str, Any] = {}
     for concurrency, per in results.items():
-        merged: dict[str, Any] = {}
-        for name, loads in per.items():
-            latencies = [x for load in loads for x in load.latencies]
-            wall = sum(load.wall_s for load in loads)
-            statuses: dict[str, int] = {}
-            for load in loads:
-                for code, n in load.statuses.items():
-                    statuses[str(code)] = statuses.get(str(code), 0) + n
-            merged[name] = {
-                **summary_ms(latencies),
-                "requests_per_s": round(len(latencies) / wall, 1),
-                "statuses": statuses,
-                "stopped_by_time_limit": any(x.stopped_by_time for x in loads),
-            }
+        merged = {name: merge_loads(loads) for name, loads in per.items()}
         floor = merged["health"]
         for name, figures in merged.items():
             if name != "health" and figures.get("n"):
@@ -263,11 +268,139 @@ async def measure(
     return out
 
 
+def goals(results: dict[str, Any], mlflow: dict[str, Any] | None) -> dict[str, Any]:
+    """Issue 10's goals at concurrency 8, each with its figure and whether it is met."""
+    at8 = results.get("concurrency_8")
+    if not at8:
+        return {"note": "concurrency 8 was not measured"}
+    health = at8["health"]
+    out: dict[str, Any] = {
+        "submit_throughput_over_health": {
+            "goal": ">= 0.5",
+            "value": at8["submit"]["ratio_throughput_to_health"],
+        },
+        "list_p99_over_health_p99": {
+            "goal": "<= 3",
+            "value": at8["list"]["ratio_p99_to_health"],
+        },
+        "list_deep_p99_over_health_p99": {
+            "goal": "<= 3",
+            "value": at8["list_deep"]["ratio_p99_to_health"],
+        },
+        "get_p99_over_health_p99": {"goal": "<= 3", "value": at8["get"]["ratio_p99_to_health"]},
+        "trace_10k_median_over_health_median": {
+            "goal": "<= 5",
+            "value": round(at8["trace"]["median_ms"] / health["median_ms"], 2),
+        },
+        "trace_columns_10k_median_over_health_median": {
+            "goal": "<= 5",
+            "value": round(at8["trace_columns"]["median_ms"] / health["median_ms"], 2),
+        },
+    }
+    for figure in out.values():
+        bound = float(figure["goal"].split()[1])
+        figure["met"] = (
+            figure["value"] >= bound
+            if figure["goal"].startswith(">=")
+            else figure["value"] <= bound
+        )
+    if mlflow and "concurrency_8" in mlflow:
+        theirs = mlflow["concurrency_8"]["create_run"]["requests_per_s"]
+        ours = at8["submit"]["requests_per_s"]
+        out["submit_over_mlflow_create_run"] = {
+            "goal": ">= 1",
+            "value": round(ours / theirs, 2),
+            "met": ours >= theirs,
+        }
+    return out
+
+
+def compare_mlflow(results: dict[str, Any], mlflow: dict[str, Any]) -> dict[str, Any]:
+    """silab's figure over MLflow's for each pair of matching phases (> 1: silab slower)."""
+    pairs = {
+        "submit_vs_create_run": ("submit", "create_run"),
+        "get_vs_get_run": ("get", "get_run"),
+        "list_vs_search_runs": ("list", "search_runs"),
+        "trace_vs_metric_history_10k": ("trace", "metric_history_10k"),
+        "trace_columns_vs_metric_history_10k": ("trace_columns", "metric_history_10k"),
+        "health_vs_health": ("health", "health"),
+    }
+    out: dict[str, Any] = {}
+    for concurrency, ours in results.items():
+        theirs = mlflow.get(concurrency)
+        if not theirs:
+            continue
+        out[concurrency] = {
+            name: {
+                "median_ms_silab_over_mlflow": round(
+                    ours[a]["median_ms"] / theirs[b]["median_ms"], 2
+                ),
+                "p99_ms_silab_over_mlflow": round(ours[a]["p99_ms"] / theirs[b]["p99_ms"], 2),
+                "throughput_silab_over_mlflow": round(
+                    ours[a]["requests_per_s"] / theirs[b]["requests_per_s"], 2
+                ),
+            }
+            for name, (a, b) in pairs.items()
+            if ours.get(a, {}).get("n") and theirs.get(b, {}).get("n")
+        }
+    return out
+
+
+def run_mlflow(
+    run: Any, args: argparse.Namespace, rows: int, plan: dict[str, Any]
+) -> dict[str, Any]:
+    """MLflow's tracking server on its own fresh database of the same PostgreSQL server, seeded
+    alike, under the same load; {"installed": False, ...} when there is no executable."""
+    import shutil
+
+    import mlflow_side
+
+    path = args.mlflow and shutil.which(args.mlflow)
+    if not path:
+        return {
+            "installed": False,
+            "note": "no mlflow executable given (--mlflow PATH); see bench/mlflow_side.py",
+        }
+    database = Database()
+    try:
+        base = mlflow_side.start(run, path, database)
+        seeded = mlflow_side.seed(database, rows)
+        ids = seeded.pop("ids")
+        history = mlflow_side.history_run(base)
+        figures = asyncio.run(
+            mlflow_side.measure(
+                base,
+                ids,
+                history,
+                args.concurrency,
+                plan["rounds"],
+                plan["requests"],
+                plan["phase_time_s"],
+            )
+        )
+        version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+        return {
+            "installed": True,
+            "version": version.strip(),
+            "server": "mlflow server --workers 1, PostgreSQL backend store (psycopg2)",
+            "seeded": seeded,
+            "search_runs": mlflow_side.SEARCH,
+            "results": figures,
+        }
+    finally:
+        for proc in [p for p in run.procs if p.name == "mlflow"]:
+            proc.kill()
+        database.drop()
+
+
 def main() -> None:
     parser = common_parser(__doc__, quick="10^4 rows, fewer requests (< 1 min)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--rows", type=int, default=None, help="default 10^5 (quick 10^4)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument(
+        "--mlflow", default=None, help="an mlflow executable (its own venv): run it alike too"
+    )
     parser.add_argument(
         "--redis-db",
         type=int,
@@ -284,14 +417,16 @@ def main() -> None:
     settings = {
         "SILAB_RATE_LIMIT_PER_S": "0",
         "SILAB_DEFAULT_MAX_QUEUED": "10000000",
-        "SILAB_WORKER_SLOTS": "1000000",
-        "SILAB_RESEND_AFTER_S": "3600",
     }
+    plan = {"rounds": rounds, "requests": requests, "phase_time_s": phase_time_s}
     began = time.perf_counter()
     with stack(args.redis_db, **settings) as run:
         seeded = seed_rows(run.database.url, rows)
         ids = seeded.pop("ids")
         cursor, filtered = deep_cursor(run.database.url)
+        from trace_fetch import insert_experiment  # here: trace_fetch imports SPEC from here
+
+        trace_id, storage = insert_experiment(run.database.url, 10_000)
         base = run.api(workers=args.workers)
         key = run.admin_key()
         figures = asyncio.run(
@@ -305,6 +440,7 @@ def main() -> None:
                 submit_requests,
                 phase_time_s,
                 cursor,
+                trace_id,
             )
         )
         import redis
@@ -312,14 +448,16 @@ def main() -> None:
 
         engine = create_engine(run.database.url)
         with engine.connect() as connection:
-            submitted, dispatched = connection.execute(
-                text("SELECT count(*), count(dispatched_at) FROM experiment WHERE owner = 'admin'")
-            ).one()
+            submitted = connection.execute(
+                text("SELECT count(*) FROM experiment WHERE owner = 'admin'")
+            ).scalar_one()
         engine.dispose()
-        client = redis.Redis.from_url(run.broker_url)
-        queued_messages = client.llen("celery")
+        client = redis.Redis.from_url(str(run.broker_url))
+        doorbell_messages = client.llen("silab.maintain")
         client.close()
         api_log = run.procs[0].text()[-2000:]
+        load_after_silab = os.getloadavg()
+        mlflow = run_mlflow(run, args, rows, plan)
     emit(
         {
             "benchmark": "api_load",
@@ -337,9 +475,9 @@ def main() -> None:
                 "deep_cursor": "from the middle of the list result",
                 "service_settings": settings,
                 "settings_note": "rate limit off (SILAB_RATE_LIMIT_PER_S=0) and the queued limit "
-                "raised so the bench measures the service, not the limiter; "
-                "SILAB_WORKER_SLOTS high so each submission's dispatch round sends "
-                "its experiment to Redis",
+                "raised so the bench measures the service, not the limiter; no worker runs: "
+                "a submission's dispatch round would run in the maintenance worker",
+                "trace_experiment": {"points": 10_000, "storage": storage},
                 "rounds": rounds,
                 "requests_per_phase": requests,
                 "submit_requests_per_phase": submit_requests,
@@ -349,10 +487,15 @@ def main() -> None:
             },
             "submissions": {
                 "stored": submitted,
-                "dispatched_to_broker": dispatched,
-                "messages_left_in_redis": queued_messages,
+                "doorbell_messages_left_in_redis": doorbell_messages,
             },
             "results": figures,
+            "goals": goals(figures, mlflow.get("results")),
+            "mlflow": mlflow,
+            "silab_over_mlflow": compare_mlflow(figures, mlflow["results"])
+            if mlflow.get("results")
+            else None,
+            "load_average_1_5_15_min_after_silab_phases": [round(v, 2) for v in load_after_silab],
             "api_log_tail": api_log if "Traceback" in api_log else "",
             "wall_s": round(time.perf_counter() - began, 1),
             "environment": environment(uvicorn_workers=args.workers),

@@ -122,6 +122,12 @@ def environment(device: str) -> dict[str, Any]:
     # other processes on the machine: above 1.5 on this 2-core CPU the timings are contended
     info["load_average_1_5_15_min"] = [round(v, 2) for v in load]
     info["cpu_shared"] = load[0] > 1.5
+    if load[0] > 1.5 * (os.cpu_count() or 1):
+        info["load_note"] = (
+            f"distorted by load: 1-minute load {load[0]:.1f} on {os.cpu_count()} cores (other "
+            "jobs); absolute rates are several-fold low, the ratios measured in the same run "
+            "are the figures to read"
+        )
     return info
 
 

@@ -76,6 +76,9 @@ def environment(**extra: Any) -> dict[str, Any]:
         # above 1.5 before the run on this 2-core machine: other jobs contended the timings
         "cpu_shared": LOAD_AT_START[0] > 1.5,
     }
+    note = load_note(max(LOAD_AT_START[0], load[0]), os.cpu_count() or 1)
+    if note:
+        info["load_note"] = note
     with contextlib.suppress(Exception):
         import sqlalchemy
 
@@ -84,6 +87,18 @@ def environment(**extra: Any) -> dict[str, Any]:
         info["postgresql"] = connection.execute(text("SHOW server_version")).scalar()
     info.update(extra)
     return info
+
+
+def load_note(load: float, cpus: int) -> str | None:
+    """What a 1-minute load this high does to the figures (None below 1.5 per core)."""
+    if load <= 1.5 * cpus:
+        return None
+    return (
+        f"distorted by load: the 1-minute load reached {load:.1f} on {cpus} cores (other jobs), "
+        "so every latency here includes waiting for a CPU and the absolute figures are inflated "
+        "several-fold; read the ratios measured in the same run, and note that /health queues "
+        "too, which makes ratios to it look better than on an idle machine"
+    )
 
 
 # ------------------------------------------------------------------------------------ database
@@ -113,6 +128,22 @@ class Database:
         with self._admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self._admin.dispose()
+
+
+class EmbeddedDatabase:
+    """The embedded default's SQLite file in the run's data folder (no server): migrated like
+    Database, removed with the folder."""
+
+    name = "embedded SQLite"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.url = f"sqlite:///{(data_dir / 'silab.db').resolve()}"
+
+    def migrate(self, env: dict[str, str]) -> None:
+        Database.migrate(self, env)  # type: ignore[arg-type]  # same command, another URL
+
+    def drop(self) -> None:
+        """Nothing to drop: the file goes with the temporary folder."""
 
 
 def spare_redis_db(choice: int | None) -> int:
@@ -207,18 +238,19 @@ class Proc:
 
 @dataclass
 class Stack:
-    """A temporary folder, a fresh database, a Redis database, and the processes of one run."""
+    """A temporary folder, a fresh database, a Redis database (None: the embedded default's
+    SQLite broker in the data folder), and the processes of one run."""
 
     tmp: Path
-    database: Database
-    redis_db: int
+    database: Database | EmbeddedDatabase
+    redis_db: int | None
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
     redis_before: set[bytes] = field(default_factory=set)
 
     @property
-    def broker_url(self) -> str:
-        return f"{REDIS_SERVER}/{self.redis_db}"
+    def broker_url(self) -> str | None:
+        return None if self.redis_db is None else f"{REDIS_SERVER}/{self.redis_db}"
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {
@@ -230,10 +262,11 @@ class Stack:
             "OMP_NUM_THREADS": "1",
             "SILAB_DATA_DIR": str(self.tmp / "data"),
             "SILAB_DATABASE_URL": self.database.url,
-            "SILAB_BROKER_URL": self.broker_url,
             "SILAB_DEVICE": "cpu",
             **self.extra_env,
         }
+        if self.broker_url:  # else the embedded default: an SQLite broker in the data folder
+            env["SILAB_BROKER_URL"] = self.broker_url
         env.update(overrides)
         return env
 
@@ -339,6 +372,23 @@ def stack(redis_db: int | None = None, **extra_env: str) -> Iterator[Stack]:
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def embedded_stack(**extra_env: str) -> Iterator[Stack]:
+    """A Stack on the embedded default (SQLite database and SQLite broker in a temporary data
+    folder, what `scripts/demo` runs): no server is touched; always torn down."""
+    tmp = Path(tempfile.mkdtemp(prefix="silab-bench-"))
+    (tmp / "data").mkdir()
+    result = Stack(tmp, EmbeddedDatabase(tmp / "data"), None, extra_env=dict(extra_env))
+    try:
+        result.database.migrate(result.env())
+        yield result
+    finally:
+        try:
+            result.close()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ------------------------------------------------------------------------------------ load
 @dataclass
 class LoadResult:
@@ -393,6 +443,22 @@ async def run_load(
     began = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(concurrency)))
     return LoadResult(latencies, statuses, time.perf_counter() - began, stopped)
+
+
+def merge_loads(loads: list[LoadResult]) -> dict[str, Any]:
+    """One phase's rounds as one figure: latencies pooled, throughput over the summed wall."""
+    latencies = [x for load in loads for x in load.latencies]
+    wall = sum(load.wall_s for load in loads)
+    statuses: dict[str, int] = {}
+    for load in loads:
+        for code, n in load.statuses.items():
+            statuses[str(code)] = statuses.get(str(code), 0) + n
+    return {
+        **summary_ms(latencies),
+        "requests_per_s": round(len(latencies) / wall, 1) if wall else None,
+        "statuses": statuses,
+        "stopped_by_time_limit": any(x.stopped_by_time for x in loads),
+    }
 
 
 def emit(document: dict[str, Any]) -> None:

@@ -1,38 +1,42 @@
 """Submit to running: the time from POST /experiments returning to the experiment being `running`,
-with an idle Redis-backed worker pool laid out as docker-compose.yml runs it.
+with a warm idle worker (issue 9 and 10: p50 < 100 ms, p90 < 250 ms), on two layouts in one run:
 
-Set-up (created and removed by this script): a fresh PostgreSQL database (alembic upgrade head),
-a spare Redis database as the broker, `python -m api`, a run worker
-`celery -A worker.app worker -Q celery -c 1` and a maintenance worker
-`celery -A worker.app worker -Q silab.maintain -c 1 -B` (beat: dispatcher + reaper every
-SILAB_DISPATCH_INTERVAL_S, default 5 s), SILAB_WORKER_SLOTS=1, SILAB_DEVICE=cpu.
+- postgres_redis (docker-compose's): a fresh PostgreSQL database (alembic upgrade head), a spare
+  Redis database as the broker, `python -m api`, a run worker
+  `celery -A worker.app worker -Q celery -c 1` and a maintenance worker
+  `celery -A worker.app worker -Q silab.maintain -c 1 -B`;
+- embedded (scripts/demo's): an SQLite database and the SQLite Celery broker in a temporary data
+  folder, `python -m api` and one `celery -A worker.app worker -B -c 1`
+  on both queues.
+Both with SILAB_WORKER_SLOTS=1, SILAB_DEVICE=cpu and otherwise default settings (the run child is
+warm: it keeps torch across groups, worker_max_tasks_per_child = SILAB_WORKER_RECYCLE_GROUPS).
 
 Each submission (a d = 16, N = 8, 2-seed spec of 64 steps) is made alone: POST, then GET
 /experiments/{id} every ~10 ms until it is no longer queued, then every 50 ms until it finishes,
-then a pause so that the worker is idle again (worker_max_tasks_per_child=1 replaces the pool's
-child after every run). The first submission is a warm-up and is not counted.
+then a pause so that the worker is idle again. The first submission of each layout is a warm-up
+(the run child imports torch then) and is not counted.
 
 Reported per submission and as median / p90:
 - submit_to_running_ms: POST returned -> a GET saw `running` (client clock; includes the ~10 ms
   poll interval and one GET),
-- created_to_dispatched_ms: the API's commit -> its dispatch round marked the experiment sent
-  (database columns created_at, dispatched_at; inside the POST),
+- created_to_dispatched_ms: the API's commit -> the dispatch round marked the experiment sent
+  (database columns created_at, dispatched_at): the POST rings the doorbell (a silab.maintain
+  message), the maintenance worker receives it and runs the round,
 - dispatched_to_started_ms: marked sent -> claimed by the worker's child (started_at): Redis
   delivery, the parent handing the message to its child, the claim UPDATE,
 - received_to_claimed_ms: from the worker's log, the parent's "received" line -> the child's
   "claimed" line,
 - started_to_finished_ms and its part outside the trainer (finished_at - started_at -
   wall_time_s): importing torch and the trainer in the fresh child, building the run, the final
-  writes. A reference `python -c "import torch, trainer.train"` in a fresh process is timed too.
-With max_tasks_per_child=1 the child that takes a run is forked after the previous run ended (the
-parent, not torch, is what it inherits), so the fork is not on the submit -> running path but the
-torch import is on every run's path after the claim.
+  writes. A reference `python -c "import torch, trainer.train"` in a fresh process is timed too:
+what a fresh process per run (before warm workers) paid after every claim.
 
-    python bench/submit_to_running.py [--quick] [--submissions N] [--redis-db N]
+    python bench/submit_to_running.py [--quick] [--submissions N] [--layout ...] [--redis-db N]
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -43,7 +47,7 @@ from typing import Any
 import httpx
 from api_load import SPEC
 from common import parser as common_parser
-from service_common import ROOT, emit, environment, percentile, stack
+from service_common import ROOT, Stack, embedded_stack, emit, environment, percentile, stack
 
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [A-Z]+/[^\]]*\] (.*)$")
 
@@ -74,7 +78,7 @@ def log_times(text: str) -> dict[int, dict[str, datetime]]:
         # naive local log time: only ever subtracted from another line of the same log
         when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")  # noqa: DTZ007
         message = match.group(2)
-        got = re.search(r"Task silab\.run_experiment\[([0-9a-f-]+)\] received", message)
+        got = re.search(r"Task silab\.run_(?:experiment|group)\[([0-9a-f-]+)\] received", message)
         if got:
             received_task[got.group(1)] = when
             continue
@@ -112,83 +116,99 @@ def torch_import_reference(repeats: int) -> list[float]:
     return times
 
 
-def main() -> None:
+GOAL_P50_MS = 100.0
+GOAL_P90_MS = 250.0
+SETTINGS = {"SILAB_WORKER_SLOTS": "1"}
+COLUMNS = [
+    "post_ms",
+    "submit_to_running_ms",
+    "created_to_dispatched_ms",
+    "dispatched_to_started_ms",
+    "received_to_claimed_ms",
+    "started_to_finished_ms",
+    "trainer_wall_ms",
+    "outside_trainer_ms",
+    "submit_to_finished_seen_ms",
+]
 
-    parser = common_parser(__doc__, quick="3 submissions (< 1 min)")
-    parser.add_argument("--submissions", type=int, default=None, help="default 10 (quick 3)")
-    parser.add_argument("--redis-db", type=int, default=None)
-    parser.add_argument(
-        "--idle-s", type=float, default=1.0, help="pause after each run so the worker is idle again"
-    )
-    args = parser.parse_args()
-    count = args.submissions or (3 if args.quick else 10)
-    deadline = time.monotonic() + (100 if args.quick else 280)
-    began = time.perf_counter()
-    settings = {"SILAB_WORKER_SLOTS": "1"}
-    records: list[dict[str, Any]] = []
-    with stack(args.redis_db, **settings) as run:
-        base = run.api()
-        key = run.admin_key()
-        maintain = run.worker("maintain", "silab.maintain", beat=True)
-        gpu = run.worker("gpu0", "celery", beat=False)
-        headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            for n in range(count + 1):  # the first one is a warm-up
-                if time.monotonic() > deadline:
-                    break
-                sent = time.perf_counter()
-                response = client.post("/experiments", json={"spec": SPEC, "name": f"s2r {n}"})
-                returned = time.perf_counter()
-                response.raise_for_status()
-                experiment_id = response.json()["id"]
-                running_seen = None
-                status = response.json()["status"]
-                polls = 0
-                limit = time.monotonic() + 60
-                while time.monotonic() < limit:
-                    status = client.get(f"/experiments/{experiment_id}").json()["status"]
-                    polls += 1
-                    if status != "queued":
-                        running_seen = time.perf_counter()
-                        break
-                    time.sleep(0.01)
-                limit = time.monotonic() + 120
-                while status in ("queued", "running") and time.monotonic() < limit:
-                    time.sleep(0.05)
-                    status = client.get(f"/experiments/{experiment_id}").json()["status"]
-                finished_seen = time.perf_counter()
-                records.append(
-                    {
-                        "experiment_id": experiment_id,
-                        "warmup": n == 0,
-                        "status": status,
-                        "post_ms": (returned - sent) * 1000,
-                        "submit_to_running_ms": (running_seen - returned) * 1000
-                        if running_seen
-                        else None,
-                        "polls_until_running": polls,
-                        "submit_to_finished_seen_ms": (finished_seen - returned) * 1000,
-                    }
-                )
-                time.sleep(args.idle_s)
-        from sqlalchemy import create_engine, text
 
-        engine = create_engine(run.database.url)
+def submit_one(client: httpx.Client, n: int) -> dict[str, Any]:
+    sent = time.perf_counter()
+    response = client.post("/experiments", json={"spec": SPEC, "name": f"s2r {n}"})
+    returned = time.perf_counter()
+    response.raise_for_status()
+    experiment_id = response.json()["id"]
+    running_seen = None
+    status = response.json()["status"]
+    polls = 0
+    limit = time.monotonic() + 60
+    while time.monotonic() < limit:
+        status = client.get(f"/experiments/{experiment_id}").json()["status"]
+        polls += 1
+        if status != "queued":
+            running_seen = time.perf_counter()
+            break
+        time.sleep(0.01)
+    limit = time.monotonic() + 120
+    while status in ("queued", "running") and time.monotonic() < limit:
+        time.sleep(0.05)
+        status = client.get(f"/experiments/{experiment_id}").json()["status"]
+    finished_seen = time.perf_counter()
+    return {
+        "experiment_id": experiment_id,
+        "warmup": n == 0,
+        "status": status,
+        "post_ms": (returned - sent) * 1000,
+        "submit_to_running_ms": (running_seen - returned) * 1000 if running_seen else None,
+        "polls_until_running": polls,
+        "submit_to_finished_seen_ms": (finished_seen - returned) * 1000,
+    }
+
+
+def database_times(url: str) -> dict[int, Any]:
+    """experiment id -> its row's times (through the models' types: aware datetimes on both
+    databases)."""
+    from sqlalchemy import select
+
+    from db.config import DbSettings
+    from db.models import Experiment
+    from db.session import make_engine
+
+    engine = make_engine(DbSettings(database_url=url))
+    try:
         with engine.connect() as connection:
-            rows = {
-                row.id: row
-                for row in connection.execute(
-                    text(
-                        "SELECT id, created_at, dispatched_at, started_at, finished_at, "
-                        "wall_time_s FROM experiment"
-                    )
-                )
-            }
+            columns = (
+                Experiment.id,
+                Experiment.created_at,
+                Experiment.dispatched_at,
+                Experiment.started_at,
+                Experiment.finished_at,
+                Experiment.wall_time_s,
+            )
+            return {row.id: row for row in connection.execute(select(*columns))}
+    finally:
         engine.dispose()
-        from_log = log_times(gpu.text())
-        maintain_alive = maintain.alive()
-        gpu_log_tail = gpu.text()[-1500:]
-    reference = torch_import_reference(1 if args.quick else 3)
+
+
+def measure(run: Stack, layout: str, count: int, idle_s: float, budget_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + budget_s
+    load_before = os.getloadavg()
+    base = run.api()
+    key = run.admin_key()
+    if layout == "embedded":
+        worker = run.worker("worker", "celery,silab.maintain", beat=True)
+    else:
+        run.worker("maintain", "silab.maintain", beat=True)
+        worker = run.worker("gpu0", "celery", beat=False)
+    records: list[dict[str, Any]] = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+        for n in range(count + 1):  # the first one is a warm-up
+            if time.monotonic() > deadline:
+                break
+            records.append(submit_one(c, n))
+            time.sleep(idle_s)
+    rows = database_times(run.database.url)
+    from_log = log_times(worker.text())
 
     def ms(a: datetime | None, b: datetime | None) -> float | None:
         return (b - a).total_seconds() * 1000 if a and b else None
@@ -211,58 +231,80 @@ def main() -> None:
             if name.endswith("_ms") and value is not None:
                 record[name] = round(value, 2)
     counted = [r for r in records if not r["warmup"]]
-    columns = [
-        "post_ms",
-        "submit_to_running_ms",
-        "created_to_dispatched_ms",
-        "dispatched_to_started_ms",
-        "received_to_claimed_ms",
-        "started_to_finished_ms",
-        "trainer_wall_ms",
-        "outside_trainer_ms",
-        "submit_to_finished_seen_ms",
-    ]
-    summary = {
-        name: stats([r[name] for r in counted if r.get(name) is not None]) for name in columns
+    summary = {n: stats([r[n] for r in counted if r.get(n) is not None]) for n in COLUMNS}
+    running = summary["submit_to_running_ms"]
+    goals = {
+        "p50_ms": GOAL_P50_MS,
+        "p90_ms": GOAL_P90_MS,
+        "meets_p50": bool(running.get("n")) and running["median_ms"] < GOAL_P50_MS,
+        "meets_p90": bool(running.get("n")) and running["p90_ms"] < GOAL_P90_MS,
     }
+    return {
+        "submissions_counted": len(counted),
+        "summary": summary,
+        "goals": goals,
+        "per_submission": records,
+        "load_average_1_5_15_min_before": [round(v, 2) for v in load_before],
+        "load_average_1_5_15_min_after": [round(v, 2) for v in os.getloadavg()],
+        "worker_log_tail": worker.text()[-1500:]
+        if any(r["status"] != "completed" for r in records)
+        else "",
+    }
+
+
+LAYOUTS = {
+    "postgres_redis": "PostgreSQL (fresh database) + Redis (spare database); api (uvicorn, 1 "
+    "process) + celery -Q celery -c 1 + celery -Q silab.maintain -c 1 -B",
+    "embedded": "SQLite database + SQLite Celery broker in a temporary data folder; api (uvicorn, "
+    "1 process) + one celery -B -c 1 on both queues (scripts/demo)",
+}
+
+
+def main() -> None:
+    parser = common_parser(__doc__, quick="3 submissions per layout")
+    parser.add_argument("--submissions", type=int, default=None, help="default 20 (quick 3)")
+    parser.add_argument("--layout", nargs="+", choices=list(LAYOUTS), default=list(LAYOUTS))
+    parser.add_argument("--redis-db", type=int, default=None)
+    parser.add_argument(
+        "--idle-s", type=float, default=1.0, help="pause after each run so the worker is idle again"
+    )
+    args = parser.parse_args()
+    count = args.submissions or (3 if args.quick else 20)
+    budget_s = 100 if args.quick else 300
+    began = time.perf_counter()
+    layouts: dict[str, Any] = {}
+    for layout in args.layout:
+        opened = (
+            embedded_stack(**SETTINGS) if layout == "embedded" else stack(args.redis_db, **SETTINGS)
+        )
+        with opened as run:
+            layouts[layout] = {"setup": LAYOUTS[layout]} | measure(
+                run, layout, count, args.idle_s, budget_s
+            )
+    reference = torch_import_reference(1 if args.quick else 3)
     emit(
         {
             "benchmark": "submit_to_running",
-            "description": "POST /experiments returned -> status running, idle Redis-backed worker "
-            "pool in the docker-compose layout (run worker -Q celery -c 1, "
-            "maintenance worker -Q silab.maintain -B), one submission at a time",
+            "description": "POST /experiments returned -> status running with a warm idle worker, "
+            "one submission at a time, on PostgreSQL + Redis and on the embedded default",
             "quick": args.quick,
             "setup": {
-                "layout": "api (uvicorn, 1 process) + celery -Q celery -c 1 + celery -Q "
-                "silab.maintain -c 1 -B",
-                "database": "PostgreSQL (fresh database)",
-                "broker": "Redis (spare database)",
-                "service_settings": settings,
+                "service_settings": SETTINGS,
                 "poll_interval_ms": 10,
                 "idle_between_runs_s": args.idle_s,
                 "spec": "d=16, N=8, 2 seeds, 64 reuse steps, 200 phase-2 samples, cpu",
-                "submissions_counted": len(counted),
                 "warmup": 1,
             },
-            "summary": summary,
+            "layouts": layouts,
             "torch_import_reference_ms": stats(reference),
-            "per_submission": records,
             "notes": [
-                (
-                    "the API's own dispatch round sends the message inside the POST (a free "
-                    "slot), so beat's 5 s interval is not on this path; it would be if the broker "
-                    "had been down"
-                ),
-                (
-                    "running is set by the claim, before the child imports torch; the torch import "
-                    "(fresh child per run, worker_max_tasks_per_child=1) is inside "
-                    "outside_trainer_ms"
-                ),
+                "the POST only rings the doorbell (a silab.maintain message); the maintenance "
+                "worker's round marks the experiment dispatched and sends its group: "
+                "created_to_dispatched_ms",
+                "running is set by the claim in the warm run child; torch is imported there "
+                "once (the warm-up submission), not per run",
+                "submit_to_running_ms includes up to one 10 ms poll interval and one GET",
             ],
-            "maintenance_worker_alive": maintain_alive,
-            "worker_log_tail": gpu_log_tail
-            if any(r["status"] != "completed" for r in records)
-            else "",
             "wall_s": round(time.perf_counter() - began, 1),
             "environment": environment(),
         }

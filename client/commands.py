@@ -15,7 +15,8 @@ from typing import Any
 from client import show
 from client.config import ClientSettings
 from client.progress import Follower
-from client.python import TERMINAL, SilabClient, load_batch, load_spec
+from client.python import SilabClient, load_batch, load_spec
+from client.status import TERMINAL, WITH_RESULTS, Status
 
 EXIT_OK = 0
 EXIT_SERVER = 1  # refused, unreachable, or the run failed / was cancelled
@@ -192,7 +193,7 @@ def show_one(args: argparse.Namespace) -> int:
 def finished_code(status: str) -> int:
     """0 when the run ended with results (completed, or diverged: divergence is an outcome of the
     experiment, reported, not an error of the service); 1 when it failed or was cancelled."""
-    return EXIT_OK if status in ("completed", "diverged") else EXIT_SERVER
+    return EXIT_OK if status in WITH_RESULTS else EXIT_SERVER
 
 
 def _wait(args: argparse.Namespace, silab: SilabClient, experiment_id: int) -> int:
@@ -247,7 +248,7 @@ def trace(args: argparse.Namespace) -> int:
 def cancel(args: argparse.Namespace) -> int:
     with client(args) as silab:
         experiment = silab.cancel(args.id)
-    if experiment["status"] == "running":
+    if experiment["status"] == Status.running:
         text = f"experiment {args.id}: cancel requested (it stops at the next heartbeat)"
     else:
         text = show.line(experiment)

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from client.status import Status
+
 PLAIN_EVERY_S = 10.0  # a plain line at most this often, unless the status changed
 
 
@@ -51,7 +53,12 @@ class Follower:
             self.last = (now, real)
             return real, False
         total = self.total(current)
-        if not self.extrapolate or self.rate <= 0 or self.status(current) != "running" or not total:
+        if (
+            not self.extrapolate
+            or self.rate <= 0
+            or self.status(current) != Status.running
+            or not total
+        ):
             return real, False
         guess = int(real + self.rate * (now - self.last[0]))
         return min(guess, total - 1), guess > real

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,8 +24,8 @@ import httpx
 
 from client import transport
 from client.frames import Aggregate, AggregateTrace, Experiment, Experiments, Trace
+from client.status import ACTIVE, TERMINAL
 
-TERMINAL = ("completed", "diverged", "failed", "cancelled")
 RAW_POINTS = 2**40  # the API's largest max_points: every point, never downsampled
 
 
@@ -135,38 +134,16 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     return sweep
 
 
-_INTERNAL = re.compile(r"[\[\](),]|^[A-Z][a-z]+[A-Z]\w*$")  # pydantic's union member tags
-
-
 def _loc(issue: Mapping[str, Any]) -> list[str]:
     loc = [str(part) for part in issue.get("loc", [])]
     return loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc
 
 
-def _closest_members(issues: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Of a union's failed members (`axes.0.AxisCreate...`, `axes.0.ZipAxisCreate...`), only
-    the issues of the member that came closest (fewest issues): the others only say that the
-    input is not that form at all."""
-    members: dict[tuple[str, ...], dict[str, list[Mapping[str, Any]]]] = {}
-    for issue in issues:
-        loc = _loc(issue)
-        tag = next((i for i, part in enumerate(loc) if _INTERNAL.search(part)), None)
-        if tag is not None:
-            members.setdefault(tuple(loc[:tag]), {}).setdefault(loc[tag], []).append(issue)
-    keep = {id(i) for forms in members.values() for i in min(forms.values(), key=len)}
-    return [
-        issue
-        for issue in issues
-        if id(issue) in keep or not any(_INTERNAL.search(p) for p in _loc(issue))
-    ]
-
-
 def _issue_line(issue: Mapping[str, Any]) -> str:
-    """`field.path: message` for one 422 issue, without pydantic's internal location parts
-    (`function-after[_one_form(), AxisCreate]`) or its `Value error, ` prefix."""
-    where = ".".join(part for part in _loc(issue) if not _INTERNAL.search(part)) or "request"
-    message = str(issue.get("msg", issue)).removeprefix("Value error, ")
-    return f"{where}: {message}"
+    """`field.path: message` for one 422 issue (the API already left pydantic's union members
+    out of `loc` and its prefixes out of `msg`: api/errors.py)."""
+    where = ".".join(_loc(issue)) or "request"
+    return f"{where}: {issue.get('msg', issue)}"
 
 
 def _field_names(schema: Any) -> set[str]:
@@ -199,7 +176,7 @@ def describe(response: httpx.Response, known: set[str] | None = None) -> str:
     except (ValueError, AttributeError):
         detail = response.text.strip() or response.reason_phrase
     if isinstance(detail, list):
-        issues = _closest_members(detail)
+        issues = detail
         lines = list(
             dict.fromkeys(_issue_line(i) + _did_you_mean(i, known or set()) for i in issues)
         )
@@ -488,7 +465,7 @@ class SilabClient:
         """Poll until no experiment of the sweep is queued or running; returns the sweep."""
         return _poll(
             lambda: self.get_sweep(sweep_id),
-            lambda sweep: sweep["status"] not in ("queued", "running"),
+            lambda sweep: sweep["status"] not in ACTIVE,
             f"sweep {sweep_id}",
             timeout,
             interval,

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from client.stats import wilson
+from client.status import Status
 
 
 def number(value: Any) -> str:
@@ -23,7 +24,7 @@ def number(value: Any) -> str:
 def queued_note(experiment: dict[str, Any]) -> str:
     """Why a queued experiment is not running yet. The dispatcher sends an experiment to the
     broker only when a worker slot is free, so an unsent one is waiting for a slot."""
-    if experiment["status"] != "queued":
+    if experiment["status"] != Status.queued:
         return ""
     if experiment.get("dispatched_at"):
         return " (sent to the broker)"
@@ -44,7 +45,7 @@ def outcome(experiment: dict[str, Any]) -> str | None:
     """A sentence on how a finished experiment ended when its status alone does not say it."""
     if experiment.get("error"):
         return " ".join(str(experiment["error"]).split())
-    if experiment["status"] == "diverged":
+    if experiment["status"] == Status.diverged:
         bad, total = diverged_seeds(experiment)
         if total:
             return (
@@ -85,7 +86,7 @@ def hyperparameters(spec: dict[str, Any]) -> list[tuple[str, Any]]:
 def experiment_text(e: dict[str, Any]) -> list[str]:
     """`silab show ID`: what it is, how it ended, its results and its hyperparameters."""
     head = f"experiment {e['id']} {e['name']!r}: {e['status']}{queued_note(e)}"
-    if e.get("attempt", 1) > 1 or e["status"] in ("failed",):
+    if e.get("attempt", 1) > 1 or e["status"] == Status.failed:
         head += f" (attempt {e.get('attempt')} of {e.get('max_attempts')})"
     lines = [head]
     note = outcome(e)

@@ -20,8 +20,7 @@ from client.commands import (
 )
 from client.progress import Follower
 from client.python import SilabClient, load_sweep
-
-FINISHED_BAD = ("failed", "cancelled")
+from client.status import ACTIVE, WITHOUT_RESULTS, Status
 
 
 def line(sweep: dict[str, Any]) -> str:
@@ -35,7 +34,7 @@ def line(sweep: dict[str, Any]) -> str:
 def finished_code(sweep: dict[str, Any]) -> int:
     """0 when every experiment ended with results (completed or diverged: a diverged run is a
     data point of the sweep, e.g. too large a step); 1 when any failed or was cancelled."""
-    bad = sum(sweep["progress"].get(s, 0) for s in FINISHED_BAD)
+    bad = sum(sweep["progress"].get(s, 0) for s in WITHOUT_RESULTS)
     return EXIT_SERVER if bad else EXIT_OK
 
 
@@ -44,16 +43,16 @@ def _wait(args: argparse.Namespace, silab: SilabClient, sweep_id: int) -> int:
         desc=f"sweep {sweep_id}",
         unit="experiment",
         total=lambda sw: sw["experiments_total"],
-        done=lambda sw: sum(n for s, n in sw["progress"].items() if s not in ("queued", "running")),
-        status=lambda sw: f"{sw['status']}, {sw['progress'].get('running', 0)} running",
-        finished=lambda sw: sw["status"] not in ("queued", "running"),
+        done=lambda sw: sum(n for s, n in sw["progress"].items() if s not in ACTIVE),
+        status=lambda sw: f"{sw['status']}, {sw['progress'].get(Status.running, 0)} running",
+        finished=lambda sw: sw["status"] not in ACTIVE,
         extrapolate=False,
     )
     sweep = follow(args, silab.wait_sweep, sweep_id, follower)
     if sweep is None:
         return EXIT_TIMEOUT
     emit(args, sweep, lambda: [line(sweep)])
-    diverged = sweep["progress"].get("diverged", 0)
+    diverged = sweep["progress"].get(Status.diverged, 0)
     if diverged:
         note(
             f"sweep {sweep_id}: {diverged} of {sweep['experiments_total']} experiments diverged; "
@@ -62,7 +61,7 @@ def _wait(args: argparse.Namespace, silab: SilabClient, sweep_id: int) -> int:
     code = finished_code(sweep)
     if code:
         bad = ", ".join(
-            f"{sweep['progress'][s]} {s}" for s in FINISHED_BAD if sweep["progress"].get(s)
+            f"{sweep['progress'][s]} {s}" for s in WITHOUT_RESULTS if sweep["progress"].get(s)
         )
         note(f"sweep {sweep_id}: {bad} (`silab list --status failed` shows why)")
     return code

@@ -1,4 +1,6 @@
-"""Database settings. The only place db/ reads the environment."""
+"""Settings db/ reads, and those the API and the worker share (LabSettings). The only place db/
+reads the environment; db/ is the one package both the API and the worker import, so a setting
+both need is declared here once rather than in each, where the two could disagree."""
 
 from __future__ import annotations
 
@@ -8,13 +10,23 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class DbSettings(BaseSettings):
-    """SILAB_DATABASE_URL selects the database; with nothing set, an SQLite file in the local data
-    folder (SILAB_DATA_DIR, default ./.silab) is the embedded default."""
+class LocalSettings(BaseSettings):
+    """SILAB_DATA_DIR: the local data folder of the embedded defaults (database, broker, admin
+    key), for the database, the API and the worker alike."""
 
     model_config = SettingsConfigDict(env_prefix="SILAB_", extra="ignore")
 
     data_dir: Path = Path(".silab")
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+
+class DbSettings(LocalSettings):
+    """SILAB_DATABASE_URL selects the database; with nothing set, an SQLite file in the local data
+    folder (SILAB_DATA_DIR, default ./.silab) is the embedded default."""
+
     database_url: str | None = None
     # Connections kept per process; the worker needs few, the API a handful.
     pool_size: int = 5
@@ -29,7 +41,37 @@ class DbSettings(BaseSettings):
     def url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'silab.db').resolve()}"
+        return f"sqlite:///{self.data_path / 'silab.db'}"
+
+
+class LabSettings(LocalSettings):
+    """What the API and the worker must agree on: the broker, the pool's size and resend interval
+    (the API runs a dispatch round after a submit and answers queue positions with the same rule
+    as the worker's dispatcher), and the lab default of a user's running limit. ApiSettings and
+    WorkerSettings extend this class."""
+
+    broker_url: str | None = Field(
+        None, description="default: sqla+sqlite:///<data_dir>/broker.db (embedded, no server)"
+    )
+    worker_slots: int = Field(
+        1,
+        gt=0,
+        description="worker processes in the whole pool: the dispatcher sends only as many "
+        "experiments as there are free slots",
+    )
+    resend_after_s: float = Field(
+        600.0, gt=0.0, description="resend a queued experiment whose message is older than this"
+    )
+    default_max_running: int | None = Field(
+        None, gt=0, description="lab default of a user's running experiments (None: no limit)"
+    )
+
+    @property
+    def broker(self) -> str:
+        """The broker URL, with the embedded default resolved to an absolute path."""
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{self.data_path / 'broker.db'}"
 
 
 class GroupSettings(BaseSettings):

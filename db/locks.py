@@ -25,6 +25,13 @@ def _sqlite_writer(session: Session) -> None:
     session.execute(update(Account).where(Account.id == -1).values(disabled=Account.disabled))
 
 
+def lock_writer(*, session: Session) -> None:
+    """SQLite only: make this transaction the writer now (a no-op elsewhere, where rows and
+    sequences have their own locks)."""
+    if _is_sqlite(session):
+        _sqlite_writer(session)
+
+
 def lock_account(name: str, *, session: Session) -> None:
     """Serialize the callers that act on `name`'s account (its queued limit): PostgreSQL locks its
     row (FOR NO KEY UPDATE: api_key rows referencing it may still be inserted), SQLite the whole

@@ -7,7 +7,7 @@ results are real columns (not only JSON) so that lists can be filtered and sorte
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,15 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base
-from db.types import UtcDateTime
+from db.types import UtcDateTime, str_enum, utcnow
 
 # BIGINT primary keys on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the
 # auto-incrementing rowid).
 Id = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Status(enum.StrEnum):
@@ -47,6 +43,18 @@ class Status(enum.StrEnum):
 
 
 TERMINAL = (Status.completed, Status.diverged, Status.failed, Status.cancelled)
+# Stopped normally, with a result to read (a diverged run's is up to its non-finite value).
+FINISHED_WITH_RESULT = (Status.completed, Status.diverged)
+
+
+class SweepStatus(enum.StrEnum):
+    """A sweep's status, derived from its experiments' (api.sweeps.status_of), never stored."""
+
+    queued = Status.queued.value  # some experiment is queued, none running
+    running = Status.running.value  # some experiment is running
+    completed = Status.completed.value  # every experiment completed
+    cancelled = Status.cancelled.value  # the sweep was cancelled
+    finished = "finished"  # all ended, some diverged or failed
 
 
 # Sort keys of GET /experiments that are never NULL: one (key, id) index serves both directions.
@@ -85,7 +93,7 @@ class Experiment(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     owner: Mapped[str] = mapped_column(String(100), index=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default=Status.queued.value)
+    status: Mapped[Status] = mapped_column(str_enum(Status), default=Status.queued)
 
     # The spec as validated by trainer.spec (defaults filled in), and its sha256.
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -262,7 +270,7 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    role: Mapped[str] = mapped_column(String(16), default=Role.member.value)
+    role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.member)
     max_running: Mapped[int | None] = mapped_column(Integer)
     max_queued: Mapped[int | None] = mapped_column(Integer)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -105,10 +105,10 @@ def claim(
         session,
         and_(
             Experiment.id == experiment_id,
-            Experiment.status == Status.queued.value,
+            Experiment.status == Status.queued,
             Experiment.cancel_requested.is_(False),
         ),
-        status=Status.running.value,
+        status=Status.running,
         attempt=Experiment.attempt + 1,
         worker=worker[:200],
         lease_expires_at=now + timedelta(seconds=lease_seconds),
@@ -242,21 +242,22 @@ def finish(
     *,
     session: Session,
     attempt: int,
-    status: str,
+    status: Status | str,
     summary: Mapping[str, Any],
     result: Mapping[str, Any],
     now: datetime | None = None,
 ) -> bool:
     """Record the end of a run: status (completed, diverged or cancelled), the summary columns
     (see `summary_from_result`), the full `result` (non-finite floats become null) and
-    finished_at, in one UPDATE conditional on (id, attempt, status='running').
+    finished_at, in one UPDATE conditional on (id, attempt, status='running'). A diverged run's
+    `error` says so (the trainer's message: at which step, how many seeds), never null.
 
     Returns False when the attempt no longer owns the experiment (reaped, cancelled while queued
     again, …): then nothing is written.
     """
-    status = Status(status).value
-    if Status(status) not in FINISH_STATUSES:
-        raise ValueError(f"finish takes one of {[s.value for s in FINISH_STATUSES]}, not {status}")
+    status = Status(status)
+    if status not in FINISH_STATUSES:
+        raise ValueError(f"finish takes one of {', '.join(FINISH_STATUSES)}, not {status}")
     unknown = set(summary) - set(SUMMARY_COLUMNS)
     if unknown:
         raise ValueError(f"unknown summary fields: {sorted(unknown)}")
@@ -269,12 +270,22 @@ def finish(
         _running_attempt(experiment_id, attempt),
         status=status,
         result=_json_safe(dict(result)),
-        error=None,
+        error=diverged_error(result) if status == Status.diverged.value else None,
         lease_expires_at=None,
         finished_at=now,
         updated_at=now,
         **values,
     )
+
+
+def diverged_error(result: Mapping[str, Any]) -> str:
+    """Why a diverged run stopped, for `error`: the trainer's message, else a count of seeds."""
+    message = str(result.get("message") or "").strip()
+    if message:
+        return _clip(message + ": a non-finite value stopped those seeds (a smaller step helps)")
+    seeds = list(result.get("seeds") or [])
+    count = sum(s.get("diverged_at_step") is not None for s in seeds)
+    return f"diverged ({count} of {len(seeds)} seeds): a non-finite value stopped them"
 
 
 def fail(
@@ -292,7 +303,7 @@ def fail(
     return _update(
         session,
         _running_attempt(experiment_id, attempt),
-        status=Status.failed.value,
+        status=Status.failed,
         error=_clip(error),
         lease_expires_at=None,
         finished_at=now,
@@ -317,7 +328,7 @@ def mark_cancelled(
     return _update(
         session,
         _running_attempt(experiment_id, attempt),
-        status=Status.cancelled.value,
+        status=Status.cancelled,
         lease_expires_at=None,
         finished_at=now,
         updated_at=now,
@@ -339,14 +350,14 @@ def cancel(experiment_id: int, *, session: Session, now: datetime | None = None)
     now = _now(now)
     return _update(
         session,
-        and_(Experiment.id == experiment_id, Experiment.status == Status.queued.value),
-        status=Status.cancelled.value,
+        and_(Experiment.id == experiment_id, Experiment.status == Status.queued),
+        status=Status.cancelled,
         cancel_requested=True,
         finished_at=now,
         updated_at=now,
     ) or _update(
         session,
-        and_(Experiment.id == experiment_id, Experiment.status == Status.running.value),
+        and_(Experiment.id == experiment_id, Experiment.status == Status.running),
         cancel_requested=True,
         updated_at=now,
     )
@@ -391,9 +402,9 @@ def retry(
         session,
         and_(
             Experiment.id == experiment_id,
-            Experiment.status.in_([s.value for s in RETRYABLE]),
+            Experiment.status.in_(RETRYABLE),
         ),
-        status=Status.queued.value,
+        status=Status.queued,
         max_attempts=Experiment.attempt + extra_attempts,
         error=None,
         result=None,
@@ -436,7 +447,7 @@ def reap(*, session: Session, now: datetime | None = None) -> ReapReport:
             Experiment.worker,
             Experiment.cancel_requested,
         )
-        .where(Experiment.status == Status.running.value, Experiment.lease_expires_at < now)
+        .where(Experiment.status == Status.running, Experiment.lease_expires_at < now)
         .order_by(Experiment.id)
     ).all()
     for experiment_id, attempt, max_attempts, worker, cancel_requested in expired:
@@ -448,18 +459,18 @@ def reap(*, session: Session, now: datetime | None = None) -> ReapReport:
         if cancel_requested:
             outcome, values = (
                 report.cancelled,
-                {"status": Status.cancelled.value, "finished_at": now},
+                {"status": Status.cancelled, "finished_at": now},
             )
         elif attempt < max_attempts:
             outcome = report.requeued
-            values = {"status": Status.queued.value, "worker": None, "dispatched_at": None}
+            values = {"status": Status.queued, "worker": None, "dispatched_at": None}
         else:
             outcome = report.failed
             error = (
                 f"lease expired on attempt {attempt} of {max_attempts} (worker {worker}): "
                 "attempts exhausted"
             )
-            values = {"status": Status.failed.value, "error": error, "finished_at": now}
+            values = {"status": Status.failed, "error": error, "finished_at": now}
         if _update(session, still_expired, lease_expires_at=None, updated_at=now, **values):
             outcome.append(experiment_id)
     return report
@@ -514,7 +525,7 @@ def _running_attempt(experiment_id: int, attempt: int) -> Any:
     return and_(
         Experiment.id == experiment_id,
         Experiment.attempt == attempt,
-        Experiment.status == Status.running.value,
+        Experiment.status == Status.running,
     )
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.config import GroupSettings
 from db.models import Account, Experiment, Status
 from db.types import now_utc as _now
+from db.types import stored_utc
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,32 @@ class Pool:
         limit = self.max_running.get(owner)
         return limit is not None and self.busy.get(owner, 0) >= limit
 
-    def turn_key(self, owner: str, oldest_id: int) -> tuple[int, datetime, int]:
-        """Smaller goes first: fewest busy slots, least recently handed one, oldest waiting."""
-        return (self.busy.get(owner, 0), self.last_start.get(owner, _EPOCH), oldest_id)
+
+@dataclass
+class Turns:
+    """The fair-turn rule, which the dispatcher's order and `position`'s replay both follow: the
+    next slot goes to the user with the fewest busy slots, then to the one handed a slot least
+    recently, then to the one whose oldest waiting experiment is oldest. A slot handed in this
+    round counts one more busy and is more recent than any before it (`handed`: the order of
+    this round's last hand-outs), so ties never hang on clock resolution."""
+
+    busy: dict[str, int]  # owner -> busy slots (shared with the Pool while dispatching)
+    last_start: dict[str, datetime]  # owner -> when last handed a slot, before this round
+    handed: dict[str, int] = field(default_factory=dict)
+    _handouts: int = 0
+
+    def next(self, oldest: dict[str, int]) -> str:
+        """Whose turn it is among `oldest`'s owners (owner -> their oldest waiting id)."""
+        return min(oldest, key=lambda owner: self._key(owner, oldest[owner]))
+
+    def hand(self, owner: str) -> None:
+        self.busy[owner] = self.busy.get(owner, 0) + 1
+        self._handouts += 1
+        self.handed[owner] = self._handouts
+
+    def _key(self, owner: str, oldest_id: int) -> tuple[int, int, datetime, int]:
+        recency = self.handed.get(owner, 0)
+        return (self.busy.get(owner, 0), recency, self.last_start.get(owner, _EPOCH), oldest_id)
 
 
 @dataclass(frozen=True)
@@ -122,7 +146,7 @@ def _waiting(stale: datetime) -> Any:
     """Queued experiments that need a message: never sent, or sent so long ago that it may be
     lost."""
     return and_(
-        Experiment.status == Status.queued.value,
+        Experiment.status == Status.queued,
         Experiment.cancel_requested.is_(False),
         or_(Experiment.dispatched_at.is_(None), Experiment.dispatched_at < stale),
     )
@@ -131,8 +155,8 @@ def _waiting(stale: datetime) -> Any:
 def _busy(stale: datetime) -> Any:
     """Running, or sent recently and not yet claimed."""
     return or_(
-        Experiment.status == Status.running.value,
-        and_(Experiment.status == Status.queued.value, Experiment.dispatched_at >= stale),
+        Experiment.status == Status.running,
+        and_(Experiment.status == Status.queued, Experiment.dispatched_at >= stale),
     )
 
 
@@ -188,7 +212,7 @@ def pool_state(
         for k, owner in enumerate(chunk):
             times = [t for t in (row[2 * k], row[2 * k + 1]) if t is not None]
             if times:
-                pool.last_start[owner] = max(_aware(t) for t in times)
+                pool.last_start[owner] = max(stored_utc(t) for t in times)
     return pool
 
 
@@ -251,7 +275,8 @@ class _FairOrder:
         self.session, self.pool, self.waiting, self.stale = session, pool, waiting, stale
         self.levels = sorted({p for p, _ in waiting}, reverse=True)
         self.rows: dict[tuple[int, str], list[_Waiting]] = {}
-        self.fetch, self.tick, self.now = fetch, 0, _EPOCH
+        self.fetch = fetch
+        self.turns = Turns(pool.busy, pool.last_start)
 
     @staticmethod
     def load(
@@ -283,7 +308,6 @@ class _FairOrder:
         )
         fetch = max(1, pool.free) * max(1, min(groups.max_experiments, 10_000))
         order = _FairOrder(session, pool, waiting, stale, fetch)
-        order.now = now
         return order
 
     def _next(self) -> tuple[int, str] | None:
@@ -294,9 +318,8 @@ class _FairOrder:
                 if p == level and n > 0 and not self.pool.at_limit(o)
             ]
             if owners:
-                first_ids = {o: self.waiting[(level, o)][1] for o in owners}
-                owner = min(owners, key=lambda o: self.pool.turn_key(o, first_ids[o]))
-                return level, owner
+                oldest = {o: self.waiting[(level, o)][1] for o in owners}
+                return level, self.turns.next(oldest)
         return None  # everyone waiting is at their running limit
 
     def _row(self, pick: tuple[int, str]) -> _Waiting | None:
@@ -329,10 +352,7 @@ class _FairOrder:
             return None
         self.rows[pick].pop(0)
         self.waiting[pick][0] -= 1
-        owner = pick[1]
-        self.pool.busy[owner] = self.pool.busy.get(owner, 0) + 1
-        self.tick += 1
-        self.pool.last_start[owner] = self.now + timedelta(microseconds=self.tick)
+        self.turns.hand(pick[1])
         return row
 
 
@@ -369,9 +389,7 @@ def position(
         return None
     status, owner, priority, dispatched_at, cancel_requested = row
     in_flight = (
-        status == Status.queued.value
-        and dispatched_at is not None
-        and _aware(dispatched_at) >= stale
+        status == Status.queued and dispatched_at is not None and stored_utc(dispatched_at) >= stale
     )
     same_level: dict[str, tuple[int, int]] = {}  # owner -> (waiting at this level, oldest id)
     for other, count, first_id in session.execute(
@@ -397,7 +415,7 @@ def position(
         "owner_busy": pool.busy.get(owner, 0),
         "owner_max_running": pool.max_running.get(owner),
     }
-    if status != Status.queued.value or cancel_requested or in_flight:
+    if status != Status.queued or cancel_requested or in_flight:
         waiting = ["a worker to claim it"] if in_flight else []
         return Position(
             position=None,
@@ -427,26 +445,22 @@ def position(
         )
         or 0
     )
-    # Replay the turns at this level (busy counts frozen, running limits ignored) until the
-    # owner's turn reaches this experiment.
+    # Replay the dispatcher's turns at this level (nothing finishes meanwhile, running limits
+    # ignored) until the owner's turn reaches this experiment.
     remaining = {o: count for o, (count, _) in same_level.items() if o != owner}
     oldest = {o: first for o, (_, first) in same_level.items()}
     remaining[owner] = own_before + 1
     oldest.setdefault(owner, experiment_id)
-    busy = {o: pool.busy.get(o, 0) for o in remaining}
-    last = {o: pool.last_start.get(o, _EPOCH) for o in remaining}
+    turns = Turns(dict(pool.busy), dict(pool.last_start))
     others = 0
-    for tick in range(1, MAX_REPLAY + 1):
-        turn = min(
-            (o for o, n in remaining.items() if n > 0), key=lambda o: (busy[o], last[o], oldest[o])
-        )
+    for _ in range(MAX_REPLAY):
+        turn = turns.next({o: oldest[o] for o, n in remaining.items() if n > 0})
         if turn == owner and remaining[owner] == 1:
             break
         if turn != owner:
             others += 1
         remaining[turn] -= 1
-        busy[turn] += 1
-        last[turn] = now + timedelta(microseconds=tick)
+        turns.hand(turn)
     waiting_for = []
     if pool.free == 0:
         waiting_for.append("worker slots")
@@ -514,7 +528,7 @@ def dispatch_round(
         for group in planned:
             session.execute(
                 update(Experiment)
-                .where(Experiment.id.in_(group), Experiment.status == Status.queued.value)
+                .where(Experiment.id.in_(group), Experiment.status == Status.queued)
                 .values(dispatched_at=now, group_head=group[0])
                 .execution_options(synchronize_session=False)
             )
@@ -542,7 +556,3 @@ def dispatch_round(
     if sent:
         log.info("dispatcher: sent %s", [g for g in planned if g[0] in set(sent)])
     return sent, error
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import TIMESTAMP
+from sqlalchemy import TIMESTAMP, Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -25,26 +26,51 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return None if value is None else stored_utc(value)
+
+
+# The clock: db, api and worker read the time only through these.
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (a zero-argument column default)."""
+    return datetime.now(UTC)
 
 
 def now_utc(now: datetime | None = None) -> datetime:
-    """`now` (the current time when None) as an aware UTC datetime; a naive one is refused rather
-    than guessed at."""
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware datetime")
-    return now.astimezone(UTC)
+    """`now` as aware UTC, the current time when None: the `now=` argument of the queue's and the
+    scheduler's queries, which tests pass to set the clock."""
+    return utcnow() if now is None else as_utc(now)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is refused rather than guessed at."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+    return value.astimezone(UTC)
+
+
+def stored_utc(value: datetime) -> datetime:
+    """A datetime read from the database in UTC: SQLite gives the UTC digits back naive."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def str_enum(kind: type[enum.StrEnum]) -> Enum:
+    """A column type for a StrEnum: its values in a VARCHAR(16), read back as members; writing a
+    value that is not a member raises before any SQL is sent.
+
+    Not a native PostgreSQL ENUM (SQLite has none, and a new member would need ALTER TYPE), and
+    no CHECK constraint: adding one to an existing SQLite table means recreating the table, and
+    dropping `experiment` with foreign keys on cascades into its traces and checkpoints."""
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )

@@ -28,6 +28,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from trainer.results import RunStatus
+from trainer.spec import Algorithm
+
 EXIT_OK, EXIT_INTERRUPTED, EXIT_USAGE = 0, 1, 2
 
 
@@ -120,7 +123,7 @@ class CliCallbacks:
         self.checkpoint = checkpoint
         resolved = spec.resolved()
         # gd counts steps (its samples are the fixed set, drawn once); the others count samples.
-        self.by_steps = spec.phase1.algorithm == "gd"
+        self.by_steps = spec.phase1.algorithm == Algorithm.gd
         total = resolved.total_steps if self.by_steps else resolved.total_samples
         self.bar = None
         if progress:
@@ -245,7 +248,7 @@ def command_run(args: argparse.Namespace) -> int:
     document = result_document(spec, result, callbacks.trace)
     write_atomic(out, json.dumps(document, indent=1, allow_nan=False, default=_json_default))
     print(_summary(result, out), file=sys.stderr)
-    return EXIT_INTERRUPTED if result.status == "cancelled" else EXIT_OK
+    return EXIT_INTERRUPTED if result.status == RunStatus.cancelled else EXIT_OK
 
 
 def _json_default(value: Any) -> Any:

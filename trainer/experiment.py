@@ -17,9 +17,9 @@ import torch
 
 from trainer import algorithms, metrics, model, targets
 from trainer.recovery import Criteria, Tracker
-from trainer.results import Callbacks, NoCallbacks, Result, SeedResult
+from trainer.results import Callbacks, NoCallbacks, Result, RunStatus, SeedResult
 from trainer.schedule import Schedule
-from trainer.spec import ExperimentSpec, Resolved
+from trainer.spec import Algorithm, ExperimentSpec, Resolved
 from trainer.state import RunState
 
 
@@ -69,7 +69,7 @@ class Experiment:
             bias_scale=spec.model.bias_scale,
             **kw,
         )
-        gd = spec.phase1.algorithm == "gd"
+        gd = spec.phase1.algorithm == Algorithm.gd
         fixed = target.sample(gens, r.n) if gd else None  # type: ignore[arg-type]
         S = len(seeds)
         state = RunState(
@@ -91,7 +91,7 @@ class Experiment:
 
     @property
     def gd(self) -> bool:
-        return self.spec.phase1.algorithm == "gd"
+        return self.spec.phase1.algorithm == Algorithm.gd
 
     @property
     def seeds(self) -> list[int]:
@@ -120,7 +120,7 @@ class Experiment:
 
 def result_of(
     e: Experiment,
-    status: str,
+    status: RunStatus,
     lanes: RunState,
     speed: tuple[int, float],
     test_mse: list[float | None] | None = None,
@@ -159,7 +159,7 @@ def result_of(
         **(extra or {}),
     }
     return Result(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         message=_message(status, lanes.diverged_at_step, lanes.step),
         seeds=seeds,
         samples=e.samples_at(lanes.step),
@@ -172,12 +172,12 @@ def result_of(
     )
 
 
-def _message(status: str, diverged: list[int | None], step: int) -> str:
-    if status == "diverged":
+def _message(status: RunStatus, diverged: list[int | None], step: int) -> str:
+    if status is RunStatus.diverged:
         first = min(s for s in diverged if s is not None)
         count = sum(s is not None for s in diverged)
         return f"diverged at step {first} ({count} of {len(diverged)} seeds)"
-    return f"cancelled at step {step}" if status == "cancelled" else ""
+    return f"cancelled at step {step}" if status is RunStatus.cancelled else ""
 
 
 def dtype_of(spec: ExperimentSpec) -> torch.dtype:

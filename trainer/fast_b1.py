@@ -15,6 +15,7 @@ import torch
 
 from trainer import linalg
 from trainer.reference import Params, Rate, Stage, is_zero, per_lane
+from trainer.spec import Algorithm
 
 # At B = 1 and at most this many neurons, W itself moves at every sample (a few passes over N·d
 # numbers per seed) instead of going through the chunk's K×K Gram matrix.
@@ -57,9 +58,9 @@ class _Sample:
         """(α₀, E, inv, residual): the new point is inv·(α₀ w − E x) (inv None: 1)."""
         h = torch.addcmul(g, u, u, value=-1.0)  # ‖x‖² − u²
         rule, lr, inner_lr = self.rule, self.lr, self.inner_lr
-        if rule.algorithm == "multipass":
+        if rule.algorithm == Algorithm.multipass:
             return self._multipass(u, g, h, y)
-        if rule.algorithm == "online" or is_zero(inner_lr):
+        if rule.algorithm == Algorithm.online or is_zero(inner_lr):
             E, residual = self.coefficient(u, y, lr)
         else:
             C1, residual = self.coefficient(u, y, inner_lr)

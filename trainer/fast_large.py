@@ -8,6 +8,7 @@ import torch
 from trainer import linalg
 from trainer.minibatch import _Minibatch, _step
 from trainer.reference import Params, Stage, is_zero
+from trainer.spec import Algorithm
 
 
 def large_batch(
@@ -22,7 +23,7 @@ def large_batch(
     B = batch_size
     b3 = b[..., None] if bool(b.ne(0).any()) else None  # b is fixed here
     a_over_N, a_over_ra = a[..., None] / N, a[..., None] / rule.second_layer_scale
-    online = rule.algorithm == "online" or is_zero(inner_lr)
+    online = rule.algorithm == Algorithm.online or is_zero(inner_lr)
     residuals = []
     for i in range(0, x.shape[1], B):
         xb, yb = x[:, i : i + B], y[:, i : i + B]

@@ -25,7 +25,7 @@ import torch
 from trainer import cohort, lanes, linalg, loop, metrics, model, phase2
 from trainer.cohort import Cohort
 from trainer.experiment import Experiment, Member, result_of
-from trainer.results import EvalPoint, Result
+from trainer.results import EvalPoint, Result, RunStatus
 
 # should_stop is asked between chunks, at most this often (it may cost a database query).
 STOP_POLL_S = 0.25
@@ -143,7 +143,7 @@ def _round(c: Cohort, run: _Run) -> None:
         c.experiments = []
         return
     _emit(c, points)
-    done: list[tuple[Experiment, list[int], str]] = []
+    done: list[tuple[Experiment, list[int], RunStatus]] = []
     now = time.perf_counter()
     for e, idx in c.spans():
         if e.outcome is not None:
@@ -175,20 +175,20 @@ def _guard(e: Experiment, call: Any) -> Any:
 
 def _decide(
     c: Cohort, e: Experiment, idx: list[int], now: float, evaluated: bool, every_s: float
-) -> str | None:
-    """'completed', 'diverged' or 'cancelled' when the experiment's Phase I ends here."""
+) -> RunStatus | None:
+    """How the experiment's Phase I ends here, None while it goes on."""
     st = c.state
     if all(st.diverged_at_step[i] is not None for i in idx):
-        return "diverged"
+        return RunStatus.diverged
     if st.step >= e.r.total_steps:
-        return "completed"
+        return RunStatus.completed
     if now - e.last_poll >= STOP_POLL_S or evaluated:
         e.last_poll = now
         progress = getattr(e.callbacks, "on_progress", None)
         if progress is not None:
             _guard(e, lambda: progress(st.step, e.samples_at(st.step)))
         if _guard(e, e.callbacks.should_stop):
-            return "cancelled"
+            return RunStatus.cancelled
     if e.outcome is None and now - e.last_checkpoint >= every_s:
         state = e.checkpoint(st.take(idx))
         _guard(e, lambda: e.callbacks.on_checkpoint(state))
@@ -196,12 +196,12 @@ def _decide(
     return None
 
 
-def _settle(c: Cohort, e: Experiment, idx: list[int], status: str, run: _Run) -> None:
+def _settle(c: Cohort, e: Experiment, idx: list[int], status: RunStatus, run: _Run) -> None:
     """The experiment's Result: Phase II first if it completed and has one."""
     lanes_ = c.state.take(idx)
     speed = (c.session_steps, c.compute_s)
     try:
-        if status != "completed":
+        if status is not RunStatus.completed:
             e.outcome = result_of(e, status, lanes_, speed)
             return
         # reductions on one thread (with two, torch may split a reduction by how many seeds
@@ -212,10 +212,16 @@ def _settle(c: Cohort, e: Experiment, idx: list[int], status: str, run: _Run) ->
         e.outcome = exc
 
 
+def _phase1_end(diverged_at_step: list[int | None]) -> RunStatus:
+    """A run that got to its end diverged when any of its seeds did."""
+    diverged = any(step is not None for step in diverged_at_step)
+    return RunStatus.diverged if diverged else RunStatus.completed
+
+
 def _finish(e: Experiment, lanes_: Any, speed: tuple[int, float]) -> Result:
     S = len(e.seeds)
     if e.spec.phase2 is None:
-        status = "diverged" if any(s is not None for s in lanes_.diverged_at_step) else "completed"
+        status = _phase1_end(lanes_.diverged_at_step)
         return result_of(e, status, lanes_, speed)
     W = lanes_.W
     fit = phase2.fit(W, e.act, e.spec.phase2, e.target, e.seeds, e.r.phase2_samples)  # type: ignore[arg-type]
@@ -227,7 +233,7 @@ def _finish(e: Experiment, lanes_: Any, speed: tuple[int, float]) -> Result:
     values["test_mse"] = test_mse
     samples = e.samples_at(lanes_.step) + e.r.phase2_samples  # type: ignore[operator]
     e.callbacks.on_eval(EvalPoint("phase2", lanes_.step, samples, list(e.seeds), values))
-    status = "diverged" if any(s is not None for s in lanes_.diverged_at_step) else "completed"
+    status = _phase1_end(lanes_.diverged_at_step)
     return result_of(
         e, status, lanes_, speed, test_mse, ridge, {"phase2_samples": e.r.phase2_samples}
     )

@@ -19,10 +19,9 @@ neither, but then trainer.fused must carry it per lane.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
+from trainer.canonical import canonical_hash
 from trainer.spec import ExperimentSpec, Resolved
 
 # Bump when the meaning of a key changes, so stored keys of older experiments stop matching.
@@ -30,8 +29,7 @@ KEY_VERSION = 1
 
 
 def _digest(value: dict[str, Any]) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return canonical_hash(value, default=str)[:32]
 
 
 def shape_key(spec: ExperimentSpec) -> str:

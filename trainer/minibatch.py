@@ -12,6 +12,7 @@ import torch
 
 from trainer import linalg
 from trainer.reference import FAST_MAX_BATCH, Rate, UpdateRule, is_zero, per_lane
+from trainer.spec import Algorithm
 
 
 class _Minibatch:
@@ -78,7 +79,7 @@ def _fast_minibatch(
     the residuals before the update (S, B). Same maths as `reference_update`."""
     u = mb.u
     one = torch.ones_like(u[..., :1])
-    if rule.algorithm == "multipass":
+    if rule.algorithm == Algorithm.multipass:
         alpha, D, u_now, r0 = one, torch.zeros_like(u), u, None
         for k in range(rule.passes):
             C, r = mb.coefficients(u_now, lr if k == 0 else inner_lr)
@@ -99,7 +100,7 @@ def _step(
     """An online or reuse update of one minibatch before normalisation, α w − D X_b: returns
     α (S, N, 1), D (S, N, B) and the residuals before the update (S, B)."""
     u = mb.u
-    if rule.algorithm == "online" or is_zero(inner_lr):
+    if rule.algorithm == Algorithm.online or is_zero(inner_lr):
         C, r = mb.coefficients(u, lr)
         return 1 + (C * u).sum(-1, keepdim=True), C, r
     # reuse: w' = w − C1 X + (Σ C1 u) w, every gradient projected at w

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from trainer import linalg, targets
+from trainer.spec import ActivationKind
 
 # A fixed Hermite combination up to this degree is evaluated by Horner's rule on its monomial
 # coefficients (a few fused multiply-adds, the fast path's hot loop); above it the monomial
@@ -66,14 +67,17 @@ def _horner(
 
 @dataclass
 class Activation:
-    """σ_j with σ_j' and σ_j''. `kind` is 'relu', 'tanh', 'hermite' (one combination for all
-    neurons) or 'random_hermite' (per-neuron coefficients `per_neuron`, (S, N, K+1) on h_0…h_K)."""
+    """σ_j with σ_j' and σ_j''. A hermite `kind` has one combination `coefficients` for all
+    neurons, a random_hermite one per-neuron coefficients `per_neuron`, (S, N, K+1) on h_0…h_K."""
 
-    kind: str
+    kind: ActivationKind
     coefficients: dict[int, float] | None = None
     per_neuron: torch.Tensor | None = None
     # Horner coefficients of σ and σ' as floats and as 0-dim tensors per (dtype, device)
     _horner_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.kind = ActivationKind(self.kind)  # a caller may name it by its string
 
     def _horner_coefficients(self, z: torch.Tensor) -> tuple[list[float], list[float], list, list]:
         key = (z.dtype, z.device)
@@ -91,12 +95,12 @@ class Activation:
 
     def value_and_derivative(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """σ(z), σ'(z) for pre-activations z of shape (S, N, …)."""
-        if self.kind == "relu":
+        if self.kind is ActivationKind.relu:
             return torch.relu(z), (z > 0).to(z.dtype)
-        if self.kind == "tanh":
+        if self.kind is ActivationKind.tanh:
             t = torch.tanh(z)
             return t, 1.0 - t * t
-        if self.kind == "hermite":
+        if self.kind is ActivationKind.hermite:
             assert self.coefficients is not None
             if max(self.coefficients) <= HORNER_MAX_DEGREE:
                 mono, dmono, mono_t, dmono_t = self._horner_coefficients(z)
@@ -109,12 +113,12 @@ class Activation:
 
     def second_derivative(self, z: torch.Tensor) -> torch.Tensor:
         """σ''(z) (ReLU: 0 almost everywhere, which is why batch reuse cannot use it)."""
-        if self.kind == "relu":
+        if self.kind is ActivationKind.relu:
             return torch.zeros_like(z)
-        if self.kind == "tanh":
+        if self.kind is ActivationKind.tanh:
             t = torch.tanh(z)
             return -2.0 * t * (1.0 - t * t)
-        if self.kind == "hermite":
+        if self.kind is ActivationKind.hermite:
             assert self.coefficients is not None
             return targets.hermite_series(targets.hermite_derivative(self.coefficients, 2), z)
         return self._random(z, 2)
@@ -150,18 +154,20 @@ def make_activation(
     Random per-neuron coefficients c_jk ~ N(0, 1) on h_min…h_max, scaled to Σ_k c_jk² = 1, are
     drawn from the seeds' generators (so this call advances them).
     """
-    if spec_activation in ("relu", "tanh"):
-        return Activation(str(spec_activation))
+    if spec_activation in (ActivationKind.relu, ActivationKind.tanh):
+        return Activation(ActivationKind(str(spec_activation)))
     hermite = getattr(spec_activation, "hermite", None)
     if hermite is not None:
-        return Activation("hermite", coefficients={int(k): float(c) for k, c in hermite.items()})
+        return Activation(
+            ActivationKind.hermite, coefficients={int(k): float(c) for k, c in hermite.items()}
+        )
     degrees = spec_activation.random_hermite  # type: ignore[attr-defined]
     lo, hi = degrees.min_degree, degrees.max_degree
     c = targets.randn(gens, (N, hi - lo + 1), dtype=dtype, device=device)  # (S, N, hi−lo+1)
     c = c / torch.linalg.vector_norm(c, dim=-1, keepdim=True)
     full = torch.zeros(len(gens), N, hi + 1, dtype=dtype, device=device)
     full[..., lo:] = c
-    return Activation("random_hermite", per_neuron=full)
+    return Activation(ActivationKind.random_hermite, per_neuron=full)
 
 
 def init_params(

@@ -13,7 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from trainer.spec import TARGET_PRESETS, parse_text
+from trainer.paths import set_path
+from trainer.spec import parse_text
 
 PRESET_PREFIX = "preset:"
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -91,60 +92,18 @@ def parse_value(raw: str) -> Any:
 
 
 def apply_override(spec: dict[str, Any], assignment: str) -> dict[str, Any]:
-    """A copy of `spec` with one `key.path=value` assignment applied.
-
-    Path parts index mappings by key and lists by position (`phase1.stages.0.lr=0.1`); a missing
-    mapping key is created (validation later rejects names the spec does not know), a missing
-    or null parent becomes a mapping. Raises ValueError naming the assignment on a bad path.
-    """
+    """A copy of `spec` with one `key.path=value` assignment applied (trainer.paths.set_path).
+    Raises ValueError naming the assignment on a bad path."""
     key, sep, raw = assignment.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ValueError(f"--set {assignment!r}: expected KEY.PATH=VALUE, e.g. phase1.n=1024")
-    parts = key.split(".")
-    if any(not part for part in parts):
-        raise ValueError(f"--set {assignment!r}: empty part in the key path {key!r}")
-    value = parse_value(raw)
     result = copy.deepcopy(spec)
-    node: Any = result
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        where = ".".join(parts[: depth + 1])
-        if isinstance(node, list):
-            if not re.fullmatch(r"\d+", part) or int(part) >= len(node):
-                raise ValueError(
-                    f"--set {assignment!r}: {where!r} is not a valid position in a list of "
-                    f"{len(node)} item(s) (positions 0..{len(node) - 1})"
-                )
-            index: Any = int(part)
-        elif isinstance(node, dict):
-            index = part
-        else:
-            parent = ".".join(parts[:depth])
-            raise ValueError(
-                f"--set {assignment!r}: {parent!r} is {node!r}, not a mapping or list, so it "
-                f"has no field {part!r}"
-            )
-        if last:
-            node[index] = value
-        else:
-            child = node[index] if isinstance(node, list) else node.get(index)
-            if child is None:
-                child = {}
-                node[index] = child
-            elif depth == 0 and index == "target" and isinstance(child, str):
-                child = _expand_target(child)
-                node[index] = child
-            node = child
+    try:
+        set_path(result, key, parse_value(raw))
+    except ValueError as error:
+        raise ValueError(f"--set {assignment!r}: {error}") from None
     return result
-
-
-def _expand_target(shorthand: str) -> dict[str, Any]:
-    """`target: h3` as the mapping it stands for, so that `--set target.noise=0.1` works."""
-    key = shorthand.replace(" ", "").lower()
-    if key not in TARGET_PRESETS:
-        raise ValueError(f"unknown target preset {shorthand!r}; known: {', '.join(TARGET_PRESETS)}")
-    return {"hermite": dict(TARGET_PRESETS[key])}
 
 
 def apply_overrides(spec: dict[str, Any], assignments: list[str]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import torch
 
 from trainer import linalg
 from trainer.model import Activation
+from trainer.spec import Algorithm
 
 FAST_MAX_BATCH = 8
 
@@ -35,7 +36,7 @@ FAST_MAX_BATCH = 8
 class UpdateRule:
     """The fixed parts of a Phase I update, from spec.phase1 and spec.model."""
 
-    algorithm: str  # online | reuse | multipass | gd
+    algorithm: Algorithm
     reuse_variant: str = "outer"  # outer | interpolate
     passes: int = 2
     spherical: bool = True
@@ -49,8 +50,8 @@ class UpdateRule:
         return (
             self.spherical
             and self.train == "first"
-            and self.algorithm != "gd"
-            and (batch_size <= FAST_MAX_BATCH or self.algorithm != "multipass")
+            and self.algorithm != Algorithm.gd
+            and (batch_size <= FAST_MAX_BATCH or self.algorithm != Algorithm.multipass)
         )
 
 
@@ -160,9 +161,11 @@ def reference_update(
     with linalg.one_thread(x.device, parallel_matmuls=True):
         W = params[0]
         grads, r = gradients(params, act, x, y, rule)
-        if rule.algorithm in ("online", "gd") or (rule.algorithm == "reuse" and is_zero(inner_lr)):
+        if rule.algorithm in (Algorithm.online, Algorithm.gd) or (
+            rule.algorithm == Algorithm.reuse and is_zero(inner_lr)
+        ):
             return _finish(_move(params, grads, lr, W, rule), rule), r
-        if rule.algorithm == "reuse":
+        if rule.algorithm == Algorithm.reuse:
             inner = _move(params, grads, inner_lr, W, rule)  # w' (not renormalized)
             inner_grads, _ = gradients(inner, act, x, y, rule)
             if rule.reuse_variant == "outer":

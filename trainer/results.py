@@ -6,15 +6,51 @@ importing torch. Per-seed metrics are lists indexed like `seeds`.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-# The metric names of an evaluation point; each maps to one float (or None) per seed.
-OVERLAP_METRICS = ("mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac_m_09")
-METRICS = (*OVERLAP_METRICS, "train_loss", "test_mse")
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of an evaluation point: what to call it and how to draw it. The API serves
+    this list (GET /meta) and the dashboard reads it there, so a metric is named once, here."""
+
+    name: str
+    label: str
+    kind: Literal["overlap", "loss"]
+    # Overlaps live in [0, 1] (linear axes); losses span decades (log axes).
+    log_scale: bool
+    better: Literal["higher", "lower"]
+
+
+# The metrics of an evaluation point, in display order; each maps to one float (or None) per
+# seed. trainer/metrics.py computes the overlap ones in this order.
+METRIC_INFO: tuple[Metric, ...] = (
+    Metric("mean_abs_m", "mean |overlap| over neurons", "overlap", False, "higher"),
+    Metric("median_abs_m", "median |overlap| over neurons", "overlap", False, "higher"),
+    Metric("max_abs_m", "largest |overlap| over neurons", "overlap", False, "higher"),
+    Metric("frac_m_05", "fraction of neurons with |overlap| ≥ 0.5", "overlap", False, "higher"),
+    Metric("frac_m_09", "fraction of neurons with |overlap| ≥ 0.9", "overlap", False, "higher"),
+    Metric("train_loss", "training loss", "loss", True, "lower"),
+    Metric("test_mse", "test error (MSE)", "loss", True, "lower"),
+)
+# The metric curves are drawn for when nobody chose one: the overlap the paper plots.
+DEFAULT_METRIC = "median_abs_m"
+METRICS = tuple(m.name for m in METRIC_INFO)
+OVERLAP_METRICS = tuple(m.name for m in METRIC_INFO if m.kind == "overlap")
+LOSS_METRICS = tuple(m.name for m in METRIC_INFO if m.kind == "loss")
+METRIC_BY_NAME = {m.name: m for m in METRIC_INFO}
 
 Phase = Literal["phase1", "phase2"]
-Status = Literal["completed", "cancelled", "diverged"]
+
+
+class RunStatus(enum.StrEnum):
+    """How a run ended (db.models.Status has the same words for an experiment's end)."""
+
+    completed = "completed"
+    cancelled = "cancelled"  # should_stop() returned True
+    diverged = "diverged"  # a non-finite value stopped every seed
 
 
 @dataclass
@@ -55,7 +91,7 @@ class SeedResult:
 
 @dataclass
 class Result:
-    status: Status
+    status: RunStatus
     message: str
     seeds: list[SeedResult]
     samples: int

@@ -17,9 +17,8 @@ Units and conventions (stated once, here):
 
 from __future__ import annotations
 
+import enum
 import functools
-import hashlib
-import json
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ from pydantic import (
 )
 
 from trainer import expr, hermite
+from trainer.canonical import canonical_hash, canonical_json
 from trainer.schedule import Schedule
 
 Expr = int | float | str
@@ -53,6 +53,15 @@ TARGET_PRESETS: dict[str, dict[int, float]] = {
     "h3+h4": {3: 1.0, 4: 1.0},
     "h2+h4": {2: 1.0, 4: 1.0},
 }
+
+
+def target_preset(name: str) -> dict[int, float]:
+    """The Hermite coefficients a target shorthand stands for ("h3", "H3 + h4"; spaces and case
+    do not matter); ValueError naming the known ones for any other."""
+    key = name.replace(" ", "").lower()
+    if key not in TARGET_PRESETS:
+        raise ValueError(f"unknown target preset {name!r}; known: {', '.join(TARGET_PRESETS)}")
+    return dict(TARGET_PRESETS[key])
 
 
 # Largest magnitude of a Hermite coefficient or a θ entry, and largest resolved budget: beyond
@@ -108,12 +117,7 @@ class TargetSpec(Strict):
     @classmethod
     def _preset(cls, value: Any) -> Any:
         if isinstance(value, str):
-            key = value.replace(" ", "").lower()
-            if key not in TARGET_PRESETS:
-                raise ValueError(
-                    f"unknown target preset {value!r}; known: {', '.join(TARGET_PRESETS)}"
-                )
-            return {"hermite": TARGET_PRESETS[key]}
+            return {"hermite": target_preset(value)}
         return value
 
     @field_validator("hermite")
@@ -182,7 +186,20 @@ class RandomHermiteDegrees(Strict):
 
 RandomHermiteActivation.model_rebuild()
 
-Activation = Literal["relu", "tanh"] | HermiteActivation | RandomHermiteActivation
+
+class ActivationKind(enum.StrEnum):
+    """The activations σ. A spec names relu and tanh by a string; a hermite or random_hermite
+    activation is the mapping of that name to its parameters."""
+
+    relu = "relu"
+    tanh = "tanh"
+    hermite = "hermite"
+    random_hermite = "random_hermite"
+
+
+Activation = (
+    Literal[ActivationKind.relu, ActivationKind.tanh] | HermiteActivation | RandomHermiteActivation
+)
 
 
 class ModelSpec(Strict):
@@ -190,7 +207,8 @@ class ModelSpec(Strict):
         256, description="number of neurons N (a number or an expression in d)"
     )
     activation: Activation = Field(
-        "relu", description="'relu', 'tanh', {'hermite': {k: c}} or {'random_hermite': {...}}"
+        ActivationKind.relu,
+        description="'relu', 'tanh', {'hermite': {k: c}} or {'random_hermite': {...}}",
     )
     second_layer_scale: float = Field(
         1.0,
@@ -234,9 +252,18 @@ class Stage(Strict):
         return self
 
 
+class Algorithm(enum.StrEnum):
+    """The Phase I algorithms (Phase1Spec.algorithm describes each)."""
+
+    online = "online"
+    reuse = "reuse"
+    multipass = "multipass"
+    gd = "gd"
+
+
 class Phase1Spec(Strict):
-    algorithm: Literal["online", "reuse", "multipass", "gd"] = Field(
-        "reuse",
+    algorithm: Algorithm = Field(
+        Algorithm.reuse,
         description="online: one step per fresh minibatch; reuse: two steps on each fresh "
         "minibatch (inner_lr then lr); multipass: `passes` steps on each fresh minibatch; gd: "
         "full-batch GD on one fixed set of n samples",
@@ -277,14 +304,16 @@ class Phase1Spec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Phase1Spec:
-        if self.algorithm == "gd":
+        if self.algorithm == Algorithm.gd:
             if self.n is None:
                 raise ValueError("gd needs 'n', the size of its fixed training set")
             if any(stage.steps is None for stage in self.stages):
                 raise ValueError("gd stages are budgeted in 'steps'")
-        if self.algorithm == "reuse" and any(stage.inner_lr is None for stage in self.stages):
+        if self.algorithm == Algorithm.reuse and any(
+            stage.inner_lr is None for stage in self.stages
+        ):
             raise ValueError("every reuse stage needs 'inner_lr' (0 turns the reuse off)")
-        if self.reuse_variant == "interpolate" and self.algorithm != "reuse":
+        if self.reuse_variant == "interpolate" and self.algorithm != Algorithm.reuse:
             raise ValueError("reuse_variant 'interpolate' applies to algorithm 'reuse' only")
         return self
 
@@ -304,7 +333,8 @@ class Phase2Spec(Strict):
     )
     holdout: float = Field(0.2, gt=0.0, lt=1.0, description="fraction held out to choose λ")
     activation: Activation | Literal["same"] = Field(
-        "relu", description="activation of the Phase II features; 'same' keeps Phase I's"
+        ActivationKind.relu,
+        description="activation of the Phase II features; 'same' keeps Phase I's",
     )
     _samples = field_validator("samples")(classmethod(lambda cls, v: _check_expr(v)))
 
@@ -413,11 +443,14 @@ class ExperimentSpec(Strict):
         # submission rather than a failure on a worker an hour later.
         resolved = resolve(self)
         if isinstance(self.target.theta, list) and len(self.target.theta) != self.d:
-            raise ValueError(f"target.theta has {len(self.target.theta)} entries but d = {self.d}")
+            raise SpecError(
+                "target.theta", f"has {len(self.target.theta)} entries but d = {self.d}"
+            )
         estimate = memory_estimate_bytes(self, resolved) / 2**30
         if estimate > self.max_memory_gb:
-            raise ValueError(
-                f"memory estimate {estimate:.1f} GiB exceeds max_memory_gb = {self.max_memory_gb:g}"
+            raise SpecError(
+                "max_memory_gb",
+                f"= {self.max_memory_gb:g} is below the memory estimate of {estimate:.1f} GiB",
             )
         return self
 
@@ -431,10 +464,10 @@ class ExperimentSpec(Strict):
 
     def canonical_json(self) -> str:
         """A stable JSON text of the full spec (defaults included): equal specs, equal texts."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return canonical_json(self.model_dump(mode="json"))
 
     def spec_hash(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        return canonical_hash(self.model_dump(mode="json"))
 
     def facts(self) -> dict[str, Any]:
         """Derived facts the service shows next to a spec (information exponents, memory)."""
@@ -488,62 +521,80 @@ class Resolved:
         return sum(stage.steps for stage in self.stages)
 
 
+class SpecError(ValueError):
+    """A whole-spec check failed at one field: `loc` is its path (("phase1", "stages", 0,
+    "lr")), so a caller names the field from data, not from the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} {message}")
+        self.loc: tuple[str | int, ...] = tuple(
+            int(part) if part.isdigit() else part for part in field.split(".")
+        )
+
+
+def _evaluate(value: Expr, env: dict[str, float], field: str) -> float:
+    try:
+        return expr.evaluate(value, env)
+    except ValueError as error:
+        raise SpecError(field, f"cannot be evaluated: {error}") from None
+
+
 def _positive_int(value: float, field: str, *, minimum: int = 1) -> int:
     if not value <= MAX_COUNT:  # also NaN
-        raise ValueError(f"{field} evaluates to {value:g}; it must be at most 2^53")
+        raise SpecError(field, f"evaluates to {value:g}; it must be at most 2^53")
     rounded = round(value)
     if rounded < minimum:
-        raise ValueError(f"{field} evaluates to {value:g}; it must be at least {minimum}")
+        raise SpecError(field, f"evaluates to {value:g}; it must be at least {minimum}")
     return rounded
 
 
 def _nonnegative(value: float, field: str) -> float:
     if value < 0:
-        raise ValueError(f"{field} evaluates to {value:g}; it must be ≥ 0")
+        raise SpecError(field, f"evaluates to {value:g}; it must be ≥ 0")
     return value
 
 
 def resolve(spec: ExperimentSpec) -> Resolved:
     d = float(spec.d)
-    N = _positive_int(expr.evaluate(spec.model.width, {"d": d}), "model.width")
+    N = _positive_int(_evaluate(spec.model.width, {"d": d}, "model.width"), "model.width")
     env = {"d": d, "N": float(N)}
     p1 = spec.phase1
-    if p1.algorithm == "gd":
-        B = _positive_int(expr.evaluate(p1.n, env), "phase1.n")  # type: ignore[arg-type]
+    if p1.algorithm == Algorithm.gd:
+        B = _positive_int(_evaluate(p1.n, env, "phase1.n"), "phase1.n")  # type: ignore[arg-type]
     else:
-        B = _positive_int(expr.evaluate(p1.batch_size, env), "phase1.batch_size")
-    n = B if p1.algorithm == "gd" else None
+        B = _positive_int(_evaluate(p1.batch_size, env, "phase1.batch_size"), "phase1.batch_size")
+    n = B if p1.algorithm == Algorithm.gd else None
     # Outer steps per fresh minibatch: reuse and multipass count one outer update per minibatch.
     stages = []
     for i, stage in enumerate(p1.stages):
         where = f"phase1.stages.{i}"
-        lr = _nonnegative(expr.evaluate(stage.lr, env), f"{where}.lr")
+        lr = _nonnegative(_evaluate(stage.lr, env, f"{where}.lr"), f"{where}.lr")
         inner = stage.inner_lr if stage.inner_lr is not None else stage.lr
-        inner_lr = _nonnegative(expr.evaluate(inner, env), f"{where}.inner_lr")
+        inner_lr = _nonnegative(_evaluate(inner, env, f"{where}.inner_lr"), f"{where}.inner_lr")
         if stage.samples is not None:
-            if p1.algorithm == "gd":
-                raise ValueError(f"{where}: gd stages are budgeted in 'steps'")
+            if p1.algorithm == Algorithm.gd:
+                raise SpecError(f"{where}.samples", "is not for gd: budget gd stages in 'steps'")
             samples = _positive_int(
-                expr.evaluate(stage.samples, env), f"{where}.samples", minimum=B
+                _evaluate(stage.samples, env, f"{where}.samples"), f"{where}.samples", minimum=B
             )
             steps = samples // B
             samples = steps * B
         else:
-            steps = _positive_int(expr.evaluate(stage.steps, env), f"{where}.steps")  # type: ignore[arg-type]
-            samples = 0 if p1.algorithm == "gd" else steps * B
+            steps = _positive_int(_evaluate(stage.steps, env, f"{where}.steps"), f"{where}.steps")  # type: ignore[arg-type]
+            samples = 0 if p1.algorithm == Algorithm.gd else steps * B
         stages.append(ResolvedStage(samples, steps, lr, inner_lr))
-    if p1.algorithm == "gd":
+    if p1.algorithm == Algorithm.gd:
         stages[0].samples = B  # the fixed set (n = B) is drawn once, at the start
     if sum(stage.samples for stage in stages) > MAX_COUNT:
-        raise ValueError("phase1.stages: the total sample budget exceeds 2^53")
+        raise SpecError("phase1.stages", "add up to a sample budget beyond 2^53")
     phase2_samples = None
     if spec.phase2 is not None:
         phase2_samples = _positive_int(
-            expr.evaluate(spec.phase2.samples, env), "phase2.samples", minimum=10
+            _evaluate(spec.phase2.samples, env, "phase2.samples"), "phase2.samples", minimum=10
         )
     every = None
     if spec.eval.every is not None:
-        every = _positive_int(expr.evaluate(spec.eval.every, env), "eval.every")
+        every = _positive_int(_evaluate(spec.eval.every, env, "eval.every"), "eval.every")
     return Resolved(N, B, n, stages, phase2_samples, every)
 
 
@@ -552,7 +603,7 @@ def trace_points(spec: ExperimentSpec, resolved: Resolved | None = None) -> int:
     plus every `eval.every`; counted, never listed) and Phase II's one point. `every: 1` on a
     large budget is what makes this big."""
     r = resolved or resolve(spec)
-    unit = 1 if spec.phase1.algorithm == "gd" else r.B
+    unit = 1 if spec.phase1.algorithm == Algorithm.gd else r.B
     per_seed = _positions(r.total_steps, spec.eval.points, r.every, unit)
     per_seed += 1 if spec.phase2 is not None else 0
     return len(spec.seed_list) * per_seed

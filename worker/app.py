@@ -42,13 +42,8 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from db.messages import MAINTAIN, QUEUES, ROUTES, RUN_QUEUE
 from worker.config import WorkerSettings
-
-RUN_TASK = "silab.run_experiment"
-RUN_GROUP_TASK = "silab.run_group"
-MAINTAIN_TASK = "silab.maintain"
-RUN_QUEUE = "celery"  # the default queue: the API sends RUN_TASK by name without a queue
-MAINTAIN_QUEUE = "silab.maintain"
 
 
 def make_app(settings: WorkerSettings | None = None) -> Celery:
@@ -74,8 +69,8 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_send_task_events=False,
         task_default_queue=RUN_QUEUE,
-        task_queues=[Queue(RUN_QUEUE), Queue(MAINTAIN_QUEUE)],
-        task_routes={MAINTAIN_TASK: {"queue": MAINTAIN_QUEUE}},
+        task_queues=[Queue(name) for name in QUEUES],
+        task_routes=ROUTES,
         timezone="UTC",
         enable_utc=True,
         beat_schedule=beat_schedule(settings),
@@ -90,20 +85,20 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict]:
     if settings.reap_interval_s in (None, settings.dispatch_interval_s):
         return {
             "silab-maintain": {
-                "task": MAINTAIN_TASK,
+                "task": MAINTAIN,
                 "schedule": settings.dispatch_interval_s,
                 "options": {"expires": settings.dispatch_interval_s},
             }
         }
     return {
         "silab-dispatch": {
-            "task": MAINTAIN_TASK,
+            "task": MAINTAIN,
             "schedule": settings.dispatch_interval_s,
             "kwargs": {"reap": False},
             "options": {"expires": settings.dispatch_interval_s},
         },
         "silab-reap": {
-            "task": MAINTAIN_TASK,
+            "task": MAINTAIN,
             "schedule": settings.reap_interval_s,
             "kwargs": {"dispatch": False},
             "options": {"expires": settings.reap_interval_s},

@@ -1,15 +1,16 @@
-"""Worker settings. The only place worker/ reads the environment."""
+"""Worker settings. The only place worker/ reads the environment (what the API reads too is
+db.config.LabSettings', which WorkerSettings extends)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db.config import LabSettings
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(LabSettings):
     """SILAB_* variables of a worker (and of its embedded beat).
 
     The lease is what keeps an attempt alive: a heartbeat extends it every `heartbeat_seconds`,
@@ -17,12 +18,6 @@ class WorkerSettings(BaseSettings):
     what such a requeued attempt resumes from.
     """
 
-    model_config = SettingsConfigDict(env_prefix="SILAB_", extra="ignore")
-
-    data_dir: Path = Path(".silab")
-    broker_url: str | None = Field(
-        None, description="default: sqla+sqlite:///<data_dir>/broker.db (embedded, no server)"
-    )
     lease_seconds: float = Field(60.0, gt=0)
     heartbeat_seconds: float = Field(5.0, gt=0)
     checkpoint_seconds: float = Field(30.0, gt=0)
@@ -33,9 +28,6 @@ class WorkerSettings(BaseSettings):
     )
     device: str = Field("auto", description="'auto' (the spec's device, else CUDA when present)")
     dispatch_interval_s: float = Field(5.0, gt=0, description="beat: how often silab.maintain runs")
-    resend_after_s: float = Field(
-        600.0, gt=0, description="resend a queued experiment whose message is older than this"
-    )
     lost_after_s: float = Field(
         15.0,
         gt=0,
@@ -50,20 +42,11 @@ class WorkerSettings(BaseSettings):
     # nothing) but wakes a worker for nothing, so keep it long.
     visibility_timeout_s: int = Field(6 * 3600, gt=0)
     dispatch_batch: int = Field(100, gt=0, description="most messages sent per maintain round")
-    worker_slots: int = Field(
-        1,
-        gt=0,
-        description="worker processes in the whole pool (SILAB_WORKER_SLOTS): the "
-        "dispatcher sends only as many experiments as there are free slots",
-    )
     worker_recycle_groups: int = Field(
         100, ge=1, description="a run process is replaced after this many groups"
     )
     worker_recycle_mb: int = Field(
         4096, ge=64, description="a run process is replaced once its resident memory passes this"
-    )
-    default_max_running: int | None = Field(
-        None, gt=0, description="lab default of a user's running experiments (None: no limit)"
     )
 
     @model_validator(mode="after")
@@ -76,17 +59,6 @@ class WorkerSettings(BaseSettings):
         if self.visibility_timeout_s <= self.lease_seconds:
             raise ValueError("visibility_timeout_s must be larger than lease_seconds")
         return self
-
-    @property
-    def data_path(self) -> Path:
-        return self.data_dir.expanduser().resolve()
-
-    @property
-    def broker(self) -> str:
-        """The broker URL, with the embedded default resolved to an absolute path."""
-        if self.broker_url:
-            return self.broker_url
-        return f"sqla+sqlite:///{self.data_path / 'broker.db'}"
 
     def transport_options(self) -> dict[str, Any]:
         """Broker transport options for this broker's scheme.

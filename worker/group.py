@@ -26,7 +26,7 @@ from trainer.results import Result
 from trainer.spec import ExperimentSpec
 from worker import final_write
 from worker.config import WorkerSettings
-from worker.tasks import RunCallbacks, _error_text, _flush_quietly, _persist
+from worker.tasks import Outcome, RunCallbacks, _error_text, _flush_quietly, _persist
 
 log = get_task_logger(__name__)
 
@@ -45,10 +45,9 @@ def execute_group(
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
     worker: str,
-) -> dict[int, str]:
-    """Claim and run the group; per id what happened: 'not claimed', 'completed', 'diverged',
-    'cancelled', 'lost lease', 'failed'."""
-    done: dict[int, str] = dict.fromkeys(experiment_ids, "not claimed")
+) -> dict[int, Outcome]:
+    """Claim and run the group; per id what happened."""
+    done = dict.fromkeys(experiment_ids, Outcome.not_claimed)
     # torch and the trainer before the first claim, not after it: a fresh child's import holds
     # the GIL for seconds under load, so no heartbeat thread could run while the leases it had
     # just taken ran out (kill chaos test, load 20: two live workers' runs reaped at 3 s).
@@ -78,12 +77,12 @@ def execute_group(
 def _conclude_rest(
     part: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
     error: BaseException,
-    done: dict[int, str],
+    done: dict[int, Outcome],
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
 ) -> None:
     for c, _, _ in part:
-        if done[c.experiment_id] == "not claimed":
+        if done[c.experiment_id] is Outcome.not_claimed:
             done[c.experiment_id] = _conclude(c, error, sessions, settings)
 
 
@@ -139,7 +138,7 @@ def _by_shape(
 
 def _train(
     part: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
-    done: dict[int, str],
+    done: dict[int, Outcome],
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
 ) -> None:
@@ -166,7 +165,7 @@ def _conclude(
     outcome: Result | BaseException,
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
-) -> str:
+) -> Outcome:
     """The member's final write: its Result, or its failure."""
     c.callbacks.close()
     if isinstance(outcome, Result):
@@ -179,7 +178,7 @@ def _conclude(
             retry_for_s=settings.final_write_retry_s,
         )
     if c.callbacks.lost:
-        return "lost lease"
+        return Outcome.lost_lease
     _flush_quietly(c.callbacks)
     message = _error_text(outcome)
     final_write.land(
@@ -191,4 +190,4 @@ def _conclude(
         retry_for_s=settings.final_write_retry_s,
     )
     log.error("experiment %s attempt %s failed: %s", c.experiment_id, c.attempt, message)
-    return "failed"
+    return Outcome.failed

@@ -22,6 +22,7 @@ onto the same chunk keys.
 
 from __future__ import annotations
 
+import enum
 import os
 import socket
 import threading
@@ -34,11 +35,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import queue, traces
 from db.config import DbSettings
+from db.messages import MAINTAIN, RUN_EXPERIMENT, RUN_GROUP, RUN_QUEUE
+from db.models import Status
 from db.session import make_engine, make_sessionmaker
-from trainer.results import EvalPoint, Result
+from trainer.results import EvalPoint, Result, RunStatus
 from worker import dispatch as dispatching
 from worker import final_write, lost_messages
-from worker.app import MAINTAIN_TASK, RUN_GROUP_TASK, RUN_QUEUE, RUN_TASK, app
+from worker.app import app
 from worker.config import WorkerSettings
 
 log = get_task_logger(__name__)
@@ -47,6 +50,17 @@ log = get_task_logger(__name__)
 TRACEBACK_LINES = 30
 
 _SESSIONS: tuple[int, sessionmaker[Session]] | None = None
+
+
+class Outcome(enum.StrEnum):
+    """What one delivery did to one experiment (logged, and returned to the tests)."""
+
+    not_claimed = "not claimed"  # not queued, or another delivery claimed it first
+    lost_lease = "lost lease"  # reaped or superseded meanwhile: nothing more written
+    completed = Status.completed.value
+    diverged = Status.diverged.value
+    cancelled = Status.cancelled.value
+    failed = Status.failed.value
 
 
 def sessions() -> sessionmaker[Session]:
@@ -62,13 +76,13 @@ def settings() -> WorkerSettings:
 
 
 # ------------------------------------------------------------------------------------ the tasks
-@app.task(name=RUN_TASK, bind=True)
+@app.task(name=RUN_EXPERIMENT, bind=True)
 def run_experiment(self: Any, experiment_id: int) -> str:
     """One experiment (messages sent before groups existed, and a retry's)."""
     return execute(experiment_id, sessions=sessions(), settings=settings(), worker=_name(self))
 
 
-@app.task(name=RUN_GROUP_TASK, bind=True)
+@app.task(name=RUN_GROUP, bind=True)
 def run_group(self: Any, experiment_ids: list[int]) -> dict[str, str]:
     """One fused group (db.scheduler forms it; worker.group runs it)."""
     from worker.group import execute_group
@@ -86,7 +100,7 @@ def _name(task: Any) -> str:
     return f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
 
 
-@app.task(name=MAINTAIN_TASK)
+@app.task(name=MAINTAIN)
 def maintain(reap: bool = True, dispatch: bool = True) -> dict[str, Any]:
     s = settings()
     resend_after_s = s.resend_after_s
@@ -123,10 +137,8 @@ def execute(
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
     worker: str,
-) -> str:
-    """Claim and run one attempt (a group of one, worker.group). Returns what happened: 'not
-    claimed', 'completed', 'diverged', 'cancelled', 'lost lease' (reaped or superseded
-    meanwhile: nothing more written), 'failed'."""
+) -> Outcome:
+    """Claim and run one attempt (a group of one, worker.group); what happened."""
     from worker.group import execute_group
 
     outcome = execute_group([experiment_id], sessions=sessions, settings=settings, worker=worker)
@@ -141,19 +153,19 @@ def _persist(
     *,
     sessions: sessionmaker[Session],
     retry_for_s: float,
-) -> str:
+) -> Outcome:
     """The last trace points and the end of the run, in one transaction, retried while the
     database is unreachable (worker/final_write.py)."""
     if callbacks.lost:
         log.warning(
             "experiment %s attempt %s lost its lease; not recording its end", experiment_id, attempt
         )
-        return "lost lease"
+        return Outcome.lost_lease
     document = result.to_dict()
 
     def write(session: Session) -> bool:
         callbacks.write_pending(session)
-        if result.status == "cancelled":
+        if result.status == RunStatus.cancelled:
             return queue.mark_cancelled(
                 experiment_id, session=session, attempt=attempt, samples_done=result.samples
             )
@@ -161,7 +173,7 @@ def _persist(
             experiment_id,
             session=session,
             attempt=attempt,
-            status=result.status,
+            status=Status(result.status),
             summary=queue.summary_from_result(document),
             result=document,
         )
@@ -173,9 +185,9 @@ def _persist(
         retry_for_s=retry_for_s,
     )
     if not done:
-        return "lost lease"
+        return Outcome.lost_lease
     log.info("experiment %s attempt %s: %s", experiment_id, attempt, result.status)
-    return result.status
+    return Outcome(result.status)
 
 
 def _flush_quietly(callbacks: RunCallbacks) -> None:

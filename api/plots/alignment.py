@@ -10,18 +10,10 @@ from matplotlib.figure import Figure
 
 from api.aggregate import aggregate_trace, finite, is_missing
 from api.plots.render import Fmt, cached, message, new_figure
+from trainer.results import LOSS_METRICS, METRIC_INFO, OVERLAP_METRICS
 
-METRIC_LABELS = {
-    "mean_abs_m": "mean |overlap| over neurons",
-    "median_abs_m": "median |overlap| over neurons",
-    "max_abs_m": "largest |overlap| over neurons",
-    "frac_m_05": "fraction of neurons with |overlap| ≥ 0.5",
-    "frac_m_09": "fraction of neurons with |overlap| ≥ 0.9",
-    "train_loss": "training loss",
-    "test_mse": "test error (MSE)",
-}
-OVERLAP_METRICS = ("mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac_m_09")
-LOSS_METRICS = ("train_loss", "test_mse")
+# The metrics are named once, in trainer.results (GET /meta serves the same list).
+METRIC_LABELS = {m.name: m.label for m in METRIC_INFO}
 WEAK_RECOVERY_OVERLAP = 0.5
 
 

@@ -104,7 +104,10 @@ def _draw(
     else:
         low = vmin if vmin is not None else (finite.min() if finite.size else 0.0)
         high = vmax if vmax is not None else (finite.max() if finite.size else 1.0)
-        norm = Normalize(vmin=low, vmax=high if high > low else low + 1e-12)
+        if not high > low:  # one value everywhere: a readable bar around it, not ±1e-12
+            spread = abs(low) * 0.05 or 1.0
+            low, high = low - spread, high + spread
+        norm = Normalize(vmin=low, vmax=high)
 
     ax = figure.add_subplot()
     mesh = ax.pcolormesh(

@@ -13,9 +13,7 @@ hit is safe to share.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import math
 import threading
 from collections.abc import Callable
@@ -25,6 +23,8 @@ import matplotlib
 import numpy as np
 from cachetools import LRUCache
 from matplotlib.figure import Figure
+
+from trainer.canonical import canonical_hash
 
 Fmt = Literal["png", "svg"]
 FORMATS = ("png", "svg")
@@ -53,8 +53,7 @@ def _json_default(value: Any) -> Any:
 
 def data_hash(data: Any) -> str:
     """sha256 of the canonical JSON of `data` (NaN written as NaN, unknown types as str)."""
-    text = json.dumps(data, sort_keys=True, default=_json_default, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return canonical_hash(data, default=_json_default)
 
 
 def cached(kind: str, fmt: str, inputs: dict[str, Any], draw: Callable[[], Figure]) -> bytes:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from api import plots, sweep_cells
 from api.deps import ExperimentDep, SessionDep
 from api.schemas import TRACE_METRICS, ErrorPublic
+from trainer.results import OVERLAP_METRICS
 
 router = APIRouter(prefix="/experiments", tags=["plots"])
 
@@ -37,7 +38,7 @@ def experiment_plot(
     x: Literal["auto", "samples", "step"] = "auto",
 ) -> Response:
     chosen = [m.strip() for m in metric.split(",") if m.strip()] or ["median_abs_m"]
-    unknown = [m for m in chosen if m not in plots.OVERLAP_METRICS]
+    unknown = [m for m in chosen if m not in OVERLAP_METRICS]
     if unknown:
         raise RequestValidationError(
             [
@@ -45,7 +46,7 @@ def experiment_plot(
                     "loc": ("query", "metric"),
                     "type": "value_error",
                     "msg": f"unknown overlap metric(s) {unknown}; known: "
-                    f"{', '.join(plots.OVERLAP_METRICS)}",
+                    f"{', '.join(OVERLAP_METRICS)}",
                 }
             ]
         )

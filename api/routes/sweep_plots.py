@@ -38,7 +38,9 @@ def heatmap(
     stat: Literal["mean", "std", "ci95_low", "ci95_high", "n"] = "mean",
     where: Annotated[list[str] | None, WHERE] = None,
     annotate: bool = True,
-    log_color: bool = False,
+    log_color: Annotated[
+        bool | None, Query(description="omitted: log when the values span more than a decade")
+    ] = None,
     vmin: float | None = None,
     vmax: float | None = None,
     title: Annotated[str | None, Query(max_length=200)] = None,

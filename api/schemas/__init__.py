@@ -25,7 +25,6 @@ from api.schemas.experiments import (
     PriorityName,
     SpecCreate,
     SpecValidationPublic,
-    Status,
     Tag,
 )
 from api.schemas.queue import PositionPublic
@@ -62,7 +61,6 @@ __all__ = [
     "ScalingPublic",
     "SpecCreate",
     "SpecValidationPublic",
-    "Status",
     "SweepCellsPublic",
     "SweepCreate",
     "SweepPublic",

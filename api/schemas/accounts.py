@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from db.models import Role
 
 
 class MePublic(BaseModel):
     """Who the key belongs to, the limits that apply and how much of them is in use."""
 
     name: str
-    role: Literal["admin", "member"]
+    role: Role
     key_prefix: str
     key_expires_at: datetime | None
     max_running: int | None = Field(description="the user's own or the lab default; null: none")

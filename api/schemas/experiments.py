@@ -9,14 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from db.models import SORTED_NOT_NULL, SORTED_NULLABLE
+from db.models import SORTED_NOT_NULL, SORTED_NULLABLE, Status
 from trainer.spec import ExperimentSpec
 
 Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\s,]+$"),
 ]
-Status = Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
 # The sort keys of GET /experiments: the id and the columns db.models indexes for sorting.
 SORT_KEYS = ("id", *SORTED_NOT_NULL, *SORTED_NULLABLE)
 

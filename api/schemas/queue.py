@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from api.schemas.experiments import Status
+from db.models import Status
 
 
 class PositionPublic(BaseModel):

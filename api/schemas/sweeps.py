@@ -9,13 +9,16 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
+from pydantic import Tag as Member
 
 from api.schemas.experiments import Tag
+from db.models import SweepStatus
 
 AxisPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*(\.\w+)*$", max_length=200)]
 
@@ -60,6 +63,20 @@ class ZipAxisCreate(BaseModel):
     zip: list[AxisCreate] = Field(min_length=1, max_length=16)
 
 
+def _axis_form(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return "zip" if isinstance(value, ZipAxisCreate) else "axis"
+    return "zip" if isinstance(value, dict) and "zip" in value else "axis"
+
+
+# An axis is a zip when it has a `zip` key: pydantic then validates that one form, and a
+# mistake is reported against it alone (not against both forms).
+Axis = Annotated[
+    Annotated[AxisCreate, Member("axis")] | Annotated[ZipAxisCreate, Member("zip")],
+    Discriminator(_axis_form),
+]
+
+
 class SweepCreate(BaseModel):
     """A base spec, the axes to vary and how to split seeds; see api/expand.py."""
 
@@ -75,7 +92,7 @@ class SweepCreate(BaseModel):
         description="an experiment spec; the axes override its fields "
         "(it need not be valid on its own)"
     )
-    axes: list[AxisCreate | ZipAxisCreate] = Field(
+    axes: list[Axis] = Field(
         default_factory=list,
         max_length=16,
         description="in order, the last varying fastest; also accepted as a mapping "
@@ -114,7 +131,7 @@ class SweepPublic(BaseModel):
     name: str
     owner: str
     sweep_hash: str
-    status: Literal["queued", "running", "completed", "finished", "cancelled"] = Field(
+    status: SweepStatus = Field(
         description="queued/running while any experiment is; then completed (all completed), "
         "cancelled (the sweep was cancelled) or finished (some diverged or failed)"
     )

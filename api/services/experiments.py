@@ -105,7 +105,7 @@ def retry(
 ) -> Experiment:
     """Queue a failed, cancelled or diverged experiment again; it counts against its owner's
     queued limit. Conflict in any other status."""
-    if experiment.status in [s.value for s in queue.RETRYABLE]:
+    if experiment.status in queue.RETRYABLE:
         account_rules.check_owner_queued_limit(experiment.owner, session=session, settings=settings)
     if not queue.retry(experiment.id, session=session):
         session.rollback()
@@ -149,7 +149,7 @@ def _delete_unless_running(experiment_id: int, *, session: Session) -> bool:
     """Conditional, like every state change: a claim that lands first makes it match nothing."""
     result: Any = session.execute(
         sql_delete(Experiment)
-        .where(Experiment.id == experiment_id, Experiment.status != Status.running.value)
+        .where(Experiment.id == experiment_id, Experiment.status != Status.running)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)

@@ -5,8 +5,6 @@ key and body return what the first request created."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from api.schemas import ExperimentCreate
 from api.services import accounts as account_rules
 from api.services.errors import Conflict, Invalid
 from db.models import Experiment, IdempotencyKey
+from trainer.canonical import canonical_hash
 from trainer.spec import ExperimentSpec, Resolved, memory_estimate_bytes, trace_points
 
 # Rings the fair dispatcher's doorbell after a commit that grew the queue (api.dispatch).
@@ -118,8 +117,7 @@ def submit(
 
 
 def _request_hash(body: ExperimentCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_hash(body.model_dump(mode="json"))
 
 
 def _replay(session: Session, owner: str, key: str, request_hash: str) -> Experiment | None:

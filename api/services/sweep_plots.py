@@ -8,19 +8,21 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from api import plots
-from api.expand import canonical
+from api.aggregate import get_path, is_missing
+from api.labels import label, lower_is_better
 from api.services import sweep_stats
 from api.services.errors import Invalid, NotFound
 from db.models import Sweep
+from trainer.canonical import canonical_json
 
-# Smaller is better for these: the colour map runs the other way.
-LOWER_IS_BETTER = ("test_mse", "weak_recovery_samples", "weak_recovery_step")
+# A colour scale goes logarithmic when the values span more than this factor (a decade).
+LOG_SPAN = 10.0
 
 
 @dataclass(frozen=True)
 class HeatmapStyle:
     annotate: bool = True
-    log_color: bool = False
+    log_color: bool | None = None  # None: log when the positive values span a decade
     vmin: float | None = None
     vmax: float | None = None
     title: str | None = None
@@ -47,7 +49,7 @@ def heatmap(
     cells = sweep_stats.cells(sweep, session=session, fields=fields, where=where)
     seen: set[tuple[str, str]] = set()
     for cell in cells:
-        spot = (canonical(cell[x]), canonical(cell[y]))
+        spot = (canonical_json(cell[x]), canonical_json(cell[y]))
         if spot in seen:
             raise Invalid.query(
                 "where",
@@ -55,16 +57,23 @@ def heatmap(
                 "the other axes with where=AXIS=VALUE",
             )
         seen.add(spot)
+    key = f"{value}.{stat}"
+    log_color = style.log_color
+    if log_color is None:
+        log_color = spans_decade([get_path(cell, key) for cell in cells])
     return plots.heatmap(
         cells,
         x,
         y,
-        f"{value}.{stat}",
-        title=style.title or f"{_label(sweep)}: {value} ({stat} over seeds)",
-        colorbar_label=f"{value} ({stat})",
+        key,
+        title=style.title or f"{_label(sweep)}: {label(value)} ({stat} over seeds)",
+        x_label=label(x),
+        y_label=label(y),
+        colorbar_label=f"{label(value)} ({stat})" + (", log scale" if log_color else ""),
         annotate=style.annotate,
-        log_color=style.log_color,
-        cmap="viridis_r" if value in LOWER_IS_BETTER else "viridis",
+        log_color=log_color,
+        # Smaller is better for some: the colour map runs the other way (bright = good).
+        cmap="viridis_r" if lower_is_better(value) else "viridis",
         vmin=style.vmin,
         vmax=style.vmax,
         fmt=fmt,
@@ -98,6 +107,14 @@ def scaling_plot(
         title=title or _label(sweep) + (f": {label}" if label else ""),
         fmt=fmt,
     )
+
+
+def spans_decade(values: list[object]) -> bool:
+    """True when every value is a positive number and the largest is > LOG_SPAN x the smallest."""
+    numbers = [float(v) for v in values if not is_missing(v) and isinstance(v, int | float)]
+    if len(numbers) < 2 or min(numbers) <= 0:
+        return False
+    return max(numbers) / min(numbers) > LOG_SPAN
 
 
 def _label(sweep: Sweep) -> str:

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from api import sweep_cells, sweeps
 from api.aggregate import aggregate_trace
 from api.csv_export import to_csv
-from api.expand import canonical
 from api.scaling_fit import scaling_fit
 from api.schemas import TRACE_METRICS
 from api.services.errors import Invalid
-from db.models import Sweep
+from db.models import FINISHED_WITH_RESULT, Sweep
+from trainer.canonical import canonical_json
 
 TRACE_CSV = [
     "phase",
@@ -60,7 +60,7 @@ def pinned(sweep: Sweep, where: list[str] | None) -> dict[str, str]:
 
 def matches(values: dict[str, Any], where: dict[str, str]) -> bool:
     return all(
-        wanted in (str(values.get(path)), canonical(values.get(path)))
+        wanted in (str(values.get(path)), canonical_json(values.get(path)))
         for path, wanted in where.items()
     )
 
@@ -125,7 +125,7 @@ def scaling(
     members = [
         e
         for e in sweeps.experiments(session=session, sweep_id=sweep.id)
-        if e.status in ("completed", "diverged")
+        if e.status in FINISHED_WITH_RESULT
     ]
     crossing: dict[tuple[int, int], float | None] = {}
     if threshold is not None:
@@ -141,7 +141,7 @@ def scaling(
         if xv is None:
             raise Invalid.query("x", f"axis {x!r} has a non-numeric value {values.get(x)!r}")
         key = {path: values.get(path) for path in others}
-        group = groups.setdefault(canonical(key), {"key": key, "d": [], "samples": []})
+        group = groups.setdefault(canonical_json(key), {"key": key, "d": [], "samples": []})
         for seed in (experiment.result or {}).get("seeds") or []:
             if threshold is None:
                 samples = sweep_cells.to_float(seed.get("weak_recovery_samples"))

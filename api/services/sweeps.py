@@ -17,7 +17,7 @@ from api.schemas import SweepCreate
 from api.services import accounts as account_rules
 from api.services.errors import Invalid
 from api.services.pages import Page, id_page, page_size
-from db.models import Experiment, Sweep
+from db.models import Experiment, Status, Sweep, SweepStatus
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class SweepState:
     """A sweep with its experiments counted by status and its summed sample budgets."""
 
     sweep: Sweep
-    status: str
-    progress: dict[str, int]
+    status: SweepStatus
+    progress: dict[Status, int]
     samples_done: int
     samples_total: int
 

@@ -17,19 +17,15 @@
     ["d_max", "filter-d-max"], ["name", "filter-name"], ["sort", "filter-sort"],
     ["sweep", "filter-sweep"], ["spec", "filter-spec"],
   ];
-  const CLIENT_SIDE = new Set(["sweep", "spec"]);  // applied here, on the rows the API returns
-  // Readable names for metrics and spec fields; anything not listed shows as it is.
-  const LABELS = {
-    median_abs_m: "median |overlap|", mean_abs_m: "mean |overlap|", max_abs_m: "largest |overlap|",
-    frac_m_05: "fraction of seeds ≥ 0.5", frac_m_09: "fraction of seeds ≥ 0.9",
-    train_loss: "training loss", test_mse: "test error (MSE)", samples: "fresh samples",
-    d: "dimension d", "phase1.n": "Phase I samples n", "phase1.batch_size": "batch size",
-    "phase1.stages.0.lr": "Phase I step size η", "phase1.stages.0.inner_lr": "inner step size",
-    "phase1.algorithm": "algorithm", "model.width": "width N", seeds: "seeds",
-    weak_recovery_samples: "samples to weak recovery", final_mean_abs_m: "final mean |overlap|",
-    final_median_abs_m: "final median |overlap|", recovered: "fraction recovered",
-  };
-  const label = (name) => LABELS[name] || name;
+  // GET /meta names every metric, result and spec path with its label: this file holds no copy.
+  let META = { metrics: [], default_metric: "", fields: [], cell_fields: [], cell_columns: [],
+               sort_keys: [], labels: {} };
+  const label = (name) => META.labels[name] || name;
+  // The metric to draw: `chosen` when offered, else the API's default, else the first offered.
+  const pickMetric = (offered, chosen) => (offered.includes(chosen) ? chosen
+    : offered.includes(META.default_metric) ? META.default_metric : offered[0]);
+  const logScale = (name) => Boolean((META.metrics.find((m) => m.name === name)
+    || META.fields.find((f) => f.name === name) || {}).log_scale);
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -39,7 +35,6 @@
     detailId: null,
     detailStamp: null,     // updated_at of the detail last rendered
     selected: new Set(),   // ids ticked for comparison
-    sweepIds: null,        // the sweep filter's member ids (null: no sweep chosen)
     listController: null,  // AbortController of the list request in flight
     timer: null,
   };
@@ -144,11 +139,6 @@
   }
 
   // ---------------------------------------------------------------------------- filters
-  function specFilters() {
-    return ($("filter-spec").value || "").split(",").map((t) => t.trim()).filter(Boolean)
-      .map((t) => { const [path, ...rest] = t.split("="); return [path.trim(), rest.join("=").trim()]; });
-  }
-
   function specValue(spec, path) {
     let value = spec;
     for (const part of path.split(".")) {
@@ -156,15 +146,6 @@
       value = value[part];
     }
     return value;
-  }
-
-  function passesSpec(e) {
-    if (state.sweepIds && !state.sweepIds.has(e.id)) return false;
-    return specFilters().every(([path, wanted]) => {
-      const value = specValue(e.spec || {}, path);
-      if (value === undefined) return false;
-      return !wanted || String(typeof value === "object" ? JSON.stringify(value) : value) === wanted;
-    });
   }
 
   function specColumns() {
@@ -189,9 +170,9 @@
     for (const [name, id] of FILTERS) {
       const value = $(id).value.trim();
       if (!value || (name === "sort" && value === "-id")) continue;
-      if (name === "tag") {
-        for (const tag of value.split(",").map((t) => t.trim()).filter(Boolean)) {
-          params.append("tag", tag);
+      if (name === "tag" || name === "spec") {  // several, comma-separated: one parameter each
+        for (const item of value.split(",").map((t) => t.trim()).filter(Boolean)) {
+          params.append(name, item);
         }
       } else {
         params.set(name, value);
@@ -202,7 +183,8 @@
 
   function setFiltersFrom(params) {
     for (const [name, id] of FILTERS) {
-      const value = name === "tag" ? params.getAll("tag").join(",") : params.get(name) || "";
+      const value = name === "tag" || name === "spec" ? params.getAll(name).join(", ")
+        : params.get(name) || "";
       $(id).value = name === "sort" && !value ? "-id" : value;
     }
   }
@@ -233,10 +215,6 @@
     params.set("limit", String(more ? PAGE : Math.max(PAGE, state.rows.length)));
     if (more && state.nextCursor) params.set("cursor", state.nextCursor);
     try {
-      for (const name of CLIENT_SIDE) params.delete(name);
-      const sweep = $("filter-sweep").value;
-      state.sweepIds = sweep ? new Set((await api(`/sweeps/${sweep}/experiments?limit=5000`,
-        { signal: controller.signal })).items.map((e) => e.id)) : null;
       const page = await api("/experiments?" + params.toString(), { signal: controller.signal });
       state.rows = more ? state.rows.concat(page.items) : page.items;
       state.nextCursor = page.next_cursor;
@@ -262,8 +240,7 @@
     for (const path of columns) {
       heads.before(el("th", label(path), { className: "spec-column num", title: `spec.${path}` }));
     }
-    const shown = state.rows.filter(passesSpec);
-    const rows = shown.map((e) => {
+    const rows = state.rows.map((e) => {
       const tr = el("tr", null, { "data-id": String(e.id), "data-status": e.status });
       const pick = el("td");
       const box = el("input", null, { type: "checkbox", className: "pick",
@@ -302,7 +279,7 @@
       return tr;
     });
     body.replaceChildren(...rows);
-    $("experiments-empty").hidden = shown.length > 0;
+    $("experiments-empty").hidden = state.rows.length > 0;
     $("load-more").hidden = !state.nextCursor;
   }
 
@@ -351,6 +328,16 @@
     error.textContent = e.error || "";
   }
 
+  // "k of n", and how many diverged: a seed that recovered and then diverged did not end well.
+  function recoveredText(e) {
+    if (e.weak_recovery_fraction === null) return "—";
+    const seeds = (e.result && e.result.seeds) || [];
+    const n = seeds.length || e.seeds;
+    const k = Math.round(e.weak_recovery_fraction * n);
+    const diverged = seeds.filter((s) => s.diverged_at_step !== null && s.diverged_at_step !== undefined).length;
+    return `${k} of ${n}` + (diverged ? `; ${diverged} of ${n} diverged` : "");
+  }
+
   function renderDetailBody(e) {
     const facts = [
       ["owner", e.owner], ["tags", (e.tags || []).join(", ") || "—"],
@@ -361,8 +348,7 @@
       ["largest overlap (final)", fmtNumber(e.final_max_abs_m)],
       ["test MSE", fmtNumber(e.test_mse)],
       ["samples to weak recovery", fmtNumber(e.weak_recovery_samples)],
-      ["seeds that recovered", e.weak_recovery_fraction === null ? "—"
-        : `${Math.round(e.weak_recovery_fraction * 100)}%`],
+      ["seeds that recovered", recoveredText(e)],
       ["wall time", fmtDuration(e.wall_time_s)],
       ["samples per second", fmtNumber(e.samples_per_second)],
       ["device", e.device || "—"], ["torch", e.torch_version || "—"],
@@ -386,7 +372,7 @@
       const metrics = trace.metrics;
       const header = el("tr");
       header.append(...["seed", "phase", "step", "samples", ...metrics].map(
-        (name) => el("th", name, { className: name === "phase" ? "" : "num" })));
+        (name) => el("th", label(name), { className: name === "phase" ? "" : "num", title: name })));
       head.replaceChildren(header);
       body.replaceChildren(...trace.points.map((p) => {
         const tr = el("tr");
@@ -484,7 +470,31 @@
   }
 
   // -------------------------------------------------------------------------------- setup
+  // The sort choices beyond id and d: every sortable result, best first.
+  function fillSorts() {
+    const select = $("filter-sort");
+    const chosen = select.value;
+    for (const key of META.sort_keys) {
+      const field = META.fields.find((f) => f.name === key)
+        || META.metrics.find((m) => m.name === key);
+      if (!field) continue;
+      const lowFirst = field.better === "lower";
+      select.append(el("option", `${label(key)}, ${lowFirst ? "low" : "high"} first`,
+                       { value: lowFirst ? key : `-${key}` }));
+    }
+    select.value = chosen;
+  }
+
+  // Open (no key needed); the other views start once it is in (window.silab.ready).
+  async function loadMeta() {
+    try {
+      const response = await fetch(API + "/meta", { headers: { Accept: "application/json" } });
+      if (response.ok) META = await response.json();
+    } catch (_) { /* the API is down: the list's own request says so */ }
+  }
+
   function init() {
+    fillSorts();
     $("key-button").addEventListener("click", () => askForKey(""));
     $("key-form").addEventListener("submit", (event) => {
       if (event.submitter && event.submitter.value === "cancel") return;
@@ -498,7 +508,7 @@
       renderList();
     });
     $("select-all").addEventListener("change", () => {
-      for (const e of state.rows.filter(passesSpec)) {
+      for (const e of state.rows) {
         if ($("select-all").checked) state.selected.add(e.id); else state.selected.delete(e.id);
       }
       renderList();
@@ -539,8 +549,9 @@
 
   // What sweeps.js (the sweep views) shares with this file.
   window.silab = { api, headers, el, fmtNumber, fmtTime, statusBadge, showError, stamp, label,
+                   meta: () => META, ready: loadMeta(), pickMetric, logScale,
                    specValue, askForKey, renderDetailHead: (e) => renderDetailHead(e),
                    detailId: () => state.detailId };
 
-  init();
+  window.silab.ready.then(init);
 })();

@@ -75,7 +75,8 @@
       }
     }
     window.silabChart.draw($("compare-chart"), {
-      series, xlog: $("compare-log-x").checked, xlabel: S.label("samples"), ylabel: S.label(metric),
+      series, xlog: $("compare-log-x").checked, ylog: S.logScale(metric), xlabel: S.label("samples"),
+      ylabel: S.label(metric),
       empty: "no curves for these experiments" });
     $("compare-chart").dataset.grouped = group ? "1" : "";
   }
@@ -119,7 +120,7 @@
       const select = $("compare-metric");
       if (select.options.length !== metrics.length) {
         select.replaceChildren(...metrics.map((m) => S.el("option", S.label(m), { value: m })));
-        select.value = metrics.includes("median_abs_m") ? "median_abs_m" : metrics[0];
+        select.value = S.pickMetric(metrics, select.value);
       }
       table();
       draw();
@@ -147,5 +148,5 @@
     document.getElementById(id).addEventListener("change", draw);
   }
   window.addEventListener("hashchange", route);
-  route();
+  S.ready.then(route);
 })();

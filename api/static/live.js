@@ -40,8 +40,7 @@
     if (metrics.length && metrics.join() !== known.join()) {
       const chosen = select.value;
       select.replaceChildren(...metrics.map((m) => S.el("option", S.label(m), { value: m })));
-      select.value = metrics.includes(chosen) ? chosen : (metrics.includes("median_abs_m")
-        ? "median_abs_m" : metrics[0]);
+      select.value = S.pickMetric(metrics, chosen);
     }
   }
 
@@ -54,7 +53,8 @@
     window.silabChart.draw(box, {
       series: [...seeds, { name: `median over ${bySeed.size} seeds`, points: mid, width: 2.5,
                            color: "#2563eb" }],
-      xlog: $("plot-log-x").checked, xlabel: S.label("samples"), ylabel: S.label(metric),
+      xlog: $("plot-log-x").checked, ylog: S.logScale(metric), xlabel: S.label("samples"),
+      ylabel: S.label(metric),
       empty: "waiting for the first evaluation point…",
     });
     box.dataset.experiment = String(state.id);

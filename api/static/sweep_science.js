@@ -7,7 +7,6 @@
 (() => {
   const S = window.silab;
   const $ = (id) => document.getElementById(id);
-  const METRICS = ["median_abs_m", "mean_abs_m", "max_abs_m", "frac_m_05", "frac_m_09"];
   const state = { sweep: null, traces: null, traceKey: null };
 
   function text(value) {
@@ -59,12 +58,14 @@
       };
     });
     window.silabChart.draw($("sweep-curves"), {
-      series, xlog: $("curves-log-x").checked, xlabel: S.label("samples"),
+      series, xlog: $("curves-log-x").checked, ylog: S.logScale(state.traces.metric),
+      xlabel: S.label("samples"),
       ylabel: `${S.label(state.traces.metric)} (mean over seeds)`, empty: "no finished cells yet" });
   }
 
   async function loadCurves(sweep) {
-    fillSelect($("curves-metric"), METRICS, METRICS.map(S.label), "median_abs_m");
+    const metrics = S.meta().metrics.map((m) => m.name);  // GET /meta: the API's own list
+    fillSelect($("curves-metric"), metrics, metrics.map(S.label), S.meta().default_metric);
     fillSelect($("curves-by"), sweep.axes, sweep.axes.map(S.label), sweep.axes.find((a) => a !== "d"));
     const key = `${sweep.id}|${$("curves-metric").value}|${sweep.updated_at || ""}|${JSON.stringify(sweep.progress)}`;
     if (key === state.traceKey) return;
@@ -116,7 +117,13 @@
   // -------------------------------------------------------------------------------- fair
   async function loadFair(sweep) {
     const others = sweep.axes.filter((a) => a !== "d");
-    if (!others.length) { $("fair-body").replaceChildren(); $("fair-fits").textContent = ""; return; }
+    $("fair-over").hidden = !others.length;
+    if (!others.length) {
+      $("fair-head").replaceChildren();
+      $("fair-body").replaceChildren();
+      $("fair-fits").textContent = "needs an axis besides d (a step size, say) to choose the best of";
+      return;
+    }
     fillSelect($("fair-over"), others, others.map(S.label), others[0]);
     let fair;
     try {
@@ -196,5 +203,5 @@
   $("fair-over").addEventListener("change", () => { if (state.sweep) loadFair(state.sweep); });
   window.addEventListener("hashchange", route);
   window.silabSweep = { show };
-  route();
+  S.ready.then(route);
 })();

@@ -7,10 +7,9 @@
 (() => {
   const S = window.silab;
   const POLL_MS = Number(document.body.dataset.pollMs || 4000);
-  const FIELDS = ["final_mean_abs_m", "test_mse", "weak_recovery_samples", "recovered"];
   const $ = (id) => document.getElementById(id);
   const state = { view: null, sweepId: null, sweep: null, heatmapKey: null, timer: null,
-                  blobUrl: null, selected: new Set(), logColor: false };
+                  blobUrl: null, selected: new Set() };
 
   function doneCount(sweep) {
     return Object.entries(sweep.progress)
@@ -70,7 +69,7 @@
     const [x, y] = [$("heatmap-x"), $("heatmap-y")];
     if (x.options.length === sweep.axes.length) return;
     for (const select of [x, y]) {
-      select.replaceChildren(...sweep.axes.map((a) => S.el("option", a, { value: a })));
+      select.replaceChildren(...sweep.axes.map((a) => S.el("option", S.label(a), { value: a })));
     }
     x.value = sweep.axes.includes("d") ? "d" : sweep.axes[0];
     y.value = sweep.axes.find((a) => a !== x.value) || sweep.axes[0];
@@ -114,13 +113,16 @@
   }
 
   // A fraction's interval is Wilson's (inside [0, 1]); a recovery time says how many seeds
-  // never recovered (they are not in its mean).
-  function fmtStat(stat, field) {
+  // never recovered (they are not in its mean); diverged seeds are counted, never hidden.
+  function fmtStat(stat, field, cell) {
     if (!stat || stat.mean === null) return "—";
+    if (field === "diverged") return `${Math.round(stat.mean * stat.n)} of ${stat.n}`;
     if (field === "recovered" && stat.n) {
       const k = Math.round(stat.mean * stat.n);
       const [lo, hi] = wilson(k, stat.n);
-      return `${k}/${stat.n} [${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
+      const diverged = cell.diverged && cell.diverged.n ? Math.round(cell.diverged.mean * cell.diverged.n) : 0;
+      return `${k}/${stat.n} [${lo.toFixed(2)}, ${hi.toFixed(2)}]`
+        + (diverged ? ` (${diverged} diverged later)` : "");
     }
     if (field === "weak_recovery_samples" && stat.n_missing) {
       return `${S.fmtNumber(stat.mean)} (${stat.n_missing} of ${stat.n + stat.n_missing} not recovered)`;
@@ -131,14 +133,11 @@
   }
 
   async function loadCells(sweep) {
+    const FIELDS = S.meta().cell_columns;  // GET /meta: the results a sweep's table shows
     const body = await S.api(`/sweeps/${sweep.id}/aggregate?fields=${FIELDS.join(",")}`);
     const head = S.el("tr");
     head.append(...[...sweep.axes, "experiments", "seeds", ...FIELDS]
       .map((n) => S.el("th", S.label(n), { title: n })));
-    // The heatmap's colour goes logarithmic when the shown field spans more than a decade.
-    const value = $("heatmap-value").value;
-    const means = body.cells.map((c) => c[value] && c[value].mean).filter((v) => v > 0);
-    state.logColor = means.length > 1 && Math.max(...means) / Math.min(...means) > 10;
     $("sweep-cells-head").replaceChildren(head);
     $("sweep-cells-body").replaceChildren(...body.cells.map((cell) => {
       const tr = S.el("tr", null, { "data-cell": cell.cell_key });
@@ -150,7 +149,7 @@
         links.append(S.el("a", `#${eid}`, { href: `#/experiments/${eid}` }));
       });
       tr.append(links, S.el("td", String(cell.seeds), { className: "num" }),
-        ...FIELDS.map((f) => S.el("td", fmtStat(cell[f], f), { className: "num" })));
+        ...FIELDS.map((f) => S.el("td", fmtStat(cell[f], f, cell), { className: "num" })));
       return tr;
     }));
   }
@@ -164,9 +163,9 @@
       message.textContent = "A heatmap needs two axes.";
       return;
     }
+    // The server colours on a log scale when the values span more than a decade.
     const params = new URLSearchParams({ x: $("heatmap-x").value, y: $("heatmap-y").value,
-                                         value: $("heatmap-value").value,
-                                         log_color: String(state.logColor) });
+                                         value: $("heatmap-value").value });
     const key = `${sweep.id}|${params}|${doneCount(sweep)}`;
     if (key === state.heatmapKey) return;
     state.heatmapKey = key;
@@ -241,6 +240,8 @@
   }
 
   function init() {
+    const value = $("heatmap-value");
+    value.replaceChildren(...S.meta().cell_columns.map((f) => S.el("option", S.label(f), { value: f })));
     $("sweeps-compare-button").addEventListener("click", () => {
       location.hash = `#/sweeps/compare?ids=${[...state.selected].sort((a, b) => a - b).join(",")}`;
     });
@@ -269,5 +270,5 @@
     state.timer = setTimeout(poll, POLL_MS);
   }
 
-  init();
+  S.ready.then(init);
 })();

@@ -5,7 +5,9 @@ queued limit as a whole; its body has its own size limit."""
 from __future__ import annotations
 
 import copy
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
@@ -108,3 +110,26 @@ def test_a_thousand_specs_in_one_request(client, session, spec):
     assert response.status_code == 201, response.text[:500]
     assert stored(session) == (1000, 0, 1000)
     print(f"1000 specs in {took:.2f} s: {1000 / took:.0f}/s")
+
+
+def test_parallel_batches_get_distinct_ids(make_client, session, spec):
+    """The ids are taken before the insert (api.crud._new_ids): batches at once, with no
+    queued limit to serialize them, still get every id once and their own rows."""
+    client = make_client(default_max_queued=None)
+    barrier = threading.Barrier(8)
+
+    def submit(k: int) -> list[int]:
+        barrier.wait()
+        response = client.post(BATCH, json={"items": items(spec, 20, tags=[f"b{k}"])})
+        assert response.status_code == 201, response.text
+        return response.json()["ids"]
+
+    with ThreadPoolExecutor(8) as pool:
+        batches = list(pool.map(submit, range(8)))
+    every = [i for ids in batches for i in ids]
+    assert len(set(every)) == 160 and stored(session)[0] == 160
+    for k, ids in enumerate(batches):
+        tagged = session.scalars(
+            select(ExperimentTag.experiment_id).where(ExperimentTag.tag == f"b{k}")
+        )
+        assert sorted(tagged) == sorted(ids)

@@ -26,6 +26,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/health"): "open",
     ("GET", "/ready"): "open",
     ("GET", "/metrics"): "open",
+    ("GET", "/meta"): "open",
     ("POST", "/experiments"): "any",
     ("POST", "/experiments:batch"): "any",
     ("POST", "/experiments/validate"): "any",

@@ -486,3 +486,78 @@ def test_dashboard_is_served(client):
     page = client.get("/ui/")
     assert page.status_code == 200 and "silab" in page.text
     assert client.get("/ui/app.js").status_code == 200
+
+
+def test_sweep_validation_messages_name_the_field_without_pydantic_internals(client, spec):
+    """The 422 of a bad axis names its path from pydantic's `loc` and reports only the form the
+    axis has (a plain axis, or a zip): no union member tags, no "Value error, " prefix."""
+    cases = {
+        "no values": ([{"path": "d"}], ["body", "axes", 0], "give 'values' or all of"),
+        "both forms": (
+            [{"path": "d", "values": [8], "start": 1, "stop": 2, "num": 2}],
+            ["body", "axes", 0],
+            "give either 'values' or a range",
+        ),
+        "a typo": ([{"pathh": "d", "values": [8]}], ["body", "axes", 0, "pathh"], "Extra inputs"),
+        "inside a zip": (
+            [{"zip": [{"path": "d", "values": [8]}, {"path": "seeds"}]}],
+            ["body", "axes", 0, "zip", 1],
+            "give 'values' or all of",
+        ),
+    }
+    for name, (axes, loc, message) in cases.items():
+        body = {**sweep_body(spec), "axes": axes}
+        response = client.post("/sweeps", json=body)
+        assert response.status_code == 422, name
+        detail = response.json()["detail"]
+        assert loc in [issue["loc"] for issue in detail], (name, detail)
+        assert any(issue["msg"].startswith(message) for issue in detail), (name, detail)
+        text = response.text
+        for internal in ("function-after", "AxisCreate", "ZipAxisCreate", "Value error,"):
+            assert internal not in text, (name, text)
+    # A plain axis's mistake is not also reported as "not a zip" (and the other way round).
+    typo = client.post(
+        "/sweeps", json={**sweep_body(spec), "axes": [{"pathh": "d", "values": [8]}]}
+    )
+    assert all("zip" not in issue["loc"] for issue in typo.json()["detail"])
+
+
+def test_a_spec_check_names_its_field_from_structured_data(client, spec):
+    body = {
+        "spec": {
+            **spec,
+            "phase1": {
+                **spec["phase1"],
+                "stages": [{"samples": "8*d", "lr": -1, "inner_lr": "0.3/d"}],
+            },
+        }
+    }
+    response = client.post("/experiments/validate", json=body)
+    assert response.status_code == 422, response.text
+    (issue,) = response.json()["detail"]
+    assert issue["loc"] == ["body", "spec", "phase1", "stages", 0, "lr"]
+    assert issue["msg"] == "phase1.stages.0.lr evaluates to -1; it must be ≥ 0"
+
+
+def test_heatmap_axes_read_as_words_and_a_decade_goes_log(client, session, spec):
+    """Matplotlib writes each text of an SVG as a comment before its glyphs: the axes carry
+    labels (api.labels), not dotted paths, and a colour scale over a decade is logarithmic."""
+    body = post(client, sweep_body(spec))
+    for e in experiments_of(session, body["id"]):
+        value = 10.0 ** (e.d / 4)  # 100 at d = 8, 10^4 at d = 16: two decades
+        finish(session, e, [seed(0, test_mse=value), seed(1, test_mse=value)])
+    params = {"x": "d", "y": "phase1.stages.0.samples", "value": "test_mse"}
+    svg = client.get(f"/sweeps/{body['id']}/heatmap.svg", params=params).text
+    assert "<!-- dimension d -->" in svg and "<!-- Phase I sample budget -->" in svg
+    assert "<!-- phase1.stages.0.samples -->" not in svg
+    assert "test error (MSE) (mean), log scale" in svg
+    linear = client.get(
+        f"/sweeps/{body['id']}/heatmap.svg", params={**params, "log_color": "false"}
+    ).text
+    assert "log scale" not in linear
+    narrow_body = sweep_body(spec)
+    narrow_body["axes"][0]["values"] = [8, 32]  # another sweep (a name alone is the same one)
+    narrow = post(client, narrow_body)
+    for e in experiments_of(session, narrow["id"]):
+        finish(session, e, [seed(0, test_mse=e.d / 100), seed(1, test_mse=e.d / 50)])
+    assert "log scale" not in client.get(f"/sweeps/{narrow['id']}/heatmap.svg", params=params).text

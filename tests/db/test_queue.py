@@ -561,3 +561,23 @@ def test_summary_held_recovery_is_the_median_with_censored_seeds_counted() -> No
     assert summary["held_recovery_fraction"] == pytest.approx(2 / 3)
     seeds.append({"seed": 3, "held_recovery_samples": None})
     assert queue.summary_from_result({"seeds": seeds})["held_recovery_samples"] is None
+
+
+def test_a_diverged_run_says_why_in_error(
+    session: Session, make_experiment: MakeExperiment
+) -> None:
+    experiment_id = make_experiment()
+    _claim(session, experiment_id)
+    result = {**RESULT, "status": "diverged", "message": "diverged at step 120 (2 of 3 seeds)"}
+    summary = queue.summary_from_result(result)
+    assert queue.finish(
+        experiment_id, session=session, attempt=1, status="diverged", summary=summary, result=result
+    )
+    session.commit()
+    experiment = session.get(Experiment, experiment_id)
+    assert experiment is not None and experiment.status == "diverged"
+    assert experiment.error is not None
+    assert experiment.error.startswith("diverged at step 120 (2 of 3 seeds)")
+    assert queue.diverged_error({"seeds": [{"diverged_at_step": 3}, {}]}).startswith(
+        "diverged (1 of 2 seeds)"
+    )

@@ -31,6 +31,7 @@ from db.session import make_engine, make_sessionmaker
 from tests.conftest import TEST_ENV, alembic_upgrade
 from tests.e2e.e2e_helpers import Stack, wait_until
 from tests.trace_helpers import add_points
+from trainer.results import METRIC_INFO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -326,7 +327,7 @@ def test_filters_columns_and_the_comparison_overlay(browser, dashboard) -> None:
     columns.send_keys("phase1.batch_size, phase1.n")
     browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", columns)
     heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.spec-column")]
-    assert heads == ["batch size", "Phase I samples n"]
+    assert heads == ["batch size B", "training set size n"]  # labels from GET /meta
     assert _wait(budget, lambda: rows()[0].text, "the first row").count("16*d") >= 1
     browser.save_screenshot(str(dashboard["shots"] / "list.png"))
 
@@ -430,6 +431,22 @@ def test_the_sweep_page_and_two_sweeps_scaling(browser, dashboard) -> None:
         "the cells' rows",
     )
     assert len(cells) == 6 and "2/2 [" in cells[0]  # a Wilson interval for the fraction
+    # Every metric the API names is offered for the curves (GET /meta, no list of its own).
+    offered = _wait(
+        budget,
+        lambda: [
+            o.get_attribute("value")
+            for o in browser.find_elements(By.CSS_SELECTOR, "#curves-metric option")
+        ],
+        "the curves' metrics",
+    )
+    assert offered == [m.name for m in METRIC_INFO], offered
+    heads = _wait(
+        budget,
+        lambda: [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#sweep-cells-head th")],
+        "the cells' heads",
+    )
+    assert "samples to weak recovery" in heads and "phase1.n" not in heads, heads
     browser.save_screenshot(str(dashboard["shots"] / "sweep.png"))
 
     browser.get(f"{dashboard['base']}/ui/#/sweeps")

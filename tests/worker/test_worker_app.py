@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from worker.app import (
-    MAINTAIN_QUEUE,
-    MAINTAIN_TASK,
-    RUN_GROUP_TASK,
-    RUN_TASK,
-    beat_schedule,
-    make_app,
-)
+from db.messages import MAINTAIN, MAINTAIN_QUEUE, RUN_EXPERIMENT, RUN_GROUP
+from worker.app import beat_schedule, make_app
 from worker.config import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,12 +70,13 @@ def test_celery_settings(tmp_path: Path) -> None:
     assert conf.worker_concurrency == 1
 
     assert conf.broker_connection_retry_on_startup is True
-    assert conf.task_routes[MAINTAIN_TASK] == {"queue": MAINTAIN_QUEUE}
+    assert conf.task_routes[MAINTAIN] == {"queue": MAINTAIN_QUEUE}
     assert conf.beat_schedule == {
-        "silab-maintain": {"task": MAINTAIN_TASK, "schedule": 2.0, "options": {"expires": 2.0}}
+        "silab-maintain": {"task": MAINTAIN, "schedule": 2.0, "options": {"expires": 2.0}}
     }
     assert (tmp_path / "data").is_dir()  # SQLite creates the broker file but not its folder
-    assert RUN_TASK in app.tasks and MAINTAIN_TASK in app.tasks and RUN_GROUP_TASK in app.tasks
+    app.loader.import_default_modules()  # what a worker does at start: import `include`
+    assert RUN_EXPERIMENT in app.tasks and MAINTAIN in app.tasks and RUN_GROUP in app.tasks
 
 
 def test_the_run_child_stays_warm_until_its_recycle_limits(tmp_path: Path) -> None:
