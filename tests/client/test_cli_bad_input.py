@@ -71,13 +71,22 @@ def test_every_command_on_bad_input_says_one_line(live_api, tmp_path, path) -> N
         assert_one_line(silab(live_api, *args), args)
 
 
+def valid_file(path: tuple[str, ...], tmp: Path) -> Path:
+    """A file the command accepts, so that the server is the only thing missing."""
+    if path == ("batch",):
+        batch = tmp / "batch.yaml"
+        batch.write_text("- preset:tiny\n- {spec: preset:tiny, priority: 1}\n")
+        return batch
+    return Path(__file__).parents[2] / "sweeps" / "fig1a.yaml"
+
+
 def test_every_command_with_the_server_down_says_one_line(live_api, tmp_path) -> None:
     for path in command_paths():
         args = [*path, *(["1"] if "id" in positionals(path) else [])]
         if "spec" in positionals(path):
             args.append("preset:tiny")
         if "file" in positionals(path):
-            args.append(str(Path(__file__).parents[2] / "sweeps" / "fig1a.yaml"))
+            args.append(str(valid_file(path, tmp_path)))
         if path == ("login",):
             args += ["--key", "silab_x"]
         done = silab(live_api, *args, url=CLOSED, SILAB_RETRY_S="0")
