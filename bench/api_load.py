@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 from common import parser as common_parser
-from service_common import Database, emit, environment, merge_loads, run_load, stack
+from service_common import Database, emit, environment, merge_loads, run_phases, stack
 
 SPEC: dict[str, Any] = {
     "d": 16,
@@ -234,23 +234,12 @@ async def measure(
                     submit_requests,
                 ),
             }
-            # warm-up: connections open, caches and the first-request costs paid
-            for request, _ in phases.values():
-                await run_load(
-                    client, request, total=concurrency, concurrency=concurrency, time_limit_s=10
-                )
             per = results.setdefault(str(concurrency), {name: [] for name in phases})
-            for _ in range(rounds):
-                for name, (request, total) in phases.items():
-                    per[name].append(
-                        await run_load(
-                            client,
-                            request,
-                            total=total,
-                            concurrency=concurrency,
-                            time_limit_s=phase_time_s,
-                        )
-                    )
+            loads = await run_phases(
+                client, phases, concurrency=concurrency, rounds=rounds, phase_time_s=phase_time_s
+            )
+            for name, runs in loads.items():
+                per[name].extend(runs)
     out: dict[str, Any] = {}
     for concurrency, per in results.items():
         merged = {name: merge_loads(loads) for name, loads in per.items()}

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import httpx
-from service_common import Database, Stack, free_port, merge_loads, run_load, wait_until
+from service_common import Database, Stack, free_port, merge_loads, run_phases, wait_until
 
 API = "/api/2.0/mlflow"
 SEARCH = {
@@ -187,22 +187,9 @@ async def measure(
                     requests // 4,
                 ),
             }
-            for request, _ in phases.values():  # warm-up
-                await run_load(
-                    client, request, total=concurrency, concurrency=concurrency, time_limit_s=10
-                )
-            loads: dict[str, list[Any]] = {name: [] for name in phases}
-            for _ in range(rounds):
-                for name, (request, total) in phases.items():
-                    loads[name].append(
-                        await run_load(
-                            client,
-                            request,
-                            total=total,
-                            concurrency=concurrency,
-                            time_limit_s=phase_time_s,
-                        )
-                    )
+            loads = await run_phases(
+                client, phases, concurrency=concurrency, rounds=rounds, phase_time_s=phase_time_s
+            )
         merged = {name: merge_loads(runs) for name, runs in loads.items()}
         out[f"concurrency_{concurrency}"] = merged
     return out

@@ -445,6 +445,34 @@ async def run_load(
     return LoadResult(latencies, statuses, time.perf_counter() - began, stopped)
 
 
+# A load phase: how to make its i-th request, and how many requests a round makes.
+Phase = tuple[Callable[[int], Awaitable[httpx.Response]], int]
+
+
+async def run_phases(
+    client: httpx.AsyncClient,
+    phases: dict[str, Phase],
+    *,
+    concurrency: int,
+    rounds: int,
+    phase_time_s: float,
+) -> dict[str, list[LoadResult]]:
+    """A warm-up of `concurrency` requests per phase (connections open, caches and first-request
+    costs paid), then `rounds` rounds in which the phases take turns, so that a change in the
+    machine's load falls on every phase alike. Each phase's rounds, for `merge_loads`."""
+    for request, _ in phases.values():
+        await run_load(client, request, total=concurrency, concurrency=concurrency, time_limit_s=10)
+    loads: dict[str, list[LoadResult]] = {name: [] for name in phases}
+    for _ in range(rounds):
+        for name, (request, total) in phases.items():
+            loads[name].append(
+                await run_load(
+                    client, request, total=total, concurrency=concurrency, time_limit_s=phase_time_s
+                )
+            )
+    return loads
+
+
 def merge_loads(loads: list[LoadResult]) -> dict[str, Any]:
     """One phase's rounds as one figure: latencies pooled, throughput over the summed wall."""
     latencies = [x for load in loads for x in load.latencies]
