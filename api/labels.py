@@ -21,13 +21,19 @@ class Field:
     log_scale: bool
 
 
+def _of_metric(name: str, metric: str, label: str) -> Field:
+    """A result that is a metric's value at the end: its direction and scale are the metric's."""
+    of = METRIC_BY_NAME[metric]
+    return Field(name, label, of.better, of.log_scale)
+
+
 # Results of an experiment (medians over its seeds) and of a sweep's seeds (api/sweep_cells).
 FIELDS: tuple[Field, ...] = (
-    Field("final_mean_abs_m", "final mean |overlap|", "higher", False),
-    Field("final_median_abs_m", "final median |overlap|", "higher", False),
-    Field("final_max_abs_m", "final largest |overlap|", "higher", False),
-    Field("final_frac_m_09", "final fraction of neurons ≥ 0.9", "higher", False),
-    Field("test_mse", "test error (MSE)", "lower", True),
+    _of_metric("final_mean_abs_m", "mean_abs_m", "final mean |overlap|"),
+    _of_metric("final_median_abs_m", "median_abs_m", "final median |overlap|"),
+    _of_metric("final_max_abs_m", "max_abs_m", "final largest |overlap|"),
+    _of_metric("final_frac_m_09", "frac_m_09", "final fraction of neurons ≥ 0.9"),
+    _of_metric("test_mse", "test_mse", METRIC_BY_NAME["test_mse"].label),
     Field("weak_recovery_samples", "samples to weak recovery", "lower", True),
     Field("weak_recovery_step", "steps to weak recovery", "lower", True),
     Field("recovered", "fraction of seeds recovered", "higher", False),
