@@ -19,7 +19,13 @@ from api.services import accounts as account_rules
 from api.services.errors import Conflict, Invalid
 from db.models import Experiment, IdempotencyKey
 from trainer.canonical import canonical_hash
-from trainer.spec import ExperimentSpec, Resolved, memory_estimate_bytes, trace_points
+from trainer.spec import (
+    ExperimentSpec,
+    Resolved,
+    Unstated,
+    memory_estimate_bytes,
+    trace_points,
+)
 
 # Rings the fair dispatcher's doorbell after a commit that grew the queue (api.dispatch).
 Dispatch = Callable[[], object]
@@ -40,6 +46,7 @@ def check_memory(
             f"the run would store {points} trace points (seeds × evaluation "
             f"positions), more than this server's limit of {settings.max_trace_points} "
             "(SILAB_MAX_TRACE_POINTS); evaluate less often or with fewer seeds",
+            Unstated.cross_field,
         )
     estimate = memory_estimate_bytes(spec, resolved)
     if estimate > settings.max_memory_gb * 2**30:
@@ -48,6 +55,7 @@ def check_memory(
             f"memory estimate {estimate / 2**30:.1f} GiB (memory_estimate_bytes = {estimate}) "
             f"exceeds this server's limit of {settings.max_memory_gb:g} GiB "
             "(SILAB_MAX_MEMORY_GB); spec.max_memory_gb cannot raise it",
+            Unstated.cross_field,
         )
 
 

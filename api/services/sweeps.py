@@ -74,7 +74,7 @@ def submit(
     try:
         planned = expand(definition)
     except ExpansionError as error:
-        raise Invalid(error.loc, str(error)) from None
+        raise Invalid(error.loc, str(error), error.kind) from None
     account_rules.check_queued_limit(
         principal.name,
         principal.max_queued,
