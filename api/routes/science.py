@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from api import fair
 from api.deps import SessionDep, SweepDep
+from api.query import AXIS
 from db.models import Experiment
+from trainer.spec import Unstated
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -28,14 +30,29 @@ router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 def fair_route(
     sweep: SweepDep,
     session: SessionDep,
-    over: Annotated[str, Query(max_length=200, description="axis path, e.g. phase1.stages.0.lr")],
-    statistic: Annotated[str, Query(max_length=40)] = "held",
+    over: Annotated[
+        str,
+        Query(max_length=200, pattern=AXIS, description="axis path, e.g. phase1.stages.0.lr"),
+    ],
+    statistic: Annotated[
+        str,
+        Query(
+            max_length=40,
+            # fair.check_statistic's rule: held, weak or first:<threshold in (0, 1)>.
+            pattern=r"^(held|weak|first:0?\.[0-9]*[1-9][0-9]*)$",
+            description="held, weak or first:<threshold>, e.g. first:0.3",
+        ),
+    ] = "held",
     d_min: Annotated[int | None, Query(ge=1)] = None,
     d_max: Annotated[int | None, Query(ge=1)] = None,
     resamples: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     if over not in sweep.axes:
-        raise _invalid("over", f"not an axis of this sweep; its axes: {', '.join(sweep.axes)}")
+        raise _invalid(
+            "over",
+            f"not an axis of this sweep; its axes: {', '.join(sweep.axes)}",
+            Unstated.resource,
+        )
     problem = fair.check_statistic(statistic)
     if problem:
         raise _invalid("statistic", problem)
@@ -48,7 +65,7 @@ def fair_route(
     return {"sweep_id": sweep.id, **fair.fair_scaling(members, over, statistic, resamples)}
 
 
-def _invalid(field: str, msg: str) -> RequestValidationError:
+def _invalid(field: str, msg: str, kind: str = "value_error") -> RequestValidationError:
     return RequestValidationError(
-        [{"loc": ("query", field), "msg": msg, "type": "value_error", "input": None}]
+        [{"loc": ("query", field), "msg": msg, "type": kind, "input": None}]
     )
