@@ -16,7 +16,9 @@ definition (nothing is queued twice), finished experiments stay finished, a runn
 retried from its last checkpoint. The service's address goes to .silab-science/url while it
 runs, so `report` uses it instead of starting a second worker on the same database.
 
-`report NAME` writes docs/results/science/NAME/: fair.md (the fair-baseline table: per target,
+`report NAME` writes docs/results/science/NAME/ (the generalization sweep: boundary.json,
+tables.md and curve.png from GET /sweeps/{id}/boundary, scripts/generalization_report.py;
+the others:) fair.md (the fair-baseline table: per target,
 algorithm and d the best step by the Kaplan–Meier median of held recovery, the winning value,
 the censored count, and the scaling fit over the winners, all from GET /sweeps/{id}/fair),
 fair.json (the API's answer verbatim) and cells.csv (every cell's KM statistics). Nothing here
@@ -94,6 +96,15 @@ class Snapshot(Service):
         worker.wait(timeout=60)
         self.procs = procs[:1]
         return url
+
+
+def report(name: str) -> Any:
+    """The module that writes a sweep's report: the boundary view for the generalization curve,
+    the fair-baseline view for the scaling sweeps."""
+    import generalization_report
+    import science_report
+
+    return generalization_report if name == "generalization" else science_report
 
 
 def follow(silab: SilabClient, sweep_id: int, name: str) -> dict[str, Any]:
@@ -180,12 +191,10 @@ def main() -> int:
                 sweep = silab.submit_sweep(path)
                 print(f"{name}: sweep {sweep['id']} ({'new' if sweep['created'] else 'stored'})")
                 ids[name] = sweep["id"]
-            import science_report
-
             for name, sweep_id in ids.items():
                 if args.command == "run":
                     follow(silab, sweep_id, name)
-                science_report.write(silab, sweep_id, name, OUT / name)
+                report(name).write(silab, sweep_id, name, OUT / name)
     finally:
         if service is not None:
             service.stop()
