@@ -426,6 +426,37 @@ def retry(
 # Maintenance (celery beat's silab.maintain): the reaper (dispatching is db.scheduler's)
 
 
+def release(
+    experiment_id: int, *, session: Session, attempt: int, now: datetime | None = None
+) -> bool:
+    """Give a running attempt back to the queue because its worker is stopping (not dying):
+    running → queued with worker, lease and dispatched_at cleared (the dispatcher re-sends it and
+    the next attempt resumes from the checkpoint), and max_attempts + 1, so that stopping workers
+    (a deploy) never uses up a run's attempts. With a cancel requested → cancelled instead.
+    False when this attempt no longer holds the experiment."""
+    now = _now(now)
+    held = _running_attempt(experiment_id, attempt)
+    if _update(
+        session,
+        and_(held, Experiment.cancel_requested.is_(True)),
+        status=Status.cancelled,
+        lease_expires_at=None,
+        finished_at=now,
+        updated_at=now,
+    ):
+        return True
+    return _update(
+        session,
+        held,
+        status=Status.queued,
+        worker=None,
+        lease_expires_at=None,
+        dispatched_at=None,
+        max_attempts=Experiment.max_attempts + 1,
+        updated_at=now,
+    )
+
+
 def reap(*, session: Session, now: datetime | None = None) -> ReapReport:
     """Deal with running experiments whose lease expired before `now` (the worker died or hung):
 

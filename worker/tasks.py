@@ -61,6 +61,7 @@ class Outcome(enum.StrEnum):
     diverged = Status.diverged.value
     cancelled = Status.cancelled.value
     failed = Status.failed.value
+    handed_back = "handed back"  # the worker stopped mid-run: queued again, to resume
 
 
 def sessions() -> sessionmaker[Session]:
