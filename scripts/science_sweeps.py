@@ -4,6 +4,7 @@
     nohup nice -n 19 .venv/bin/python scripts/science_sweeps.py run h3 > sweep-h3.log 2>&1 &
     .venv/bin/python scripts/science_sweeps.py report h3          # tables from what is stored
     .venv/bin/python scripts/science_sweeps.py run h3 --url http://gpu-host:8000  # paper size
+    .venv/bin/python scripts/science_sweeps.py report h3 h3-1024 --pool  # one fit over both
     scripts/science_sweeps.py run h3 --workers 2 --group-max 2 \
         --database-url postgresql+psycopg://postgres@127.0.0.1/silab_science \
         --broker-url redis://127.0.0.1:6379/12        # production parts, two slots
@@ -142,6 +143,11 @@ def main() -> int:
     parser.add_argument("names", nargs="+", help="sweeps/science-NAME.yaml")
     parser.add_argument("--url", help="a running silab service (default: start one)")
     parser.add_argument("--api-key")
+    parser.add_argument(
+        "--pool",
+        action="store_true",
+        help="report the NAMEs as one grid, in the first one's folder (e.g. h3 h3-1024)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one slot each)")
     parser.add_argument(
         "--database-url", help="e.g. postgresql+psycopg://...; default: SQLite in .silab-science/"
@@ -194,7 +200,11 @@ def main() -> int:
             for name, sweep_id in ids.items():
                 if args.command == "run":
                     follow(silab, sweep_id, name)
-                report(name).write(silab, sweep_id, name, OUT / name)
+                if not args.pool:
+                    report(name).write(silab, sweep_id, name, OUT / name)
+            if args.pool:
+                first, *rest = ids
+                report(first).write(silab, ids[first], first, OUT / first, [ids[n] for n in rest])
     finally:
         if service is not None:
             service.stop()
