@@ -500,6 +500,15 @@ class SilabClient:
         query = {"over": over, "statistic": statistic, **params}
         return self._request("GET", f"/sweeps/{sweep_id}/fair", params=query).json()
 
+    def sweep_boundary(
+        self, sweep_id: int, *, level: float, field: str = "test_mse", **params: Any
+    ) -> dict[str, Any]:
+        """GET /sweeps/{id}/boundary: per (target, algorithm, d) the x (params: x = samples,
+        total_samples or steps) at which the median of `field` first reaches `level`, and its
+        scaling fit over d (params: d_min, d_max, resamples)."""
+        query = {"level": level, "field": field, **params}
+        return self._request("GET", f"/sweeps/{sweep_id}/boundary", params=query).json()
+
     def get_bytes(self, path: str, **params: Any) -> bytes:
         """Any GET of the API as bytes, e.g. a plot: get_bytes("/sweeps/3/heatmap.png", x="d")."""
         return self._request("GET", path, params=params).content

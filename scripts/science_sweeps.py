@@ -4,6 +4,9 @@
     nohup nice -n 19 .venv/bin/python scripts/science_sweeps.py run h3 > sweep-h3.log 2>&1 &
     .venv/bin/python scripts/science_sweeps.py report h3          # tables from what is stored
     .venv/bin/python scripts/science_sweeps.py run h3 --url http://gpu-host:8000  # paper size
+    scripts/science_sweeps.py run h3 --workers 2 --group-max 2 \
+        --database-url postgresql+psycopg://postgres@127.0.0.1/silab_science \
+        --broker-url redis://127.0.0.1:6379/12        # production parts, two slots
 
 `run NAME…` submits sweeps/science-NAME.yaml to a service and follows it to the end, then writes
 the report. Without --url it starts its own service (reproduce_fig1.Service: SQLite database and
@@ -13,7 +16,9 @@ definition (nothing is queued twice), finished experiments stay finished, a runn
 retried from its last checkpoint. The service's address goes to .silab-science/url while it
 runs, so `report` uses it instead of starting a second worker on the same database.
 
-`report NAME` writes docs/results/science/NAME/: fair.md (the fair-baseline table: per target,
+`report NAME` writes docs/results/science/NAME/ (the generalization sweep: boundary.json,
+tables.md and curve.png from GET /sweeps/{id}/boundary, scripts/generalization_report.py;
+the others:) fair.md (the fair-baseline table: per target,
 algorithm and d the best step by the Kaplan–Meier median of held recovery, the winning value,
 the censored count, and the scaling fit over the winners, all from GET /sweeps/{id}/fair),
 fair.json (the API's answer verbatim) and cells.csv (every cell's KM statistics). Nothing here
@@ -93,6 +98,15 @@ class Snapshot(Service):
         return url
 
 
+def report(name: str) -> Any:
+    """The module that writes a sweep's report: the boundary view for the generalization curve,
+    the fair-baseline view for the scaling sweeps."""
+    import generalization_report
+    import science_report
+
+    return generalization_report if name == "generalization" else science_report
+
+
 def follow(silab: SilabClient, sweep_id: int, name: str) -> dict[str, Any]:
     last = ""
 
@@ -128,18 +142,41 @@ def main() -> int:
     parser.add_argument("names", nargs="+", help="sweeps/science-NAME.yaml")
     parser.add_argument("--url", help="a running silab service (default: start one)")
     parser.add_argument("--api-key")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (one slot each)")
+    parser.add_argument(
+        "--database-url", help="e.g. postgresql+psycopg://...; default: SQLite in .silab-science/"
+    )
+    parser.add_argument("--broker-url", help="e.g. redis://127.0.0.1:6379/12; default: SQLite")
+    parser.add_argument(
+        "--group-max", type=int, help="experiments per fused group (default: the service's)"
+    )
     args = parser.parse_args()
+    env = {
+        name: str(value)
+        for name, value in (
+            ("SILAB_DATABASE_URL", args.database_url),
+            ("SILAB_BROKER_URL", args.broker_url),
+            ("SILAB_GROUP_MAX_EXPERIMENTS", args.group_max),
+        )
+        if value is not None
+    }
     # SIGTERM (kill PID) must stop the service it started and record its CPU time too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     files = [sweep_file(name) for name in args.names]
     started = time.time()
     url, service = args.url or running_url(), None
-    if url is not None and args.command == "report" and args.url is None:
+    if (
+        url is not None
+        and args.command == "report"
+        and args.url is None
+        and not args.database_url
+        and (DATA / "silab.db").is_file()
+    ):
         service = Snapshot()  # a run is in progress: read a copy with this checkout's API
         url = service.start()
     elif url is None:
         DATA.mkdir(exist_ok=True)
-        service = Service(DATA)
+        service = Service(DATA, workers=args.workers, env=env)
         url = service.start()
         (DATA / "url").write_text(url)
     key = args.api_key or (service.api_key() if service else None)
@@ -148,14 +185,16 @@ def main() -> int:
         key = (DATA / "admin.key").read_text().strip()
     try:
         with SilabClient(url, api_key=key) as silab:
+            # every sweep is queued before any is followed, so all the slots stay busy
+            ids = {}
             for name, path in zip(args.names, files, strict=True):
                 sweep = silab.submit_sweep(path)
                 print(f"{name}: sweep {sweep['id']} ({'new' if sweep['created'] else 'stored'})")
+                ids[name] = sweep["id"]
+            for name, sweep_id in ids.items():
                 if args.command == "run":
-                    follow(silab, sweep["id"], name)
-                import science_report
-
-                science_report.write(silab, sweep["id"], name, OUT / name)
+                    follow(silab, sweep_id, name)
+                report(name).write(silab, sweep_id, name, OUT / name)
     finally:
         if service is not None:
             service.stop()

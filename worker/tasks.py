@@ -62,6 +62,7 @@ class Outcome(enum.StrEnum):
     cancelled = Status.cancelled.value
     failed = Status.failed.value
     timed_out = RunStatus.timed_out.value  # stored as failed, the limit in its error
+    handed_back = "handed back"  # the worker stopped mid-run: queued again, to resume
 
 
 def sessions() -> sessionmaker[Session]:
