@@ -9,6 +9,13 @@ One member whose spec, checkpoint or callbacks fail, or that diverges, fails alo
 (trainer.fused.run_group keeps the others going). A kill -9 of the process loses nothing: each
 member's lease runs out, the reaper requeues it, and it resumes from its own checkpoint.
 
+Each member's wall-clock limit (its spec's max_wall_s capped by SILAB_MAX_WALL_S, else that
+setting) counts from its own start in this attempt; a member that reaches it stops alone and
+ends failed, "wall-clock limit of N s reached after M samples", with its trace, a checkpoint
+where it stopped and its partial result kept. Per attempt: a run resumed after a kill, or
+retried by its owner, gets a fresh limit (the reaper's attempts bound the first; the second is
+someone's decision to give it more time).
+
 torch is imported here lazily, in the run child, never in the worker's parent process.
 """
 
@@ -184,7 +191,10 @@ def _train(
 
     spec = part[0][1]
     device = settings.device if settings.device != "auto" else spec.device
-    members = [fused.Member(sp, c.callbacks, resume) for c, sp, resume in part]
+    members = [
+        fused.Member(sp, c.callbacks, resume, wall_s=settings.wall_limit_s(sp.max_wall_s))
+        for c, sp, resume in part
+    ]
 
     def on_outcome(index: int, outcome: Result | BaseException) -> None:
         c = part[index][0]
