@@ -4,7 +4,7 @@ of the exponent. Pure function on plain lists (conventions: api.aggregate)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,3 +69,35 @@ def scaling_fit(ds: Sequence[float], samples: Sequence[float | None]) -> dict[st
         half = float(stats.t.ppf(T_LEVEL, n - 2)) * se
         out.update(exponent_se=se, exponent_ci95=[slope - half, slope + half])
     return out
+
+
+BOOTSTRAP_SEED = 20240602  # fixed: the same stored results give the same interval
+
+
+def log_slope(d: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
+    """(b, a) of log(values) = a + b·log(d) by least squares."""
+    b, a = np.polyfit(np.log(np.asarray(d, dtype=float)), np.log(np.asarray(values, float)), 1)
+    return float(b), float(a)
+
+
+def bootstrap_slope(
+    d: Sequence[float],
+    draw: Callable[[np.random.Generator], Sequence[float | None]],
+    resamples: int,
+) -> tuple[tuple[float, float] | None, int]:
+    """The 95% percentile interval of log_slope over `resamples` replicates, each drawn by
+    `draw(rng)` (one value per d, resampled over seeds; None where the replicate has no value,
+    e.g. a censored median: that replicate is left out and counted). The interval is None with
+    fewer than 20 usable replicates. Returns (interval, replicates left out)."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    slopes, left_out = [], 0
+    for _ in range(resamples):
+        sample = draw(rng)
+        if any(v is None for v in sample):
+            left_out += 1
+            continue
+        slopes.append(log_slope(d, [float(v) for v in sample if v is not None])[0])
+    if len(slopes) < 20:
+        return None, left_out
+    low, high = np.percentile(slopes, [2.5, 97.5])
+    return (float(low), float(high)), left_out

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 from scipy import stats  # type: ignore[import-untyped]
 
+from api.scaling_fit import bootstrap_slope, log_slope
+
 BOOTSTRAP_RESAMPLES = 1000
-BOOTSTRAP_SEED = 20240602  # fixed: the same stored results give the same interval
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,6 @@ class ScalingFit:
         return asdict(self)
 
 
-def _slope(d: np.ndarray, medians: np.ndarray) -> tuple[float, float]:
-    b, a = np.polyfit(np.log(d), np.log(medians), 1)
-    return float(b), float(a)
-
-
 def scaling_fit(
     groups: Sequence[tuple[float, Sequence[float | None], Sequence[float]]],
     resamples: int = BOOTSTRAP_RESAMPLES,
@@ -99,27 +95,20 @@ def scaling_fit(
                 "recovered within their budget); raise the budget or leave this d out"
             )
         medians.append(km.median)
-    ds = np.array([g[0] for g in groups], dtype=float)
-    b, a = _slope(ds, np.array(medians))
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    slopes, censored = [], 0
-    for _ in range(resamples):
-        sample = []
+    ds = [float(g[0]) for g in groups]
+    b, a = log_slope(ds, medians)
+
+    def draw(rng: np.random.Generator) -> list[float | None]:
+        sample: list[float | None] = []
         for _, times, budgets in groups:
             pick = rng.integers(0, len(times), len(times))
-            km = kaplan_meier([times[i] for i in pick], [budgets[i] for i in pick])
-            if km.median is None:
-                break
-            sample.append(km.median)
-        if len(sample) < len(groups):
-            censored += 1
-            continue
-        slopes.append(_slope(ds, np.array(sample))[0])
-    ci = None
-    if len(slopes) >= 20:
-        low, high = np.percentile(slopes, [2.5, 97.5])
-        ci = (float(low), float(high))
-    return ScalingFit(b, a, ci, ds.tolist(), medians, resamples, censored)
+            sample.append(kaplan_meier([times[i] for i in pick], [budgets[i] for i in pick]).median)
+            if sample[-1] is None:
+                break  # this replicate is censored: the later d need not be drawn
+        return sample
+
+    ci, censored = bootstrap_slope(ds, draw, resamples)
+    return ScalingFit(b, a, ci, ds, medians, resamples, censored)
 
 
 def finite(value: Any) -> float | None:

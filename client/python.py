@@ -422,6 +422,12 @@ class SilabClient:
     def retry(self, experiment_id: int) -> dict[str, Any]:
         return self._request("POST", f"/experiments/{experiment_id}/retry").json()
 
+    def set_priority(self, experiment_id: int, priority: int | str) -> dict[str, Any]:
+        """A queued experiment's new priority: low, normal, high or an integer (409 when it
+        is no longer queued). Setting it twice is harmless, so a lost answer is asked again."""
+        path = f"/experiments/{experiment_id}/priority"
+        return self._request("POST", path, json={"priority": priority}, safe=True).json()
+
     def delete(self, experiment_id: int) -> None:
         """Delete a queued or finished experiment with its trace (owner or admin)."""
         self._request("DELETE", f"/experiments/{experiment_id}")
@@ -453,6 +459,11 @@ class SilabClient:
 
     def cancel_sweep(self, sweep_id: int) -> dict[str, Any]:
         return self._request("POST", f"/sweeps/{sweep_id}/cancel", safe=True).json()
+
+    def set_sweep_priority(self, sweep_id: int, priority: int | str) -> dict[str, Any]:
+        """Every queued experiment of the sweep gets `priority`: {sweep_id, priority, changed}."""
+        path = f"/sweeps/{sweep_id}/priority"
+        return self._request("POST", path, json={"priority": priority}, safe=True).json()
 
     def wait_sweep(
         self,
@@ -499,6 +510,15 @@ class SilabClient:
         fit over the winners (params: d_min, d_max, resamples)."""
         query = {"over": over, "statistic": statistic, **params}
         return self._request("GET", f"/sweeps/{sweep_id}/fair", params=query).json()
+
+    def sweep_boundary(
+        self, sweep_id: int, *, level: float, field: str = "test_mse", **params: Any
+    ) -> dict[str, Any]:
+        """GET /sweeps/{id}/boundary: per (target, algorithm, d) the x (params: x = samples,
+        total_samples or steps) at which the median of `field` first reaches `level`, and its
+        scaling fit over d (params: d_min, d_max, resamples)."""
+        query = {"level": level, "field": field, **params}
+        return self._request("GET", f"/sweeps/{sweep_id}/boundary", params=query).json()
 
     def get_bytes(self, path: str, **params: Any) -> bytes:
         """Any GET of the API as bytes, e.g. a plot: get_bytes("/sweeps/3/heatmap.png", x="d")."""

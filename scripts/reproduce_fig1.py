@@ -65,10 +65,15 @@ def free_port() -> int:
 
 
 class Service:
-    """api + worker on the embedded default, in their own process groups; stopped on exit."""
+    """api + `workers` worker processes (one slot each), in their own process groups; stopped on
+    exit. The embedded default (SQLite database and broker) unless `env` names others
+    (SILAB_DATABASE_URL, SILAB_BROKER_URL, SILAB_GROUP_MAX_EXPERIMENTS...)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.workers = workers
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -80,6 +85,8 @@ class Service:
             "MKL_NUM_THREADS": "1",
             "SILAB_DATA_DIR": str(data_dir),
             "SILAB_DEVICE": "cpu",
+            "SILAB_WORKER_SLOTS": str(max(workers, 1)),  # an API alone still plans one slot
+            **(env or {}),
         }
         self.url = ""
 
@@ -96,16 +103,20 @@ class Service:
         self.url = f"http://127.0.0.1:{port}"
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        for name, argv in (
+        api = [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"]
+        # beat (the dispatcher's clock) runs embedded in the first worker only
+        workers = [
             (
-                "api",
-                [sys.executable, "-m", "api", "--port", str(port), "--log-level", "warning"],
-            ),
-            (
-                "worker",
-                celery_argv(beat_schedule=self.data_dir / "beat-schedule", loglevel="warning"),
-            ),
-        ):
+                f"worker{k or ''}",
+                celery_argv(
+                    node=f"w{k}@%h",
+                    beat_schedule=self.data_dir / "beat-schedule" if k == 0 else None,
+                    loglevel="warning",
+                ),
+            )
+            for k in range(self.workers)
+        ]
+        for name, argv in [("api", api), *workers]:
             with (logs / f"{name}.log").open("ab") as out:
                 self.procs.append(
                     subprocess.Popen(

@@ -1,0 +1,148 @@
+"""The end of an attempt, written by the worker that ran it: finish (completed, diverged or
+cancelled, with the result), fail (an error) and mark_cancelled (stopped on request). Each is
+conditional on the attempt still owning the experiment."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import Status
+from db.queue.conditional import running_attempt, update_where
+from db.queue.summary import SUMMARY_COLUMNS
+from db.types import now_utc as _now
+
+# Statuses a run can end in through `finish`.
+FINISH_STATUSES = (Status.completed, Status.diverged, Status.cancelled)
+# Longest error text kept.
+MAX_ERROR_CHARS = 20_000
+
+
+def finish(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    status: Status | str,
+    summary: Mapping[str, Any],
+    result: Mapping[str, Any],
+    now: datetime | None = None,
+) -> bool:
+    """Record the end of a run: status (completed, diverged or cancelled), the summary columns
+    (see `summary_from_result`), the full `result` (non-finite floats become null) and
+    finished_at, in one UPDATE conditional on (id, attempt, status='running'). A diverged run's
+    `error` says so (the trainer's message: at which step, how many seeds), never null.
+
+    Returns False when the attempt no longer owns the experiment (reaped, cancelled while queued
+    again, …): then nothing is written.
+    """
+    status = Status(status)
+    if status not in FINISH_STATUSES:
+        raise ValueError(f"finish takes one of {', '.join(FINISH_STATUSES)}, not {status}")
+    unknown = set(summary) - set(SUMMARY_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown summary fields: {sorted(unknown)}")
+    now = _now(now)
+    values: dict[str, Any] = {name: _json_safe(summary.get(name)) for name in SUMMARY_COLUMNS}
+    if isinstance(result.get("samples"), int):
+        values["samples_done"] = result["samples"]
+    return update_where(
+        session,
+        running_attempt(experiment_id, attempt),
+        status=status,
+        result=_json_safe(dict(result)),
+        error=diverged_error(result) if status == Status.diverged.value else None,
+        lease_expires_at=None,
+        finished_at=now,
+        updated_at=now,
+        **values,
+    )
+
+
+def diverged_error(result: Mapping[str, Any]) -> str:
+    """Why a diverged run stopped, for `error`: the trainer's message, else a count of seeds."""
+    message = str(result.get("message") or "").strip()
+    if message:
+        return _clip(message + ": a non-finite value stopped those seeds (a smaller step helps)")
+    seeds = list(result.get("seeds") or [])
+    count = sum(s.get("diverged_at_step") is not None for s in seeds)
+    return f"diverged ({count} of {len(seeds)} seeds): a non-finite value stopped them"
+
+
+def fail(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    error: str,
+    result: Mapping[str, Any] | None = None,
+    samples_done: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """running → failed with the error text (truncated to MAX_ERROR_CHARS), conditional on
+    (id, attempt, status='running'). No retry by itself: an error is assumed to repeat; the user
+    retries. A run stopped by its wall-clock limit also keeps its partial `result` and how far
+    it got (`samples_done`); the summary columns stay empty, as it did not finish. Returns False
+    when the attempt no longer owns the experiment."""
+    now = _now(now)
+    values: dict[str, Any] = {}
+    if result is not None:
+        values["result"] = _json_safe(dict(result))
+    if samples_done is not None:
+        values["samples_done"] = samples_done
+    return update_where(
+        session,
+        running_attempt(experiment_id, attempt),
+        status=Status.failed,
+        error=_clip(error),
+        lease_expires_at=None,
+        finished_at=now,
+        updated_at=now,
+        **values,
+    )
+
+
+def mark_cancelled(
+    experiment_id: int,
+    *,
+    session: Session,
+    attempt: int,
+    samples_done: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """running → cancelled for an attempt that stopped because a cancel was requested (its trace
+    and checkpoint are kept). Conditional on (id, attempt, status='running')."""
+    now = _now(now)
+    values: dict[str, Any] = {}
+    if samples_done is not None:
+        values["samples_done"] = samples_done
+    return update_where(
+        session,
+        running_attempt(experiment_id, attempt),
+        status=Status.cancelled,
+        lease_expires_at=None,
+        finished_at=now,
+        updated_at=now,
+        **values,
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats by None (PostgreSQL's JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _clip(error: str) -> str:
+    if len(error) <= MAX_ERROR_CHARS:
+        return error
+    return error[: MAX_ERROR_CHARS - 20] + "\n… (truncated)"

@@ -1,0 +1,70 @@
+"""Retry, the API side: an ended experiment goes back in the queue with more attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete
+from sqlalchemy.orm import Session
+
+from db import traces
+from db.models import Checkpoint, Experiment, Status
+from db.queue.conditional import update_where
+from db.queue.summary import SUMMARY_COLUMNS
+from db.types import now_utc as _now
+
+# A retry gives the experiment this many more attempts.
+DEFAULT_RETRY_ATTEMPTS = 3
+# Statuses `retry` puts back in the queue.
+RETRYABLE = (Status.failed, Status.cancelled, Status.diverged)
+
+
+def retry(
+    experiment_id: int,
+    *,
+    session: Session,
+    extra_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+    from_scratch: bool = False,
+    now: datetime | None = None,
+) -> bool:
+    """failed / cancelled / diverged → queued, with a renewed attempt budget
+    (max_attempts = attempt + extra_attempts). Clears error, result, the summary columns,
+    finished_at, the lease, the worker, cancel_requested and dispatched_at (so the dispatcher
+    sends it).
+
+    The trace and the checkpoint are kept: the next attempt resumes from the checkpoint and its
+    points dedupe against the stored ones. from_scratch=True deletes both (and samples_done),
+    e.g. after a change that makes the old numbers wrong.
+
+    Returns True when requeued; False when there is no such id or it is not in a retryable state
+    (queued, running, completed).
+    """
+    if extra_attempts < 1:
+        raise ValueError("extra_attempts must be at least 1")
+    now = _now(now)
+    values: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
+    if from_scratch:
+        values["samples_done"] = 0
+    requeued = update_where(
+        session,
+        and_(
+            Experiment.id == experiment_id,
+            Experiment.status.in_(RETRYABLE),
+        ),
+        status=Status.queued,
+        max_attempts=Experiment.attempt + extra_attempts,
+        error=None,
+        result=None,
+        finished_at=None,
+        lease_expires_at=None,
+        worker=None,
+        cancel_requested=False,
+        dispatched_at=None,
+        updated_at=now,
+        **values,
+    )
+    if requeued and from_scratch:
+        traces.remove(experiment_id, session=session)
+        session.execute(delete(Checkpoint).where(Checkpoint.experiment_id == experiment_id))
+    return requeued
