@@ -104,7 +104,7 @@ class Experiment(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     owner: Mapped[str] = mapped_column(String(100), index=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[Status] = mapped_column(str_enum(Status), default=Status.queued)
+    status: Mapped[Status] = mapped_column(str_enum(Status, check="status"), default=Status.queued)
 
     # The spec as validated by trainer.spec (defaults filled in), and its sha256.
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
