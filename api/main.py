@@ -40,6 +40,7 @@ from api.routes import (
     meta,
     metrics,
     plots,
+    priority,
     queue,
     science,
     stream,
@@ -57,6 +58,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 ROUTES = (
     experiments,
     queue,
+    priority,
     traces,
     health,
     meta,

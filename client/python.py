@@ -422,6 +422,12 @@ class SilabClient:
     def retry(self, experiment_id: int) -> dict[str, Any]:
         return self._request("POST", f"/experiments/{experiment_id}/retry").json()
 
+    def set_priority(self, experiment_id: int, priority: int | str) -> dict[str, Any]:
+        """A queued experiment's new priority: low, normal, high or an integer (409 when it
+        is no longer queued). Setting it twice is harmless, so a lost answer is asked again."""
+        path = f"/experiments/{experiment_id}/priority"
+        return self._request("POST", path, json={"priority": priority}, safe=True).json()
+
     def delete(self, experiment_id: int) -> None:
         """Delete a queued or finished experiment with its trace (owner or admin)."""
         self._request("DELETE", f"/experiments/{experiment_id}")
@@ -453,6 +459,11 @@ class SilabClient:
 
     def cancel_sweep(self, sweep_id: int) -> dict[str, Any]:
         return self._request("POST", f"/sweeps/{sweep_id}/cancel", safe=True).json()
+
+    def set_sweep_priority(self, sweep_id: int, priority: int | str) -> dict[str, Any]:
+        """Every queued experiment of the sweep gets `priority`: {sweep_id, priority, changed}."""
+        path = f"/sweeps/{sweep_id}/priority"
+        return self._request("POST", path, json={"priority": priority}, safe=True).json()
 
     def wait_sweep(
         self,

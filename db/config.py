@@ -47,7 +47,8 @@ class DbSettings(LocalSettings):
 class LabSettings(LocalSettings):
     """What the API and the worker must agree on: the broker, the pool's size and resend interval
     (the API runs a dispatch round after a submit and answers queue positions with the same rule
-    as the worker's dispatcher), and the lab default of a user's running limit. ApiSettings and
+    as the worker's dispatcher), the lab default of a user's running limit, and the wall-clock
+    limit of a run (the API refuses a spec above it, the worker stops a run at it). ApiSettings and
     WorkerSettings extend this class."""
 
     broker_url: str | None = Field(
@@ -65,6 +66,17 @@ class LabSettings(LocalSettings):
     default_max_running: int | None = Field(
         None, gt=0, description="lab default of a user's running experiments (None: no limit)"
     )
+    max_wall_s: float = Field(
+        86400.0,
+        gt=0.0,
+        description="wall-clock limit of one attempt of a run: the API refuses a spec's "
+        "max_wall_s above it (422), the worker applies it to a spec that names none",
+    )
+
+    def wall_limit_s(self, requested: float | None) -> float:
+        """The wall-clock limit a run gets: the spec's max_wall_s, else this server's, and
+        never more than this server's (a spec accepted under a larger one is capped too)."""
+        return min(requested or self.max_wall_s, self.max_wall_s)
 
     @property
     def broker(self) -> str:

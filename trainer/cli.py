@@ -9,7 +9,8 @@ number and `--set phase1.stages.0.lr=0.3/d` stays an expression. Bad input (unkn
 path, invalid spec, missing file) prints one paragraph on stderr and exits with status 2.
 
 Exit status of `run`: 0 when the run completed or diverged (both are results; see `status` in the
-JSON), 1 when it was interrupted (Ctrl-C: the partial result is still written), 2 on bad input.
+JSON), 1 when it was interrupted (Ctrl-C, or the spec's `max_wall_s` reached: the partial result
+is still written), 2 on bad input.
 
 The result file holds Result.to_dict() plus `spec` (the validated spec, defaults filled in),
 `spec_hash`, `facts` and `trace` (every evaluation point). It is written atomically: a reader
@@ -248,7 +249,8 @@ def command_run(args: argparse.Namespace) -> int:
     document = result_document(spec, result, callbacks.trace)
     write_atomic(out, json.dumps(document, indent=1, allow_nan=False, default=_json_default))
     print(_summary(result, out), file=sys.stderr)
-    return EXIT_INTERRUPTED if result.status == RunStatus.cancelled else EXIT_OK
+    stopped = result.status in (RunStatus.cancelled, RunStatus.timed_out)
+    return EXIT_INTERRUPTED if stopped else EXIT_OK
 
 
 def _json_default(value: Any) -> Any:

@@ -30,6 +30,10 @@ class Member:
     spec: ExperimentSpec
     callbacks: Callbacks = field(default_factory=NoCallbacks)
     resume: dict[str, Any] | None = None
+    # Seconds of wall-clock time from the member's start in run_group after which it stops
+    # (status timed_out); None: the spec's max_wall_s (None there too: no limit). The worker
+    # passes the server's effective limit (db.config.LabSettings.wall_limit_s).
+    wall_s: float | None = None
 
 
 @dataclass(eq=False)  # identity: an experiment is one object however its tensors compare
@@ -43,6 +47,7 @@ class Experiment:
     schedule: Schedule
     stage_ends: list[int]
     initial: RunState
+    wall_s: float | None = None  # Member.wall_s, resolved
     started: float = field(default_factory=time.perf_counter)
     last_poll: float = field(default_factory=time.perf_counter)
     last_checkpoint: float = field(default_factory=time.perf_counter)
@@ -85,9 +90,11 @@ class Experiment:
         tracker = Tracker(Criteria(tuple(ev.thresholds), ev.held_threshold, ev.held_floor), S)
         if member.resume is not None and "recovery" in member.resume:  # older ones lack it
             tracker.load(member.resume["recovery"])
+        wall_s = member.wall_s if member.wall_s is not None else spec.max_wall_s
         return Experiment(
-            spec, r, member.callbacks, target, act, fixed, schedule, ends, state, recovery=tracker
-        )
+            spec, r, member.callbacks, target, act, fixed, schedule, ends, state,
+            wall_s=wall_s, recovery=tracker,
+        )  # fmt: skip
 
     @property
     def gd(self) -> bool:
@@ -160,7 +167,7 @@ def result_of(
     }
     return Result(
         status=status,
-        message=_message(status, lanes.diverged_at_step, lanes.step),
+        message=_message(e, status, lanes),
         seeds=seeds,
         samples=e.samples_at(lanes.step),
         steps=lanes.step,
@@ -172,12 +179,16 @@ def result_of(
     )
 
 
-def _message(status: RunStatus, diverged: list[int | None], step: int) -> str:
+def _message(e: Experiment, status: RunStatus, lanes: RunState) -> str:
     if status is RunStatus.diverged:
+        diverged = lanes.diverged_at_step
         first = min(s for s in diverged if s is not None)
         count = sum(s is not None for s in diverged)
         return f"diverged at step {first} ({count} of {len(diverged)} seeds)"
-    return f"cancelled at step {step}" if status is RunStatus.cancelled else ""
+    if status is RunStatus.timed_out:
+        samples = e.samples_at(lanes.step)
+        return f"wall-clock limit of {e.wall_s:g} s reached after {samples} samples"
+    return f"cancelled at step {lanes.step}" if status is RunStatus.cancelled else ""
 
 
 def dtype_of(spec: ExperimentSpec) -> torch.dtype:

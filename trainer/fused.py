@@ -10,6 +10,12 @@ every `checkpoint_every_s`, `on_progress` if the callbacks have it), its resume 
 Result. An experiment whose seeds have all diverged, that is cancelled, or whose callbacks raise
 leaves its cohort (its lanes are compacted out) and the others go on; its entry in the returned
 list is its Result, or the exception it raised.
+
+Wall-clock limits (Member.wall_s) are per experiment too, each counted from that experiment's
+own start in this call: at the first chunk boundary past its limit an experiment leaves its
+cohort with status timed_out, a checkpoint taken there, while the others go on. The clock is
+wall time, not the member's share of it: fused members that take turns each see the whole
+group's time pass. Phase II, once begun, runs to its end.
 """
 
 from __future__ import annotations
@@ -182,11 +188,15 @@ def _decide(
         return RunStatus.diverged
     if st.step >= e.r.total_steps:
         return RunStatus.completed
+    if e.wall_s is not None and now - e.started >= e.wall_s:
+        # A checkpoint where it stopped, so that a retry (a fresh limit) goes on from here.
+        _progress(e, st.step)
+        state = e.checkpoint(st.take(idx))
+        _guard(e, lambda: e.callbacks.on_checkpoint(state))
+        return RunStatus.timed_out
     if now - e.last_poll >= STOP_POLL_S or evaluated:
         e.last_poll = now
-        progress = getattr(e.callbacks, "on_progress", None)
-        if progress is not None:
-            _guard(e, lambda: progress(st.step, e.samples_at(st.step)))
+        _progress(e, st.step)
         if _guard(e, e.callbacks.should_stop):
             return RunStatus.cancelled
     if e.outcome is None and now - e.last_checkpoint >= every_s:
@@ -194,6 +204,12 @@ def _decide(
         _guard(e, lambda: e.callbacks.on_checkpoint(state))
         e.last_checkpoint = time.perf_counter()
     return None
+
+
+def _progress(e: Experiment, step: int) -> None:
+    progress = getattr(e.callbacks, "on_progress", None)
+    if progress is not None:
+        _guard(e, lambda: progress(step, e.samples_at(step)))
 
 
 def _settle(c: Cohort, e: Experiment, idx: list[int], status: RunStatus, run: _Run) -> None:

@@ -6,7 +6,7 @@ same shape and every branch the update takes is the same, so stacking the lanes 
 dimension changes no lane's numbers (trainer/linalg.py keeps each seed's BLAS blocks aligned).
 What may differ between fused experiments: step sizes and budgets of every stage, the target
 (Hermite coefficients, noise, θ), the seeds, the evaluation schedule, the thresholds, the
-initialisation of a and b (given their kind), Phase II.
+initialisation of a and b (given their kind), Phase II, the wall-clock limit (per experiment).
 
 Inside a group, lanes that also share `lockstep_key` (the same stage ends, evaluation positions
 and zero inner steps) advance chunk by chunk in one tensor program (a *cohort*); other cohorts of

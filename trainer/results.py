@@ -51,6 +51,9 @@ class RunStatus(enum.StrEnum):
     completed = "completed"
     cancelled = "cancelled"  # should_stop() returned True
     diverged = "diverged"  # a non-finite value stopped every seed
+    # The wall-clock limit stopped it (the worker records an experiment that ends so as failed,
+    # with the message as its error).
+    timed_out = "timed_out"
 
 
 @dataclass

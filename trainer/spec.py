@@ -69,6 +69,10 @@ def target_preset(name: str) -> dict[int, float]:
 # sample count no longer fits a BIGINT or finishes in a lifetime.
 MAX_COEFFICIENT = 1e6
 MAX_COUNT = 2**53
+# Largest wall-clock limit a spec may ask for (a year): a server's SILAB_MAX_WALL_S caps it lower.
+MAX_WALL_S = 365 * 86400.0
+# Fields of ExperimentSpec that do not change what a run computes, left out of spec_hash.
+_NOT_HASHED = {"max_wall_s"}
 
 
 class Strict(BaseModel):
@@ -414,6 +418,14 @@ class ExperimentSpec(Strict):
     max_memory_gb: float = Field(
         DEFAULT_MAX_MEMORY_GB, gt=0.0, description="refuse specs whose memory estimate exceeds this"
     )
+    max_wall_s: float | None = Field(
+        None,
+        gt=0.0,
+        le=MAX_WALL_S,
+        description="stop one attempt of the run after this many seconds of wall-clock time "
+        "(it ends failed, its trace and a checkpoint kept); None: the server's limit, which "
+        "also caps this (SILAB_MAX_WALL_S)",
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -467,7 +479,11 @@ class ExperimentSpec(Strict):
         return canonical_json(self.model_dump(mode="json"))
 
     def spec_hash(self) -> str:
-        return canonical_hash(self.model_dump(mode="json"))
+        """The hash of what the run computes. `max_wall_s` is left out: it decides when a run
+        stops, never a number it computes, and a checkpoint checks this hash, so a run resumes
+        under any limit; leaving it out also keeps the hash of every spec written before the
+        field existed (and of their in-flight checkpoints) unchanged."""
+        return canonical_hash(self.model_dump(mode="json", exclude=_NOT_HASHED))
 
     def facts(self) -> dict[str, Any]:
         """Derived facts the service shows next to a spec (information exponents, memory)."""

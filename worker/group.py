@@ -9,6 +9,13 @@ One member whose spec, checkpoint or callbacks fail, or that diverges, fails alo
 (trainer.fused.run_group keeps the others going). A kill -9 of the process loses nothing: each
 member's lease runs out, the reaper requeues it, and it resumes from its own checkpoint.
 
+Each member's wall-clock limit (its spec's max_wall_s capped by SILAB_MAX_WALL_S, else that
+setting) counts from its own start in this attempt; a member that reaches it stops alone and
+ends failed, "wall-clock limit of N s reached after M samples", with its trace, a checkpoint
+where it stopped and its partial result kept. Per attempt: a run resumed after a kill, or
+retried by its owner, gets a fresh limit (the reaper's attempts bound the first; the second is
+someone's decision to give it more time).
+
 torch is imported here lazily, in the run child, never in the worker's parent process.
 """
 
@@ -68,10 +75,48 @@ def execute_group(
             _train(part, done, sessions, settings)
         except Exception as error:  # noqa: BLE001 - the part's program failed: its members
             _conclude_rest(part, error, done, sessions, settings)
-        except BaseException as error:  # SystemExit, KeyboardInterrupt: recorded, re-raised
-            _conclude_rest(ready, error, done, sessions, settings)
+        except BaseException:  # SystemExit, KeyboardInterrupt: this process is stopping
+            _hand_back(ready, done, sessions, settings)
             raise
     return done
+
+
+def _hand_back(
+    ready: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
+    done: dict[int, Outcome],
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+) -> None:
+    """The worker is being stopped (SIGTERM to its process group: systemd, a deploy, a
+    launcher's stop, billiard raising SystemExit in the pool child) while members train: give
+    each unfinished one back to the queue with the trace points it has, so the next worker
+    resumes it from its checkpoint at once. Failing them would lose the runs to a deploy, and
+    leaving them running would idle them until their leases ran out."""
+    for c, _, _ in ready:
+        if done[c.experiment_id] is not Outcome.not_claimed:
+            continue
+        c.callbacks.close()
+        _flush_quietly(c.callbacks)
+
+        def release(session: Session, c: _Claimed = c) -> bool:
+            return queue.release(c.experiment_id, session=session, attempt=c.attempt)
+
+        try:
+            final_write.land(
+                release,
+                sessions=sessions,
+                what=f"experiment {c.experiment_id} attempt {c.attempt}: hand back",
+                retry_for_s=min(settings.final_write_retry_s, 5.0),  # the process is going away
+            )
+        except Exception:  # unreachable: its lease runs out and the reaper requeues it
+            log.exception("experiment %s: could not hand it back", c.experiment_id)
+            continue
+        done[c.experiment_id] = Outcome.handed_back
+        log.warning(
+            "experiment %s attempt %s: handed back to the queue (worker stopping)",
+            c.experiment_id,
+            c.attempt,
+        )
 
 
 def _conclude_rest(
@@ -146,7 +191,10 @@ def _train(
 
     spec = part[0][1]
     device = settings.device if settings.device != "auto" else spec.device
-    members = [fused.Member(sp, c.callbacks, resume) for c, sp, resume in part]
+    members = [
+        fused.Member(sp, c.callbacks, resume, wall_s=settings.wall_limit_s(sp.max_wall_s))
+        for c, sp, resume in part
+    ]
 
     def on_outcome(index: int, outcome: Result | BaseException) -> None:
         c = part[index][0]

@@ -61,6 +61,8 @@ class Outcome(enum.StrEnum):
     diverged = Status.diverged.value
     cancelled = Status.cancelled.value
     failed = Status.failed.value
+    timed_out = RunStatus.timed_out.value  # stored as failed, the limit in its error
+    handed_back = "handed back"  # the worker stopped mid-run: queued again, to resume
 
 
 def sessions() -> sessionmaker[Session]:
@@ -168,6 +170,17 @@ def _persist(
         if result.status == RunStatus.cancelled:
             return queue.mark_cancelled(
                 experiment_id, session=session, attempt=attempt, samples_done=result.samples
+            )
+        if result.status == RunStatus.timed_out:
+            # failed, not a status of its own: the run did not finish, and `error` says why
+            # ("wall-clock limit of N s reached after M samples"); the partial result is kept.
+            return queue.fail(
+                experiment_id,
+                session=session,
+                attempt=attempt,
+                error=result.message,
+                result=document,
+                samples_done=result.samples,
             )
         return queue.finish(
             experiment_id,

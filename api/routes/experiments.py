@@ -112,7 +112,7 @@ def submit_batch(
 )
 def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     spec = body.spec
-    submissions.check_memory(spec, settings=settings)
+    submissions.check_limits(spec, settings=settings)
     return SpecValidationPublic(
         valid=True,
         spec=spec.model_dump(mode="json"),

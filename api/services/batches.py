@@ -13,7 +13,7 @@ from api.config import ApiSettings
 from api.schemas import ExperimentBatchCreate
 from api.services import accounts as account_rules
 from api.services.errors import Invalid
-from api.services.submissions import Dispatch, check_memory
+from api.services.submissions import Dispatch, check_limits
 
 # A 422 lists at most this many broken items (the first ones); the count says how many in all.
 MAX_ISSUES = 100
@@ -41,7 +41,7 @@ def submit_batch(
     for i, item in enumerate(items):
         resolved = item.spec.resolved()
         try:
-            check_memory(item.spec, settings=settings, resolved=resolved)
+            check_limits(item.spec, settings=settings, resolved=resolved)
         except Invalid as error:
             issues.extend(error.within("body", "items", i).issues)
             continue

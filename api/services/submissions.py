@@ -25,12 +25,20 @@ from trainer.spec import ExperimentSpec, Resolved, memory_estimate_bytes, trace_
 Dispatch = Callable[[], object]
 
 
-def check_memory(
+def check_limits(
     spec: ExperimentSpec, *, settings: ApiSettings, resolved: Resolved | None = None
 ) -> None:
     """Invalid when the spec's memory estimate is above the server's limit (a spec may lower its
-    own `max_memory_gb`, never raise the server's), or when it would store more trace points
-    than SILAB_MAX_TRACE_POINTS (`eval.every: 1` wrote 5·10³ rows/s, ~115 GiB a day)."""
+    own `max_memory_gb`, never raise the server's), when it would store more trace points
+    than SILAB_MAX_TRACE_POINTS (`eval.every: 1` wrote 5·10³ rows/s, ~115 GiB a day), or when
+    it asks for a wall-clock limit above SILAB_MAX_WALL_S."""
+    if spec.max_wall_s is not None and spec.max_wall_s > settings.max_wall_s:
+        raise Invalid(
+            ("body", "spec", "max_wall_s"),
+            f"= {spec.max_wall_s:g} s is above this server's wall-clock limit of "
+            f"{settings.max_wall_s:g} s per run (SILAB_MAX_WALL_S); ask for at most that, or "
+            "leave it out to get it",
+        )
     # The two facts it needs, not spec.facts(): its Hermite exponents cost ~10 ms a spec.
     resolved = resolved or spec.resolved()
     points = trace_points(spec, resolved)
@@ -68,7 +76,7 @@ def submit(
 ) -> Submission:
     """Store the experiment as queued (owner: the principal) with its audit record, commit, and
     ring the dispatcher's doorbell. The same key and body return what the first request created."""
-    check_memory(body.spec, settings=settings)
+    check_limits(body.spec, settings=settings)
     digest = _request_hash(body)
     if idempotency_key is not None:
         earlier = _replay(session, principal.name, idempotency_key, digest)

@@ -17,6 +17,7 @@ from api.schemas import SweepCreate
 from api.services import accounts as account_rules
 from api.services.errors import Invalid
 from api.services.pages import Page, id_page, page_size
+from api.services.submissions import check_limits
 from db.models import Experiment, Status, Sweep, SweepStatus
 
 
@@ -64,8 +65,9 @@ def submit(
     dispatch: Callable[[], object],
 ) -> SweepSubmission:
     """Expand the definition into experiments (Invalid naming the cell), check that the whole grid
-    fits the owner's queued limit, store sweep, experiments and audit record in one transaction,
-    then ring the dispatcher's doorbell. The same definition again returns the stored sweep."""
+    fits the server's limits and the owner's queued limit, store sweep, experiments and audit
+    record in one transaction, then ring the dispatcher's doorbell. The same definition again
+    returns the stored sweep."""
     definition = body.model_dump(mode="json", exclude_none=True)
     digest = sweep_hash(definition)
     existing = sweeps.find(session=session, owner=principal.name, sweep_hash=digest)
@@ -75,6 +77,13 @@ def submit(
         planned = expand(definition)
     except ExpansionError as error:
         raise Invalid(error.loc, str(error)) from None
+    for index, plan in enumerate(planned):
+        try:
+            check_limits(plan.spec, settings=settings)
+        except Invalid as error:  # named in the base (an axis may have set it), with its cell
+            loc, message = error.issues[0]
+            where = ("body", "base", *loc[2:])
+            raise Invalid(where, f"cell {index} {plan.cell_key}: {message}") from None
     account_rules.check_queued_limit(
         principal.name,
         principal.max_queued,

@@ -32,7 +32,9 @@ from db.queue.endings import (
     mark_cancelled,
 )
 from db.queue.leases import HeartbeatReply, heartbeat
+from db.queue.priorities import reprioritize
 from db.queue.reaper import ReapReport, reap
+from db.queue.releases import release
 from db.queue.retries import DEFAULT_RETRY_ATTEMPTS, RETRYABLE, retry
 from db.queue.summary import SUMMARY_COLUMNS, summary_from_result
 from db.queue.trace_points import trace_rows, write_trace
@@ -54,6 +56,8 @@ __all__ = [
     "load_checkpoint",
     "mark_cancelled",
     "reap",
+    "release",
+    "reprioritize",
     "request_cancel",
     "retry",
     "save_checkpoint",

@@ -79,12 +79,21 @@ def fail(
     session: Session,
     attempt: int,
     error: str,
+    result: Mapping[str, Any] | None = None,
+    samples_done: int | None = None,
     now: datetime | None = None,
 ) -> bool:
     """running → failed with the error text (truncated to MAX_ERROR_CHARS), conditional on
     (id, attempt, status='running'). No retry by itself: an error is assumed to repeat; the user
-    retries. Returns False when the attempt no longer owns the experiment."""
+    retries. A run stopped by its wall-clock limit also keeps its partial `result` and how far
+    it got (`samples_done`); the summary columns stay empty, as it did not finish. Returns False
+    when the attempt no longer owns the experiment."""
     now = _now(now)
+    values: dict[str, Any] = {}
+    if result is not None:
+        values["result"] = _json_safe(dict(result))
+    if samples_done is not None:
+        values["samples_done"] = samples_done
     return update_where(
         session,
         running_attempt(experiment_id, attempt),
@@ -93,6 +102,7 @@ def fail(
         lease_expires_at=None,
         finished_at=now,
         updated_at=now,
+        **values,
     )
 
 

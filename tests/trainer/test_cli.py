@@ -54,6 +54,18 @@ def test_run_a_tiny_preset_writes_the_result_json(tmp_path: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["result.json"], "no temporary files left"
 
 
+def test_a_run_that_reaches_its_wall_clock_limit_exits_1_with_its_partial_result(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "result.json"
+    endless = ["--set", "phase1.stages.0.samples=1e12", "--set", "max_wall_s=1e-9"]
+    done = python_m_trainer("run", "preset:tiny", "--out", str(out), *endless, "--device", "cpu")
+    assert done.returncode == 1, done.stderr
+    document = json.loads(out.read_text())
+    assert document["status"] == "timed_out"
+    assert document["message"].startswith("wall-clock limit of 1e-09 s reached after ")
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
