@@ -92,11 +92,14 @@ class Snapshot(Service):
 
 def report(name: str) -> Any:
     """The module that writes a sweep's report: the boundary view for the generalization curve,
-    the fair-baseline view for the scaling sweeps."""
+    a table of every cell for the ablations, the fair-baseline view for the scaling sweeps."""
+    import ablation_report
     import generalization_report
     import science_report
 
-    return generalization_report if name == "generalization" else science_report
+    if name.startswith("generalization"):  # also generalization-paper
+        return generalization_report
+    return ablation_report if name.startswith("ablations") else science_report
 
 
 def follow(silab: SilabClient, sweep_id: int, name: str) -> dict[str, Any]:

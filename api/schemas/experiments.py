@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from db.models import SORTED_NOT_NULL, SORTED_NULLABLE, Status
+from db.models import SORTED_NOT_NULL, SORTED_NULLABLE, Algorithm, Status
 from trainer.spec import ExperimentSpec
 
 # Whitespace as every regex engine here means it, spelled out: Python's, pydantic's (Rust) and
@@ -125,7 +125,7 @@ class ExperimentPublic(BaseModel):
     spec: dict[str, Any]
     spec_hash: str
     target: str = Field(description="target label: 'h3', 'h3+h4' or 'hermite:3=0.5,4=0.8'")
-    algorithm: str
+    algorithm: Algorithm
     d: int
     width: int
     seeds: int

@@ -146,7 +146,7 @@ def test_filters(client, rows, params, keep):
     )
 
 
-def test_bad_sort_cursor_and_status_are_client_errors(client, rows):
+def test_bad_sort_cursor_status_and_algorithm_are_client_errors(client, rows):
     bad_sort = client.get("/experiments", params={"sort": "spec"})
     assert bad_sort.status_code == 422 and bad_sort.json()["detail"][0]["loc"] == ["query", "sort"]
     assert client.get("/experiments", params={"cursor": "not-a-cursor"}).status_code == 400
@@ -155,6 +155,9 @@ def test_bad_sort_cursor_and_status_are_client_errors(client, rows):
     assert wrong.status_code == 400 and "belongs to sort 'd'" in wrong.json()["detail"]
     assert client.get("/experiments", params={"status": "sleeping"}).status_code == 422
     assert client.get("/experiments", params={"limit": 0}).status_code == 422
+    # the column holds an enum: an unknown algorithm is the caller's mistake, not an empty page
+    bad = client.get("/experiments", params={"algorithm": "sgd"})
+    assert bad.status_code == 422 and "algorithm" in bad.text
 
 
 def test_page_size_is_capped(make_client, rows):
