@@ -40,7 +40,7 @@ from trainer.spec import Unstated
 pytestmark = pytest.mark.slow
 
 # Examples per operation (x ~30 operations x 2 databases).
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 NOT_ABOUT_FORM = {401, 403, 404, 409, 429}
 UNSTATED = {kind.value for kind in Unstated}
 
