@@ -5,31 +5,22 @@ transaction of multi-row INSERTs; then one ring of the dispatcher's doorbell."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from api import audit, crud
-from api.accounts import Principal
-from api.config import ApiSettings
 from api.schemas import ExperimentBatchCreate
 from api.services import accounts as account_rules
+from api.services.context import Context
 from api.services.errors import Invalid
-from api.services.submissions import Dispatch, check_limits
+from api.services.submissions import check_limits
 
 # A 422 lists at most this many broken items (the first ones); the count says how many in all.
 MAX_ISSUES = 100
 
 
-def submit_batch(
-    body: ExperimentBatchCreate,
-    *,
-    session: Session,
-    principal: Principal,
-    settings: ApiSettings,
-    dispatch: Dispatch,
-) -> list[int]:
+def submit_batch(body: ExperimentBatchCreate, *, ctx: Context) -> list[int]:
     """Store every item as a queued experiment of the principal, or none: Invalid naming each
     broken item ("body", "items", i, ...), LimitExceeded when they do not all fit the queued
     limit. Returns the new ids in the order of the items."""
+    session, principal, settings = ctx.session, ctx.principal, ctx.settings
     items = body.items
     if len(items) > settings.max_batch:
         raise Invalid(
@@ -74,5 +65,5 @@ def submit_batch(
         ],
     )
     session.commit()
-    dispatch()
+    ctx.dispatch()
     return ids
