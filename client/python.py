@@ -160,13 +160,16 @@ class SilabClient:
         priority: int = 0,
         max_attempts: int = 3,
         chunk: int = BATCH_ITEMS,
+        idempotency_key: str | None = None,
     ) -> list[int]:
         """Submit many experiments with POST /experiments:batch, `chunk` items a request. Each
         request is one transaction (all its items or none; a 422 names the item's index in that
         request); when one fails, the chunks before it stay stored. An item is a spec source (a
         dict, a file, `preset:NAME`) or a submission mapping with a `spec` key and its own
         name, tags, priority or max_attempts; `tags` are added to every item's. Returns the ids
-        in the order of the items. Not retried: a batch has no Idempotency-Key."""
+        in the order of the items. Each request carries an Idempotency-Key (`KEY-<chunk>`, a
+        fresh one by default), so a request whose answer was lost is retried safely: the
+        server answers the first one's ids and stores nothing twice."""
         shared = list(tags)
         bodies = []
         for item in items:
@@ -178,9 +181,14 @@ class SilabClient:
             body["tags"] = sorted({*body.get("tags", ()), *shared})
             bodies.append(body)
         ids: list[int] = []
+        key = idempotency_key or f"silab-client-{uuid.uuid4()}"
         for start in range(0, len(bodies), max(1, chunk)):
             part = {"items": bodies[start : start + max(1, chunk)]}
-            ids += self._request("POST", "/experiments:batch", json=part).json()["ids"]
+            headers = {"Idempotency-Key": f"{key}-{start}"}
+            answer = self._request(
+                "POST", "/experiments:batch", json=part, headers=headers, safe=True
+            )
+            ids += answer.json()["ids"]
         return ids
 
     def validate(

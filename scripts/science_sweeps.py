@@ -97,8 +97,9 @@ def report(name: str) -> Any:
     import generalization_report
     import science_report
 
-    special = {"generalization": generalization_report, "ablations": ablation_report}
-    return special.get(name, science_report)
+    if name.startswith("generalization"):  # also generalization-paper
+        return generalization_report
+    return ablation_report if name.startswith("ablations") else science_report
 
 
 def follow(silab: SilabClient, sweep_id: int, name: str) -> dict[str, Any]:
