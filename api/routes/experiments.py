@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import CurrentUser, DispatchDep, ExperimentDep, SessionDep, SettingsDep
+from api.deps import ContextDep, ExperimentDep, SettingsDep
 from api.query import FiltersDep, one_of
 from api.responses import INVALID, NOT_FOUND, OVER_LIMIT, error
 from api.schemas import (
@@ -48,23 +48,13 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
 )
 def submit(
     body: ExperimentCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    dispatch: DispatchDep,
+    ctx: ContextDep,
     response: Response,
     idempotency_key: Annotated[
         str | None, Header(min_length=1, max_length=200, description="retry-safe submission")
     ] = None,
 ) -> ExperimentPublic:
-    done = submissions.submit(
-        body,
-        session=session,
-        principal=user,
-        settings=settings,
-        dispatch=dispatch,
-        idempotency_key=idempotency_key,
-    )
+    done = submissions.submit(body, ctx=ctx, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/experiments/{done.experiment.id}"
     if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -100,9 +90,7 @@ def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     responses={**error(400, "a cursor this API did not issue"), **INVALID},
 )
 def list_experiments(
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
+    ctx: ContextDep,
     filters: FiltersDep,
     sort: Annotated[
         str,
@@ -114,15 +102,7 @@ def list_experiments(
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ExperimentsPublic:
-    page = experiments.list_experiments(
-        filters,
-        session=session,
-        principal=user,
-        settings=settings,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-    )
+    page = experiments.list_experiments(filters, ctx=ctx, sort=sort, limit=limit, cursor=cursor)
     return ExperimentsPublic.of(page.items, page.next_cursor)
 
 
