@@ -35,7 +35,8 @@ BATCH_PATH = "/experiments:batch"
     response_model=ExperimentPublic,
     summary="Submit an experiment",
     description="Validates the spec (422 naming the field; nothing is stored then; a memory "
-    "estimate above SILAB_MAX_MEMORY_GB is 422 too), checks the caller's queued limit (429), "
+    "estimate above SILAB_MAX_MEMORY_GB is 422 too), checks the caller's queued limit and "
+    "trace quota (429), "
     "stores the experiment as queued with the caller as owner, commits, then rings the "
     "doorbell of the fair dispatcher (its round runs in the maintenance worker). A broker "
     "that is down does not fail the submission: `dispatched_at` stays "
@@ -82,7 +83,8 @@ def submit(
     description="Up to SILAB_MAX_BATCH items (each one POST /experiments body), validated as a "
     "whole: a 422 lists every broken item, its `loc` naming the item's index and the field "
     '(`["body", "items", 3, "spec", "d"]`), and nothing is stored. They count '
-    "together against the caller's queued limit (429 when they do not all fit) and are stored "
+    "together against the caller's queued limit and trace quota (429 when they do not all "
+    "fit) and are stored "
     "with their tags and audit records in one transaction of multi-row INSERTs, then the "
     "dispatcher's doorbell rings once. Returns the ids in the order of the items. No "
     "Idempotency-Key: a failed request stored nothing, so resend it; after a lost answer, "

@@ -1,7 +1,7 @@
 """Bulk submit (POST /experiments:batch): thousands of specs in one request, checked as a whole
 against the server's limits (one 422 lists every broken item, by index and field), counted
-against the owner's queued limit together, and stored with their tags and audit records in one
-transaction of multi-row INSERTs; then one ring of the dispatcher's doorbell."""
+against the owner's queued limit and trace quota together, and stored with their tags and audit
+records in one transaction of multi-row INSERTs; then one ring of the dispatcher's doorbell."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from api.accounts import Principal
 from api.config import ApiSettings
 from api.schemas import ExperimentBatchCreate
 from api.services import accounts as account_rules
+from api.services import trace_quota
 from api.services.errors import Invalid
 from api.services.submissions import Dispatch, check_limits
 
@@ -62,6 +63,12 @@ def submit_batch(
         raise Invalid.many(shown)
     account_rules.check_queued_limit(
         principal.name, principal.max_queued, session=session, settings=settings, adding=len(rows)
+    )
+    trace_quota.check_trace_quota(
+        principal.name,
+        adding=sum(row["trace_points"] for row in rows),
+        session=session,
+        settings=settings,
     )
     ids = crud.insert_experiments(rows, [item.tags for item in items], session=session)
     audit.record_each(

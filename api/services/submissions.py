@@ -16,6 +16,7 @@ from api.accounts import Principal
 from api.config import ApiSettings
 from api.schemas import ExperimentCreate
 from api.services import accounts as account_rules
+from api.services import trace_quota
 from api.services.errors import Conflict, Invalid
 from db.models import Experiment, IdempotencyKey
 from trainer.canonical import canonical_hash
@@ -84,6 +85,9 @@ def submit(
             return Submission(earlier, replayed=True)
     account_rules.check_queued_limit(
         principal.name, principal.max_queued, session=session, settings=settings
+    )
+    trace_quota.check_trace_quota(
+        principal.name, adding=trace_points(body.spec), session=session, settings=settings
     )
     experiment = crud.create_experiment(
         session=session,

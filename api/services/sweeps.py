@@ -15,10 +15,12 @@ from api.config import ApiSettings
 from api.expand import ExpansionError, expand, sweep_hash
 from api.schemas import SweepCreate
 from api.services import accounts as account_rules
+from api.services import trace_quota
 from api.services.errors import Invalid
 from api.services.pages import Page, id_page, page_size
 from api.services.submissions import check_limits
 from db.models import Experiment, Status, Sweep, SweepStatus
+from trainer.spec import trace_points
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,9 @@ def submit(
     dispatch: Callable[[], object],
 ) -> SweepSubmission:
     """Expand the definition into experiments (Invalid naming the cell), check that the whole grid
-    fits the server's limits and the owner's queued limit, store sweep, experiments and audit
-    record in one transaction, then ring the dispatcher's doorbell. The same definition again
-    returns the stored sweep."""
+    fits the server's limits, the owner's queued limit and trace quota, store sweep, experiments
+    and audit record in one transaction, then ring the dispatcher's doorbell. The same
+    definition again returns the stored sweep."""
     definition = body.model_dump(mode="json", exclude_none=True)
     digest = sweep_hash(definition)
     existing = sweeps.find(session=session, owner=principal.name, sweep_hash=digest)
@@ -90,6 +92,12 @@ def submit(
         session=session,
         settings=settings,
         adding=len(planned),
+    )
+    trace_quota.check_trace_quota(
+        principal.name,
+        adding=sum(trace_points(plan.spec) for plan in planned),
+        session=session,
+        settings=settings,
     )
     sweep, created = sweeps.create(
         session=session,
