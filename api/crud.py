@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from db import locks
 from db.base import Base
-from db.models import Experiment, ExperimentTag, Status
+from db.models import Algorithm, Experiment, ExperimentTag, Status
 from trainer import lanes
 from trainer.spec import TARGET_PRESETS, ExperimentSpec, Resolved, trace_points
 
@@ -50,7 +50,7 @@ def experiment_values(
         "spec": spec.model_dump(mode="json"),
         "spec_hash": spec.spec_hash(),
         "target": target_label(spec)[:100],
-        "algorithm": spec.phase1.algorithm,
+        "algorithm": Algorithm(spec.phase1.algorithm),
         "d": spec.d,
         "width": resolved.N,
         "seeds": len(spec.seed_list),

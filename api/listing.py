@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.spec_filter import SpecMatch, all_of
-from db.models import Experiment, ExperimentTag, Status
+from db.models import Algorithm, Experiment, ExperimentTag, Status
 
 # Sort keys and whether the column can be NULL (nullable ones sort NULLs last either way).
 SORTABLE: dict[str, tuple[Any, bool]] = {
@@ -69,7 +69,7 @@ class Filters:
     owner: str | None = None
     tag: list[str] | None = None
     target: str | None = None
-    algorithm: str | None = None
+    algorithm: Algorithm | None = None
     d_min: int | None = None
     d_max: int | None = None
     name: str | None = None

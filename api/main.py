@@ -35,11 +35,13 @@ from api.ratelimit import make_limiter
 from api.routes import (
     accounts,
     audit,
+    batch,
     experiments,
     health,
     meta,
     metrics,
     plots,
+    priority,
     queue,
     science,
     stream,
@@ -56,7 +58,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 # Every route module, in the order of the OpenAPI document.
 ROUTES = (
     experiments,
+    batch,
     queue,
+    priority,
     traces,
     health,
     meta,
@@ -109,7 +113,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_bytes,
-        per_path={experiments.BATCH_PATH: settings.max_batch_bytes},
+        per_path={batch.BATCH_PATH: settings.max_batch_bytes},
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(DataError, data_error_handler)

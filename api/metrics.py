@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Experiment, Status
+from db.models import Algorithm, Experiment, Status
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class DatabaseCollector(Collector):
             ATTEMPT_BUCKETS,
         )
 
-        rates: dict[str, list[float]] = {}
+        rates: dict[Algorithm, list[float]] = {}
         for *_, rate, algorithm in finished:
             if rate is not None and math.isfinite(rate):
                 rates.setdefault(algorithm, []).append(rate)

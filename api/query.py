@@ -10,7 +10,7 @@ from fastapi import Depends, Query
 from api.listing import Filters
 from api.services.errors import Invalid
 from api.spec_filter import SpecMatch
-from db.models import Status
+from db.models import Algorithm, Status
 
 MAX_INT = 2**31 - 1
 # Filters on a sweep's axis values: `where=phase1.n=2000`.
@@ -29,7 +29,7 @@ def experiment_filters(
     owner: Annotated[str | None, Query(max_length=100)] = None,
     tag: Annotated[list[str] | None, Query()] = None,
     target: Annotated[str | None, Query(max_length=100, description="e.g. h3, h3+h4")] = None,
-    algorithm: Annotated[str | None, Query(max_length=16)] = None,
+    algorithm: Annotated[Algorithm | None, Query()] = None,
     d_min: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     d_max: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     name: Annotated[

@@ -1,4 +1,5 @@
-"""The `silab` command: submit, validate, list, show, wait, trace, cancel, retry, sweep, login.
+"""The `silab` command: submit, validate, list, show, wait, trace, cancel, retry, priority,
+sweep, login.
 
     silab submit preset:tiny --name smoke --tag demo --set d=16 --wait
     silab list --status running --sort -test_mse
@@ -33,6 +34,7 @@ from client import commands, sweep_commands
 from client.commands import EXIT_INPUT, EXIT_OK, EXIT_SERVER, InputError, emit
 from client.python import BATCH_ITEMS, SilabClient, SilabError
 
+PRIORITY_HELP = "low, normal, high or an integer (higher runs first)"
 OPTIONS: set[str] = set()  # every option string of every (sub)command, for suggestions
 
 
@@ -214,6 +216,11 @@ def parser() -> Parser:
     command(sweeps, "cancel", sweep_commands.cancel, "cancel a sweep", "sweep cancel").add_argument(
         "id", type=int
     )
+    s_priority = command(
+        sweeps, "priority", sweep_commands.priority, "reorder its queued ones", "sweep priority"
+    )
+    s_priority.add_argument("id", type=int)
+    s_priority.add_argument("priority", metavar="PRIORITY", help=PRIORITY_HELP)
 
     for name, run, text in (
         ("cancel", commands.cancel, "cancel an experiment"),
@@ -222,6 +229,9 @@ def parser() -> Parser:
         ("position", commands.position, "a queued one's place in line"),
     ):
         command(tree, name, run, text).add_argument("id", type=int)
+    e_priority = command(tree, "priority", commands.priority, "a queued one's new priority")
+    e_priority.add_argument("id", type=int)
+    e_priority.add_argument("priority", metavar="PRIORITY", help=PRIORITY_HELP)
     command(tree, "whoami", commands.whoami, "your account, limits and where the key came from")
     log_in = command(tree, "login", login, "store your API key in ~/.config/silab/config.toml")
     log_in.add_argument("--key", help="the key (default: the local server's, else asked)")

@@ -263,6 +263,21 @@ def retry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def priority_value(text: str) -> int | str:
+    """`high` or `12` from the command line, as the API takes it."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def priority(args: argparse.Namespace) -> int:
+    with client(args) as silab:
+        experiment = silab.set_priority(args.id, priority_value(args.priority))
+    emit(args, experiment, lambda: [show.line(experiment)])
+    return EXIT_OK
+
+
 def delete(args: argparse.Namespace) -> int:
     with client(args) as silab:
         silab.delete(args.id)

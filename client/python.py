@@ -313,13 +313,16 @@ class SilabClient:
         priority: int = 0,
         max_attempts: int = 3,
         chunk: int = BATCH_ITEMS,
+        idempotency_key: str | None = None,
     ) -> list[int]:
         """Submit many experiments with POST /experiments:batch, `chunk` items a request. Each
         request is one transaction (all its items or none; a 422 names the item's index in that
         request); when one fails, the chunks before it stay stored. An item is a spec source (a
         dict, a file, `preset:NAME`) or a submission mapping with a `spec` key and its own
         name, tags, priority or max_attempts; `tags` are added to every item's. Returns the ids
-        in the order of the items. Not retried: a batch has no Idempotency-Key."""
+        in the order of the items. Each request carries an Idempotency-Key (`KEY-<chunk>`, a
+        fresh one by default), so a request whose answer was lost is retried safely: the
+        server answers the first one's ids and stores nothing twice."""
         shared = list(tags)
         bodies = []
         for item in items:
@@ -331,9 +334,14 @@ class SilabClient:
             body["tags"] = sorted({*body.get("tags", ()), *shared})
             bodies.append(body)
         ids: list[int] = []
+        key = idempotency_key or f"silab-client-{uuid.uuid4()}"
         for start in range(0, len(bodies), max(1, chunk)):
             part = {"items": bodies[start : start + max(1, chunk)]}
-            ids += self._request("POST", "/experiments:batch", json=part).json()["ids"]
+            headers = {"Idempotency-Key": f"{key}-{start}"}
+            answer = self._request(
+                "POST", "/experiments:batch", json=part, headers=headers, safe=True
+            )
+            ids += answer.json()["ids"]
         return ids
 
     def validate(
@@ -422,6 +430,12 @@ class SilabClient:
     def retry(self, experiment_id: int) -> dict[str, Any]:
         return self._request("POST", f"/experiments/{experiment_id}/retry").json()
 
+    def set_priority(self, experiment_id: int, priority: int | str) -> dict[str, Any]:
+        """A queued experiment's new priority: low, normal, high or an integer (409 when it
+        is no longer queued). Setting it twice is harmless, so a lost answer is asked again."""
+        path = f"/experiments/{experiment_id}/priority"
+        return self._request("POST", path, json={"priority": priority}, safe=True).json()
+
     def delete(self, experiment_id: int) -> None:
         """Delete a queued or finished experiment with its trace (owner or admin)."""
         self._request("DELETE", f"/experiments/{experiment_id}")
@@ -453,6 +467,11 @@ class SilabClient:
 
     def cancel_sweep(self, sweep_id: int) -> dict[str, Any]:
         return self._request("POST", f"/sweeps/{sweep_id}/cancel", safe=True).json()
+
+    def set_sweep_priority(self, sweep_id: int, priority: int | str) -> dict[str, Any]:
+        """Every queued experiment of the sweep gets `priority`: {sweep_id, priority, changed}."""
+        path = f"/sweeps/{sweep_id}/priority"
+        return self._request("POST", path, json={"priority": priority}, safe=True).json()
 
     def wait_sweep(
         self,

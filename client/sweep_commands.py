@@ -17,6 +17,7 @@ from client.commands import (
     emit,
     follow,
     note,
+    priority_value,
 )
 from client.progress import Follower
 from client.python import SilabClient, load_sweep
@@ -149,6 +150,16 @@ def listing(args: argparse.Namespace) -> int:
 def wait(args: argparse.Namespace) -> int:
     with client(args) as silab:
         return _wait(args, silab, args.id)
+
+
+def priority(args: argparse.Namespace) -> int:
+    with client(args) as silab:
+        changed = silab.set_sweep_priority(args.id, priority_value(args.priority))
+    text = (
+        f"sweep {args.id}: {changed['changed']} queued experiment(s) now at {changed['priority']}"
+    )
+    emit(args, changed, lambda: [text])
+    return EXIT_OK
 
 
 def cancel(args: argparse.Namespace) -> int:

@@ -57,6 +57,17 @@ class SweepStatus(enum.StrEnum):
     finished = "finished"  # all ended, some diverged or failed
 
 
+class Algorithm(enum.StrEnum):
+    """The Phase I algorithms, as experiment.algorithm stores them. db imports nothing of ours,
+    so this mirrors trainer.spec.Algorithm (which describes each); tests/db/test_status_checks.py
+    fails when the two disagree."""
+
+    online = "online"
+    reuse = "reuse"
+    multipass = "multipass"
+    gd = "gd"
+
+
 # Sort keys of GET /experiments that are never NULL: one (key, id) index serves both directions.
 SORTED_NOT_NULL = ("created_at", "d")
 # Nullable sort keys sort NULLS LAST both ways: ascending is the plain index's forward order, but
@@ -93,7 +104,7 @@ class Experiment(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     owner: Mapped[str] = mapped_column(String(100), index=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[Status] = mapped_column(str_enum(Status), default=Status.queued)
+    status: Mapped[Status] = mapped_column(str_enum(Status, check="status"), default=Status.queued)
 
     # The spec as validated by trainer.spec (defaults filled in), and its sha256.
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -101,7 +112,7 @@ class Experiment(Base):
     # Denormalized from the spec for filtering: a target label ("h3", "h3+h4"), the Phase I
     # algorithm, d, N, and the number of seeds.
     target: Mapped[str] = mapped_column(String(100), index=True)
-    algorithm: Mapped[str] = mapped_column(String(16), index=True)
+    algorithm: Mapped[Algorithm] = mapped_column(str_enum(Algorithm), index=True)
     d: Mapped[int] = mapped_column(Integer, index=True)
     width: Mapped[int] = mapped_column(Integer)
     seeds: Mapped[int] = mapped_column(Integer)

@@ -59,17 +59,20 @@ def stored_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def str_enum(kind: type[enum.StrEnum]) -> Enum:
+def str_enum(kind: type[enum.StrEnum], *, check: str | None = None) -> Enum:
     """A column type for a StrEnum: its values in a VARCHAR(16), read back as members; writing a
     value that is not a member raises before any SQL is sent.
 
-    Not a native PostgreSQL ENUM (SQLite has none, and a new member would need ALTER TYPE), and
-    no CHECK constraint: adding one to an existing SQLite table means recreating the table, and
-    dropping `experiment` with foreign keys on cascades into its traces and checkpoints."""
+    Not a native PostgreSQL ENUM (SQLite has none, and a new member would need ALTER TYPE).
+    `check` names a CHECK constraint that holds the column to the members in the database too
+    (ck_<table>_<check> by the naming convention), for SQL that does not go through the ORM. A
+    migration must add it: on SQLite that rebuilds the table, with foreign keys off (see
+    migrations/versions/2026-12-01_status_check.py), and a new member needs a migration."""
     return Enum(
         kind,
         native_enum=False,
-        create_constraint=False,
+        create_constraint=check is not None,
+        name=check,
         length=16,
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,

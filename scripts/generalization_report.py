@@ -5,6 +5,7 @@ from GET /sweeps/{id}/boundary."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,12 @@ def plot(body: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write(silab: SilabClient, sweep_id: int, name: str, out: Path) -> None:
+def write(
+    silab: SilabClient, sweep_id: int, name: str, out: Path, also: Sequence[int] = ()
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    bodies = {level: silab.sweep_boundary(sweep_id, level=level, x=X) for level in LEVELS}
+    pool = {"with": list(also)} if also else {}
+    bodies = {lv: silab.sweep_boundary(sweep_id, level=lv, x=X, **pool) for lv in LEVELS}
     sweep = silab.get_sweep(sweep_id)
     (out / "boundary.json").write_text(json.dumps(bodies, indent=1) + "\n")
     first = bodies[LEVELS[0]]

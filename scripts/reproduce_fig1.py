@@ -85,7 +85,7 @@ class Service:
             "MKL_NUM_THREADS": "1",
             "SILAB_DATA_DIR": str(data_dir),
             "SILAB_DEVICE": "cpu",
-            "SILAB_WORKER_SLOTS": str(workers),
+            "SILAB_WORKER_SLOTS": str(max(workers, 1)),  # an API alone still plans one slot
             **(env or {}),
         }
         self.url = ""

@@ -4,33 +4,34 @@
     nohup nice -n 19 .venv/bin/python scripts/science_sweeps.py run h3 > sweep-h3.log 2>&1 &
     .venv/bin/python scripts/science_sweeps.py report h3          # tables from what is stored
     .venv/bin/python scripts/science_sweeps.py run h3 --url http://gpu-host:8000  # paper size
+    .venv/bin/python scripts/science_sweeps.py report h3 h3-1024 --pool  # one fit over both
     scripts/science_sweeps.py run h3 --workers 2 --group-max 2 \
         --database-url postgresql+psycopg://postgres@127.0.0.1/silab_science \
         --broker-url redis://127.0.0.1:6379/12        # production parts, two slots
 
 `run NAME…` submits sweeps/science-NAME.yaml to a service and follows it to the end, then writes
-the report. Without --url it starts its own service (reproduce_fig1.Service: SQLite database and
-broker, one worker process) on a PERSISTENT data folder, .silab-science/, so a run that is
-stopped resumes from what is stored: POST /sweeps answers the existing sweep for the same
-definition (nothing is queued twice), finished experiments stay finished, a running one is
-retried from its last checkpoint. The service's address goes to .silab-science/url while it
-runs, so `report` uses it instead of starting a second worker on the same database.
+the report. Without --url it starts its own service (reproduce_fig1.Service: by default the
+SQLite database and broker, --workers worker processes) on a PERSISTENT data folder,
+.silab-science/, so a run that is stopped resumes from what is stored: POST /sweeps answers the
+existing sweep for the same definition (nothing is queued twice), finished experiments stay
+finished, a running one is handed back and resumed from its last checkpoint. The service's
+address goes to .silab-science/url while it runs, so a second `run` joins it.
 
-`report NAME` writes docs/results/science/NAME/ (the generalization sweep: boundary.json,
-tables.md and curve.png from GET /sweeps/{id}/boundary, scripts/generalization_report.py;
-the others:) fair.md (the fair-baseline table: per target,
+`report NAME…` reads what is stored with this checkout's API and no worker (a copy of the SQLite
+file while a run holds it; an API alone on --database-url) and writes docs/results/science/NAME/:
+for the generalization sweep boundary.json, tables.md and curve.png from GET
+/sweeps/{id}/boundary (scripts/generalization_report.py); for the others tables.md (per target,
 algorithm and d the best step by the Kaplan–Meier median of held recovery, the winning value,
-the censored count, and the scaling fit over the winners, all from GET /sweeps/{id}/fair),
-fair.json (the API's answer verbatim) and cells.csv (every cell's KM statistics). Nothing here
-computes a statistic itself. CPU time of the service's processes per invocation is appended to
-docs/results/science/cpu.json.
+the censored count, and the scaling fit over the winners), fair.json (GET /sweeps/{id}/fair
+verbatim) and scaling.png (scripts/science_report.py). --pool reports the NAMEs as one grid in
+the first one's folder. Nothing here computes a statistic itself. CPU time of the service's
+processes per `run` is appended to docs/results/science/cpu.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import signal
 import sys
@@ -80,7 +81,7 @@ class Snapshot(Service):
         import sqlite3
         import tempfile
 
-        super().__init__(Path(tempfile.mkdtemp(prefix="silab-snapshot-")))
+        super().__init__(Path(tempfile.mkdtemp(prefix="silab-snapshot-")), workers=0)
         with (
             sqlite3.connect(DATA / "silab.db") as source,
             sqlite3.connect(self.data_dir / "silab.db") as copy,
@@ -88,23 +89,17 @@ class Snapshot(Service):
             source.backup(copy)
         (self.data_dir / "admin.key").write_text((DATA / "admin.key").read_text())
 
-    def start(self) -> str:
-        procs = self.procs
-        url = super().start()
-        worker = procs[1]  # Service starts the api, then one worker: stop the worker at once
-        os.killpg(worker.pid, signal.SIGKILL)  # it has done nothing yet: no warm shutdown
-        worker.wait(timeout=60)
-        self.procs = procs[:1]
-        return url
-
 
 def report(name: str) -> Any:
     """The module that writes a sweep's report: the boundary view for the generalization curve,
-    the fair-baseline view for the scaling sweeps."""
+    a table of every cell for the ablations, the fair-baseline view for the scaling sweeps."""
+    import ablation_report
     import generalization_report
     import science_report
 
-    return generalization_report if name == "generalization" else science_report
+    if name.startswith("generalization"):  # also generalization-paper
+        return generalization_report
+    return ablation_report if name.startswith("ablations") else science_report
 
 
 def follow(silab: SilabClient, sweep_id: int, name: str) -> dict[str, Any]:
@@ -142,6 +137,11 @@ def main() -> int:
     parser.add_argument("names", nargs="+", help="sweeps/science-NAME.yaml")
     parser.add_argument("--url", help="a running silab service (default: start one)")
     parser.add_argument("--api-key")
+    parser.add_argument(
+        "--pool",
+        action="store_true",
+        help="report the NAMEs as one grid, in the first one's folder (e.g. h3 h3-1024)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one slot each)")
     parser.add_argument(
         "--database-url", help="e.g. postgresql+psycopg://...; default: SQLite in .silab-science/"
@@ -164,23 +164,22 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     files = [sweep_file(name) for name in args.names]
     started = time.time()
-    url, service = args.url or running_url(), None
-    if (
-        url is not None
-        and args.command == "report"
-        and args.url is None
-        and not args.database_url
-        and (DATA / "silab.db").is_file()
-    ):
-        service = Snapshot()  # a run is in progress: read a copy with this checkout's API
+    url, service = args.url, None
+    if url is None and args.command == "report":
+        # A report reads what is stored with THIS checkout's API, never a running service's
+        # (older code), and no worker: a copy of the SQLite file while a run holds it, else an
+        # API alone on the database.
+        sqlite_running = not args.database_url and running_url() is not None
+        service = Snapshot() if sqlite_running else Service(DATA, workers=0, env=env)
         url = service.start()
     elif url is None:
-        DATA.mkdir(exist_ok=True)
-        service = Service(DATA, workers=args.workers, env=env)
-        url = service.start()
-        (DATA / "url").write_text(url)
+        url = running_url()
+        if url is None:
+            DATA.mkdir(exist_ok=True)
+            service = Service(DATA, workers=args.workers, env=env)
+            url = service.start()
+            (DATA / "url").write_text(url)
     key = args.api_key or (service.api_key() if service else None)
-    snapshot = isinstance(service, Snapshot)
     if key is None and (DATA / "admin.key").is_file():
         key = (DATA / "admin.key").read_text().strip()
     try:
@@ -194,15 +193,18 @@ def main() -> int:
             for name, sweep_id in ids.items():
                 if args.command == "run":
                     follow(silab, sweep_id, name)
-                report(name).write(silab, sweep_id, name, OUT / name)
+                if not args.pool:
+                    report(name).write(silab, sweep_id, name, OUT / name)
+            if args.pool:
+                first, *rest = ids
+                report(first).write(silab, ids[first], first, OUT / first, [ids[n] for n in rest])
     finally:
         if service is not None:
             service.stop()
-        if service is not None and not snapshot:
+        if service is not None and args.command == "run":
             (DATA / "url").unlink(missing_ok=True)
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            if args.command == "run":
-                record_cpu(args.names, started, usage.ru_utime + usage.ru_stime)
+            record_cpu(args.names, started, usage.ru_utime + usage.ru_stime)
     return 0
 
 

@@ -319,7 +319,7 @@ def make_experiment(session_factory: sessionmaker[Session]) -> Callable[..., int
             "spec": {"target": "h3", "d": 16, "width": 8, "seeds": 2},
             "spec_hash": "0" * 64,
             "target": "h3",
-            "algorithm": "sgd",
+            "algorithm": "reuse",
             "d": 16,
             "width": 8,
             "seeds": 2,

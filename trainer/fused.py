@@ -240,16 +240,24 @@ def _finish(e: Experiment, lanes_: Any, speed: tuple[int, float]) -> Result:
         status = _phase1_end(lanes_.diverged_at_step)
         return result_of(e, status, lanes_, speed)
     W = lanes_.W
-    fit = phase2.fit(W, e.act, e.spec.phase2, e.target, e.seeds, e.r.phase2_samples)  # type: ignore[arg-type]
+    refit = e.fixed if e.spec.phase2.data == "phase1" else None  # gd's set, else fresh samples
+    fit = phase2.fit(W, e.act, e.spec.phase2, e.target, e.seeds, e.r.phase2_samples, refit)  # type: ignore[arg-type]
     test = e.test.mse(lambda x: model.forward(W, fit.a, fit.b, fit.act, x))
     test_mse, ridge = metrics.to_list(test, S), fit.ridge
     overlap = metrics.overlap_metrics(metrics.overlaps(W, lanes_.theta))
     values = {k: metrics.to_list(v, S) for k, v in overlap.items()}
     values["train_loss"] = metrics.to_list(fit.train_mse, S)
     values["test_mse"] = test_mse
-    samples = e.samples_at(lanes_.step) + e.r.phase2_samples  # type: ignore[operator]
+    fresh = 0 if refit is not None else e.r.phase2_samples  # the same samples count once
+    samples = e.samples_at(lanes_.step) + fresh  # type: ignore[operator]
     e.callbacks.on_eval(EvalPoint("phase2", lanes_.step, samples, list(e.seeds), values))
     status = _phase1_end(lanes_.diverged_at_step)
     return result_of(
-        e, status, lanes_, speed, test_mse, ridge, {"phase2_samples": e.r.phase2_samples}
+        e,
+        status,
+        lanes_,
+        speed,
+        test_mse,
+        ridge,
+        {"phase2_samples": fresh, "phase2_data": e.spec.phase2.data},
     )

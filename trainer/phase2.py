@@ -1,4 +1,5 @@
-"""Phase II: random biases, frozen W, ridge regression of the second layer on fresh samples.
+"""Phase II: random biases, frozen W, ridge regression of the second layer on fresh samples (or,
+for gd with phase2.data = phase1, on Phase I's fixed set).
 
 b_j ~ Unif[−C_b, C_b]; features φ_j(x) = σ(⟨w_j, x⟩ + b_j); the second layer solves, per seed,
 min_v (1/M) Σ (φ(x)·v − y)² + λ‖v‖², i.e. (ΦᵀΦ/M + λI) v = Φᵀy/M, and a = N·v so that
@@ -70,9 +71,11 @@ def fit(
     target: targets.Target,
     seeds: Sequence[int],
     samples: int,
+    data: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Phase2Fit:
     """Redraw biases and fit the second layer of W (S, N, d) on `samples` fresh samples per seed,
-    all drawn from the seeds' 'phase2' streams."""
+    all drawn from the seeds' 'phase2' streams; or, with `data` (x (S, n, d), y (S, n): gd's
+    fixed set, spec phase2.data = phase1), on those n samples in their order."""
     S, N, d = W.shape
     dtype, device = W.dtype, W.device
     gens = targets.generators(seeds, "phase2", device)
@@ -90,7 +93,10 @@ def fit(
     while start < samples:
         # chunks never straddle the split, so every sample lands in exactly one accumulator
         end = min(start + chunk, fit_count if start < fit_count else samples)
-        x, y = target.sample(gens, end - start)
+        if data is None:
+            x, y = target.sample(gens, end - start)
+        else:
+            x, y = data[0][:, start:end], data[1][:, start:end]  # (S, m, d), (S, m)
         phi = act(linalg.bmm(W, x.transpose(1, 2)) + b[..., None])  # (S, N, m)
         (train if start < fit_count else holdout).add(phi, y)
         start = end

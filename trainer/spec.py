@@ -73,6 +73,9 @@ MAX_COUNT = 2**53
 MAX_WALL_S = 365 * 86400.0
 # Fields of ExperimentSpec that do not change what a run computes, left out of spec_hash.
 _NOT_HASHED = {"max_wall_s"}
+# Fields added after specs were stored, hashed only away from their default: a spec written
+# before one existed keeps its hash (and its in-flight checkpoints stay valid).
+_HASHED_UNLESS_DEFAULT = {("phase2", "data"): "fresh"}
 
 
 class Strict(BaseModel):
@@ -336,6 +339,12 @@ class Phase2Spec(Strict):
         description="λ values tried; the best on the held-out split is refit on all samples",
     )
     holdout: float = Field(0.2, gt=0.0, lt=1.0, description="fraction held out to choose λ")
+    data: Literal["fresh", "phase1"] = Field(
+        "fresh",
+        description="fresh: `samples` new samples per seed; phase1: gd's fixed set of n "
+        "samples, so that Phase II refits the data Phase I trained on and n counts every sample "
+        "(gd only; `samples` is then n)",
+    )
     activation: Activation | Literal["same"] = Field(
         ActivationKind.relu,
         description="activation of the Phase II features; 'same' keeps Phase I's",
@@ -483,7 +492,11 @@ class ExperimentSpec(Strict):
         stops, never a number it computes, and a checkpoint checks this hash, so a run resumes
         under any limit; leaving it out also keeps the hash of every spec written before the
         field existed (and of their in-flight checkpoints) unchanged."""
-        return canonical_hash(self.model_dump(mode="json", exclude=_NOT_HASHED))
+        data = self.model_dump(mode="json", exclude=_NOT_HASHED)
+        for (part, name), default in _HASHED_UNLESS_DEFAULT.items():
+            if isinstance(data.get(part), dict) and data[part].get(name) == default:
+                del data[part][name]
+        return canonical_hash(data)
 
     def facts(self) -> dict[str, Any]:
         """Derived facts the service shows next to a spec (information exponents, memory)."""
@@ -604,7 +617,15 @@ def resolve(spec: ExperimentSpec) -> Resolved:
     if sum(stage.samples for stage in stages) > MAX_COUNT:
         raise SpecError("phase1.stages", "add up to a sample budget beyond 2^53")
     phase2_samples = None
-    if spec.phase2 is not None:
+    if spec.phase2 is not None and spec.phase2.data == "phase1":
+        if p1.algorithm != Algorithm.gd:
+            raise SpecError(
+                "phase2.data",
+                "'phase1' needs phase1.algorithm gd: the other algorithms stream their samples "
+                "and keep none to refit on",
+            )
+        phase2_samples = _positive_int(B, "phase1.n", minimum=10)  # gd: n = B
+    elif spec.phase2 is not None:
         phase2_samples = _positive_int(
             _evaluate(spec.phase2.samples, env, "phase2.samples"), "phase2.samples", minimum=10
         )

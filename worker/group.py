@@ -46,6 +46,10 @@ class _Claimed:
     callbacks: RunCallbacks
 
 
+# A claimed member, its spec and the checkpoint it resumes from (None: from the start).
+_Ready = tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]
+
+
 def execute_group(
     experiment_ids: list[int],
     *,
@@ -64,7 +68,7 @@ def execute_group(
     claimed = [c for i in experiment_ids if (c := _claim(i, sessions, settings, worker))]
     if not claimed:
         return done
-    ready: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]] = []
+    ready: list[_Ready] = []
     for c in claimed:
         try:
             ready.append((c, ExperimentSpec.model_validate(c.spec_data), _resume(c, sessions)))
@@ -82,7 +86,7 @@ def execute_group(
 
 
 def _hand_back(
-    ready: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
+    ready: list[_Ready],
     done: dict[int, Outcome],
     sessions: sessionmaker[Session],
     settings: WorkerSettings,
@@ -120,7 +124,7 @@ def _hand_back(
 
 
 def _conclude_rest(
-    part: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
+    part: list[_Ready],
     error: BaseException,
     done: dict[int, Outcome],
     sessions: sessionmaker[Session],
@@ -168,21 +172,19 @@ def _resume(c: _Claimed, sessions: sessionmaker[Session]) -> dict[str, Any] | No
 
 
 def _by_shape(
-    ready: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
-) -> list[list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]]]:
+    ready: list[_Ready],
+) -> list[list[_Ready]]:
     """The members by shape key (a group has one; an older message may mix them)."""
     from trainer import lanes
 
-    parts: dict[str, list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]]] = defaultdict(
-        list
-    )
+    parts: dict[str, list[_Ready]] = defaultdict(list)
     for member in ready:
         parts[lanes.shape_key(member[1])].append(member)
     return list(parts.values())
 
 
 def _train(
-    part: list[tuple[_Claimed, ExperimentSpec, dict[str, Any] | None]],
+    part: list[_Ready],
     done: dict[int, Outcome],
     sessions: sessionmaker[Session],
     settings: WorkerSettings,

@@ -1,4 +1,5 @@
-"""/experiments: submit, validate, list, show. The work is api.services.experiments'.
+"""/experiments: submit, validate, list, show (bulk submit: api/routes/batch.py). The work is
+api.services.experiments'.
 
 Everyone with a key reads (SILAB_EXPERIMENTS_VISIBLE=own: only their own); only the owner or an
 admin changes (api.deps)."""
@@ -14,19 +15,15 @@ from api.query import FiltersDep
 from api.responses import INVALID, NOT_FOUND, OVER_LIMIT, error
 from api.schemas import (
     SORT_KEYS,
-    ExperimentBatchCreate,
-    ExperimentBatchPublic,
     ExperimentCreate,
     ExperimentPublic,
     ExperimentsPublic,
     SpecCreate,
     SpecValidationPublic,
 )
-from api.services import batches, experiments, submissions
+from api.services import experiments, submissions
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
-# Bulk submit, a custom method in Google's AIP-136 style; its body limit is SILAB_MAX_BATCH_BYTES.
-BATCH_PATH = "/experiments:batch"
 
 
 @router.post(
@@ -73,35 +70,6 @@ def submit(
     if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return ExperimentPublic.model_validate(done.experiment)
-
-
-@router.post(
-    BATCH_PATH.removeprefix(router.prefix),
-    status_code=status.HTTP_201_CREATED,
-    response_model=ExperimentBatchPublic,
-    summary="Submit many experiments at once",
-    description="Up to SILAB_MAX_BATCH items (each one POST /experiments body), validated as a "
-    "whole: a 422 lists every broken item, its `loc` naming the item's index and the field "
-    '(`["body", "items", 3, "spec", "d"]`), and nothing is stored. They count '
-    "together against the caller's queued limit and trace quota (429 when they do not all "
-    "fit) and are stored "
-    "with their tags and audit records in one transaction of multi-row INSERTs, then the "
-    "dispatcher's doorbell rings once. Returns the ids in the order of the items. No "
-    "Idempotency-Key: a failed request stored nothing, so resend it; after a lost answer, "
-    "list by tag to see what was stored.",
-    responses={**INVALID, **OVER_LIMIT, **error(413, "body above SILAB_MAX_BATCH_BYTES")},
-)
-def submit_batch(
-    body: ExperimentBatchCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    dispatch: DispatchDep,
-) -> ExperimentBatchPublic:
-    ids = batches.submit_batch(
-        body, session=session, principal=user, settings=settings, dispatch=dispatch
-    )
-    return ExperimentBatchPublic(ids=ids, count=len(ids))
 
 
 @router.post(

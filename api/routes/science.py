@@ -5,16 +5,49 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import boundary, fair
-from api.deps import SessionDep, SweepDep
-from db.models import Experiment
+from api.deps import MAX_ID, CurrentUser, SessionDep, SettingsDep, SweepDep
+from api.services.accounts import may_see
+from db.models import Experiment, Sweep
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+
+
+def pooled_sweeps(
+    sweep: SweepDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    also: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
+        Query(
+            alias="with",
+            max_length=16,
+            description="more sweeps with the same axes whose cells join this one's, e.g. the "
+            "same grid at a larger d submitted later",
+        ),
+    ] = None,
+) -> list[Sweep]:
+    """This sweep, and those named by `with` (each visible to the caller, with its axes)."""
+    out = [sweep]
+    for other_id in dict.fromkeys(also or []):
+        other = session.get(Sweep, other_id)
+        if other is None or not may_see(user, other.owner, settings):
+            raise _invalid("with", f"sweep {other_id} not found")
+        if other.axes != sweep.axes:
+            raise _invalid("with", f"sweep {other_id} has the axes {other.axes}, not {sweep.axes}")
+        if other.id != sweep.id:
+            out.append(other)
+    return out
+
+
+PooledDep = Annotated[list[Sweep], Depends(pooled_sweeps)]
 
 
 @router.get(
@@ -25,10 +58,12 @@ router = APIRouter(prefix="/sweeps", tags=["sweeps"])
     "every candidate's KM quartiles and censored count (a seed that never recovered is censored "
     "at its budget). Per (target, algorithm), samples ≈ e^a·d^b fitted to the winners' KM "
     "medians with a 95% bootstrap interval over seeds; a line with a censored median at some d "
-    "is refused with the reason (narrow it with d_min / d_max).",
+    "is refused with the reason (narrow it with d_min / d_max). `with` pools the cells of "
+    "other sweeps of the same axes, e.g. the same grid at a larger d submitted later.",
 )
 def fair_route(
     sweep: SweepDep,
+    pooled: PooledDep,
     session: SessionDep,
     over: Annotated[str, Query(max_length=200, description="axis path, e.g. phase1.stages.0.lr")],
     statistic: Annotated[str, Query(max_length=40)] = "held",
@@ -41,8 +76,9 @@ def fair_route(
     problem = fair.check_statistic(statistic)
     if problem:
         raise _invalid("statistic", problem)
-    members = _members(session, sweep.id, d_min, d_max)
-    return {"sweep_id": sweep.id, **fair.fair_scaling(members, over, statistic, resamples)}
+    members = _members(session, pooled, d_min, d_max)
+    found = fair.fair_scaling(members, over, statistic, resamples)
+    return {"sweep_id": sweep.id, "with": [p.id for p in pooled[1:]], **found}
 
 
 @router.get(
@@ -53,10 +89,12 @@ def fair_route(
     "where that median first reaches `level` (at or below it for test MSE, at or above it for "
     "an overlap), interpolated between the two cells around it. Per (target, algorithm), "
     "boundary ≈ e^a·d^b with a 95% bootstrap interval over seeds; a line with no boundary at "
-    "some d (reached at its smallest x, or never) is refused with the reason.",
+    "some d (reached at its smallest x, or never) is refused with the reason. `with` pools "
+    "other sweeps of the same axes.",
 )
 def boundary_route(
     sweep: SweepDep,
+    pooled: PooledDep,
     session: SessionDep,
     level: Annotated[float, Query(gt=0, allow_inf_nan=False)],
     field: Annotated[str, Query(max_length=40)] = "test_mse",
@@ -69,16 +107,18 @@ def boundary_route(
         raise _invalid("field", f"unknown; one of {', '.join(boundary.FIELDS)}")
     if x not in boundary.X_KINDS:
         raise _invalid("x", f"unknown; one of {', '.join(boundary.X_KINDS)}")
-    members = _members(session, sweep.id, d_min, d_max)
+    members = _members(session, pooled, d_min, d_max)
     try:
         found = boundary.boundary(members, field, level, x, resamples)
     except ValueError as error:
         raise _invalid("x", str(error)) from None
-    return {"sweep_id": sweep.id, **found}
+    return {"sweep_id": sweep.id, "with": [p.id for p in pooled[1:]], **found}
 
 
-def _members(session: Session, sweep_id: int, d_min: int | None, d_max: int | None) -> list:
-    query = select(Experiment).where(Experiment.sweep_id == sweep_id)
+def _members(
+    session: Session, sweeps: list[Sweep], d_min: int | None, d_max: int | None
+) -> list[Experiment]:
+    query = select(Experiment).where(Experiment.sweep_id.in_([s.id for s in sweeps]))
     if d_min is not None:
         query = query.where(Experiment.d >= d_min)
     if d_max is not None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from db.models import SORTED_NOT_NULL, SORTED_NULLABLE, Status
+from db.models import SORTED_NOT_NULL, SORTED_NULLABLE, Algorithm, Status
 from trainer.spec import ExperimentSpec
 
 Tag = Annotated[
@@ -25,6 +25,25 @@ PRIORITY_LEVELS = {"low": -10, "normal": 0, "high": 10}
 PriorityName = Literal["low", "normal", "high"]
 
 
+def priority_level(value: int | str) -> int:
+    """A level name's number (the column stores the integer)."""
+    return PRIORITY_LEVELS[value] if isinstance(value, str) else value
+
+
+Priority = Annotated[int, Field(ge=-1000, le=1000)] | PriorityName
+
+
+class PriorityChange(BaseModel):
+    """A new priority for queued experiments (POST /experiments/{id}/priority, and a sweep's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: Priority = Field(
+        description="low (-10), normal (0), high (10) or an integer in [-1000, 1000]"
+    )
+    _level = field_validator("priority")(classmethod(lambda cls, v: priority_level(v)))
+
+
 class ExperimentCreate(BaseModel):
     """A submission: the spec and how to file it."""
 
@@ -34,7 +53,7 @@ class ExperimentCreate(BaseModel):
     tags: list[Tag] = Field(
         default_factory=list, max_length=32, description="labels to filter by (no spaces or commas)"
     )
-    priority: Annotated[int, Field(ge=-1000, le=1000)] | PriorityName = Field(
+    priority: Priority = Field(
         0,
         description="higher runs first: low (-10), normal (0), high (10) or an integer; "
         "users take turns within one priority",
@@ -49,10 +68,7 @@ class ExperimentCreate(BaseModel):
     def _distinct(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
 
-    @field_validator("priority")
-    @classmethod
-    def _level(cls, value: int | str) -> int:
-        return PRIORITY_LEVELS[value] if isinstance(value, str) else value
+    _level = field_validator("priority")(classmethod(lambda cls, v: priority_level(v)))
 
 
 class ExperimentBatchCreate(BaseModel):
@@ -101,7 +117,7 @@ class ExperimentPublic(BaseModel):
     spec: dict[str, Any]
     spec_hash: str
     target: str = Field(description="target label: 'h3', 'h3+h4' or 'hermite:3=0.5,4=0.8'")
-    algorithm: str
+    algorithm: Algorithm
     d: int
     width: int
     seeds: int

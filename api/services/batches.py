@@ -5,6 +5,9 @@ records in one transaction of multi-row INSERTs; then one ring of the dispatcher
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import audit, crud
@@ -12,9 +15,17 @@ from api.accounts import Principal
 from api.config import ApiSettings
 from api.schemas import ExperimentBatchCreate
 from api.services import accounts as account_rules
-from api.services import trace_quota
+from api.services import batch_keys, trace_quota
 from api.services.errors import Invalid
 from api.services.submissions import Dispatch, check_limits
+from trainer.canonical import canonical_hash
+
+
+@dataclass
+class Batch:
+    ids: list[int]
+    replayed: bool  # an earlier request with the same Idempotency-Key stored them
+
 
 # A 422 lists at most this many broken items (the first ones); the count says how many in all.
 MAX_ISSUES = 100
@@ -27,11 +38,18 @@ def submit_batch(
     principal: Principal,
     settings: ApiSettings,
     dispatch: Dispatch,
-) -> list[int]:
+    idempotency_key: str | None = None,
+) -> Batch:
     """Store every item as a queued experiment of the principal, or none: Invalid naming each
     broken item ("body", "items", i, ...), LimitExceeded when they do not all fit the queued
-    limit. Returns the new ids in the order of the items."""
+    limit or the trace quota. The new ids in the order of the items; with `idempotency_key`, a
+    batch sent again (same key, same body) gets the first one's ids back and stores nothing."""
     items = body.items
+    digest = canonical_hash(body.model_dump(mode="json")) if idempotency_key else ""
+    if idempotency_key:
+        earlier = batch_keys.replay(session, principal.name, idempotency_key, digest, len(items))
+        if earlier is not None:
+            return Batch(earlier, replayed=True)
     if len(items) > settings.max_batch:
         raise Invalid(
             ("body", "items"),
@@ -80,6 +98,17 @@ def submit_batch(
             {"priority": row["priority"], "name": row["name"], "batch": len(ids)} for row in rows
         ],
     )
-    session.commit()
+    try:
+        if idempotency_key:
+            batch_keys.remember(session, principal.name, idempotency_key, digest, ids)
+        session.commit()
+    except IntegrityError:  # a concurrent batch with the same key won
+        session.rollback()
+        earlier = batch_keys.replay(
+            session, principal.name, idempotency_key or "", digest, len(items)
+        )
+        if earlier is None:
+            raise
+        return Batch(earlier, replayed=True)
     dispatch()
-    return ids
+    return Batch(ids, replayed=False)

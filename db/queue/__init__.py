@@ -32,6 +32,7 @@ from db.queue.endings import (
     mark_cancelled,
 )
 from db.queue.leases import HeartbeatReply, heartbeat
+from db.queue.priorities import reprioritize
 from db.queue.reaper import ReapReport, reap
 from db.queue.releases import release
 from db.queue.retries import DEFAULT_RETRY_ATTEMPTS, RETRYABLE, retry
@@ -56,6 +57,7 @@ __all__ = [
     "mark_cancelled",
     "reap",
     "release",
+    "reprioritize",
     "request_cancel",
     "retry",
     "save_checkpoint",

@@ -5,7 +5,7 @@ running experiments. Rows from before this revision keep NULL: the quota counts 
 points instead (api/services/trace_quota.py), so no spec needs to be re-read here.
 
 Revision ID: tracepoints01
-Revises: listsort01
+Revises: statuscheck01
 Create Date: 2026-12-01 17:00:00+00:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "tracepoints01"
-down_revision: str | Sequence[str] | None = "listsort01"
+down_revision: str | Sequence[str] | None = "statuscheck01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -146,7 +146,7 @@ def test_filters(client, rows, params, keep):
     )
 
 
-def test_bad_sort_cursor_and_status_are_client_errors(client, rows):
+def test_bad_sort_cursor_status_and_algorithm_are_client_errors(client, rows):
     assert client.get("/experiments", params={"sort": "spec"}).status_code == 400
     assert client.get("/experiments", params={"cursor": "not-a-cursor"}).status_code == 400
     cursor = client.get("/experiments", params={"limit": 2, "sort": "d"}).json()["next_cursor"]
@@ -154,6 +154,9 @@ def test_bad_sort_cursor_and_status_are_client_errors(client, rows):
     assert wrong.status_code == 400 and "belongs to sort 'd'" in wrong.json()["detail"]
     assert client.get("/experiments", params={"status": "sleeping"}).status_code == 422
     assert client.get("/experiments", params={"limit": 0}).status_code == 422
+    # the column holds an enum: an unknown algorithm is the caller's mistake, not an empty page
+    bad = client.get("/experiments", params={"algorithm": "sgd"})
+    assert bad.status_code == 422 and "algorithm" in bad.text
 
 
 def test_page_size_is_capped(make_client, rows):

@@ -37,6 +37,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/experiments/{experiment_id}/plot.{fmt}"): "any",
     ("GET", "/experiments/{experiment_id}/events"): "any",
     ("POST", "/experiments/{experiment_id}/cancel"): "owner",
+    ("POST", "/experiments/{experiment_id}/priority"): "owner",
     ("POST", "/experiments/{experiment_id}/retry"): "owner",
     ("DELETE", "/experiments/{experiment_id}"): "owner",
     ("GET", "/me"): "any",
@@ -46,10 +47,12 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/sweeps/{sweep_id}"): "any",
     ("GET", "/sweeps/{sweep_id}/experiments"): "any",
     ("POST", "/sweeps/{sweep_id}/cancel"): "owner",
+    ("POST", "/sweeps/{sweep_id}/priority"): "owner",
     ("GET", "/sweeps/{sweep_id}/aggregate"): "any",
     ("GET", "/sweeps/{sweep_id}/aggregate/trace"): "any",
     ("GET", "/sweeps/{sweep_id}/scaling"): "any",
     ("GET", "/sweeps/{sweep_id}/fair"): "any",
+    ("GET", "/sweeps/{sweep_id}/boundary"): "any",
     ("GET", "/sweeps/{sweep_id}/heatmap.{fmt}"): "any",
     ("GET", "/sweeps/{sweep_id}/scaling.{fmt}"): "any",
 }
@@ -86,6 +89,8 @@ def _request(client, method: str, path: str, spec, experiment_id: int, sweep_id:
         body = {"spec": spec}
     elif (method, path) == ("POST", "/experiments:batch"):
         body = {"items": [{"spec": spec}]}
+    elif path.endswith("/priority"):
+        body = {"priority": "high"}
     elif (method, path) == ("POST", "/sweeps"):
         body = {"name": "m", "base": spec, "axes": [{"path": "d", "values": [8]}]}
     return client.request(method, url, json=body)

@@ -161,6 +161,23 @@ def test_cancel_then_retry(live_api):
     assert retried.returncode == 0 and "queued" in retried.stdout
 
 
+def test_priority_of_a_queued_experiment_and_of_a_sweeps_queued_ones(live_api):
+    client = SilabClient(live_api.url, api_key=live_api.key)
+    ident = client.submit("preset:tiny")["id"]
+    done = silab(live_api, "priority", str(ident), "high")
+    assert done.returncode == 0, done.stderr
+    assert client.get(ident)["priority"] == 10
+    bad = silab(live_api, "priority", str(ident), "urgent")
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+    assert "priority" in bad.stderr
+    sweep = client.submit_sweep(
+        {"name": "p", "base": "preset:tiny", "axes": [{"path": "d", "values": [8, 16]}]}
+    )
+    moved = silab(live_api, "sweep", "priority", str(sweep["id"]), "-5")
+    assert moved.returncode == 0, moved.stderr
+    assert f"sweep {sweep['id']}: 2 queued experiment(s) now at -5" in moved.stdout
+
+
 def test_errors_are_one_clear_line_and_an_exit_code(live_api, spec_file, tmp_path):
     bad = yaml.safe_load(spec_file.read_text())
     bad["phase1"]["stages"][0]["lr"] = "0.3/x"

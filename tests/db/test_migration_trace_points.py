@@ -10,7 +10,7 @@ from db.config import DbSettings
 from db.session import make_engine
 from tests.db.test_migrations import alembic_downgrade, alembic_upgrade
 
-BEFORE = "listsort01"
+BEFORE = "statuscheck01"
 
 
 def _chunks(connection: sa.Connection) -> int:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import traces
 from db.config import DbSettings
-from db.models import Experiment
+from db.models import Checkpoint, Experiment
 from db.session import make_engine, make_sessionmaker
 from worker.launch import celery_argv
 
@@ -274,6 +274,16 @@ class Stack:
         return wait_until(
             reached, timeout, f"experiment {experiment_id} to be {statuses}", self.diagnose
         )
+
+    def wait_checkpoint(self, experiment_id: int, timeout: float) -> None:
+        """Until the experiment has a checkpoint past its start (a kill then loses something)."""
+
+        def checkpointed() -> bool:
+            with self.sessions()() as session:
+                stored = session.get(Checkpoint, experiment_id)
+                return stored is not None and stored.samples > 0
+
+        wait_until(checkpointed, timeout, f"a checkpoint of {experiment_id}", self.diagnose)
 
     def trace(self, experiment_id: int) -> list[tuple[Any, ...]]:
         with self.sessions()() as session:

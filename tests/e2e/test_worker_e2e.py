@@ -142,14 +142,7 @@ def test_a_killed_worker_is_reaped_and_the_next_resumes_without_gaps_or_duplicat
     expected, budget = _measured(spec)
     experiment_id = _submit(api, spec)
 
-    def checkpointed() -> bool:
-        from db.models import Checkpoint
-
-        with stack.sessions()() as session:
-            stored = session.get(Checkpoint, experiment_id)
-            return stored is not None and stored.samples > 0
-
-    wait_until(checkpointed, budget, "a checkpoint", stack.diagnose)
+    stack.wait_checkpoint(experiment_id, budget)
     first.kill(signal.SIGKILL)  # the whole worker: parent, pool child and beat
     stored_by_first = stack.trace(experiment_id)
     before = stack.experiment(experiment_id)

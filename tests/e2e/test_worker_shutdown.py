@@ -26,14 +26,7 @@ def test_a_terminated_worker_hands_its_run_back_and_the_next_resumes_it(
     expected, budget = _measured(spec)
     experiment_id = _submit(api, spec)
 
-    def checkpointed() -> bool:
-        from db.models import Checkpoint
-
-        with stack.sessions()() as session:
-            stored = session.get(Checkpoint, experiment_id)
-            return stored is not None and stored.samples > 0
-
-    wait_until(checkpointed, budget, "a checkpoint", stack.diagnose)
+    stack.wait_checkpoint(experiment_id, budget)
     max_attempts = stack.experiment(experiment_id).max_attempts
     os.killpg(first.popen.pid, signal.SIGTERM)  # parent, pool child and beat alike
     wait_until(lambda: not first.alive(), budget, "worker1 to stop", stack.diagnose)
