@@ -21,7 +21,7 @@ from api.schemas import (
     SpecCreate,
     SpecValidationPublic,
 )
-from api.services import experiments, submissions
+from api.services import experiments, limits, submissions
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -82,7 +82,7 @@ def submit(
 )
 def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     spec = body.spec
-    submissions.check_limits(spec, settings=settings)
+    limits.check_limits(spec, settings=settings)
     return SpecValidationPublic(
         valid=True,
         spec=spec.model_dump(mode="json"),

@@ -17,7 +17,8 @@ from api.schemas import ExperimentBatchCreate
 from api.services import accounts as account_rules
 from api.services import batch_keys, trace_quota
 from api.services.errors import Invalid
-from api.services.submissions import Dispatch, check_limits
+from api.services.limits import check_limits
+from api.services.submissions import Dispatch
 from trainer.canonical import canonical_hash
 
 

@@ -17,8 +17,8 @@ from api.schemas import SweepCreate
 from api.services import accounts as account_rules
 from api.services import trace_quota
 from api.services.errors import Invalid
+from api.services.limits import check_cells
 from api.services.pages import Page, id_page, page_size
-from api.services.submissions import check_limits
 from db.models import Experiment, Status, Sweep, SweepStatus
 from trainer.spec import trace_points
 
@@ -79,13 +79,7 @@ def submit(
         planned = expand(definition)
     except ExpansionError as error:
         raise Invalid(error.loc, str(error)) from None
-    for index, plan in enumerate(planned):
-        try:
-            check_limits(plan.spec, settings=settings)
-        except Invalid as error:  # named in the base (an axis may have set it), with its cell
-            loc, message = error.issues[0]
-            where = ("body", "base", *loc[2:])
-            raise Invalid(where, f"cell {index} {plan.cell_key}: {message}") from None
+    check_cells(planned, settings=settings)
     account_rules.check_queued_limit(
         principal.name,
         principal.max_queued,
