@@ -16,6 +16,7 @@ from api.broker import Broker
 from api.config import ApiSettings
 from api.dispatch import Dispatcher
 from api.services.accounts import may_see
+from api.services.context import Context
 from db.models import Experiment, Sweep
 
 # The largest id (BIGINT): a larger one is 422, not an overflow in the driver.
@@ -95,6 +96,17 @@ BrokerDep = Annotated[Broker, Depends(get_broker)]
 DispatchDep = Annotated[Dispatcher, Depends(get_dispatch)]
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 AdminUser = Annotated[Principal, Depends(get_admin)]
+
+
+def get_context(
+    session: SessionDep, settings: SettingsDep, user: CurrentUser, dispatch: DispatchDep
+) -> Context:
+    """What a service call needs of the request (api.services.context), declared once here
+    instead of as four parameters of every route that changes something."""
+    return Context(session=session, principal=user, settings=settings, dispatch=dispatch)
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
 
 
 Owned = TypeVar("Owned", Experiment, Sweep)

@@ -32,7 +32,8 @@ from pydantic import ValidationError
 
 from client import commands, sweep_commands
 from client.commands import EXIT_INPUT, EXIT_OK, EXIT_SERVER, InputError, emit
-from client.python import BATCH_ITEMS, SilabClient, SilabError
+from client.errors import SilabError
+from client.python import BATCH_ITEMS, SilabClient
 
 PRIORITY_HELP = "low, normal, high or an integer (higher runs first)"
 OPTIONS: set[str] = set()  # every option string of every (sub)command, for suggestions

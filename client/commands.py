@@ -14,8 +14,9 @@ from typing import Any
 
 from client import show
 from client.config import ClientSettings
+from client.inputs import load_batch, load_spec
 from client.progress import Follower
-from client.python import SilabClient, load_batch, load_spec
+from client.python import SilabClient
 from client.status import TERMINAL, WITH_RESULTS, Status
 
 EXIT_OK = 0

@@ -13,7 +13,6 @@ HTTP error or when the server cannot be reached.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,166 +22,14 @@ from typing import Any, Self
 import httpx
 
 from client import transport
+from client.errors import SilabError, describe, field_names
 from client.frames import Aggregate, AggregateTrace, Experiment, Experiments, Trace
+from client.inputs import load_spec, load_sweep
 from client.status import ACTIVE, TERMINAL
 
 RAW_POINTS = 2**40  # the API's largest max_points: every point, never downsampled
-
-
-class SilabError(Exception):
-    """An HTTP error (status set) or an unreachable server (status None)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 # Items per POST /experiments:batch: the server's default SILAB_MAX_BATCH.
 BATCH_ITEMS = 10_000
-
-
-def load_spec(source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> dict:
-    """A raw spec mapping from a dict, `preset:NAME`, or a JSON/YAML file, with `key.path=value`
-    overrides applied. ValueError with a clear message when it cannot be read."""
-    if isinstance(source, Mapping):
-        spec = dict(source)
-    elif Path(str(source)).is_file():
-        spec = _parse_file(Path(str(source)), "spec")
-    else:  # preset:NAME, or a missing file (trainer.presets says which presets exist)
-        from trainer import presets
-
-        spec = presets.load_spec(str(source))
-    if overrides:
-        from trainer.presets import apply_overrides
-
-        spec = apply_overrides(spec, list(overrides))
-    return spec
-
-
-def load_batch(path: str | Path) -> list[Any]:
-    """The items of a batch file: a YAML/JSON list (or a mapping with `items`), or JSON lines
-    (`.jsonl`); each item a spec or a submission with a `spec` key. ValueError in one line."""
-    import json
-
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text()
-        if path.suffix == ".jsonl":
-            loaded: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            loaded = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"batch file {str(path)!r} cannot be read: {reason}") from None
-    if isinstance(loaded, Mapping) and isinstance(loaded.get("items"), list):
-        loaded = loaded["items"]
-    if not isinstance(loaded, list) or not loaded:
-        raise ValueError(f"batch file {str(path)!r}: expected a non-empty list of specs or items")
-    return loaded
-
-
-def _parse_file(path: Path, what: str) -> dict[str, Any]:
-    """A YAML/JSON mapping from a file; ValueError in one line (with the line and column of a
-    syntax error) when it cannot be read."""
-    import yaml
-
-    from trainer.spec import parse_text
-
-    try:
-        return parse_text(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ValueError(f"{what} file {str(path)!r} is not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{what} file {str(path)!r} is not text (UTF-8)") from None
-    except OSError as error:
-        raise ValueError(f"{what} file {str(path)!r} cannot be read: {error.strerror}") from None
-    except ValueError as error:
-        raise ValueError(f"{what} file {str(path)!r}: {error}") from None
-
-
-def load_sweep(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """A sweep body from a dict or a YAML/JSON file. `base` may be a spec mapping, `preset:NAME`
-    or a spec file (relative to the sweep file); `set: {key.path: value}` then overrides fields of
-    the base (like `silab submit --set`). ValueError with a clear message when it cannot be
-    read."""
-    if isinstance(source, Mapping):
-        sweep, folder = dict(source), Path.cwd()
-    else:
-        path = Path(str(source))
-        if not path.is_file():
-            raise ValueError(f"sweep file {str(source)!r} does not exist")
-        sweep, folder = _parse_file(path, "sweep"), path.parent
-    base = sweep.get("base")
-    if isinstance(base, str):
-        relative = folder / base
-        base = load_spec(str(relative) if relative.is_file() else base)
-    overrides = sweep.pop("set", None) or {}
-    if not isinstance(overrides, Mapping):
-        raise ValueError("a sweep's 'set' must be a mapping {key.path: value}")
-    if overrides:
-        import json
-
-        base = load_spec(
-            base or {}, [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
-        )
-    sweep["base"] = base
-    return sweep
-
-
-def _loc(issue: Mapping[str, Any]) -> list[str]:
-    loc = [str(part) for part in issue.get("loc", [])]
-    return loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc
-
-
-def _issue_line(issue: Mapping[str, Any]) -> str:
-    """`field.path: message` for one 422 issue (the API already left pydantic's union members
-    out of `loc` and its prefixes out of `msg`: api/errors.py)."""
-    where = ".".join(_loc(issue)) or "request"
-    return f"{where}: {issue.get('msg', issue)}"
-
-
-def _field_names(schema: Any) -> set[str]:
-    """Every property name anywhere in a JSON schema (an OpenAPI document included)."""
-    names: set[str] = set()
-    if isinstance(schema, dict):
-        names.update(k for k in (schema.get("properties") or {}) if isinstance(k, str))
-        for value in schema.values():
-            names |= _field_names(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            names |= _field_names(value)
-    return names
-
-
-def _did_you_mean(issue: Mapping[str, Any], known: set[str]) -> str:
-    """For an unknown field, the closest known field name (`axis` -> `axes`)."""
-    loc = _loc(issue)
-    if issue.get("type") != "extra_forbidden" or not loc or not known:
-        return ""
-    close = difflib.get_close_matches(loc[-1], sorted(known - {loc[-1]}), n=1, cutoff=0.7)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def describe(response: httpx.Response, known: set[str] | None = None) -> str:
-    """The API's error as one readable line: 422 issues as `field.path: message`, joined by
-    '; ' (the first few, with a count of the rest). `known`: field names for "did you mean"."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = response.text.strip() or response.reason_phrase
-    if isinstance(detail, list):
-        issues = detail
-        lines = list(
-            dict.fromkeys(_issue_line(i) + _did_you_mean(i, known or set()) for i in issues)
-        )
-        shown = "; ".join(lines[:4]) + (f"; and {len(lines) - 4} more" if len(lines) > 4 else "")
-        return f"invalid request: {shown}"
-    return " ".join(str(detail).split())
 
 
 class SilabClient:
@@ -263,10 +110,10 @@ class SilabClient:
             return set()
         names: set[str] = set()
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            names |= _field_names(self.http.get("/openapi.json").json())
+            names |= field_names(self.http.get("/openapi.json").json())
         from trainer.spec import ExperimentSpec
 
-        names |= _field_names(ExperimentSpec.model_json_schema())
+        names |= field_names(ExperimentSpec.model_json_schema())
         return names
 
     def _key_help(self) -> str:

@@ -19,8 +19,9 @@ from client.commands import (
     note,
     priority_value,
 )
+from client.inputs import load_sweep
 from client.progress import Follower
-from client.python import SilabClient, load_sweep
+from client.python import SilabClient
 from client.status import ACTIVE, WITHOUT_RESULTS, Status
 
 

@@ -4,7 +4,8 @@ One module a figure; api.plots.render draws and caches them (matplotlib's object
 at a time, an LRU of bytes).
 """
 
-from api.plots.alignment import LOSS_METRICS, METRIC_LABELS, OVERLAP_METRICS, alignment_curves
+from api.plots.alignment import LOSS_METRICS, OVERLAP_METRICS, alignment_curves
+from api.plots.curves import METRIC_LABELS
 from api.plots.heatmap import heatmap
 from api.plots.render import FORMATS, MEDIA_TYPES, Fmt, cache_clear
 from api.plots.scaling import scaling_plot

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 
-from api.deps import CurrentUser, DispatchDep, SessionDep, SettingsDep
+from api.deps import ContextDep
 from api.responses import INVALID, OVER_LIMIT, error
 from api.schemas import ExperimentBatchCreate, ExperimentBatchPublic
 from api.services import batch_keys, batches
@@ -41,24 +41,14 @@ BATCH_PATH = "/experiments:batch"
 )
 def submit_batch(
     body: ExperimentBatchCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    dispatch: DispatchDep,
+    ctx: ContextDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
         Header(min_length=1, max_length=batch_keys.MAX_KEY_CHARS, description="retry-safe batch"),
     ] = None,
 ) -> ExperimentBatchPublic:
-    done = batches.submit_batch(
-        body,
-        session=session,
-        principal=user,
-        settings=settings,
-        dispatch=dispatch,
-        idempotency_key=idempotency_key,
-    )
+    done = batches.submit_batch(body, ctx=ctx, idempotency_key=idempotency_key)
     if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return ExperimentBatchPublic(ids=done.ids, count=len(done.ids))

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import CurrentUser, DispatchDep, ExperimentDep, SessionDep, SettingsDep
+from api.deps import ContextDep, ExperimentDep, SettingsDep
 from api.query import FiltersDep
 from api.responses import INVALID, NOT_FOUND, OVER_LIMIT, error
 from api.schemas import (
@@ -49,23 +49,13 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
 )
 def submit(
     body: ExperimentCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    dispatch: DispatchDep,
+    ctx: ContextDep,
     response: Response,
     idempotency_key: Annotated[
         str | None, Header(min_length=1, max_length=200, description="retry-safe submission")
     ] = None,
 ) -> ExperimentPublic:
-    done = submissions.submit(
-        body,
-        session=session,
-        principal=user,
-        settings=settings,
-        dispatch=dispatch,
-        idempotency_key=idempotency_key,
-    )
+    done = submissions.submit(body, ctx=ctx, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/experiments/{done.experiment.id}"
     if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -101,9 +91,7 @@ def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     responses={**error(400, "bad sort or cursor"), **INVALID},
 )
 def list_experiments(
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
+    ctx: ContextDep,
     filters: FiltersDep,
     sort: Annotated[
         str, Query(description=f"one of {', '.join(SORT_KEYS)}; '-' for descending")
@@ -111,15 +99,7 @@ def list_experiments(
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ExperimentsPublic:
-    page = experiments.list_experiments(
-        filters,
-        session=session,
-        principal=user,
-        settings=settings,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-    )
+    page = experiments.list_experiments(filters, ctx=ctx, sort=sort, limit=limit, cursor=cursor)
     return ExperimentsPublic.of(page.items, page.next_cursor)
 
 

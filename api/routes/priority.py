@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser, DispatchDep, OwnedExperimentDep, OwnedSweepDep, SessionDep
+from api.deps import ContextDep, OwnedExperimentDep, OwnedSweepDep
 from api.responses import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, SWEEP_NOT_FOUND
 from api.schemas import ExperimentPublic, PriorityChange
 from api.services import priorities
@@ -24,15 +24,9 @@ router = APIRouter(tags=["experiments"])
     responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN, **INVALID},
 )
 def set_priority(
-    experiment: OwnedExperimentDep,
-    body: PriorityChange,
-    session: SessionDep,
-    user: CurrentUser,
-    dispatch: DispatchDep,
+    experiment: OwnedExperimentDep, body: PriorityChange, ctx: ContextDep
 ) -> ExperimentPublic:
-    changed = priorities.set_priority(
-        experiment, int(body.priority), session=session, principal=user, dispatch=dispatch
-    )
+    changed = priorities.set_priority(experiment, int(body.priority), ctx=ctx)
     return ExperimentPublic.model_validate(changed)
 
 
@@ -45,14 +39,8 @@ def set_priority(
     tags=["sweeps"],
 )
 def set_sweep_priority(
-    sweep: OwnedSweepDep,
-    body: PriorityChange,
-    session: SessionDep,
-    user: CurrentUser,
-    dispatch: DispatchDep,
+    sweep: OwnedSweepDep, body: PriorityChange, ctx: ContextDep
 ) -> dict[str, Any]:
     priority = int(body.priority)
-    changed = priorities.set_sweep_priority(
-        sweep, priority, session=session, principal=user, dispatch=dispatch
-    )
+    changed = priorities.set_sweep_priority(sweep, priority, ctx=ctx)
     return {"sweep_id": sweep.id, "priority": priority, "changed": changed}

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import (
-    CurrentUser,
-    DispatchDep,
-    ExperimentDep,
-    OwnedExperimentDep,
-    SessionDep,
-    SettingsDep,
-)
+from api.deps import ContextDep, ExperimentDep, OwnedExperimentDep
 from api.responses import CONFLICT, FORBIDDEN, NOT_FOUND, OVER_LIMIT
 from api.schemas import ExperimentPublic, PositionPublic
 from api.services import experiments
@@ -29,10 +22,8 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
     "Not queued: `position` is null. Sent but not claimed yet: `in_flight`.",
     responses=NOT_FOUND,
 )
-def position(
-    experiment: ExperimentDep, session: SessionDep, settings: SettingsDep
-) -> PositionPublic:
-    found = experiments.position(experiment, session=session, settings=settings)
+def position(experiment: ExperimentDep, ctx: ContextDep) -> PositionPublic:
+    found = experiments.position(experiment, ctx=ctx)
     return PositionPublic.model_validate(found, from_attributes=True)
 
 
@@ -44,10 +35,8 @@ def position(
     "and the worker stops at its next heartbeat, keeping the trace. Finished: 409.",
     responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN},
 )
-def cancel(
-    experiment: OwnedExperimentDep, session: SessionDep, user: CurrentUser
-) -> ExperimentPublic:
-    cancelled = experiments.cancel(experiment, session=session, principal=user)
+def cancel(experiment: OwnedExperimentDep, ctx: ContextDep) -> ExperimentPublic:
+    cancelled = experiments.cancel(experiment, ctx=ctx)
     return ExperimentPublic.model_validate(cancelled)
 
 
@@ -60,16 +49,8 @@ def cancel(
     "completed experiments: 409.",
     responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN, **OVER_LIMIT},
 )
-def retry(
-    experiment: OwnedExperimentDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    dispatch: DispatchDep,
-) -> ExperimentPublic:
-    queued = experiments.retry(
-        experiment, session=session, principal=user, settings=settings, dispatch=dispatch
-    )
+def retry(experiment: OwnedExperimentDep, ctx: ContextDep) -> ExperimentPublic:
+    queued = experiments.retry(experiment, ctx=ctx)
     return ExperimentPublic.model_validate(queued)
 
 
@@ -81,6 +62,6 @@ def retry(
     "The audit log keeps the deletion.",
     responses={**NOT_FOUND, **CONFLICT, **FORBIDDEN},
 )
-def delete(experiment: OwnedExperimentDep, session: SessionDep, user: CurrentUser) -> Response:
-    experiments.delete(experiment, session=session, principal=user)
+def delete(experiment: OwnedExperimentDep, ctx: ContextDep) -> Response:
+    experiments.delete(experiment, ctx=ctx)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

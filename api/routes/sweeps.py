@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentUser, DispatchDep, OwnedSweepDep, SessionDep, SettingsDep, SweepDep
+from api.deps import ContextDep, OwnedSweepDep, SessionDep, SweepDep
 from api.responses import INVALID, SWEEP_NOT_FOUND
 from api.schemas import ExperimentsPublic, SweepCreate, SweepPublic, SweepsPublic
 from api.services import sweeps
@@ -51,17 +51,8 @@ def _public(state: SweepState) -> SweepPublic:
     "sweep with 200.",
     responses={**INVALID, 200: {"model": SweepPublic, "description": "already submitted"}},
 )
-def submit(
-    body: SweepCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    dispatch: DispatchDep,
-    response: Response,
-) -> SweepPublic:
-    done = sweeps.submit(
-        body, session=session, principal=user, settings=settings, dispatch=dispatch
-    )
+def submit(body: SweepCreate, ctx: ContextDep, response: Response) -> SweepPublic:
+    done = sweeps.submit(body, ctx=ctx)
     if not done.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/sweeps/{done.state.sweep.id}"
@@ -75,23 +66,13 @@ def submit(
     description="Keyset pages: pass `next_cursor` back as `cursor`.",
 )
 def list_sweeps(
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
+    ctx: ContextDep,
     owner: Annotated[str | None, Query(max_length=100)] = None,
     name: Annotated[str | None, Query(max_length=200, description="substring")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query(pattern=ID_CURSOR)] = None,
 ) -> SweepsPublic:
-    page = sweeps.list_sweeps(
-        session=session,
-        principal=user,
-        settings=settings,
-        owner=owner,
-        name=name,
-        limit=limit,
-        cursor=cursor,
-    )
+    page = sweeps.list_sweeps(ctx=ctx, owner=owner, name=name, limit=limit, cursor=cursor)
     return SweepsPublic(items=[_public(s) for s in page.items], next_cursor=page.next_cursor)
 
 
@@ -129,5 +110,5 @@ def list_experiments(
     "heartbeat; finished ones keep their results. Cancelling twice is harmless.",
     responses={**SWEEP_NOT_FOUND, 403: {"description": "only the owner or an admin may"}},
 )
-def cancel(sweep: OwnedSweepDep, session: SessionDep, user: CurrentUser) -> SweepPublic:
-    return _public(sweeps.cancel(sweep, session=session, principal=user))
+def cancel(sweep: OwnedSweepDep, ctx: ContextDep) -> SweepPublic:
+    return _public(sweeps.cancel(sweep, ctx=ctx))

@@ -8,17 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from api import audit, crud
-from api.accounts import Principal
-from api.config import ApiSettings
 from api.schemas import ExperimentBatchCreate
 from api.services import accounts as account_rules
 from api.services import batch_keys, trace_quota
+from api.services.context import Context
 from api.services.errors import Invalid
 from api.services.limits import check_limits
-from api.services.submissions import Dispatch
 from trainer.canonical import canonical_hash
 
 
@@ -33,18 +30,13 @@ MAX_ISSUES = 100
 
 
 def submit_batch(
-    body: ExperimentBatchCreate,
-    *,
-    session: Session,
-    principal: Principal,
-    settings: ApiSettings,
-    dispatch: Dispatch,
-    idempotency_key: str | None = None,
+    body: ExperimentBatchCreate, *, ctx: Context, idempotency_key: str | None = None
 ) -> Batch:
     """Store every item as a queued experiment of the principal, or none: Invalid naming each
     broken item ("body", "items", i, ...), LimitExceeded when they do not all fit the queued
     limit or the trace quota. The new ids in the order of the items; with `idempotency_key`, a
     batch sent again (same key, same body) gets the first one's ids back and stores nothing."""
+    session, principal, settings = ctx.session, ctx.principal, ctx.settings
     items = body.items
     digest = canonical_hash(body.model_dump(mode="json")) if idempotency_key else ""
     if idempotency_key:
@@ -111,5 +103,5 @@ def submit_batch(
         if earlier is None:
             raise
         return Batch(earlier, replayed=True)
-    dispatch()
+    ctx.dispatch()
     return Batch(ids, replayed=False)

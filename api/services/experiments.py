@@ -15,13 +15,11 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from api import audit, listing
-from api.accounts import Principal
-from api.config import ApiSettings
 from api.listing import Filters
 from api.services import accounts as account_rules
+from api.services.context import Context
 from api.services.errors import BadRequest, Conflict, NotFound
 from api.services.pages import Page, page_size
-from api.services.submissions import Dispatch
 from db import queue, scheduler
 from db.models import Experiment, Status
 
@@ -29,9 +27,7 @@ from db.models import Experiment, Status
 def list_experiments(
     filters: Filters,
     *,
-    session: Session,
-    principal: Principal,
-    settings: ApiSettings,
+    ctx: Context,
     sort: str = "-id",
     limit: int | None = None,
     cursor: str | None = None,
@@ -42,17 +38,17 @@ def list_experiments(
     except ValueError as error:
         raise BadRequest(str(error)) from None
     visible, owner = account_rules.visible_owner(
-        filters.owner, principal=principal, settings=settings
+        filters.owner, principal=ctx.principal, settings=ctx.settings
     )
     if not visible:
         return Page([], None)
     filters.owner = owner
     try:
         rows, next_cursor = listing.list_experiments(
-            session=session,
+            session=ctx.session,
             filters=filters,
             sort=order,
-            limit=page_size(limit, settings),
+            limit=page_size(limit, ctx.settings),
             cursor=cursor,
         )
     except listing.BadCursor as error:
@@ -60,24 +56,23 @@ def list_experiments(
     return Page(rows, next_cursor)
 
 
-def position(
-    experiment: Experiment, *, session: Session, settings: ApiSettings
-) -> scheduler.Position:
+def position(experiment: Experiment, *, ctx: Context) -> scheduler.Position:
     found = scheduler.position(
         experiment.id,
-        session=session,
-        slots=settings.worker_slots,
-        default_max_running=settings.default_max_running,
-        resend_after_s=settings.resend_after_s,
+        session=ctx.session,
+        slots=ctx.settings.worker_slots,
+        default_max_running=ctx.settings.default_max_running,
+        resend_after_s=ctx.settings.resend_after_s,
     )
     if found is None:  # deleted meanwhile
         raise NotFound(f"experiment {experiment.id} not found")
     return found
 
 
-def cancel(experiment: Experiment, *, session: Session, principal: Principal) -> Experiment:
+def cancel(experiment: Experiment, *, ctx: Context) -> Experiment:
     """Queued: cancelled now; running: asked to stop at its next heartbeat. Conflict when the
     conditional UPDATE matched nothing (it has finished)."""
+    session = ctx.session
     before = experiment.status
     if not queue.cancel(experiment.id, session=session):
         session.rollback()
@@ -86,7 +81,7 @@ def cancel(experiment: Experiment, *, session: Session, principal: Principal) ->
     audit.record(
         "cancel",
         session=session,
-        actor=principal.name,
+        actor=ctx.principal.name,
         experiment_id=experiment.id,
         detail={"owner": experiment.owner, "status": before},
     )
@@ -95,18 +90,14 @@ def cancel(experiment: Experiment, *, session: Session, principal: Principal) ->
     return experiment
 
 
-def retry(
-    experiment: Experiment,
-    *,
-    session: Session,
-    principal: Principal,
-    settings: ApiSettings,
-    dispatch: Dispatch,
-) -> Experiment:
+def retry(experiment: Experiment, *, ctx: Context) -> Experiment:
     """Queue a failed, cancelled or diverged experiment again; it counts against its owner's
     queued limit. Conflict in any other status."""
+    session = ctx.session
     if experiment.status in queue.RETRYABLE:
-        account_rules.check_owner_queued_limit(experiment.owner, session=session, settings=settings)
+        account_rules.check_owner_queued_limit(
+            experiment.owner, session=session, settings=ctx.settings
+        )
     if not queue.retry(experiment.id, session=session):
         session.rollback()
         session.refresh(experiment)
@@ -117,19 +108,20 @@ def retry(
     audit.record(
         "retry",
         session=session,
-        actor=principal.name,
+        actor=ctx.principal.name,
         experiment_id=experiment.id,
         detail={"owner": experiment.owner},
     )
     session.commit()
-    dispatch()
+    ctx.dispatch()
     session.refresh(experiment)
     return experiment
 
 
-def delete(experiment: Experiment, *, session: Session, principal: Principal) -> None:
+def delete(experiment: Experiment, *, ctx: Context) -> None:
     """Delete a queued or finished experiment with its tags, trace, checkpoint and idempotency
     keys (ON DELETE CASCADE); Conflict while it runs. The audit log keeps the deletion."""
+    session = ctx.session
     experiment_id, owner, was = experiment.id, experiment.owner, experiment.status
     session.expunge(experiment)
     if not _delete_unless_running(experiment_id, session=session):
@@ -138,7 +130,7 @@ def delete(experiment: Experiment, *, session: Session, principal: Principal) ->
     audit.record(
         "delete",
         session=session,
-        actor=principal.name,
+        actor=ctx.principal.name,
         experiment_id=experiment_id,
         detail={"owner": owner, "status": was},
     )

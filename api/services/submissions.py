@@ -5,26 +5,21 @@ key and body return what the first request created."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import audit, crud
-from api.accounts import Principal
-from api.config import ApiSettings
 from api.schemas import ExperimentCreate
 from api.services import accounts as account_rules
 from api.services import trace_quota
+from api.services.context import Context
 from api.services.errors import Conflict
 from api.services.limits import check_limits
 from db.models import Experiment, IdempotencyKey
 from trainer.canonical import canonical_hash
 from trainer.spec import trace_points
-
-# Rings the fair dispatcher's doorbell after a commit that grew the queue (api.dispatch).
-Dispatch = Callable[[], object]
 
 
 @dataclass(frozen=True)
@@ -36,14 +31,12 @@ class Submission:
 def submit(
     body: ExperimentCreate,
     *,
-    session: Session,
-    principal: Principal,
-    settings: ApiSettings,
-    dispatch: Dispatch,
+    ctx: Context,
     idempotency_key: str | None = None,
 ) -> Submission:
     """Store the experiment as queued (owner: the principal) with its audit record, commit, and
     ring the dispatcher's doorbell. The same key and body return what the first request created."""
+    session, principal, settings = ctx.session, ctx.principal, ctx.settings
     check_limits(body.spec, settings=settings)
     digest = _request_hash(body)
     if idempotency_key is not None:
@@ -90,7 +83,7 @@ def submit(
         if earlier is None:
             raise
         experiment, replayed = earlier, True
-    dispatch()
+    ctx.dispatch()
     session.refresh(experiment)
     return Submission(experiment, replayed)
 

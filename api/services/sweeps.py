@@ -3,19 +3,18 @@ cancel. Each change is committed here with its audit record, in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import audit, sweeps
-from api.accounts import Principal
-from api.config import ApiSettings
 from api.expand import ExpansionError, expand, sweep_hash
 from api.schemas import SweepCreate
 from api.services import accounts as account_rules
 from api.services import trace_quota
+from api.services.context import Context
 from api.services.errors import Invalid
 from api.services.limits import check_cells
 from api.services.pages import Page, id_page, page_size
@@ -58,18 +57,12 @@ class SweepSubmission:
     created: bool  # False: the same definition was submitted before, nothing new was stored
 
 
-def submit(
-    body: SweepCreate,
-    *,
-    session: Session,
-    principal: Principal,
-    settings: ApiSettings,
-    dispatch: Callable[[], object],
-) -> SweepSubmission:
+def submit(body: SweepCreate, *, ctx: Context) -> SweepSubmission:
     """Expand the definition into experiments (Invalid naming the cell), check that the whole grid
     fits the server's limits, the owner's queued limit and trace quota, store sweep, experiments
     and audit record in one transaction, then ring the dispatcher's doorbell. The same
     definition again returns the stored sweep."""
+    session, principal, settings = ctx.session, ctx.principal, ctx.settings
     definition = body.model_dump(mode="json", exclude_none=True)
     digest = sweep_hash(definition)
     existing = sweeps.find(session=session, owner=principal.name, sweep_hash=digest)
@@ -113,22 +106,22 @@ def submit(
         )
     session.commit()
     if created:
-        dispatch()  # the doorbell: the fair dispatcher gives free slots, users take turns
+        ctx.dispatch()  # the doorbell: the fair dispatcher gives free slots, users take turns
     return SweepSubmission(state(sweep, session=session), created)
 
 
 def list_sweeps(
     *,
-    session: Session,
-    principal: Principal,
-    settings: ApiSettings,
+    ctx: Context,
     owner: str | None = None,
     name: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[SweepState]:
     """Newest first, keyset pages by id, of the sweeps the principal may see."""
-    visible, owner = account_rules.visible_owner(owner, principal=principal, settings=settings)
+    visible, owner = account_rules.visible_owner(
+        owner, principal=ctx.principal, settings=ctx.settings
+    )
     if not visible:
         return Page([], None)
     query = select(Sweep).order_by(Sweep.id.desc())
@@ -138,9 +131,9 @@ def list_sweeps(
         query = query.where(Sweep.name.icontains(name, autoescape=True))
     if cursor:
         query = query.where(Sweep.id < int(cursor))
-    size = page_size(limit, settings)
-    page = id_page(list(session.scalars(query.limit(size + 1))), size)
-    return Page(states(page.items, session=session), page.next_cursor)
+    size = page_size(limit, ctx.settings)
+    page = id_page(list(ctx.session.scalars(query.limit(size + 1))), size)
+    return Page(states(page.items, session=ctx.session), page.next_cursor)
 
 
 def experiments(
@@ -153,15 +146,15 @@ def experiments(
     return id_page(list(session.scalars(query.limit(limit + 1))), limit)
 
 
-def cancel(sweep: Sweep, *, session: Session, principal: Principal) -> SweepState:
+def cancel(sweep: Sweep, *, ctx: Context) -> SweepState:
     """Cancel every queued or running experiment of the sweep and mark it, with the audit record;
     cancelling twice is harmless."""
-    sweeps.cancel(session=session, sweep=sweep)
+    sweeps.cancel(session=ctx.session, sweep=sweep)
     audit.record(
         "cancel_sweep",
-        session=session,
-        actor=principal.name,
+        session=ctx.session,
+        actor=ctx.principal.name,
         detail={"sweep_id": sweep.id, "owner": sweep.owner},
     )
-    session.commit()
-    return state(sweep, session=session)
+    ctx.session.commit()
+    return state(sweep, session=ctx.session)

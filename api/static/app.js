@@ -420,6 +420,25 @@
   }
 
   // ----------------------------------------------------------------------------- routing
+  // The query string of a hash ("#/compare?ids=1,2" gives ids=1,2), empty when it has none.
+  function hashQuery(hash) {
+    return new URLSearchParams(hash.includes("?") ? hash.slice(hash.indexOf("?") + 1) : "");
+  }
+
+  // How the views of the other scripts route: section `id` is shown while the hash starts with
+  // `prefix` and hidden otherwise; returns the hash's query while shown, else null.
+  function routeView(prefix, id) {
+    const hash = location.hash || "#/";
+    const inside = hash.startsWith(prefix);
+    $(id).hidden = !inside;
+    return inside ? hashQuery(hash) : null;
+  }
+
+  // The ids of an `ids=3,5,8` parameter (anything that is not a positive number is dropped).
+  function idsOf(query) {
+    return (query.get("ids") || "").split(",").map(Number).filter((n) => n > 0);
+  }
+
   function route() {
     const hash = location.hash || "#/";
     if (hash.startsWith("#/sweeps") || hash.startsWith("#/compare")) {  // sweeps.js, compare.js
@@ -446,8 +465,7 @@
     } else {
       state.view = "list";
       state.detailId = null;
-      const query = hash.includes("?") ? hash.slice(hash.indexOf("?") + 1) : "";
-      setFiltersFrom(new URLSearchParams(query));
+      setFiltersFrom(hashQuery(hash));
       $("back-link").href = hash;  // the detail view's way back keeps these filters
       $("experiment-detail").hidden = true;
       $("list-view").hidden = false;
@@ -551,7 +569,7 @@
   window.silab = { api, headers, el, fmtNumber, fmtTime, statusBadge, showError, stamp, label,
                    meta: () => META, ready: loadMeta(), pickMetric, logScale,
                    specValue, askForKey, renderDetailHead: (e) => renderDetailHead(e),
-                   detailId: () => state.detailId };
+                   detailId: () => state.detailId, routeView, idsOf };
 
   window.silab.ready.then(init);
 })();

@@ -132,13 +132,10 @@
   }
 
   function route() {
-    const hash = location.hash || "#/";
-    const inside = hash.startsWith("#/compare");
-    $("compare-view").hidden = !inside;
-    if (!inside) return;
-    const query = new URLSearchParams(hash.includes("?") ? hash.slice(hash.indexOf("?") + 1) : "");
+    const query = S.routeView("#/compare", "compare-view");
+    if (!query) return;
     const group = query.get("group");
-    state.ids = (query.get("ids") || "").split(",").map(Number).filter((n) => n > 0);
+    state.ids = S.idsOf(query);
     if (group) $("compare-group").append(S.el("option", group, { value: group }));
     if (group) $("compare-group").value = group;
     load();

@@ -190,12 +190,8 @@
   }
 
   function route() {
-    const hash = location.hash || "#/";
-    const inside = hash.startsWith("#/sweeps/compare");
-    $("sweeps-compare").hidden = !inside;
-    if (!inside) return;
-    const query = new URLSearchParams(hash.includes("?") ? hash.slice(hash.indexOf("?") + 1) : "");
-    compare((query.get("ids") || "").split(",").map(Number).filter((n) => n > 0));
+    const query = S.routeView("#/sweeps/compare", "sweeps-compare");
+    if (query) compare(S.idsOf(query));
   }
 
   for (const id of ["curves-by", "curves-log-x"]) $(id).addEventListener("change", drawCurves);

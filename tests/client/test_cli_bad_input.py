@@ -42,7 +42,10 @@ def bad_inputs(path: tuple[str, ...], tmp: Path) -> list[list[str]]:
     if args:
         cases.append(list(path))  # a required argument missing
     if "id" in args:
-        cases += [[*path, "not-a-number"], [*path, "999999"]]  # not an int; no such row
+        rest = ["high"] if "priority" in args else []
+        cases += [[*path, "not-a-number", *rest], [*path, "999999", *rest]]  # not an int; no row
+    if "priority" in args:
+        cases += [[*path, "1", "urgent"], [*path, "1", "5000"]]  # not a level; out of range
     if "spec" in args:
         broken = tmp / "broken.yaml"
         broken.write_text("d: [16,\n")
@@ -83,6 +86,8 @@ def valid_file(path: tuple[str, ...], tmp: Path) -> Path:
 def test_every_command_with_the_server_down_says_one_line(live_api, tmp_path) -> None:
     for path in command_paths():
         args = [*path, *(["1"] if "id" in positionals(path) else [])]
+        if "priority" in positionals(path):
+            args.append("high")
         if "spec" in positionals(path):
             args.append("preset:tiny")
         if "file" in positionals(path):

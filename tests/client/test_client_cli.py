@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from client.python import SilabClient, SilabError
+from client.errors import SilabError
+from client.python import SilabClient
 from db import queue
 from tests.trace_helpers import add_points
 

@@ -3,7 +3,7 @@ when it ran, and an audit log that refuses writes (a real trigger in the real da
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import accounts
 from api.accounts import Principal
 from api.config import ApiSettings
+from api.services.context import Context
 from db.models import AuditEvent, Experiment
 
 
@@ -28,6 +29,16 @@ def settings(tmp_path: Path, **overrides: Any) -> ApiSettings:
     overrides.setdefault("rate_limit_per_s", 0)
     overrides.setdefault("bootstrap_admin", False)
     return ApiSettings(data_dir=tmp_path / "data", **overrides)
+
+
+def context(
+    session: Session,
+    principal: Principal,
+    settings: ApiSettings,
+    dispatch: Callable[[], object] | None = None,
+) -> Context:
+    """A service call's request context; the doorbell rings nobody unless `dispatch` is given."""
+    return Context(session, principal, settings, dispatch or (lambda: None))
 
 
 class Dispatch:
