@@ -135,7 +135,8 @@ def refine(errors: Sequence[dict[str, Any]], body: Any = Any) -> list[dict[str, 
         if isinstance(extra, tuple):
             loc += list(extra)
         message = str(cause) if isinstance(cause, Exception) else str(error.get("msg", ""))
-        issue = {"loc": loc, "msg": message, "type": error.get("type", "value_error")}
+        kind = getattr(cause, "kind", None) or error.get("type", "value_error")
+        issue = {"loc": loc, "msg": message, "type": str(kind)}
         issues.append((issue, loc, [(i + 1, part) for i, part in unions]))
     kept = [issues[i][0] for i in _closest(issues)]
     return list({repr(issue): issue for issue in kept}.values())
@@ -187,7 +188,7 @@ async def service_error_handler(request: Request, exc: Exception) -> JSONRespons
     )
     if isinstance(exc, Invalid):
         detail: Any = [
-            {"loc": list(loc), "msg": message, "type": "value_error"} for loc, message in exc.issues
+            {"loc": list(loc), "msg": message, "type": kind} for loc, message, kind in exc.issues
         ]
     else:
         detail = str(exc)

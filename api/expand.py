@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from trainer.canonical import canonical_hash, canonical_json
 from trainer.paths import set_path
-from trainer.spec import ExperimentSpec
+from trainer.spec import ExperimentSpec, Unstated
 
 MAX_EXPERIMENTS = 5000
 
@@ -87,11 +87,14 @@ class Planned:
 
 
 class ExpansionError(ValueError):
-    """A definition that cannot be expanded; `loc` names where (for a 422)."""
+    """A definition that cannot be expanded; `loc` names where (for a 422). Each such rule
+    relates the base, the axes and the seeds (a cell is the base with the axes' values written
+    in by path), which JSON Schema cannot state: its issue type is Unstated.cross_field."""
 
     def __init__(self, message: str, loc: tuple[str | int, ...] = ("body",)) -> None:
         super().__init__(message)
         self.loc = loc
+        self.kind = Unstated.cross_field
 
 
 def cell_count(axes: list[dict[str, Any]]) -> int:

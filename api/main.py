@@ -50,6 +50,7 @@ from api.routes import (
     sweeps,
     traces,
 )
+from api.schema_limits import install_schema_limits
 from api.services.errors import ServiceError
 from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
@@ -128,4 +129,5 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/"), include_in_schema=False)
     install_openapi_security(app)
+    install_schema_limits(app, settings)
     return app

@@ -3,9 +3,12 @@ from the query string once (a dependency) for every route that lists experiments
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Query
+from pydantic import StringConstraints
 
 from api.listing import Filters
 from api.services.errors import Invalid
@@ -13,8 +16,31 @@ from api.spec_filter import SpecMatch
 from db.models import Algorithm, Status
 
 MAX_INT = 2**31 - 1
+
+
+def one_of(names: Iterable[str]) -> str:
+    """A pattern for exactly one of `names` (the schema's form of a check against a list)."""
+    return "^(" + "|".join(map(re.escape, names)) + ")$"
+
+
+def comma_separated(names: Iterable[str]) -> str:
+    """A pattern for a comma-separated list of `names`, spaces around the commas allowed; an
+    empty value means the default."""
+    name = "(" + "|".join(map(re.escape, names)) + ")"
+    return f"^( *{name}( *, *{name})* *)?$"
+
+
+# A spec path as the dashboard and sweeps write it: dotted names and list indices.
+PART = r"([A-Za-z_][A-Za-z0-9_]*|[0-9]+)"
+PATH = rf"{PART}(\.{PART})*"
+# An axis of a sweep (whether the sweep has it is the sweep's to say: a 422 of type
+# trainer.spec.Unstated.resource).
+AXIS = f"^{PATH}$"
 # Filters on a sweep's axis values: `where=phase1.n=2000`.
 WHERE = Query(description="AXIS=VALUE, repeatable")
+AxisValue = Annotated[str, StringConstraints(pattern=f"^{PATH}=")]
+# `spec=phase1.batch_size=1` or `spec=phase1.clip` (api.spec_filter.SpecMatch).
+SpecMatchText = Annotated[str, StringConstraints(pattern=f"^ *{PATH} *(=.*)?$")]
 # The weak-recovery threshold of the scaling fit and its plot.
 THRESHOLD = Query(
     gt=0.0,
@@ -46,7 +72,7 @@ def experiment_filters(
         int | None, Query(ge=1, le=MAX_INT, description="experiments this sweep expanded")
     ] = None,
     spec: Annotated[
-        list[str] | None,
+        list[SpecMatchText] | None,
         Query(
             description="PATH=VALUE on the stored spec (`phase1.batch_size=1`; a number matches "
             "numerically, anything else as text), or PATH alone: the spec has the field; "

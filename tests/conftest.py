@@ -257,6 +257,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--chaos-results", default=None, help="write the chaos suite's figures to this JSON file"
     )
+    parser.addoption(
+        "--schema-fuzz-results",
+        default=None,
+        help="write the schemathesis run's counts to this JSON file (one entry per database)",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import enum
 import functools
 import math
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,9 +28,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
+from pydantic_core import PydanticCustomError
 
 from trainer import expr, hermite
 from trainer.canonical import canonical_hash, canonical_json
@@ -64,11 +66,25 @@ def target_preset(name: str) -> dict[int, float]:
     return dict(TARGET_PRESETS[key])
 
 
+class Unstated(enum.StrEnum):
+    """The `type` of a 422 issue for a rule JSON Schema cannot state, so the OpenAPI document
+    cannot carry it (tests/api/test_schemathesis.py accepts exactly these as rejections of
+    schema-valid requests). Every other rule is in the schema."""
+
+    cross_field = "cross_field"  # one field's value against another's (θ's length and d)
+    expression = "expression"  # an expression's grammar, or its value at the spec's d and N
+    # What the addressed resource holds (an axis this sweep does not have), like a 404.
+    resource = "resource"
+
+
 # Largest magnitude of a Hermite coefficient or a θ entry, and largest resolved budget: beyond
 # these a float32 run overflows (1e308 made a meaningless `completed` with test_mse 0) and a
 # sample count no longer fits a BIGINT or finishes in a lifetime.
 MAX_COEFFICIENT = 1e6
 MAX_COUNT = 2**53
+# JSON numbers are doubles to most readers (the dashboard's JavaScript, schema validators): above
+# 2^53 a seed would not survive them, and a bound they read as written keeps the schema honest.
+MAX_SEED = 2**53 - 1
 # Largest wall-clock limit a spec may ask for (a year): a server's SILAB_MAX_WALL_S caps it lower.
 MAX_WALL_S = 365 * 86400.0
 # Fields of ExperimentSpec that do not change what a run computes, left out of spec_hash.
@@ -88,36 +104,85 @@ def _check_expr(value: Expr) -> Expr:
     if isinstance(value, bool):
         raise ValueError("expected a number or an expression in d and N")
     if isinstance(value, str):
-        expr.check(value)
+        try:
+            expr.check(value)
+        except ValueError as error:
+            raise PydanticCustomError(Unstated.expression.value, str(error)) from None
     return value
 
 
-ExprField = Annotated[Expr, Field(description="a number or an expression in d and N")]
+# The characters of an expression (trainer/expr.py: numbers, names, + - * / **, parentheses and
+# the commas of min/max): the schema says that much; the grammar and the value are Unstated.
+Expression = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z_.+*/(), -]+$")
+]
 
 
-def _check_coefficients(value: dict[int, float]) -> None:
-    if any(abs(c) > MAX_COEFFICIENT for c in value.values()):
-        raise ValueError(
-            f"Hermite coefficients must lie in [-{MAX_COEFFICIENT:g}, {MAX_COEFFICIENT:g}] "
-            "(only their ratios matter once normalized)"
-        )
+# A number within bounds, or an expression (whose value is checked against the same bounds once d
+# and N are known, resolve()). Integers stay integers.
+EXPR = "a number or an expression in d and N"
+# Budgets and sizes: at least 1 (a count rounds to an integer) and at most 2^53.
+Count = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_COUNT)]
+    | Annotated[float, Field(ge=1, le=MAX_COUNT)]
+    | Expression,
+    Field(description=EXPR),
+]
+# Phase II's ridge fit needs at least 10 samples.
+RidgeCount = Annotated[
+    Annotated[int, Field(ge=10, le=MAX_COUNT)]
+    | Annotated[float, Field(ge=10, le=MAX_COUNT)]
+    | Expression,
+    Field(description=EXPR),
+]
+# Step sizes: at least 0.
+Rate = Annotated[
+    Annotated[int, Field(ge=0)] | Annotated[float, Field(ge=0)] | Expression,
+    Field(description=EXPR),
+]
+
+
+# JSON keys of a Hermite coefficient map: the degrees, written plainly ("3", not "03").
+DEGREES_TO_32: JsonDict = {"pattern": r"^([0-9]|[12][0-9]|3[0-2])$"}
+DEGREES_TO_16: JsonDict = {"pattern": r"^([0-9]|1[0-6])$"}
+Coefficient = Annotated[float, Field(ge=-MAX_COEFFICIENT, le=MAX_COEFFICIENT)]
 
 
 # ----------------------------------------------------------------------------------------- target
 class TargetSpec(Strict):
     """y = σ*(⟨x, θ⟩) + noise·ξ, ξ ~ N(0, 1), σ* = Σ_k hermite[k] · h_k."""
 
-    hermite: dict[int, float] = Field(
-        description="coefficients of σ* on the normalized Hermite polynomials h_k, keyed by k"
+    hermite: dict[Annotated[int, Field(ge=0, le=32)], Coefficient] = Field(
+        min_length=1,
+        description="coefficients of σ* on the normalized Hermite polynomials h_k, keyed by k "
+        "(0..32; only their ratios matter once normalized); some k ≥ 1 has a non-zero one",
+        json_schema_extra={
+            "propertyNames": DEGREES_TO_32,
+            # Not every non-constant coefficient is ~0 (the schema's form of `_nonzero`).
+            "not": {
+                "properties": {"0": {}},
+                "additionalProperties": {"maximum": 1e-12, "minimum": -1e-12},
+            },
+        },
     )
     noise: float = Field(
         0.0, ge=0.0, le=1e3, description="standard deviation of additive label noise"
     )
     normalize: bool = Field(True, description="rescale the coefficients so that E[σ*²] = 1")
-    theta: Literal["random"] | list[float] = Field(
+    theta: (
+        Literal["random"]
+        | Annotated[
+            list[Coefficient],
+            Field(
+                min_length=1,
+                max_length=1_000_000,
+                json_schema_extra={"not": {"items": {"maximum": 1e-12, "minimum": -1e-12}}},
+            ),
+        ]
+    ) = Field(
         "random",
         description="the direction θ: 'random' (uniform on the sphere, from the seed) "
-        "or an explicit vector of length d (normalized to unit length)",
+        "or an explicit non-zero vector of length d (normalized to unit length)",
     )
 
     @model_validator(mode="before")
@@ -130,11 +195,6 @@ class TargetSpec(Strict):
     @field_validator("hermite")
     @classmethod
     def _nonzero(cls, value: dict[int, float]) -> dict[int, float]:
-        if not value:
-            raise ValueError("give at least one Hermite coefficient")
-        if any(k < 0 or k > 32 for k in value):
-            raise ValueError("Hermite degrees must lie in 0..32")
-        _check_coefficients(value)
         if math.hypot(*(c for k, c in value.items() if k >= 1)) < 1e-12:
             raise ValueError("the link has no non-constant part: nothing to learn")
         return value
@@ -143,13 +203,8 @@ class TargetSpec(Strict):
     @classmethod
     def _direction(cls, value: Literal["random"] | list[float]) -> Literal["random"] | list[float]:
         # θ is normalized to unit length: a zero (or denormal-sized) vector has no direction.
-        if isinstance(value, list):
-            if any(abs(x) > MAX_COEFFICIENT for x in value):
-                raise ValueError(
-                    f"θ entries must lie in [-{MAX_COEFFICIENT:g}, {MAX_COEFFICIENT:g}]"
-                )
-            if math.hypot(*value) < 1e-12:
-                raise ValueError("θ must be a non-zero vector (it is normalized to unit length)")
+        if isinstance(value, list) and math.hypot(*value) < 1e-12:
+            raise ValueError("θ must be a non-zero vector (it is normalized to unit length)")
         return value
 
     def coefficients(self) -> dict[int, float]:
@@ -162,15 +217,11 @@ class TargetSpec(Strict):
 class HermiteActivation(Strict):
     """σ(z) = Σ_k c_k h_k(z), the same for every neuron."""
 
-    hermite: dict[int, float]
-
-    @field_validator("hermite")
-    @classmethod
-    def _degrees(cls, value: dict[int, float]) -> dict[int, float]:
-        if not value or any(k < 0 or k > 16 for k in value):
-            raise ValueError("give Hermite coefficients with degrees in 0..16")
-        _check_coefficients(value)
-        return value
+    hermite: dict[Annotated[int, Field(ge=0, le=16)], Coefficient] = Field(
+        min_length=1,
+        description="coefficients c_k keyed by the degree k (0..16)",
+        json_schema_extra={"propertyNames": DEGREES_TO_16},
+    )
 
 
 class RandomHermiteActivation(Strict):
@@ -187,7 +238,9 @@ class RandomHermiteDegrees(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> RandomHermiteDegrees:
         if self.min_degree > self.max_degree:
-            raise ValueError("min_degree must not exceed max_degree")
+            raise PydanticCustomError(
+                Unstated.cross_field.value, "min_degree must not exceed max_degree"
+            )
         return self
 
 
@@ -210,9 +263,7 @@ Activation = (
 
 
 class ModelSpec(Strict):
-    width: ExprField = Field(
-        256, description="number of neurons N (a number or an expression in d)"
-    )
+    width: Count = Field(256, description="number of neurons N (a number or an expression in d)")
     activation: Activation = Field(
         ActivationKind.relu,
         description="'relu', 'tanh', {'hermite': {k: c}} or {'random_hermite': {...}}",
@@ -232,6 +283,17 @@ class ModelSpec(Strict):
 
 
 # ---------------------------------------------------------------------------------------- phase I
+NULL: JsonDict = {"type": "null"}
+
+
+def _given(field: str, *absent: str) -> JsonDict:
+    """JSON Schema: `field` is there and not null; each of `absent` is missing or null."""
+    return {
+        "required": [field],
+        "properties": {field: {"not": NULL}, **dict.fromkeys(absent, NULL)},
+    }
+
+
 class Stage(Strict):
     """One stretch of Phase I with constant step sizes; a list of stages anneals them.
 
@@ -239,10 +301,15 @@ class Stage(Strict):
     `steps` counts gradient steps of the outer update (for `gd`, full-batch steps). Give one.
     """
 
-    samples: ExprField | None = None
-    steps: ExprField | None = None
-    lr: ExprField = Field(description="outer step γ (mean-field units)")
-    inner_lr: ExprField | None = Field(
+    # The schema's form of `_one_budget`.
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [_given("samples", "steps"), _given("steps", "samples")]}
+    )
+
+    samples: Count | None = None
+    steps: Count | None = None
+    lr: Rate = Field(description="outer step γ (mean-field units)")
+    inner_lr: Rate | None = Field(
         None,
         description="reuse: inner step η on the same minibatch (ηd = Θ(1) is what matters); "
         "multipass: step of the extra passes (defaults to lr); 0 makes a reuse stage online",
@@ -269,13 +336,43 @@ class Algorithm(enum.StrEnum):
 
 
 class Phase1Spec(Strict):
+    # The schema's form of `_consistent`, one branch per algorithm (omitted: reuse).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["algorithm", "n"],
+                    "properties": {
+                        "algorithm": {"const": Algorithm.gd.value},
+                        "n": {"not": NULL},
+                        "stages": {"items": {"properties": {"samples": NULL}}},
+                        "reuse_variant": {"const": "outer"},
+                    },
+                },
+                {
+                    "properties": {
+                        "algorithm": {"const": Algorithm.reuse.value},
+                        "stages": {"items": _given("inner_lr")},
+                    }
+                },
+                {
+                    "required": ["algorithm"],
+                    "properties": {
+                        "algorithm": {"enum": [Algorithm.online.value, Algorithm.multipass.value]},
+                        "reuse_variant": {"const": "outer"},
+                    },
+                },
+            ]
+        }
+    )
+
     algorithm: Algorithm = Field(
         Algorithm.reuse,
         description="online: one step per fresh minibatch; reuse: two steps on each fresh "
         "minibatch (inner_lr then lr); multipass: `passes` steps on each fresh minibatch; gd: "
         "full-batch GD on one fixed set of n samples",
     )
-    batch_size: ExprField = Field(1, description="B, fresh samples per minibatch (not used by gd)")
+    batch_size: Count = Field(1, description="B, fresh samples per minibatch (not used by gd)")
     stages: list[Stage] = Field(min_length=1)
     reuse_variant: Literal["outer", "interpolate"] = Field(
         "outer",
@@ -284,7 +381,7 @@ class Phase1Spec(Strict):
         "w ← normalize((1−ξ)w + ξw'') with ξ = lr/inner_lr",
     )
     passes: int = Field(2, ge=1, le=64, description="multipass: steps on each fresh minibatch")
-    n: ExprField | None = Field(None, description="gd: size of the fixed training set")
+    n: Count | None = Field(None, description="gd: size of the fixed training set")
     train: Literal["first", "all"] = Field(
         "first", description="first: only W trains (the paper's Phase I); all: W, a and b train"
     )
@@ -332,8 +429,8 @@ class Phase2Spec(Strict):
     bias_range: float = Field(
         3.0, gt=0.0, le=MAX_COEFFICIENT, description="C_b: b_j ~ Unif[−C_b, C_b]"
     )
-    samples: ExprField = Field(4000, description="fresh samples for the ridge fit")
-    ridge_grid: list[float] = Field(
+    samples: RidgeCount = Field(4000, description="fresh samples for the ridge fit")
+    ridge_grid: list[Annotated[float, Field(ge=0.0)]] = Field(
         default_factory=lambda: [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
         min_length=1,
         description="λ values tried; the best on the held-out split is refit on all samples",
@@ -351,19 +448,12 @@ class Phase2Spec(Strict):
     )
     _samples = field_validator("samples")(classmethod(lambda cls, v: _check_expr(v)))
 
-    @field_validator("ridge_grid")
-    @classmethod
-    def _positive(cls, value: list[float]) -> list[float]:
-        if any(not (lam >= 0.0 and math.isfinite(lam)) for lam in value):
-            raise ValueError("ridge λ values must be finite and ≥ 0")
-        return value
-
 
 # ------------------------------------------------------------------------------------------- eval
 class EvalSpec(Strict):
     test_samples: int = Field(4096, ge=16, le=10_000_000, description="fresh test set size")
     points: int = Field(32, ge=2, le=10_000, description="log-spaced evaluation points in Phase I")
-    every: ExprField | None = Field(
+    every: Count | None = Field(
         None, description="also evaluate at a fixed interval of this many samples (gd: steps)"
     )
     weak_recovery_threshold: float = Field(
@@ -372,7 +462,7 @@ class EvalSpec(Strict):
         lt=1.0,
         description="weak recovery = first evaluated sample count with median_j |m_j| ≥ this",
     )
-    thresholds: list[float] = Field(
+    thresholds: list[Annotated[float, Field(gt=0.0, lt=1.0)]] = Field(
         default_factory=lambda: [0.3, 0.5],
         min_length=1,
         max_length=16,
@@ -395,34 +485,70 @@ class EvalSpec(Strict):
 
     @field_validator("thresholds")
     @classmethod
-    def _in_unit_interval(cls, value: list[float]) -> list[float]:
-        if any(not 0.0 < t < 1.0 for t in value):
-            raise ValueError("thresholds must lie in (0, 1)")
+    def _in_order(cls, value: list[float]) -> list[float]:
         return sorted(set(value))
 
     @model_validator(mode="after")
     def _floor_below(self) -> EvalSpec:
         if self.held_floor > self.held_threshold:
-            raise ValueError("held_floor must not exceed held_threshold")
+            raise PydanticCustomError(
+                Unstated.cross_field.value, "held_floor must not exceed held_threshold"
+            )
         return self
 
 
 # ------------------------------------------------------------------------------------ experiment
 class ExperimentSpec(Strict):
+    # The schema's form of resolve()'s "phase2.data 'phase1' needs gd": Phase II refits Phase I's
+    # samples only when there is a fixed set to refit.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "phase2": {
+                            "not": {
+                                "required": ["data"],
+                                "properties": {"data": {"const": "phase1"}},
+                            }
+                        }
+                    }
+                },
+                {
+                    "required": ["phase1"],
+                    "properties": {
+                        "phase1": {
+                            "required": ["algorithm"],
+                            "properties": {"algorithm": {"const": Algorithm.gd.value}},
+                        }
+                    },
+                },
+            ]
+        }
+    )
+
     d: int = Field(gt=0, le=1_000_000, description="input dimension")
     target: TargetSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
     phase1: Phase1Spec
     phase2: Phase2Spec | None = Field(default_factory=Phase2Spec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
-    seeds: int | list[int] = Field(
+    seeds: (
+        Annotated[int, Field(ge=1, le=4096)]
+        | Annotated[
+            list[Annotated[int, Field(ge=0, le=MAX_SEED)]],
+            Field(min_length=1, max_length=4096, json_schema_extra={"uniqueItems": True}),
+        ]
+    ) = Field(
         1,
-        description="number of independent runs (seeds 0..S−1) or an explicit list; run "
-        "together as one batched program",
+        description="number of independent runs (seeds 0..S−1, 1..4096) or an explicit list of "
+        "distinct seeds in [0, 2^53); run together as one batched program",
     )
     dtype: Literal["float32", "float64"] = "float32"
     device: str = Field(
-        "auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', …"
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:[0-9]+)?|mps)$",
+        description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', …",
     )
     max_memory_gb: float = Field(
         DEFAULT_MAX_MEMORY_GB, gt=0.0, description="refuse specs whose memory estimate exceeds this"
@@ -439,23 +565,8 @@ class ExperimentSpec(Strict):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, value: int | list[int]) -> int | list[int]:
-        if isinstance(value, int):
-            if not 1 <= value <= 4096:
-                raise ValueError("seeds must be between 1 and 4096")
-        else:
-            if not value or len(value) > 4096:
-                raise ValueError("give between 1 and 4096 seeds")
-            if len(set(value)) != len(value):
-                raise ValueError("seeds must be distinct")
-            if any(s < 0 or s >= 2**63 for s in value):
-                raise ValueError("seeds must lie in [0, 2^63)")
-        return value
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value: str) -> str:
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
-            raise ValueError("device must be 'auto', 'cpu', 'cuda', 'cuda:K' or 'mps'")
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct")
         return value
 
     @model_validator(mode="after")
@@ -465,13 +576,16 @@ class ExperimentSpec(Strict):
         resolved = resolve(self)
         if isinstance(self.target.theta, list) and len(self.target.theta) != self.d:
             raise SpecError(
-                "target.theta", f"has {len(self.target.theta)} entries but d = {self.d}"
+                "target.theta",
+                f"has {len(self.target.theta)} entries but d = {self.d}",
+                Unstated.cross_field,
             )
         estimate = memory_estimate_bytes(self, resolved) / 2**30
         if estimate > self.max_memory_gb:
             raise SpecError(
                 "max_memory_gb",
                 f"= {self.max_memory_gb:g} is below the memory estimate of {estimate:.1f} GiB",
+                Unstated.cross_field,
             )
         return self
 
@@ -552,70 +666,82 @@ class Resolved:
 
 class SpecError(ValueError):
     """A whole-spec check failed at one field: `loc` is its path (("phase1", "stages", 0,
-    "lr")), so a caller names the field from data, not from the message."""
+    "lr")), so a caller names the field from data, not from the message; `kind` is the issue's
+    type when the rule is one the schema cannot state."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, kind: Unstated | None = None) -> None:
         super().__init__(f"{field} {message}")
+        self.kind = kind
         self.loc: tuple[str | int, ...] = tuple(
             int(part) if part.isdigit() else part for part in field.split(".")
         )
+
+
+def _kind(raw: Expr) -> Unstated:
+    # A number is in the schema's bounds already, so what it breaks relates it to another field
+    # (a stage's samples below the batch size); an expression's value is known only now.
+    return Unstated.expression if isinstance(raw, str) else Unstated.cross_field
 
 
 def _evaluate(value: Expr, env: dict[str, float], field: str) -> float:
     try:
         return expr.evaluate(value, env)
     except ValueError as error:
-        raise SpecError(field, f"cannot be evaluated: {error}") from None
+        raise SpecError(field, f"cannot be evaluated: {error}", _kind(value)) from None
 
 
-def _positive_int(value: float, field: str, *, minimum: int = 1) -> int:
-    if not value <= MAX_COUNT:  # also NaN
-        raise SpecError(field, f"evaluates to {value:g}; it must be at most 2^53")
-    rounded = round(value)
+def _positive_int(value: Expr, env: dict[str, float], field: str, *, minimum: int = 1) -> int:
+    number = _evaluate(value, env, field)
+    if not number <= MAX_COUNT:  # also NaN
+        raise SpecError(field, f"evaluates to {number:g}; it must be at most 2^53", _kind(value))
+    rounded = round(number)
     if rounded < minimum:
-        raise SpecError(field, f"evaluates to {value:g}; it must be at least {minimum}")
+        raise SpecError(
+            field, f"evaluates to {number:g}; it must be at least {minimum}", _kind(value)
+        )
     return rounded
 
 
-def _nonnegative(value: float, field: str) -> float:
-    if value < 0:
-        raise SpecError(field, f"evaluates to {value:g}; it must be ≥ 0")
-    return value
+def _nonnegative(value: Expr, env: dict[str, float], field: str) -> float:
+    number = _evaluate(value, env, field)
+    if number < 0:
+        raise SpecError(field, f"evaluates to {number:g}; it must be ≥ 0", _kind(value))
+    return number
 
 
 def resolve(spec: ExperimentSpec) -> Resolved:
     d = float(spec.d)
-    N = _positive_int(_evaluate(spec.model.width, {"d": d}, "model.width"), "model.width")
+    N = _positive_int(spec.model.width, {"d": d}, "model.width")
     env = {"d": d, "N": float(N)}
     p1 = spec.phase1
     if p1.algorithm == Algorithm.gd:
-        B = _positive_int(_evaluate(p1.n, env, "phase1.n"), "phase1.n")  # type: ignore[arg-type]
+        B = _positive_int(p1.n, env, "phase1.n")  # type: ignore[arg-type]
     else:
-        B = _positive_int(_evaluate(p1.batch_size, env, "phase1.batch_size"), "phase1.batch_size")
+        B = _positive_int(p1.batch_size, env, "phase1.batch_size")
     n = B if p1.algorithm == Algorithm.gd else None
     # Outer steps per fresh minibatch: reuse and multipass count one outer update per minibatch.
     stages = []
     for i, stage in enumerate(p1.stages):
         where = f"phase1.stages.{i}"
-        lr = _nonnegative(_evaluate(stage.lr, env, f"{where}.lr"), f"{where}.lr")
+        lr = _nonnegative(stage.lr, env, f"{where}.lr")
         inner = stage.inner_lr if stage.inner_lr is not None else stage.lr
-        inner_lr = _nonnegative(_evaluate(inner, env, f"{where}.inner_lr"), f"{where}.inner_lr")
+        inner_lr = _nonnegative(inner, env, f"{where}.inner_lr")
         if stage.samples is not None:
             if p1.algorithm == Algorithm.gd:
                 raise SpecError(f"{where}.samples", "is not for gd: budget gd stages in 'steps'")
-            samples = _positive_int(
-                _evaluate(stage.samples, env, f"{where}.samples"), f"{where}.samples", minimum=B
-            )
+            samples = _positive_int(stage.samples, env, f"{where}.samples", minimum=B)
             steps = samples // B
             samples = steps * B
         else:
-            steps = _positive_int(_evaluate(stage.steps, env, f"{where}.steps"), f"{where}.steps")  # type: ignore[arg-type]
+            steps = _positive_int(stage.steps, env, f"{where}.steps")  # type: ignore[arg-type]
             samples = 0 if p1.algorithm == Algorithm.gd else steps * B
         stages.append(ResolvedStage(samples, steps, lr, inner_lr))
     if p1.algorithm == Algorithm.gd:
         stages[0].samples = B  # the fixed set (n = B) is drawn once, at the start
     if sum(stage.samples for stage in stages) > MAX_COUNT:
-        raise SpecError("phase1.stages", "add up to a sample budget beyond 2^53")
+        raise SpecError(
+            "phase1.stages", "add up to a sample budget beyond 2^53", Unstated.cross_field
+        )
     phase2_samples = None
     if spec.phase2 is not None and spec.phase2.data == "phase1":
         if p1.algorithm != Algorithm.gd:
@@ -624,14 +750,12 @@ def resolve(spec: ExperimentSpec) -> Resolved:
                 "'phase1' needs phase1.algorithm gd: the other algorithms stream their samples "
                 "and keep none to refit on",
             )
-        phase2_samples = _positive_int(B, "phase1.n", minimum=10)  # gd: n = B
+        phase2_samples = _positive_int(B, env, "phase1.n", minimum=10)  # gd: n = B
     elif spec.phase2 is not None:
-        phase2_samples = _positive_int(
-            _evaluate(spec.phase2.samples, env, "phase2.samples"), "phase2.samples", minimum=10
-        )
+        phase2_samples = _positive_int(spec.phase2.samples, env, "phase2.samples", minimum=10)
     every = None
     if spec.eval.every is not None:
-        every = _positive_int(_evaluate(spec.eval.every, env, "eval.every"), "eval.every")
+        every = _positive_int(spec.eval.every, env, "eval.every")
     return Resolved(N, B, n, stages, phase2_samples, every)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import AdminUser, SessionDep
+from api.responses import INVALID
 from api.schemas import AuditEventPublic, AuditPublic, ErrorPublic
 from api.services import accounts
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
     "account changes made with `silab-admin`. Filters combine with AND.",
     responses={
         403: {"model": ErrorPublic, "description": "not an admin"},
-        400: {"model": ErrorPublic, "description": "bad cursor"},
+        **INVALID,
     },
 )
 def list_audit(
@@ -32,7 +33,7 @@ def list_audit(
     action: Annotated[str | None, Query(max_length=32)] = None,
     experiment_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,  # the last id seen
 ) -> AuditPublic:
     page = accounts.audit_log(
         session=session,

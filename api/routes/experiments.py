@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from api.deps import ContextDep, ExperimentDep, SettingsDep
-from api.query import FiltersDep
+from api.query import FiltersDep, one_of
 from api.responses import INVALID, NOT_FOUND, OVER_LIMIT, error
 from api.schemas import (
     SORT_KEYS,
@@ -88,13 +88,17 @@ def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     description="Filters combine with AND (`status` and `tag` may repeat: any status, every tag). "
     "`sort` is a column, '-' prefixed for descending; NULLs come last either way. Pages are "
     "keyset pages: pass `next_cursor` back as `cursor` with the same filters and sort.",
-    responses={**error(400, "bad sort or cursor"), **INVALID},
+    responses={**error(400, "a cursor this API did not issue"), **INVALID},
 )
 def list_experiments(
     ctx: ContextDep,
     filters: FiltersDep,
     sort: Annotated[
-        str, Query(description=f"one of {', '.join(SORT_KEYS)}; '-' for descending")
+        str,
+        Query(
+            pattern="^[-+]?" + one_of(SORT_KEYS)[1:],
+            description=f"one of {', '.join(SORT_KEYS)}; '-' for descending",
+        ),
     ] = "-id",
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api import plots, sweep_cells
 from api.deps import ExperimentDep, SessionDep
+from api.query import comma_separated
 from api.schemas import TRACE_METRICS, ErrorPublic
 from trainer.results import OVERLAP_METRICS
 
@@ -33,7 +34,11 @@ def experiment_plot(
     session: SessionDep,
     fmt: Literal["png", "svg"],
     metric: Annotated[
-        str, Query(description="overlap metric(s), comma-separated")
+        str,
+        Query(
+            pattern=comma_separated(OVERLAP_METRICS),
+            description="overlap metric(s), comma-separated",
+        ),
     ] = "median_abs_m",
     x: Literal["auto", "samples", "step"] = "auto",
 ) -> Response:

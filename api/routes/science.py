@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from api import boundary, fair
 from api.deps import MAX_ID, CurrentUser, SessionDep, SettingsDep, SweepDep
+from api.query import AXIS, one_of
 from api.services.accounts import may_see
 from db.models import Experiment, Sweep
+from trainer.spec import Unstated
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -39,9 +41,13 @@ def pooled_sweeps(
     for other_id in dict.fromkeys(also or []):
         other = session.get(Sweep, other_id)
         if other is None or not may_see(user, other.owner, settings):
-            raise _invalid("with", f"sweep {other_id} not found")
+            raise _invalid("with", f"sweep {other_id} not found", Unstated.resource)
         if other.axes != sweep.axes:
-            raise _invalid("with", f"sweep {other_id} has the axes {other.axes}, not {sweep.axes}")
+            raise _invalid(
+                "with",
+                f"sweep {other_id} has the axes {other.axes}, not {sweep.axes}",
+                Unstated.resource,
+            )
         if other.id != sweep.id:
             out.append(other)
     return out
@@ -65,14 +71,29 @@ def fair_route(
     sweep: SweepDep,
     pooled: PooledDep,
     session: SessionDep,
-    over: Annotated[str, Query(max_length=200, description="axis path, e.g. phase1.stages.0.lr")],
-    statistic: Annotated[str, Query(max_length=40)] = "held",
+    over: Annotated[
+        str,
+        Query(max_length=200, pattern=AXIS, description="axis path, e.g. phase1.stages.0.lr"),
+    ],
+    statistic: Annotated[
+        str,
+        Query(
+            max_length=40,
+            # fair.check_statistic's rule: held, weak or first:<threshold in (0, 1)>.
+            pattern=r"^(held|weak|first:0?\.[0-9]*[1-9][0-9]*)$",
+            description="held, weak or first:<threshold>, e.g. first:0.3",
+        ),
+    ] = "held",
     d_min: Annotated[int | None, Query(ge=1)] = None,
     d_max: Annotated[int | None, Query(ge=1)] = None,
     resamples: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     if over not in sweep.axes:
-        raise _invalid("over", f"not an axis of this sweep; its axes: {', '.join(sweep.axes)}")
+        raise _invalid(
+            "over",
+            f"not an axis of this sweep; its axes: {', '.join(sweep.axes)}",
+            Unstated.resource,
+        )
     problem = fair.check_statistic(statistic)
     if problem:
         raise _invalid("statistic", problem)
@@ -97,8 +118,8 @@ def boundary_route(
     pooled: PooledDep,
     session: SessionDep,
     level: Annotated[float, Query(gt=0, allow_inf_nan=False)],
-    field: Annotated[str, Query(max_length=40)] = "test_mse",
-    x: Annotated[str, Query(max_length=20)] = "total_samples",
+    field: Annotated[str, Query(pattern=one_of(boundary.FIELDS))] = "test_mse",
+    x: Annotated[str, Query(pattern=one_of(boundary.X_KINDS))] = "total_samples",
     d_min: Annotated[int | None, Query(ge=1)] = None,
     d_max: Annotated[int | None, Query(ge=1)] = None,
     resamples: Annotated[int, Query(ge=0, le=10_000)] = 1000,
@@ -110,8 +131,8 @@ def boundary_route(
     members = _members(session, pooled, d_min, d_max)
     try:
         found = boundary.boundary(members, field, level, x, resamples)
-    except ValueError as error:
-        raise _invalid("x", str(error)) from None
+    except ValueError as error:  # the sweep's cells (several at one x): its data, not the form
+        raise _invalid("x", str(error), Unstated.resource) from None
     return {"sweep_id": sweep.id, "with": [p.id for p in pooled[1:]], **found}
 
 
@@ -126,7 +147,7 @@ def _members(
     return list(session.scalars(query.order_by(Experiment.id)))
 
 
-def _invalid(field: str, msg: str) -> RequestValidationError:
+def _invalid(field: str, msg: str, kind: str = "value_error") -> RequestValidationError:
     return RequestValidationError(
-        [{"loc": ("query", field), "msg": msg, "type": "value_error", "input": None}]
+        [{"loc": ("query", field), "msg": msg, "type": kind, "input": None}]
     )

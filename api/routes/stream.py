@@ -23,7 +23,9 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ExperimentDep
+from api.query import comma_separated
 from api.responses import NOT_FOUND
+from api.schemas import TRACE_METRICS
 from api.services import traces
 from db.models import TERMINAL, Experiment
 
@@ -86,7 +88,9 @@ def _new_points(
 async def events(
     experiment: ExperimentDep,
     request: Request,
-    metrics: Annotated[str | None, Query(max_length=500)] = None,
+    metrics: Annotated[
+        str | None, Query(max_length=500, pattern=comma_separated(TRACE_METRICS))
+    ] = None,
     after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> EventSourceResponse:
     chosen = traces.query_for(experiment.id, metrics=metrics).metrics

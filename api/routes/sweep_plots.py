@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query, Response
 
 from api import plots
 from api.deps import SessionDep, SweepDep
-from api.query import THRESHOLD, WHERE
+from api.query import AXIS, THRESHOLD, WHERE, AxisValue, one_of
 from api.responses import IMAGE, INVALID, SWEEP_NOT_FOUND
+from api.schemas import TRACE_METRICS
 from api.services import sweep_plots
+from api.sweep_cells import SEED_FIELDS
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -32,11 +34,13 @@ def heatmap(
     sweep: SweepDep,
     session: SessionDep,
     fmt: plots.Fmt,
-    x: Annotated[str, Query()] = "d",
-    y: Annotated[str, Query()] = "phase1.n",
-    value: Annotated[str, Query(description="a per-seed field")] = "test_mse",
+    x: Annotated[str, Query(pattern=AXIS)] = "d",
+    y: Annotated[str, Query(pattern=AXIS)] = "phase1.n",
+    value: Annotated[
+        str, Query(pattern=one_of(SEED_FIELDS), description="a per-seed field")
+    ] = "test_mse",
     stat: Literal["mean", "std", "ci95_low", "ci95_high", "n"] = "mean",
-    where: Annotated[list[str] | None, WHERE] = None,
+    where: Annotated[list[AxisValue] | None, WHERE] = None,
     annotate: bool = True,
     log_color: Annotated[
         bool | None, Query(description="omitted: log when the values span more than a decade")
@@ -73,10 +77,10 @@ def scaling_image(
     session: SessionDep,
     fmt: plots.Fmt,
     threshold: Annotated[float | None, THRESHOLD] = None,
-    metric: Annotated[str, Query()] = "median_abs_m",
-    x: Annotated[str, Query()] = "d",
+    metric: Annotated[str, Query(pattern=one_of(TRACE_METRICS))] = "median_abs_m",
+    x: Annotated[str, Query(pattern=AXIS)] = "d",
     group: Annotated[int, Query(ge=0)] = 0,
-    where: Annotated[list[str] | None, WHERE] = None,
+    where: Annotated[list[AxisValue] | None, WHERE] = None,
     information_exponent: Annotated[int | None, Query(ge=1, le=32)] = None,
     title: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from api.deps import SessionDep, SweepDep
-from api.query import THRESHOLD, WHERE
+from api.query import AXIS, THRESHOLD, WHERE, AxisValue, comma_separated, one_of
 from api.responses import CSV, INVALID, SWEEP_NOT_FOUND
 from api.schemas import TRACE_METRICS, ScalingPublic, SweepCellsPublic
 from api.services import sweep_stats
+from api.sweep_cells import SEED_FIELDS
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -39,8 +40,11 @@ def _csv(text: str, filename: str) -> PlainTextResponse:
 def aggregate(
     sweep: SweepDep,
     session: SessionDep,
-    fields: Annotated[str | None, Query(description="comma-separated; default all")] = None,
-    where: Annotated[list[str] | None, WHERE] = None,
+    fields: Annotated[
+        str | None,
+        Query(pattern=comma_separated(SEED_FIELDS), description="comma-separated; default all"),
+    ] = None,
+    where: Annotated[list[AxisValue] | None, WHERE] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     chosen = sweep_stats.seed_fields(fields)
@@ -62,9 +66,10 @@ def aggregate_trace(
     sweep: SweepDep,
     session: SessionDep,
     metric: Annotated[
-        str, Query(description=f"one of {', '.join(TRACE_METRICS)}")
+        str,
+        Query(pattern=one_of(TRACE_METRICS), description=f"one of {', '.join(TRACE_METRICS)}"),
     ] = "median_abs_m",
-    where: Annotated[list[str] | None, WHERE] = None,
+    where: Annotated[list[AxisValue] | None, WHERE] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     traces = sweep_stats.cell_traces(sweep, session=session, metric=metric, where=where)
@@ -87,8 +92,8 @@ def scaling(
     sweep: SweepDep,
     session: SessionDep,
     threshold: Annotated[float | None, THRESHOLD] = None,
-    metric: Annotated[str, Query()] = "median_abs_m",
-    x: Annotated[str, Query(description="the dimension axis")] = "d",
+    metric: Annotated[str, Query(pattern=one_of(TRACE_METRICS))] = "median_abs_m",
+    x: Annotated[str, Query(pattern=AXIS, description="the dimension axis")] = "d",
 ) -> ScalingPublic:
     groups = sweep_stats.scaling(sweep, session=session, x=x, metric=metric, threshold=threshold)
     return ScalingPublic(sweep_id=sweep.id, x=x, metric=metric, threshold=threshold, groups=groups)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import ExperimentDep, SessionDep
+from api.query import comma_separated
 from api.responses import INVALID, NOT_FOUND
 from api.schemas import TRACE_METRICS, TracePublic
 from api.services import trace_formats, traces
@@ -16,6 +17,9 @@ from api.services.trace_downsample import downsample
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 MAX_STEP = 2**63 - 1
+# Seeds lie in [0, 2^53) (trainer.spec.MAX_SEED): at most 16 digits.
+SEED = "[0-9]{1,16}"
+SEEDS = f"^( *{SEED}( *, *{SEED})* *)?$"
 MEDIA = {"csv": "text/csv", "arrow": trace_formats.ARROW_MEDIA_TYPE}
 SUFFIX = {"csv": "csv", "arrow": "arrows"}
 STREAMS: dict[int | str, dict[str, Any]] = {
@@ -47,9 +51,15 @@ def trace(
     session: SessionDep,
     request: Request,
     metrics: Annotated[
-        str | None, Query(description=f"comma-separated, of {', '.join(TRACE_METRICS)}")
+        str | None,
+        Query(
+            pattern=comma_separated(TRACE_METRICS),
+            description=f"comma-separated, of {', '.join(TRACE_METRICS)}",
+        ),
     ] = None,
-    seeds: Annotated[str | None, Query(description="comma-separated seeds; default all")] = None,
+    seeds: Annotated[
+        str | None, Query(pattern=SEEDS, description="comma-separated seeds; default all")
+    ] = None,
     phase: Literal["phase1", "phase2"] | None = None,
     step_min: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
     step_max: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,

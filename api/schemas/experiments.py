@@ -12,10 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from db.models import SORTED_NOT_NULL, SORTED_NULLABLE, Algorithm, Status
 from trainer.spec import ExperimentSpec
 
+# Whitespace as every regex engine here means it, spelled out: Python's, pydantic's (Rust) and
+# JSON Schema's (ECMA) \s differ (\x1c-\x1f, \x85, \ufeff), and the schema and the validator
+# must agree on what a tag may hold.
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 Tag = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\s,]+$"),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=rf"^[^{SPACE},\x00]+$"
+    ),
 ]
+# Free text: anything but NUL, which PostgreSQL's text type cannot hold.
+Text = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")]
 # The sort keys of GET /experiments: the id and the columns db.models indexes for sorting.
 SORT_KEYS = ("id", *SORTED_NOT_NULL, *SORTED_NULLABLE)
 
@@ -49,7 +57,7 @@ class ExperimentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("", max_length=200, description="free text shown in lists")
+    name: Text = Field("", description="free text shown in lists")
     tags: list[Tag] = Field(
         default_factory=list, max_length=32, description="labels to filter by (no spaces or commas)"
     )

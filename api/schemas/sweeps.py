@@ -16,17 +16,47 @@ from pydantic import (
     model_validator,
 )
 from pydantic import Tag as Member
+from pydantic.json_schema import JsonDict
 
-from api.schemas.experiments import Tag
+from api.schemas.experiments import Tag, Text
 from db.models import SweepStatus
 
 AxisPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*(\.\w+)*$", max_length=200)]
 
 
+NULL: JsonDict = {"type": "null"}
+RANGE = ("start", "stop", "num")
+
+
 class AxisCreate(BaseModel):
     """One axis: a spec field path and its values, given as a list or as a range."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # The schema's form of `_one_form`: values, or a range (log2: both ends positive).
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["values"],
+                    "properties": {"values": {"not": NULL}, **dict.fromkeys(RANGE, NULL)},
+                },
+                {
+                    "required": list(RANGE),
+                    "properties": {**{key: {"not": NULL} for key in RANGE}, "values": NULL},
+                    "anyOf": [
+                        {"properties": {"scale": {"const": "linear"}}},
+                        {
+                            "properties": {
+                                "start": {"exclusiveMinimum": 0},
+                                "stop": {"exclusiveMinimum": 0},
+                            }
+                        },
+                    ],
+                },
+            ]
+        },
+    )
 
     path: AxisPath = Field(
         description='a spec field: "d", "phase1.n", "phase1.stages.0.lr", "target", "model.width"'
@@ -82,7 +112,7 @@ class SweepCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("", max_length=200)
+    name: Text = ""
     tags: list[Tag] = Field(
         default_factory=list, max_length=32, description="given to every experiment of the sweep"
     )

@@ -70,7 +70,9 @@ def submit_batch(
     if issues:
         shown = issues[:MAX_ISSUES]
         if len(issues) > MAX_ISSUES:
-            shown.append((("body", "items"), f"{len(issues)} issues in all; the first shown"))
+            shown.append(
+                (("body", "items"), f"{len(issues)} issues in all; the first shown", "value_error")
+            )
         raise Invalid.many(shown)
     account_rules.check_queued_limit(
         principal.name, principal.max_queued, session=session, settings=settings, adding=len(rows)

@@ -30,27 +30,34 @@ class BadRequest(ServiceError):
     """A malformed query parameter that is not one field's value (a sort key, a cursor)."""
 
 
+Issue = tuple[tuple[str | int, ...], str, str]
+
+
 class Invalid(ServiceError):
     """A value that breaks a rule: `loc` is the field's path as FastAPI reports it, e.g.
-    ("body", "spec", "max_memory_gb") or ("query", "metrics"). `issues` holds every broken
-    rule, (loc, message) each, when one request breaks several (a bulk submit's items)."""
+    ("body", "spec", "max_memory_gb") or ("query", "metrics"); `kind` is the 422 issue's type
+    ("value_error", or a trainer.spec.Unstated for a rule the schema cannot state). `issues`
+    holds every broken rule, (loc, message, kind) each, when one request breaks several (a bulk
+    submit's items)."""
 
-    def __init__(self, loc: Sequence[str | int], message: str) -> None:
+    def __init__(self, loc: Sequence[str | int], message: str, kind: str = "value_error") -> None:
         super().__init__(message)
         self.loc = tuple(loc)
-        self.issues: list[tuple[tuple[str | int, ...], str]] = [(self.loc, message)]
+        self.issues: list[Issue] = [(self.loc, message, kind)]
 
     @classmethod
-    def many(cls, issues: Sequence[tuple[Sequence[str | int], str]]) -> Invalid:
+    def many(cls, issues: Sequence[Issue]) -> Invalid:
         first = cls(*issues[0])
-        first.issues = [(tuple(loc), message) for loc, message in issues]
+        first.issues = list(issues)
         return first
 
     def within(self, *prefix: str | int) -> Invalid:
         """The same issues, with each loc's leading "body" replaced by `prefix` (an item of a
         batch: ("body", "items", 3))."""
-        return Invalid.many([((*prefix, *loc[1:]), message) for loc, message in self.issues])
+        return Invalid.many(
+            [((*prefix, *loc[1:]), message, kind) for loc, message, kind in self.issues]
+        )
 
     @classmethod
-    def query(cls, name: str, message: str) -> Invalid:
-        return cls(("query", name), message)
+    def query(cls, name: str, message: str, kind: str = "value_error") -> Invalid:
+        return cls(("query", name), message, kind)

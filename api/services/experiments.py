@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from api import audit, listing
 from api.listing import Filters
 from api.services import accounts as account_rules
+from api.services import changes
 from api.services.context import Context
 from api.services.errors import BadRequest, Conflict, NotFound
 from api.services.pages import Page, page_size
@@ -72,50 +73,36 @@ def position(experiment: Experiment, *, ctx: Context) -> scheduler.Position:
 def cancel(experiment: Experiment, *, ctx: Context) -> Experiment:
     """Queued: cancelled now; running: asked to stop at its next heartbeat. Conflict when the
     conditional UPDATE matched nothing (it has finished)."""
-    session = ctx.session
     before = experiment.status
-    if not queue.cancel(experiment.id, session=session):
-        session.rollback()
-        session.refresh(experiment)
-        raise Conflict(f"experiment {experiment.id} is already {experiment.status}")
-    audit.record(
-        "cancel",
-        session=session,
-        actor=ctx.principal.name,
-        experiment_id=experiment.id,
+    return changes.conclude(
+        experiment,
+        queue.cancel(experiment.id, session=ctx.session),
+        ctx=ctx,
+        action="cancel",
         detail={"owner": experiment.owner, "status": before},
+        refusal=lambda e: f"experiment {e.id} is already {e.status}",
     )
-    session.commit()
-    session.refresh(experiment)
-    return experiment
 
 
 def retry(experiment: Experiment, *, ctx: Context) -> Experiment:
     """Queue a failed, cancelled or diverged experiment again; it counts against its owner's
     queued limit. Conflict in any other status."""
-    session = ctx.session
     if experiment.status in queue.RETRYABLE:
         account_rules.check_owner_queued_limit(
-            experiment.owner, session=session, settings=ctx.settings
+            experiment.owner, session=ctx.session, settings=ctx.settings
         )
-    if not queue.retry(experiment.id, session=session):
-        session.rollback()
-        session.refresh(experiment)
-        raise Conflict(
-            f"experiment {experiment.id} is {experiment.status}; only failed, "
-            "cancelled or diverged experiments can be retried"
-        )
-    audit.record(
-        "retry",
-        session=session,
-        actor=ctx.principal.name,
-        experiment_id=experiment.id,
+    return changes.conclude(
+        experiment,
+        queue.retry(experiment.id, session=ctx.session),
+        ctx=ctx,
+        action="retry",
         detail={"owner": experiment.owner},
+        refusal=lambda e: (
+            f"experiment {e.id} is {e.status}; only failed, cancelled or "
+            "diverged experiments can be retried"
+        ),
+        dispatch=True,
     )
-    session.commit()
-    ctx.dispatch()
-    session.refresh(experiment)
-    return experiment
 
 
 def delete(experiment: Experiment, *, ctx: Context) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from api.config import ApiSettings
 from api.expand import Planned
 from api.services.errors import Invalid
-from trainer.spec import ExperimentSpec, Resolved, memory_estimate_bytes, trace_points
+from trainer.spec import ExperimentSpec, Resolved, Unstated, memory_estimate_bytes, trace_points
 
 
 def check_limits(
@@ -35,6 +35,7 @@ def check_limits(
             f"the run would store {points} trace points (seeds × evaluation "
             f"positions), more than this server's limit of {settings.max_trace_points} "
             "(SILAB_MAX_TRACE_POINTS); evaluate less often or with fewer seeds",
+            Unstated.cross_field,
         )
     estimate = memory_estimate_bytes(spec, resolved)
     if estimate > settings.max_memory_gb * 2**30:
@@ -43,6 +44,7 @@ def check_limits(
             f"memory estimate {estimate / 2**30:.1f} GiB (memory_estimate_bytes = {estimate}) "
             f"exceeds this server's limit of {settings.max_memory_gb:g} GiB "
             "(SILAB_MAX_MEMORY_GB); spec.max_memory_gb cannot raise it",
+            Unstated.cross_field,
         )
 
 
@@ -53,6 +55,6 @@ def check_cells(planned: Sequence[Planned], *, settings: ApiSettings) -> None:
         try:
             check_limits(plan.spec, settings=settings)
         except Invalid as error:
-            loc, message = error.issues[0]
+            loc, message, kind = error.issues[0]
             where = ("body", "base", *loc[2:])
-            raise Invalid(where, f"cell {index} {plan.cell_key}: {message}") from None
+            raise Invalid(where, f"cell {index} {plan.cell_key}: {message}", kind) from None

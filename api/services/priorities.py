@@ -5,34 +5,26 @@ order of what waits has changed)."""
 from __future__ import annotations
 
 from api import audit
+from api.services import changes
 from api.services.context import Context
-from api.services.errors import Conflict
 from db import queue
 from db.models import Experiment, Sweep
 
 
 def set_priority(experiment: Experiment, priority: int, *, ctx: Context) -> Experiment:
     """Conflict unless the experiment is queued (a running one keeps its slot either way)."""
-    session = ctx.session
     before = experiment.priority
-    if not queue.reprioritize(session=session, priority=priority, experiment_id=experiment.id):
-        session.rollback()
-        session.refresh(experiment)
-        raise Conflict(
-            f"experiment {experiment.id} is {experiment.status}; only a queued experiment's "
-            "priority can change"
-        )
-    audit.record(
-        "priority",
-        session=session,
-        actor=ctx.principal.name,
-        experiment_id=experiment.id,
+    return changes.conclude(
+        experiment,
+        queue.reprioritize(session=ctx.session, priority=priority, experiment_id=experiment.id) > 0,
+        ctx=ctx,
+        action="priority",
         detail={"owner": experiment.owner, "from": before, "to": priority},
+        refusal=lambda e: (
+            f"experiment {e.id} is {e.status}; only a queued experiment's priority can change"
+        ),
+        dispatch=True,
     )
-    session.commit()
-    ctx.dispatch()
-    session.refresh(experiment)
-    return experiment
 
 
 def set_sweep_priority(sweep: Sweep, priority: int, *, ctx: Context) -> int:

@@ -14,6 +14,7 @@ from api.services import sweep_stats
 from api.services.errors import Invalid, NotFound
 from db.models import Sweep
 from trainer.canonical import canonical_json
+from trainer.spec import Unstated
 
 # A colour scale goes logarithmic when the values span more than this factor (a decade).
 LOG_SPAN = 10.0
@@ -44,7 +45,9 @@ def heatmap(
     unpinned other axes put several cells on one spot."""
     for name, path in (("x", x), ("y", y)):
         if path not in sweep.axes:
-            raise Invalid.query(name, f"{path!r} is not an axis of this sweep ({sweep.axes})")
+            raise Invalid.query(
+                name, f"{path!r} is not an axis of this sweep ({sweep.axes})", Unstated.resource
+            )
     fields = sweep_stats.seed_fields(value)
     cells = sweep_stats.cells(sweep, session=session, fields=fields, where=where)
     seen: set[tuple[str, str]] = set()
@@ -55,6 +58,7 @@ def heatmap(
                 "where",
                 f"several cells share {x}={cell[x]!r}, {y}={cell[y]!r}: pin "
                 "the other axes with where=AXIS=VALUE",
+                Unstated.resource,
             )
         seen.add(spot)
     key = f"{value}.{stat}"

@@ -17,6 +17,7 @@ from api.schemas import TRACE_METRICS
 from api.services.errors import Invalid
 from db.models import FINISHED_WITH_RESULT, Sweep
 from trainer.canonical import canonical_json
+from trainer.spec import Unstated
 
 TRACE_CSV = [
     "phase",
@@ -52,7 +53,9 @@ def pinned(sweep: Sweep, where: list[str] | None) -> dict[str, str]:
         path, sep, value = item.partition("=")
         if not sep or path not in sweep.axes:
             raise Invalid.query(
-                "where", f"expected AXIS=VALUE with AXIS one of {sweep.axes}, got {item!r}"
+                "where",
+                f"expected AXIS=VALUE with AXIS one of {sweep.axes}, got {item!r}",
+                Unstated.resource if sep else "value_error",
             )
         out[path] = value
     return out
@@ -119,7 +122,9 @@ def scaling(
     """One log-log fit of samples against axis `x` per combination of the other axes: a list of
     {"key": the other axes' values, "fit": api.scaling_fit}."""
     if x not in sweep.axes:
-        raise Invalid.query("x", f"{x!r} is not an axis of this sweep ({sweep.axes})")
+        raise Invalid.query(
+            "x", f"{x!r} is not an axis of this sweep ({sweep.axes})", Unstated.resource
+        )
     if metric not in TRACE_METRICS:
         raise Invalid.query("metric", f"unknown metric {metric!r}")
     members = [
@@ -139,7 +144,9 @@ def scaling(
         values = json.loads(experiment.cell_key or "{}")
         xv = sweep_cells.numeric(values.get(x))
         if xv is None:
-            raise Invalid.query("x", f"axis {x!r} has a non-numeric value {values.get(x)!r}")
+            raise Invalid.query(
+                "x", f"axis {x!r} has a non-numeric value {values.get(x)!r}", Unstated.resource
+            )
         key = {path: values.get(path) for path in others}
         group = groups.setdefault(canonical_json(key), {"key": key, "d": [], "samples": []})
         for seed in (experiment.result or {}).get("seeds") or []:

@@ -71,7 +71,7 @@ def submit(body: SweepCreate, *, ctx: Context) -> SweepSubmission:
     try:
         planned = expand(definition)
     except ExpansionError as error:
-        raise Invalid(error.loc, str(error)) from None
+        raise Invalid(error.loc, str(error), error.kind) from None
     check_cells(planned, settings=settings)
     account_rules.check_queued_limit(
         principal.name,

@@ -4,7 +4,6 @@ conditional on the attempt still owning the experiment."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Status
 from db.queue.conditional import running_attempt, update_where
-from db.queue.summary import SUMMARY_COLUMNS
+from db.queue.summary import SUMMARY_COLUMNS, json_safe
 from db.types import now_utc as _now
 
 # Statuses a run can end in through `finish`.
@@ -46,19 +45,17 @@ def finish(
     unknown = set(summary) - set(SUMMARY_COLUMNS)
     if unknown:
         raise ValueError(f"unknown summary fields: {sorted(unknown)}")
-    now = _now(now)
-    values: dict[str, Any] = {name: _json_safe(summary.get(name)) for name in SUMMARY_COLUMNS}
-    if isinstance(result.get("samples"), int):
-        values["samples_done"] = result["samples"]
-    return update_where(
+    values: dict[str, Any] = {name: json_safe(summary.get(name)) for name in SUMMARY_COLUMNS}
+    samples = result.get("samples")
+    return _end(
         session,
-        running_attempt(experiment_id, attempt),
+        experiment_id,
+        attempt,
         status=status,
-        result=_json_safe(dict(result)),
+        now=now,
+        samples_done=samples if isinstance(samples, int) else None,
+        result=json_safe(dict(result)),
         error=diverged_error(result) if status == Status.diverged.value else None,
-        lease_expires_at=None,
-        finished_at=now,
-        updated_at=now,
         **values,
     )
 
@@ -88,20 +85,17 @@ def fail(
     retries. A run stopped by its wall-clock limit also keeps its partial `result` and how far
     it got (`samples_done`); the summary columns stay empty, as it did not finish. Returns False
     when the attempt no longer owns the experiment."""
-    now = _now(now)
     values: dict[str, Any] = {}
     if result is not None:
-        values["result"] = _json_safe(dict(result))
-    if samples_done is not None:
-        values["samples_done"] = samples_done
-    return update_where(
+        values["result"] = json_safe(dict(result))
+    return _end(
         session,
-        running_attempt(experiment_id, attempt),
+        experiment_id,
+        attempt,
         status=Status.failed,
+        now=now,
+        samples_done=samples_done,
         error=_clip(error),
-        lease_expires_at=None,
-        finished_at=now,
-        updated_at=now,
         **values,
     )
 
@@ -116,30 +110,41 @@ def mark_cancelled(
 ) -> bool:
     """running → cancelled for an attempt that stopped because a cancel was requested (its trace
     and checkpoint are kept). Conditional on (id, attempt, status='running')."""
+    return _end(
+        session,
+        experiment_id,
+        attempt,
+        status=Status.cancelled,
+        now=now,
+        samples_done=samples_done,
+    )
+
+
+def _end(
+    session: Session,
+    experiment_id: int,
+    attempt: int,
+    *,
+    status: Status,
+    now: datetime | None,
+    samples_done: int | None,
+    **values: Any,
+) -> bool:
+    """The one UPDATE every ending is: conditional on the attempt still owning the experiment,
+    it sets the status and `values`, ends the lease and stamps finished_at; samples_done only
+    when it is known."""
     now = _now(now)
-    values: dict[str, Any] = {}
     if samples_done is not None:
         values["samples_done"] = samples_done
     return update_where(
         session,
         running_attempt(experiment_id, attempt),
-        status=Status.cancelled,
+        status=status,
         lease_expires_at=None,
         finished_at=now,
         updated_at=now,
         **values,
     )
-
-
-def _json_safe(value: Any) -> Any:
-    """Replace non-finite floats by None (PostgreSQL's JSON has no NaN or Infinity)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
 
 
 def _clip(error: str) -> str:

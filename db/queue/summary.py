@@ -1,4 +1,5 @@
-"""The summary columns of `experiment`, which `finish` fills from a run's result."""
+"""The summary columns of `experiment`, which `finish` fills from a run's result, and the result
+made storable as JSON (`json_safe`)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,17 @@ def summary_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
     summary["device"] = _short(result.get("device"))
     summary["torch_version"] = _short(result.get("torch_version"))
     return summary
+
+
+def json_safe(value: Any) -> Any:
+    """Replace non-finite floats by None (PostgreSQL's JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def _finite_or_none(value: Any) -> float | None:

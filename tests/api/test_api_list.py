@@ -147,7 +147,8 @@ def test_filters(client, rows, params, keep):
 
 
 def test_bad_sort_cursor_status_and_algorithm_are_client_errors(client, rows):
-    assert client.get("/experiments", params={"sort": "spec"}).status_code == 400
+    bad_sort = client.get("/experiments", params={"sort": "spec"})
+    assert bad_sort.status_code == 422 and bad_sort.json()["detail"][0]["loc"] == ["query", "sort"]
     assert client.get("/experiments", params={"cursor": "not-a-cursor"}).status_code == 400
     cursor = client.get("/experiments", params={"limit": 2, "sort": "d"}).json()["next_cursor"]
     wrong = client.get("/experiments", params={"sort": "test_mse", "cursor": cursor})

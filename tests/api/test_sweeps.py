@@ -528,7 +528,7 @@ def test_a_spec_check_names_its_field_from_structured_data(client, spec):
             **spec,
             "phase1": {
                 **spec["phase1"],
-                "stages": [{"samples": "8*d", "lr": -1, "inner_lr": "0.3/d"}],
+                "stages": [{"samples": "8*d", "lr": "-1", "inner_lr": "0.3/d"}],
             },
         }
     }
