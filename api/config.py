@@ -41,6 +41,9 @@ class ApiSettings(LabSettings):
     max_memory_gb: float = Field(64.0, gt=0.0)
     # Most trace points one experiment may store (seeds × evaluation positions); 422 above.
     max_trace_points: int = Field(5_000_000, ge=1)
+    # Most trace points one user's experiments may hold together: stored points of finished
+    # ones plus the estimate of queued and running ones; 429 above. None: no quota.
+    max_user_trace_points: int | None = Field(200_000_000, gt=0)
     # Per-key token bucket: requests per second, and the burst allowed; rate 0 turns it off.
     rate_limit_per_s: float = Field(20.0, ge=0.0)
     rate_limit_burst: int = Field(200, ge=1)

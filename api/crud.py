@@ -16,7 +16,7 @@ from db import locks
 from db.base import Base
 from db.models import Algorithm, Experiment, ExperimentTag, Status
 from trainer import lanes
-from trainer.spec import TARGET_PRESETS, ExperimentSpec, Resolved
+from trainer.spec import TARGET_PRESETS, ExperimentSpec, Resolved, trace_points
 
 
 # ------------------------------------------------------------------------------------ create
@@ -57,6 +57,7 @@ def experiment_values(
         "samples_total": resolved.total_samples,
         "shape_key": lanes.shape_key(spec),
         "memory_gb": lanes.memory_gb(spec, resolved),
+        "trace_points": trace_points(spec, resolved),
     }
 
 

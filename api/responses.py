@@ -16,7 +16,9 @@ NOT_FOUND = error(404, "no experiment with this id")
 SWEEP_NOT_FOUND = error(404, "no sweep with this id")
 CONFLICT = error(409, "not possible in the current status")
 FORBIDDEN = error(403, "only the owner or an admin may")
-OVER_LIMIT = error(429, "over the user's queued-experiments limit (the message says by how much)")
+OVER_LIMIT = error(
+    429, "over the user's queued-experiments limit or trace quota (the message says by how much)"
+)
 INVALID: dict[int | str, dict[str, Any]] = {
     422: {
         "model": ValidationErrorPublic,

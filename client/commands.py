@@ -322,6 +322,8 @@ def whoami(args: argparse.Namespace) -> int:
                 f"({limit(me['max_running'])}), {me['queued']} queued ({limit(me['max_queued'])})"
             ),
             f"  key {me.get('key_prefix', '?')}… from {source}, expires {expires}",
+            f"  {me.get('trace_points', '?')} trace points held "
+            f"({limit(me.get('max_trace_points'))})",
         ]
 
     emit(args, me, lines)

@@ -121,6 +121,10 @@ class Experiment(Base):
     # grouped), and the spec's memory estimate, which SILAB_GROUP_MEMORY_GB caps per group.
     shape_key: Mapped[str | None] = mapped_column(String(64), index=True)
     memory_gb: Mapped[float | None] = mapped_column(Float)
+    # The trace points the run will store (trainer.spec.trace_points), computed at submit: what
+    # a queued or running experiment counts against its owner's trace quota (finished ones count
+    # their stored points). NULL for rows submitted before the quota: they count stored points.
+    trace_points: Mapped[int | None] = mapped_column(BigInteger)
     # The first member's id while dispatched or running as a group (a group holds one slot).
     group_head: Mapped[int | None] = mapped_column(Id)
 

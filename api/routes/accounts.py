@@ -23,4 +23,6 @@ def me(user: CurrentUser, session: SessionDep, settings: SettingsDep) -> MePubli
         max_queued=usage.max_queued,
         running=usage.running,
         queued=usage.queued,
+        max_trace_points=usage.max_trace_points,
+        trace_points=usage.trace_points,
     )

@@ -21,7 +21,7 @@ from api.schemas import (
     SpecCreate,
     SpecValidationPublic,
 )
-from api.services import experiments, submissions
+from api.services import experiments, limits, submissions
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -32,7 +32,8 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
     response_model=ExperimentPublic,
     summary="Submit an experiment",
     description="Validates the spec (422 naming the field; nothing is stored then; a memory "
-    "estimate above SILAB_MAX_MEMORY_GB is 422 too), checks the caller's queued limit (429), "
+    "estimate above SILAB_MAX_MEMORY_GB is 422 too), checks the caller's queued limit and "
+    "trace quota (429), "
     "stores the experiment as queued with the caller as owner, commits, then rings the "
     "doorbell of the fair dispatcher (its round runs in the maintenance worker). A broker "
     "that is down does not fail the submission: `dispatched_at` stays "
@@ -71,7 +72,7 @@ def submit(
 )
 def validate(body: SpecCreate, settings: SettingsDep) -> SpecValidationPublic:
     spec = body.spec
-    submissions.check_limits(spec, settings=settings)
+    limits.check_limits(spec, settings=settings)
     return SpecValidationPublic(
         valid=True,
         spec=spec.model_dump(mode="json"),

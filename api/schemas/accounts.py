@@ -21,6 +21,13 @@ class MePublic(BaseModel):
     max_queued: int | None = Field(description="the user's own or the lab default; null: none")
     running: int
     queued: int
+    max_trace_points: int | None = Field(
+        description="the trace quota, SILAB_MAX_USER_TRACE_POINTS; null: none"
+    )
+    trace_points: int = Field(
+        description="trace points held: stored by finished experiments, estimated for queued "
+        "and running ones (what the quota counts)"
+    )
 
 
 class AuditEventPublic(BaseModel):

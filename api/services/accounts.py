@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from api import accounts, audit
 from api.accounts import Principal
 from api.config import ApiSettings
+from api.services import trace_quota
 from api.services.errors import BadRequest, LimitExceeded
 from api.services.pages import Page
 from db import locks
@@ -78,6 +79,8 @@ class Usage:
     max_queued: int | None
     running: int
     queued: int
+    max_trace_points: int | None
+    trace_points: int
 
 
 def usage(*, session: Session, principal: Principal, settings: ApiSettings) -> Usage:
@@ -87,6 +90,8 @@ def usage(*, session: Session, principal: Principal, settings: ApiSettings) -> U
         max_queued=own_queued if own_queued is not None else settings.default_max_queued,
         running=accounts.count_by_status(principal.name, Status.running, session=session),
         queued=accounts.count_by_status(principal.name, Status.queued, session=session),
+        max_trace_points=settings.max_user_trace_points,
+        trace_points=trace_quota.usage(principal.name, session=session),
     )
 
 

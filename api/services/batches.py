@@ -1,7 +1,7 @@
 """Bulk submit (POST /experiments:batch): thousands of specs in one request, checked as a whole
 against the server's limits (one 422 lists every broken item, by index and field), counted
-against the owner's queued limit together, and stored with their tags and audit records in one
-transaction of multi-row INSERTs; then one ring of the dispatcher's doorbell."""
+against the owner's queued limit and trace quota together, and stored with their tags and audit
+records in one transaction of multi-row INSERTs; then one ring of the dispatcher's doorbell."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from api import audit, crud
 from api.schemas import ExperimentBatchCreate
 from api.services import accounts as account_rules
-from api.services import batch_keys
+from api.services import batch_keys, trace_quota
 from api.services.context import Context
 from api.services.errors import Invalid
-from api.services.submissions import check_limits
+from api.services.limits import check_limits
 from trainer.canonical import canonical_hash
 
 
@@ -34,8 +34,8 @@ def submit_batch(
 ) -> Batch:
     """Store every item as a queued experiment of the principal, or none: Invalid naming each
     broken item ("body", "items", i, ...), LimitExceeded when they do not all fit the queued
-    limit. The new ids in the order of the items; with `idempotency_key`, a batch sent again
-    (same key, same body) gets the first one's ids back and stores nothing."""
+    limit or the trace quota. The new ids in the order of the items; with `idempotency_key`, a
+    batch sent again (same key, same body) gets the first one's ids back and stores nothing."""
     session, principal, settings = ctx.session, ctx.principal, ctx.settings
     items = body.items
     digest = canonical_hash(body.model_dump(mode="json")) if idempotency_key else ""
@@ -76,6 +76,12 @@ def submit_batch(
         raise Invalid.many(shown)
     account_rules.check_queued_limit(
         principal.name, principal.max_queued, session=session, settings=settings, adding=len(rows)
+    )
+    trace_quota.check_trace_quota(
+        principal.name,
+        adding=sum(row["trace_points"] for row in rows),
+        session=session,
+        settings=settings,
     )
     ids = crud.insert_experiments(rows, [item.tags for item in items], session=session)
     audit.record_each(

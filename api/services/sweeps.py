@@ -13,11 +13,13 @@ from api import audit, sweeps
 from api.expand import ExpansionError, expand, sweep_hash
 from api.schemas import SweepCreate
 from api.services import accounts as account_rules
+from api.services import trace_quota
 from api.services.context import Context
 from api.services.errors import Invalid
+from api.services.limits import check_cells
 from api.services.pages import Page, id_page, page_size
-from api.services.submissions import check_limits
 from db.models import Experiment, Status, Sweep, SweepStatus
+from trainer.spec import trace_points
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,9 @@ class SweepSubmission:
 
 def submit(body: SweepCreate, *, ctx: Context) -> SweepSubmission:
     """Expand the definition into experiments (Invalid naming the cell), check that the whole grid
-    fits the server's limits and the owner's queued limit, store sweep, experiments and audit
-    record in one transaction, then ring the dispatcher's doorbell. The same definition again
-    returns the stored sweep."""
+    fits the server's limits, the owner's queued limit and trace quota, store sweep, experiments
+    and audit record in one transaction, then ring the dispatcher's doorbell. The same
+    definition again returns the stored sweep."""
     session, principal, settings = ctx.session, ctx.principal, ctx.settings
     definition = body.model_dump(mode="json", exclude_none=True)
     digest = sweep_hash(definition)
@@ -70,19 +72,19 @@ def submit(body: SweepCreate, *, ctx: Context) -> SweepSubmission:
         planned = expand(definition)
     except ExpansionError as error:
         raise Invalid(error.loc, str(error), error.kind) from None
-    for index, plan in enumerate(planned):
-        try:
-            check_limits(plan.spec, settings=settings)
-        except Invalid as error:  # named in the base (an axis may have set it), with its cell
-            loc, message, kind = error.issues[0]
-            where = ("body", "base", *loc[2:])
-            raise Invalid(where, f"cell {index} {plan.cell_key}: {message}", kind) from None
+    check_cells(planned, settings=settings)
     account_rules.check_queued_limit(
         principal.name,
         principal.max_queued,
         session=session,
         settings=settings,
         adding=len(planned),
+    )
+    trace_quota.check_trace_quota(
+        principal.name,
+        adding=sum(trace_points(plan.spec) for plan in planned),
+        session=session,
+        settings=settings,
     )
     sweep, created = sweeps.create(
         session=session,

@@ -78,6 +78,9 @@ def test_me_shows_the_limits_and_usage(make_client, spec):
         2,
     )
     assert me["queued"] + me["running"] == 1
+    facts = client.post("/experiments/validate", json={"spec": spec}).json()["facts"]
+    assert me["trace_points"] == facts["trace_points"]  # what the trace quota counts
+    assert me["max_trace_points"] == 200_000_000
 
 
 # -------------------------------------------------------------------------------- ownership
