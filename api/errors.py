@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -136,10 +137,26 @@ def refine(errors: Sequence[dict[str, Any]], body: Any = Any) -> list[dict[str, 
             loc += list(extra)
         message = str(cause) if isinstance(cause, Exception) else str(error.get("msg", ""))
         kind = getattr(cause, "kind", None) or error.get("type", "value_error")
+        if kind == "string_pattern_mismatch":
+            message = _choices(error) or message
         issue = {"loc": loc, "msg": message, "type": str(kind)}
         issues.append((issue, loc, [(i + 1, part) for i, part in unions]))
     kept = [issues[i][0] for i in _closest(issues)]
     return list({repr(issue): issue for issue in kept}.values())
+
+
+# api.query.one_of's patterns, ^(a|b|c)$, optionally signed (sort keys): said as the list.
+_ONE_OF = re.compile(r"\^(\[-\+\]\?)?\((.+)\)\$")
+
+
+def _choices(error: dict[str, Any]) -> str | None:
+    """'bogus' is not one of a, b, c: a choice list's pattern said in words, not as a regex."""
+    found = _ONE_OF.fullmatch(str((error.get("ctx") or {}).get("pattern", "")))
+    if found is None:
+        return None
+    names = [re.sub(r"\\(.)", r"\1", name) for name in found.group(2).split("|")]
+    text = f"{error.get('input')!r} is not one of {', '.join(names)}"
+    return text + " (a leading '-' sorts descending)" if found.group(1) else text
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -193,7 +193,7 @@ def test_errors_are_one_clear_line_and_an_exit_code(live_api, spec_file, tmp_pat
         (("submit", str(tmp_path / "missing.yaml")), 2, "does not exist"),
         (("submit", str(spec_file), "--set", "nokey"), 2, "expected KEY.PATH=VALUE"),
         (("show", "999999"), 1, "404 Not Found: experiment 999999 not found"),
-        (("list", "--sort", "bogus"), 1, "cannot sort by 'bogus'"),
+        (("list", "--sort", "bogus"), 1, "sort: 'bogus' is not one of id, created_at"),
         (("trace", "1", "--seeds", "x"), 2, "--seeds"),
     ]
     for args, code, words in cases:
