@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from science_report import fetch_fair
+
 from client.python import SilabClient
 
 OVER = "phase1.stages.0.lr"  # an axis of the zip: every row is a candidate
@@ -51,11 +53,7 @@ def table(bodies: dict[str, dict[str, Any]]) -> list[str]:
 def write(
     silab: SilabClient, sweep_id: int, name: str, out: Path, also: Sequence[int] = ()
 ) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    pool = {"with": list(also)} if also else {}
-    bodies = {s: silab.sweep_fair(sweep_id, over=OVER, statistic=s, **pool) for s in STATISTICS}
-    sweep = silab.get_sweep(sweep_id)
-    (out / "fair.json").write_text(json.dumps(bodies, indent=1) + "\n")
+    bodies, sweep = fetch_fair(silab, sweep_id, out, list(STATISTICS), also, over=OVER)
     text = [
         f"# {sweep['name']}: generated table",
         "",

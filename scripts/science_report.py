@@ -93,6 +93,23 @@ def plot(bodies: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def fetch_fair(
+    silab: SilabClient,
+    sweep_id: int,
+    out: Path,
+    statistics: Sequence[str],
+    also: Sequence[int] = (),
+    over: str = OVER,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """GET /sweeps/{id}/fair for each statistic (pooled with `also`), saved verbatim to
+    out/fair.json, and the sweep itself."""
+    out.mkdir(parents=True, exist_ok=True)
+    pool = {"with": list(also)} if also else {}
+    bodies = {s: silab.sweep_fair(sweep_id, over=over, statistic=s, **pool) for s in statistics}
+    (out / "fair.json").write_text(json.dumps(bodies, indent=1) + "\n")
+    return bodies, silab.get_sweep(sweep_id)
+
+
 def pooled_text(silab: SilabClient, also: Sequence[int]) -> str:
     parts = [f"sweep {i} ({silab.get_sweep(i)['progress']})" for i in also]
     return f" pooled with {', '.join(parts)}" if parts else ""
@@ -102,11 +119,7 @@ def write(
     silab: SilabClient, sweep_id: int, name: str, out: Path, also: Sequence[int] = ()
 ) -> None:
     """`also`: more sweeps of the same grid (e.g. a larger d) pooled into this one's fit."""
-    out.mkdir(parents=True, exist_ok=True)
-    pool = {"with": list(also)} if also else {}
-    bodies = {s: silab.sweep_fair(sweep_id, over=OVER, statistic=s, **pool) for s in STATISTICS}
-    sweep = silab.get_sweep(sweep_id)
-    (out / "fair.json").write_text(json.dumps(bodies, indent=1) + "\n")
+    bodies, sweep = fetch_fair(silab, sweep_id, out, STATISTICS, also)
     text = [
         f"# {sweep['name']}: generated tables",
         "",
