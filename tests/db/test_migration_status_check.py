@@ -15,15 +15,18 @@ from sqlalchemy.exc import IntegrityError
 from db.config import DbSettings
 from db.models import Experiment, Status
 from db.session import make_engine
-from tests.db.test_migrations import ROOT, alembic_config, alembic_downgrade, alembic_upgrade
+from tests.db.test_migrations import (
+    ROOT,
+    alembic_config,
+    alembic_downgrade,
+    alembic_upgrade,
+    experiment_row,
+)
 
 BEFORE = "listsort01"
 CHILDREN = ("experiment_tag", "trace_chunk", "checkpoint", "idempotency_key")
 ROWS = (
-    "INSERT INTO experiment (id, name, owner, priority, status, spec, spec_hash, target, "
-    "algorithm, d, width, seeds, attempt, max_attempts, cancel_requested, samples_done, "
-    "samples_total, created_at, updated_at) VALUES (1, '', 'alice', 0, 'running', '{}', 'h', "
-    "'h3', 'reuse', 16, 8, 2, 1, 3, false, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    experiment_row(status="running"),
     "INSERT INTO experiment_tag (experiment_id, tag) VALUES (1, 'kept')",
     "INSERT INTO trace_chunk (experiment_id, seed, phase, chunk, attempt, first_step, "
     "last_step, points, data) VALUES (1, 3, 'phase1', 0, 1, 0, 10, 2, :blob)",

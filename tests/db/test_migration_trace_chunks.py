@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from db import traces
 from db.config import DbSettings
 from db.session import make_engine, make_sessionmaker
-from tests.db.test_migrations import ROOT, alembic_downgrade, alembic_upgrade
+from tests.db.test_migrations import ROOT, alembic_downgrade, alembic_upgrade, experiment_row
 
 METRICS = ("mean_abs_m", "median_abs_m", "max_abs_m", "frac_m_05", "frac_m_09")
 METRICS += ("train_loss", "test_mse")
@@ -55,15 +55,7 @@ def test_upgrade_moves_every_point_and_downgrade_brings_them_back(empty_db_url: 
     old = _old_points()
     try:
         with engine.begin() as connection:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO experiment (id, name, owner, priority, status, spec, spec_hash, "
-                    "target, algorithm, d, width, seeds, attempt, max_attempts, "
-                    "cancel_requested, samples_done, samples_total, created_at, updated_at) "
-                    "VALUES (1, '', 'alice', 0, 'completed', '{}', 'h', 'h3', 'reuse', 16, 8, 2, "
-                    "2, 3, false, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-                )
-            )
+            connection.execute(sa.text(experiment_row(attempt=2)))
             table = sa.table("trace_point", *(sa.column(name) for name in old[0]))
             table.append_column(sa.column("created_at"))
             connection.execute(

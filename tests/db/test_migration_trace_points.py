@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from db.config import DbSettings
 from db.session import make_engine
-from tests.db.test_migrations import alembic_downgrade, alembic_upgrade
+from tests.db.test_migrations import alembic_downgrade, alembic_upgrade, experiment_row
 
 BEFORE = "statuscheck01"
 
@@ -22,15 +22,7 @@ def test_upgrade_adds_a_null_estimate_and_downgrade_keeps_every_chunk(empty_db_u
     engine = make_engine(DbSettings(database_url=empty_db_url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO experiment (id, name, owner, priority, status, spec, spec_hash, "
-                    "target, algorithm, d, width, seeds, attempt, max_attempts, "
-                    "cancel_requested, samples_done, samples_total, created_at, updated_at) "
-                    "VALUES (1, '', 'alice', 0, 'completed', '{}', 'h', 'h3', 'reuse', 16, 8, 2, "
-                    "1, 3, false, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-                )
-            )
+            connection.execute(sa.text(experiment_row()))
             connection.execute(
                 sa.text(
                     "INSERT INTO trace_chunk (experiment_id, seed, phase, chunk, attempt, "
