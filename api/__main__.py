@@ -19,15 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=args.access_log,
-    )
+    # Each option is named after the uvicorn.run keyword it sets.
+    uvicorn.run("api.main:create_app", factory=True, **vars(args))
 
 
 if __name__ == "__main__":

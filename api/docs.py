@@ -4,6 +4,8 @@ so like FastAPI's own docs they need no API key (the API's shape is not a secret
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from importlib import resources
 
 from fastapi import FastAPI
@@ -20,25 +22,36 @@ def install_offline_docs(app: FastAPI) -> None:
     folder = resources.files("fastapi_offline") / "static"
     app.mount(ASSETS, StaticFiles(directory=str(folder)), name="docs-assets")
 
-    def swagger(request: Request) -> HTMLResponse:
+    # The two pages differ only in their renderer, title and asset files, named by the
+    # renderer's own keywords; every URL is below the app's root_path, as behind a proxy.
+    pages: dict[str, tuple[Callable[..., HTMLResponse], str, dict[str, str]]] = {
+        "/docs": (
+            get_swagger_ui_html,
+            "Swagger UI",
+            {
+                "swagger_js_url": "swagger-ui-bundle.js",
+                "swagger_css_url": "swagger-ui.css",
+                "swagger_favicon_url": "favicon.png",
+            },
+        ),
+        "/redoc": (
+            partial(get_redoc_html, with_google_fonts=False),
+            "ReDoc",
+            {"redoc_js_url": "redoc.standalone.js", "redoc_favicon_url": "favicon.png"},
+        ),
+    }
+    for path, (render, title, assets) in pages.items():
+        app.add_route(path, _page(app, render, title, assets), include_in_schema=False)
+
+
+def _page(
+    app: FastAPI, render: Callable[..., HTMLResponse], title: str, assets: dict[str, str]
+) -> Callable[[Request], HTMLResponse]:
+    def page(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
+        urls = {keyword: f"{root}{ASSETS}/{file}" for keyword, file in assets.items()}
+        return render(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - {title}", **urls
         )
 
-    def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
-            with_google_fonts=False,
-        )
-
-    app.add_route("/docs", swagger, include_in_schema=False)
-    app.add_route("/redoc", redoc, include_in_schema=False)
+    return page

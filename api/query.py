@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query
-from pydantic import StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from api.listing import Filters
+from api.schemas import TRACE_METRICS
 from api.services.errors import Invalid
 from api.spec_filter import SpecMatch
 from db.models import Algorithm, Status
 
 MAX_INT = 2**31 - 1
+MAX_STEP = 2**63 - 1
+# Seeds lie in [0, 2^53) (trainer.spec.MAX_SEED): at most 16 digits.
+SEED = "[0-9]{1,16}"
+SEEDS = f"^( *{SEED}( *, *{SEED})* *)?$"
 
 
 def one_of(names: Iterable[str]) -> str:
@@ -105,3 +110,18 @@ def experiment_filters(
 
 
 FiltersDep = Annotated[Filters, Depends(experiment_filters)]
+
+
+class TraceFilter(BaseModel):
+    """Which points of an experiment's trace a request asks for: one query-string model, so the
+    trace route hands the whole filter to api.services.traces.query_for at once."""
+
+    metrics: str | None = Field(
+        None,
+        pattern=comma_separated(TRACE_METRICS),
+        description=f"comma-separated, of {', '.join(TRACE_METRICS)}",
+    )
+    seeds: str | None = Field(None, pattern=SEEDS, description="comma-separated seeds; default all")
+    phase: Literal["phase1", "phase2"] | None = None
+    step_min: int | None = Field(None, ge=0, le=MAX_STEP)
+    step_max: int | None = Field(None, ge=0, le=MAX_STEP)

@@ -15,12 +15,16 @@ Wall-clock limits (Member.wall_s) are per experiment too, each counted from that
 own start in this call: at the first chunk boundary past its limit an experiment leaves its
 cohort with status timed_out, a checkpoint taken there, while the others go on. The clock is
 wall time, not the member's share of it: fused members that take turns each see the whole
-group's time pass. Phase II, once begun, runs to its end.
+group's time pass. Phase II checks the same limit at each of its chunks (trainer.phase2): an
+experiment past it there ends timed_out with its Phase I result and no Phase II fit; its last
+checkpoint is the last one Phase I took (a state at Phase I's end cannot be resumed into Phase
+II), so a retry replays Phase I from there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -241,7 +245,18 @@ def _finish(e: Experiment, lanes_: Any, speed: tuple[int, float]) -> Result:
         return result_of(e, status, lanes_, speed)
     W = lanes_.W
     refit = e.fixed if e.spec.phase2.data == "phase1" else None  # gd's set, else fresh samples
-    fit = phase2.fit(W, e.act, e.spec.phase2, e.target, e.seeds, e.r.phase2_samples, refit)  # type: ignore[arg-type]
+    deadline = e.started + e.wall_s if e.wall_s is not None else None
+    try:
+        fit = phase2.fit(
+            W, e.act, e.spec.phase2, e.target, e.seeds,
+            e.r.phase2_samples,  # type: ignore[arg-type]
+            data=refit, deadline=deadline,
+        )  # fmt: skip
+    except phase2.DeadlinePassed as stopped:
+        extra = {"phase2_samples_done": stopped.samples_done}
+        result = result_of(e, RunStatus.timed_out, lanes_, speed, extra=extra)
+        where = f" (in Phase II, after {stopped.samples_done} of its {e.r.phase2_samples} samples)"
+        return dataclasses.replace(result, message=result.message + where)
     test = e.test.mse(lambda x: model.forward(W, fit.a, fit.b, fit.act, x))
     test_mse, ridge = metrics.to_list(test, S), fit.ridge
     overlap = metrics.overlap_metrics(metrics.overlaps(W, lanes_.theta))

@@ -5,10 +5,15 @@ b_j ~ Unif[−C_b, C_b]; features φ_j(x) = σ(⟨w_j, x⟩ + b_j); the second l
 min_v (1/M) Σ (φ(x)·v − y)² + λ‖v‖², i.e. (ΦᵀΦ/M + λI) v = Φᵀy/M, and a = N·v so that
 f = (1/N) Σ a_j φ_j keeps the network's convention. λ is chosen per seed on the held-out split,
 then refitted on all samples. Normal equations are accumulated chunk by chunk in float64.
+
+A large Phase II (10^8 samples) runs for minutes, so `deadline` (a time.perf_counter() instant,
+the caller's wall-clock limit) is checked at every chunk boundary: past it, `fit` raises
+DeadlinePassed and the caller decides what that means (trainer.fused: status timed_out).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +23,14 @@ from trainer import linalg, model, targets
 
 # Phase II samples per seed drawn and featurized at once (bounds (S, N, chunk) and (S, chunk, d)).
 SAMPLE_NUMBERS_PER_SEED = 2**20
+
+
+class DeadlinePassed(Exception):
+    """The caller's deadline passed between two chunks of Phase II."""
+
+    def __init__(self, samples_done: int) -> None:
+        super().__init__(f"Phase II stopped by its deadline after {samples_done} samples")
+        self.samples_done = samples_done
 
 
 @dataclass
@@ -72,10 +85,12 @@ def fit(
     seeds: Sequence[int],
     samples: int,
     data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    deadline: float | None = None,
 ) -> Phase2Fit:
     """Redraw biases and fit the second layer of W (S, N, d) on `samples` fresh samples per seed,
     all drawn from the seeds' 'phase2' streams; or, with `data` (x (S, n, d), y (S, n): gd's
-    fixed set, spec phase2.data = phase1), on those n samples in their order."""
+    fixed set, spec phase2.data = phase1), on those n samples in their order. Raises
+    DeadlinePassed at the first chunk boundary at or past `deadline` (time.perf_counter())."""
     S, N, d = W.shape
     dtype, device = W.dtype, W.device
     gens = targets.generators(seeds, "phase2", device)
@@ -91,6 +106,8 @@ def fit(
     chunk = max(1, SAMPLE_NUMBERS_PER_SEED // d)
     start = 0
     while start < samples:
+        if deadline is not None and time.perf_counter() >= deadline:
+            raise DeadlinePassed(start)
         # chunks never straddle the split, so every sample lands in exactly one accumulator
         end = min(start + chunk, fit_count if start < fit_count else samples)
         if data is None:

@@ -27,6 +27,13 @@ class WorkerSettings(LabSettings):
         description="retry a run's final write this long while the database is unreachable",
     )
     device: str = Field("auto", description="'auto' (the spec's device, else CUDA when present)")
+    broker_poll_s: float = Field(
+        0.05,
+        gt=0,
+        le=5,
+        description="an SQLAlchemy broker (the embedded SQLite one) is polled this often "
+        "(worker/polling_transport.py); Redis pushes and ignores it",
+    )
     dispatch_interval_s: float = Field(5.0, gt=0, description="beat: how often silab.maintain runs")
     lost_after_s: float = Field(
         15.0,

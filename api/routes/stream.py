@@ -23,7 +23,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ExperimentDep
-from api.query import comma_separated
+from api.query import TraceFilter, comma_separated
 from api.responses import NOT_FOUND
 from api.schemas import TRACE_METRICS
 from api.services import traces
@@ -93,7 +93,7 @@ async def events(
     ] = None,
     after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> EventSourceResponse:
-    chosen = traces.query_for(experiment.id, metrics=metrics).metrics
+    chosen = traces.query_for(experiment.id, TraceFilter(metrics=metrics)).metrics
     experiment_id = experiment.id
     sessionmaker = request.app.state.sessionmaker
     start = -1 if after is None else after

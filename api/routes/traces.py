@@ -9,17 +9,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import ExperimentDep, SessionDep
-from api.query import comma_separated
+from api.query import TraceFilter
 from api.responses import INVALID, NOT_FOUND
-from api.schemas import TRACE_METRICS, TracePublic
+from api.schemas import TracePublic
 from api.services import trace_formats, traces
 from api.services.trace_downsample import downsample
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
-MAX_STEP = 2**63 - 1
-# Seeds lie in [0, 2^53) (trainer.spec.MAX_SEED): at most 16 digits.
-SEED = "[0-9]{1,16}"
-SEEDS = f"^( *{SEED}( *, *{SEED})* *)?$"
 MEDIA = {"csv": "text/csv", "arrow": trace_formats.ARROW_MEDIA_TYPE}
 SUFFIX = {"csv": "csv", "arrow": "arrows"}
 STREAMS: dict[int | str, dict[str, Any]] = {
@@ -50,30 +46,11 @@ def trace(
     experiment: ExperimentDep,
     session: SessionDep,
     request: Request,
-    metrics: Annotated[
-        str | None,
-        Query(
-            pattern=comma_separated(TRACE_METRICS),
-            description=f"comma-separated, of {', '.join(TRACE_METRICS)}",
-        ),
-    ] = None,
-    seeds: Annotated[
-        str | None, Query(pattern=SEEDS, description="comma-separated seeds; default all")
-    ] = None,
-    phase: Literal["phase1", "phase2"] | None = None,
-    step_min: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
-    step_max: Annotated[int | None, Query(ge=0, le=MAX_STEP)] = None,
+    filters: Annotated[TraceFilter, Query()],
     max_points: Annotated[int, Query(ge=2, le=2**40)] = 500,
     format: Literal["json", "columns", "csv", "arrow"] = "json",
 ) -> Any:
-    query = traces.query_for(
-        experiment.id,
-        metrics=metrics,
-        seeds=seeds,
-        phase=phase,
-        step_min=step_min,
-        step_max=step_max,
-    )
+    query = traces.query_for(experiment.id, filters)
     if format in MEDIA:
         filename = f"experiment-{experiment.id}-trace.{SUFFIX[format]}"
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api import audit, listing
 from api.listing import Filters
 from api.services import accounts as account_rules
-from api.services import changes
+from api.services import changes, trace_quota
 from api.services.context import Context
 from api.services.errors import BadRequest, Conflict, NotFound
 from api.services.pages import Page, page_size
@@ -86,10 +86,17 @@ def cancel(experiment: Experiment, *, ctx: Context) -> Experiment:
 
 def retry(experiment: Experiment, *, ctx: Context) -> Experiment:
     """Queue a failed, cancelled or diverged experiment again; it counts against its owner's
-    queued limit. Conflict in any other status."""
+    queued limit and trace quota. Conflict in any other status."""
     if experiment.status in queue.RETRYABLE:
         account_rules.check_owner_queued_limit(
             experiment.owner, session=ctx.session, settings=ctx.settings
+        )
+        trace_quota.check_trace_quota(
+            experiment.owner,
+            adding=trace_quota.retry_adds(experiment, session=ctx.session),
+            session=ctx.session,
+            settings=ctx.settings,
+            request="retry",
         )
     return changes.conclude(
         experiment,

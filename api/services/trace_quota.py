@@ -6,6 +6,8 @@ Usage counts what each experiment holds or will hold: a queued or running one it
 (`experiment.trace_points`, trainer.spec.trace_points at submit, which also covers the points an
 earlier attempt stored), any other its stored points (`trace_chunk.points`; also a row from
 before the estimate column, whose estimate is NULL). Deleting an experiment frees its points.
+A retry queues a finished experiment again: from then on it counts its estimate instead of
+what it stored (`retry_adds`), so a retry is checked like a submit of that difference.
 """
 
 from __future__ import annotations
@@ -37,7 +39,27 @@ def usage(owner: str, *, session: Session) -> int:
     return int(session.scalar(active) or 0) + int(session.scalar(stored) or 0)
 
 
-def check_trace_quota(owner: str, *, adding: int, session: Session, settings: ApiSettings) -> None:
+def retry_adds(experiment: Experiment, *, session: Session) -> int:
+    """How much a retry of this finished experiment adds to its owner's usage: its estimate
+    replaces its stored points (a row without an estimate goes on counting what it stores)."""
+    if experiment.trace_points is None:
+        return 0
+    stored = session.scalar(
+        select(func.coalesce(func.sum(TraceChunk.points), 0)).where(
+            TraceChunk.experiment_id == experiment.id
+        )
+    )
+    return max(0, experiment.trace_points - int(stored or 0))
+
+
+def check_trace_quota(
+    owner: str,
+    *,
+    adding: int,
+    session: Session,
+    settings: ApiSettings,
+    request: str = "submission",
+) -> None:
     """LimitExceeded when experiments estimated at `adding` trace points would put `owner` over
     the quota. Exact under concurrent submits the way the queued limit is: the owner's account
     is locked first (db.locks) and stays locked until the caller commits what it adds or rolls
@@ -51,7 +73,7 @@ def check_trace_quota(owner: str, *, adding: int, session: Session, settings: Ap
         raise LimitExceeded(
             f"trace quota: {owner} may hold at most {quota} trace points in all "
             f"(SILAB_MAX_USER_TRACE_POINTS) and holds {used} (stored points of finished "
-            "experiments, estimates of queued and running ones); this submission would add "
+            f"experiments, estimates of queued and running ones); this {request} would add "
             f"{adding}, {used + adding - quota} over. Delete old experiments (DELETE "
             "/experiments/{id}, their traces go with them) or evaluate less often (eval.points, "
             "eval.every) or with fewer seeds."

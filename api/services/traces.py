@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.query import TraceFilter
 from api.schemas import TRACE_METRICS
 from api.services.errors import Invalid
 from db import traces
@@ -73,25 +74,23 @@ def comma_list(text: str | None, where: str, cast: Callable[[str], V]) -> list[V
         raise Invalid.query(where, f"expected a comma-separated list, got {text!r}") from None
 
 
-def query_for(
-    experiment_id: int,
-    *,
-    metrics: str | None = None,
-    seeds: str | None = None,
-    phase: str | None = None,
-    step_min: int | None = None,
-    step_max: int | None = None,
-) -> TraceQuery:
+def query_for(experiment_id: int, filters: TraceFilter | None = None) -> TraceQuery:
     """`metrics` and `seeds` are comma-separated (default: all of them)."""
-    chosen = comma_list(metrics, "metrics", str) or list(TRACE_METRICS)
+    filters = filters or TraceFilter()
+    chosen = comma_list(filters.metrics, "metrics", str) or list(TRACE_METRICS)
     unknown = [name for name in chosen if name not in TRACE_METRICS]
     if unknown:
         raise Invalid.query(
             "metrics", f"unknown metrics {unknown}; known: {', '.join(TRACE_METRICS)}"
         )
-    seed_list = comma_list(seeds, "seeds", int)
+    seed_list = comma_list(filters.seeds, "seeds", int)
     if seed_list and any(abs(seed) > 2**63 - 1 for seed in seed_list):
         raise Invalid.query("seeds", "a number is out of the 64-bit range")
     return TraceQuery(
-        experiment_id, list(dict.fromkeys(chosen)), seed_list, phase, step_min, step_max
+        experiment_id,
+        list(dict.fromkeys(chosen)),
+        seed_list,
+        filters.phase,
+        filters.step_min,
+        filters.step_max,
     )

@@ -18,6 +18,16 @@ from db.types import now_utc as _now
 DEFAULT_RETRY_ATTEMPTS = 3
 # Statuses `retry` puts back in the queue.
 RETRYABLE = (Status.failed, Status.cancelled, Status.diverged)
+# What a requeue clears: the last attempt's outcome (its error, result and summary columns) and
+# its place in the pool (finished_at, the lease, the worker, dispatched_at, so the dispatcher
+# sends it again), as the values of the one UPDATE.
+CLEARED: dict[str, Any] = {
+    **dict.fromkeys(SUMMARY_COLUMNS),
+    **dict.fromkeys(
+        ("error", "result", "finished_at", "lease_expires_at", "worker", "dispatched_at")
+    ),
+    "cancel_requested": False,
+}
 
 
 def retry(
@@ -43,26 +53,15 @@ def retry(
     if extra_attempts < 1:
         raise ValueError("extra_attempts must be at least 1")
     now = _now(now)
-    values: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
-    if from_scratch:
-        values["samples_done"] = 0
+    restart = {"samples_done": 0} if from_scratch else {}
     requeued = update_where(
         session,
-        and_(
-            Experiment.id == experiment_id,
-            Experiment.status.in_(RETRYABLE),
-        ),
+        and_(Experiment.id == experiment_id, Experiment.status.in_(RETRYABLE)),
         status=Status.queued,
         max_attempts=Experiment.attempt + extra_attempts,
-        error=None,
-        result=None,
-        finished_at=None,
-        lease_expires_at=None,
-        worker=None,
-        cancel_requested=False,
-        dispatched_at=None,
         updated_at=now,
-        **values,
+        **CLEARED,
+        **restart,
     )
     if requeued and from_scratch:
         traces.remove(experiment_id, session=session)

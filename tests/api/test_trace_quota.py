@@ -93,3 +93,25 @@ def test_exactly_what_fits_gets_in_from_20_parallel_clients(make_client, session
     )
     assert Counter(statuses) == {201: fits, 429: 20 - fits}
     assert trace_quota.usage("alice", session=session) == fits * TINY_POINTS
+
+
+def test_a_retry_counts_its_estimate_instead_of_what_it_stored_and_is_refused_over_the_quota(
+    make_client, make_experiment, session
+):
+    # Failed after storing 4 points; queued again it counts its estimate, 12: a retry adds 8.
+    failed = make_experiment(status="failed", trace_points=12)
+    _stored_points(session, failed, 4)
+    assert trace_quota.usage("alice", session=session) == 4
+
+    tight = make_client(max_user_trace_points=11)
+    refused = tight.post(f"/experiments/{failed}/retry")
+    assert refused.status_code == 429, refused.text
+    message = refused.json()["detail"]
+    assert "at most 11 trace points" in message and "holds 4" in message
+    assert "this retry would add 8, 1 over" in message
+    session.expire_all()
+    assert session.get(Experiment, failed).status == "failed"  # nothing changed
+
+    fits = make_client(max_user_trace_points=12)
+    assert fits.post(f"/experiments/{failed}/retry").status_code == 200
+    assert trace_quota.usage("alice", session=session) == 12

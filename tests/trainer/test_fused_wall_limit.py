@@ -113,3 +113,30 @@ def test_a_limit_must_be_a_positive_finite_number_of_seconds(value):
     with pytest.raises(ValidationError) as error:
         make(BASE, max_wall_s=value)
     assert error.value.errors()[0]["loc"][0] == "max_wall_s"
+
+
+# Phase I of one step (one chunk, which ends it as completed before any limit is checked), then
+# a Phase II far longer than any test waits for: only a limit checked inside Phase II ends it.
+ONE_STEP_THEN_LONG_PHASE2 = {
+    **BASE,
+    "phase1": {**BASE["phase1"], "stages": [{"steps": 1, "lr": "0.05/d", "inner_lr": "0.3/d"}]},
+    "phase2": {"samples": 10**12},
+}
+
+
+def test_a_limit_that_passes_in_phase_2_stops_it_at_its_next_chunk():
+    rec = Recorder()
+    (result,) = fused.run_group([Member(make(ONE_STEP_THEN_LONG_PHASE2), rec, wall_s=TINY)], "cpu")
+    assert result.status is RunStatus.timed_out
+    assert result.steps == 1 and result.extra["phase2_samples_done"] < 10**12
+    assert result.message.startswith(f"wall-clock limit of {TINY:g} s reached after 1 samples")
+    assert "in Phase II" in result.message
+    assert all(point.phase == "phase1" for point in rec.points)  # no Phase II point: no fit
+
+
+def test_a_phase_2_deadline_far_away_changes_no_number():
+    reference = train.run(make(BASE))
+    (limited,) = fused.run_group([Member(make(BASE), wall_s=3600.0)], "cpu")
+    assert limited.status is RunStatus.completed
+    assert [s.test_mse for s in limited.seeds] == [s.test_mse for s in reference.seeds]
+    assert [s.phase2_ridge for s in limited.seeds] == [s.phase2_ridge for s in reference.seeds]
