@@ -154,9 +154,12 @@ def fetch(
     before = sampler.now()
     received, stopped = 0, False
     began = time.perf_counter()
-    with sampler, client.stream(
-        "GET", f"/experiments/{experiment_id}/trace", params={"max_points": 10**9, **params}
-    ) as response:
+    with (
+        sampler,
+        client.stream(
+            "GET", f"/experiments/{experiment_id}/trace", params={"max_points": 10**9, **params}
+        ) as response,
+    ):
         response.raise_for_status()
         for block in response.iter_raw(2**20):
             received += len(block)
