@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -498,6 +499,13 @@ class EvalSpec(Strict):
 
 
 # ------------------------------------------------------------------------------------ experiment
+# Specs whose _resolvable checks passed, by id, held weakly (an entry goes with its spec): pydantic
+# runs after-validators again on an instance it is handed (a bulk submit's items share one spec
+# object), and the checks are a pure function of the frozen fields. A private attribute would do
+# it too, but pydantic compares those in ==; a copy (model_copy) has another id and is checked.
+_CHECKED: weakref.WeakValueDictionary[int, ExperimentSpec] = weakref.WeakValueDictionary()
+
+
 class ExperimentSpec(Strict):
     # The schema's form of resolve()'s "phase2.data 'phase1' needs gd": Phase II refits Phase I's
     # samples only when there is a fixed set to refit.
@@ -571,6 +579,8 @@ class ExperimentSpec(Strict):
 
     @model_validator(mode="after")
     def _resolvable(self) -> ExperimentSpec:
+        if _CHECKED.get(id(self)) is self:
+            return self
         # Evaluating every expression now turns "0.3/x" or a negative budget into a 422 at
         # submission rather than a failure on a worker an hour later.
         resolved = resolve(self)
@@ -587,6 +597,7 @@ class ExperimentSpec(Strict):
                 f"= {self.max_memory_gb:g} is below the memory estimate of {estimate:.1f} GiB",
                 Unstated.cross_field,
             )
+        _CHECKED[id(self)] = self
         return self
 
     # -------------------------------------------------------------------------------- helpers

@@ -22,6 +22,9 @@ from trainer.results import EvalPoint
 from trainer.spec import ExperimentSpec
 
 FINAL = {"completed", "diverged", "failed", "cancelled"}
+# The data folder's size in the disk-full scenario: the migrated database, the broker and the
+# rate-limit files and a few experiments fit in it many times over.
+SMALL_DISK = "32m"
 # Margin on a measured wall time: load, process start (torch import), the lease of a killed run.
 MARGIN = 20.0
 
