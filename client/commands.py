@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from client import show
 from client.config import ClientSettings
@@ -24,6 +24,7 @@ EXIT_SERVER = 1  # refused, unreachable, or the run failed / was cancelled
 EXIT_INPUT = 2  # bad input on this side
 EXIT_TIMEOUT = 3  # --timeout passed while it was still queued or running
 ONE_SHOT_RETRY_S = 3.0  # a command that does not wait gives a restarting API this long
+T = TypeVar("T")
 WAITING = frozenset({"wait", "sweep wait"})
 
 
@@ -65,16 +66,18 @@ def follow(
     return answer
 
 
-def _spec(args: argparse.Namespace) -> dict[str, Any]:
+def read_input(load: Callable[..., T], *args: Any) -> T:
+    """`load(*args)` for a file or option the user gave: its ValueError (unreadable, not YAML,
+    a bad --set) is an InputError, exit code 2."""
     try:
-        return load_spec(args.spec, args.set or [])
+        return load(*args)
     except ValueError as error:
         raise InputError(str(error)) from None
 
 
 # ---------------------------------------------------------------------------- experiments
 def submit(args: argparse.Namespace) -> int:
-    spec = _spec(args)
+    spec = read_input(load_spec, args.spec, args.set or [])
     with client(args) as silab:
         experiment = silab.submit(
             spec,
@@ -92,10 +95,7 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def batch(args: argparse.Namespace) -> int:
-    try:
-        items = load_batch(args.file)
-    except ValueError as error:
-        raise InputError(str(error)) from None
+    items = read_input(load_batch, args.file)
     with client(args) as silab:
         ids = silab.submit_batch(
             items,
@@ -113,7 +113,7 @@ def batch(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
-    spec = _spec(args)
+    spec = read_input(load_spec, args.spec, args.set or [])
     with client(args) as silab:
         result = silab.validate(spec)
 
