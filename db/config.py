@@ -22,6 +22,10 @@ class LocalSettings(BaseSettings):
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
 
+    def url_or_embedded(self, url: str | None, scheme: str, file: str) -> str:
+        """`url` when it is set, else the embedded default: `file` in the data folder."""
+        return url or f"{scheme}:///{self.data_path / file}"
+
 
 class DbSettings(LocalSettings):
     """SILAB_DATABASE_URL selects the database; with nothing set, an SQLite file in the local data
@@ -39,9 +43,7 @@ class DbSettings(LocalSettings):
 
     @property
     def url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{self.data_path / 'silab.db'}"
+        return self.url_or_embedded(self.database_url, "sqlite", "silab.db")
 
 
 class LabSettings(LocalSettings):
@@ -81,9 +83,7 @@ class LabSettings(LocalSettings):
     @property
     def broker(self) -> str:
         """The broker URL, with the embedded default resolved to an absolute path."""
-        if self.broker_url:
-            return self.broker_url
-        return f"sqla+sqlite:///{self.data_path / 'broker.db'}"
+        return self.url_or_embedded(self.broker_url, "sqla+sqlite", "broker.db")
 
 
 class GroupSettings(BaseSettings):
