@@ -53,27 +53,18 @@ class LabSettings(LocalSettings):
     limit of a run (the API refuses a spec above it, the worker stops a run at it). ApiSettings and
     WorkerSettings extend this class."""
 
-    broker_url: str | None = Field(
-        None, description="default: sqla+sqlite:///<data_dir>/broker.db (embedded, no server)"
-    )
-    worker_slots: int = Field(
-        1,
-        gt=0,
-        description="worker processes in the whole pool: the dispatcher sends only as many "
-        "experiments as there are free slots",
-    )
-    resend_after_s: float = Field(
-        600.0, gt=0.0, description="resend a queued experiment whose message is older than this"
-    )
-    default_max_running: int | None = Field(
-        None, gt=0, description="lab default of a user's running experiments (None: no limit)"
-    )
-    max_wall_s: float = Field(
-        86400.0,
-        gt=0.0,
-        description="wall-clock limit of one attempt of a run: the API refuses a spec's "
-        "max_wall_s above it (422), the worker applies it to a spec that names none",
-    )
+    # Unset: sqla+sqlite:///<data_dir>/broker.db (embedded, no server).
+    broker_url: str | None = None
+    # Worker processes in the whole pool: the dispatcher sends only as many experiments as there are
+    # free slots.
+    worker_slots: int = Field(1, gt=0)
+    # Resend a queued experiment whose message is older than this.
+    resend_after_s: float = Field(600.0, gt=0.0)
+    # Lab default of a user's running experiments (None: no limit).
+    default_max_running: int | None = Field(None, gt=0)
+    # Wall-clock limit of one attempt of a run: the API refuses a spec's max_wall_s above it (422),
+    # the worker applies it to a spec that names none.
+    max_wall_s: float = Field(86400.0, gt=0.0)
 
     def wall_limit_s(self, requested: float | None) -> float:
         """The wall-clock limit a run gets: the spec's max_wall_s, else this server's, and
