@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from client import show
-from client.commands import (
+from client.cli_common import (
     EXIT_OK,
     EXIT_SERVER,
     EXIT_TIMEOUT,
