@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from db import bulk
 from db.models import AuditEvent
 from db.types import utcnow
 
@@ -42,15 +43,14 @@ def record_each(
     experiment_ids: Sequence[int],
     details: Sequence[dict[str, Any]],
 ) -> None:
-    """One event per experiment, inserted with one multi-row INSERT in the session's transaction
-    (a bulk submit's thousands of events)."""
+    """One event per experiment, inserted in one go in the session's transaction (db.bulk: a
+    bulk submit's thousands of events)."""
     now = utcnow()
     rows = [
         {"actor": actor, "action": action, "experiment_id": i, "detail": d, "created_at": now}
         for i, d in zip(experiment_ids, details, strict=True)
     ]
-    if rows:
-        session.execute(insert(cast(Table, AuditEvent.__table__)), rows)  # not the ORM's bulk path
+    bulk.insert_rows(cast(Table, AuditEvent.__table__), rows, session=session)  # not the ORM's
 
 
 def events(

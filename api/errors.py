@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import types
 import typing
 from collections.abc import Sequence
@@ -216,9 +217,36 @@ async def service_error_handler(request: Request, exc: Exception) -> JSONRespons
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, SqlTimeoutError)
 
 
+# PostgreSQL's SQLSTATE for "disk full" (psycopg.errors.DiskFull).
+DISK_FULL_SQLSTATE = "53100"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The database refused a write because its disk is full: SQLite's SQLITE_FULL (the
+    embedded default's data folder), PostgreSQL's disk_full. From the driver's structured
+    error, not its message."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    return getattr(orig, "sqlstate", None) == DISK_FULL_SQLSTATE
+
+
 async def database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
     retry_after = request.app.state.settings.unavailable_retry_after_s
     reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    if disk_full(exc):
+        # 507 Insufficient Storage: the request was fine and nothing of it was stored; what
+        # is stored already is intact and still readable. It passes once space is freed.
+        log.error("disk full on %s %s: %s", request.method, request.url.path, reason)
+        return JSONResponse(
+            status_code=status.HTTP_507_INSUFFICIENT_STORAGE,
+            headers={"Retry-After": str(retry_after)},
+            content={
+                "detail": "the database's disk is full: nothing of this request was stored "
+                "(what is stored is intact and can be read); retry once the server's operator "
+                "has freed space"
+            },
+        )
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
     return JSONResponse(
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -7,7 +7,9 @@ Where the number lives decides who shares it:
   writes it atomically with Redis's own clock. While Redis does not answer, each process falls
   back to its own bucket for a few seconds at a time: requests are still limited, per process.
 - an SQLite file in the data folder (the embedded default): every API process on this host, in
-  one `BEGIN IMMEDIATE` transaction per request.
+  one `BEGIN IMMEDIATE` transaction per request. While the file cannot be written (its disk is
+  full), each process falls back to its own bucket the same way: a full disk must not turn
+  every request, reads included, into a 500.
 - this process's memory: tests, and rate 0 (off).
 
 Why not the `limits` library (Flask-Limiter's): it has window strategies, not a token bucket, so
@@ -33,9 +35,10 @@ from api.config import ApiSettings
 log = logging.getLogger(__name__)
 
 REDIS_PREFIX = "silab:rate:"
-# After Redis failed to answer, use the in-process bucket this long before trying again, so that
-# a Redis outage costs one timeout every few seconds, not one per request.
-REDIS_RETRY_S = 5.0
+# After Redis failed to answer (or the SQLite file could not be written), use the in-process
+# bucket this long before trying again, so that an outage costs one timeout every few seconds,
+# not one per request.
+SHARED_RETRY_S = 5.0
 
 
 class Limiter(Protocol):
@@ -97,8 +100,26 @@ class SqliteLimiter:
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE IF NOT EXISTS bucket (key INTEGER PRIMARY KEY, tat REAL)")
         self._lock = threading.Lock()  # one connection, used by one thread at a time
+        self._path = path
+        self._fallback = MemoryLimiter(rate, burst)
+        self._down_until = 0.0
 
     def take(self, key_id: int) -> float | None:
+        if time.monotonic() < self._down_until:
+            return self._fallback.take(key_id)
+        try:
+            return self._take_shared(key_id)
+        except sqlite3.Error as error:
+            self._down_until = time.monotonic() + SHARED_RETRY_S
+            log.warning(
+                "rate limit: cannot write %s (%s); limiting per process for %g s",
+                self._path,
+                error,
+                SHARED_RETRY_S,
+            )
+            return self._fallback.take(key_id)
+
+    def _take_shared(self, key_id: int) -> float | None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -114,7 +135,8 @@ class SqliteLimiter:
                     )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT may have ended it already
+                    self._db.execute("ROLLBACK")
                 raise
             return wait
 
@@ -160,11 +182,11 @@ class RedisLimiter:
                 keys=[f"{REDIS_PREFIX}{key_id}"], args=[1.0 / self.rate, self.burst]
             )
         except redis.RedisError as error:
-            self._down_until = time.monotonic() + REDIS_RETRY_S
+            self._down_until = time.monotonic() + SHARED_RETRY_S
             log.warning(
                 "rate limit: Redis did not answer (%s); limiting per process for %g s",
                 error,
-                REDIS_RETRY_S,
+                SHARED_RETRY_S,
             )
             return self._fallback.take(key_id)
         text = answer.decode() if isinstance(answer, bytes) else str(answer)

@@ -101,6 +101,25 @@ def load_note(load: float, cpus: int) -> str | None:
     )
 
 
+def judge(value: float, goal: str, why: str) -> dict[str, Any]:
+    """One goal's verdict: `goal` is ">= 0.5" or "<= 3"; a miss says by how much (the value
+    over the bound, and the factor) and `why`, the measured reason the caller gives."""
+    sign, bound_text = goal.split()
+    bound = float(bound_text)
+    met = value >= bound if sign == ">=" else value <= bound
+    out: dict[str, Any] = {"goal": goal, "value": value, "meets_goal": met}
+    if not met:
+        factor = bound / value if sign == ">=" and value else value / bound
+        out["miss"] = f"{value:g} against {goal}: {factor:.2f}x off"
+        out["why"] = why
+    return out
+
+
+def load_now() -> str:
+    """The 1/5/15-minute load average, for a `why`."""
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 # ------------------------------------------------------------------------------------ database
 class Database:
     """A fresh PostgreSQL database `silab_bench_<hex>`, migrated by `alembic upgrade head`,

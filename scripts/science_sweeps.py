@@ -20,7 +20,9 @@ address goes to .silab-science/url while it runs, so a second `run` joins it.
 `report NAME…` reads what is stored with this checkout's API and no worker (a copy of the SQLite
 file while a run holds it; an API alone on --database-url) and writes docs/results/science/NAME/:
 for the generalization sweep boundary.json, tables.md and curve.png from GET
-/sweeps/{id}/boundary (scripts/generalization_report.py); for the others tables.md (per target,
+/sweeps/{id}/boundary (scripts/generalization_report.py); for Figure 1's panels (fig1a, fig1b)
+heatmap.png, aggregate.csv, boundary.json and tables.md, the boundary slope with its bootstrap
+interval (scripts/fig1_report.py); for the others tables.md (per target,
 algorithm and d the best step by the Kaplan–Meier median of held recovery, the winning value,
 the censored count, and the scaling fit over the winners), fair.json (GET /sweeps/{id}/fair
 verbatim) and scaling.png (scripts/science_report.py). --pool reports the NAMEs as one grid in
@@ -94,9 +96,12 @@ def report(name: str) -> Any:
     """The module that writes a sweep's report: the boundary view for the generalization curve,
     a table of every cell for the ablations, the fair-baseline view for the scaling sweeps."""
     import ablation_report
+    import fig1_report
     import generalization_report
     import science_report
 
+    if name.startswith("fig1"):  # Figure 1's panels: heatmap, boundary and its slope
+        return fig1_report
     if name.startswith("generalization"):  # also generalization-paper
         return generalization_report
     return ablation_report if name.startswith("ablations") else science_report

@@ -32,9 +32,10 @@ def _digest(value: dict[str, Any]) -> str:
     return canonical_hash(value, default=str)[:32]
 
 
-def shape_key(spec: ExperimentSpec) -> str:
-    """A stable hash of what must agree for lanes to share one program."""
-    r = spec.resolved()
+def shape_key(spec: ExperimentSpec, resolved: Resolved | None = None) -> str:
+    """A stable hash of what must agree for lanes to share one program (`resolved`: the spec's,
+    when the caller has it already)."""
+    r = resolved or spec.resolved()
     p1, m = spec.phase1, spec.model
     activation = m.activation if isinstance(m.activation, str) else m.activation.model_dump()
     return _digest(

@@ -44,6 +44,7 @@ from kombu import Queue
 
 from db.messages import MAINTAIN, QUEUES, ROUTES, RUN_QUEUE
 from worker.config import WorkerSettings
+from worker.polling_transport import celery_broker
 
 
 def make_app(settings: WorkerSettings | None = None) -> Celery:
@@ -51,8 +52,10 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
     if settings.broker.startswith("sqla+sqlite:"):
         # SQLite creates the file but not its folder.
         settings.data_path.mkdir(parents=True, exist_ok=True)
-    app = Celery("silab", broker=settings.broker, include=["worker.tasks"])
+    broker, transport = celery_broker(settings.broker, settings.broker_poll_s)
+    app = Celery("silab", broker=broker, include=["worker.tasks"])
     app.conf.update(
+        broker_transport=transport,
         broker_connection_retry_on_startup=True,
         broker_transport_options=settings.transport_options(),
         task_serializer="json",

@@ -106,8 +106,10 @@ class RunCallbacks:
                     state=data,
                 )
             )
-        except Exception:  # a database hiccup skips one checkpoint, no more
-            log.exception("experiment %s: checkpoint not saved", self.experiment_id)
+        except Exception as error:  # a database hiccup skips one checkpoint, no more
+            log.exception(
+                "experiment %s: checkpoint not saved: %s", self.experiment_id, _reason(error)
+            )
             return
         if saved is False:  # refused: another attempt owns the experiment now
             self._lose()
@@ -201,8 +203,13 @@ class RunCallbacks:
         while not self._closed.wait(self.settings.heartbeat_seconds):
             try:
                 self.beat()
-            except Exception:  # the database may come back before the lease ends
-                log.warning("experiment %s: heartbeat failed", self.experiment_id, exc_info=True)
+            except Exception as error:  # the database may come back before the lease ends
+                log.warning(
+                    "experiment %s: heartbeat failed: %s",
+                    self.experiment_id,
+                    _reason(error),
+                    exc_info=True,
+                )
             if self.lost:
                 return
 
@@ -229,3 +236,10 @@ class RunCallbacks:
     def _written(self, rows: list[traces.ChunkRow]) -> None:
         with self._buffer_lock:
             self._chunks.written(rows)
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's one line ("database or disk is full", "connection refused"), first in the
+    log line, so that the cause is read without the traceback."""
+    lines = str(getattr(error, "orig", None) or error).splitlines()
+    return lines[0][:200] if lines else type(error).__name__

@@ -25,6 +25,9 @@ class WorkerSettings(LabSettings):
     final_write_retry_s: float = Field(900.0, gt=0)
     # 'auto' (the spec's device, else CUDA when present).
     device: str = "auto"
+    # An SQLAlchemy broker (the embedded SQLite one) is polled this often
+    # (worker/polling_transport.py); Redis pushes and ignores it.
+    broker_poll_s: float = Field(0.05, gt=0, le=5)
     # Beat: how often silab.maintain runs.
     dispatch_interval_s: float = Field(5.0, gt=0)
     # While the run queue is empty, resend an unclaimed message this old (it was lost, e.g. by a

@@ -6,10 +6,12 @@ records in one transaction of multi-row INSERTs; then one ring of the dispatcher
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from api import audit, crud
+from api.config import ApiSettings
 from api.schemas import ExperimentBatchCreate
 from api.services import accounts as account_rules
 from api.services import batch_keys, trace_quota
@@ -17,6 +19,7 @@ from api.services.context import Context
 from api.services.errors import Invalid
 from api.services.limits import check_limits
 from trainer.canonical import canonical_hash
+from trainer.spec import ExperimentSpec
 
 
 @dataclass
@@ -50,22 +53,24 @@ def submit_batch(
             "(SILAB_MAX_BATCH): split it",
         )
     rows, issues = [], []
+    # Items with equal specs share one validated spec object (api.schemas.ExperimentBatchCreate
+    # validates each distinct spec once), so its columns and limits are worked out once too.
+    per_spec: dict[int, dict[str, Any] | Invalid] = {}
     for i, item in enumerate(items):
-        resolved = item.spec.resolved()
-        try:
-            check_limits(item.spec, settings=settings, resolved=resolved)
-        except Invalid as error:
-            issues.extend(error.within("body", "items", i).issues)
+        derived = per_spec.get(id(item.spec))
+        if derived is None:
+            derived = per_spec[id(item.spec)] = _spec_columns(item.spec, settings)
+        if isinstance(derived, Invalid):
+            issues.extend(derived.within("body", "items", i).issues)
             continue
         rows.append(
-            crud.experiment_values(
-                item.spec,
-                owner=principal.name,
-                name=item.name,
-                priority=int(item.priority),  # the validator turned a level name into its number
-                max_attempts=item.max_attempts,
-                resolved=resolved,
-            )
+            {
+                "name": item.name,
+                "owner": principal.name,
+                "priority": int(item.priority),  # the validator turned a level name into a number
+                "max_attempts": item.max_attempts,
+                **derived,
+            }
         )
     if issues:
         shown = issues[:MAX_ISSUES]
@@ -107,3 +112,13 @@ def submit_batch(
         return Batch(earlier, replayed=True)
     ctx.dispatch()
     return Batch(ids, replayed=False)
+
+
+def _spec_columns(spec: ExperimentSpec, settings: ApiSettings) -> dict[str, Any] | Invalid:
+    """The columns a spec gives its experiment, or the server limit it breaks."""
+    resolved = spec.resolved()
+    try:
+        check_limits(spec, settings=settings, resolved=resolved)
+    except Invalid as error:
+        return error
+    return crud.spec_values(spec, resolved)

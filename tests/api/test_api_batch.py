@@ -133,3 +133,33 @@ def test_parallel_batches_get_distinct_ids(make_client, session, spec):
             select(ExperimentTag.experiment_id).where(ExperimentTag.tag == f"b{k}")
         )
         assert sorted(tagged) == sorted(ids)
+
+
+def test_equal_specs_are_validated_once_and_every_broken_item_is_still_named(
+    make_client, session, spec
+):
+    """Items with equal specs share one validation (api.schemas.ExperimentBatchCreate); the
+    ones whose shared spec is broken are each named, by the schema and by the server's limits."""
+    client = make_client(max_trace_points=30)
+    broken = copy.deepcopy(spec) | {"d": -1}
+    heavy = copy.deepcopy(spec) | {"eval": {"every": 1, "points": 4, "test_samples": 64}}
+    batch = [{"spec": s} for s in (spec, broken, spec, broken)]
+    response = client.post(BATCH, json={"items": batch})
+    assert response.status_code == 422, response.text
+    locs = [issue["loc"][:5] for issue in response.json()["detail"]]
+    assert locs == [["body", "items", i, "spec", "d"] for i in (1, 3)]
+    # the schema's checks pass: the server's limits, once per spec, name every item too
+    batch = [{"spec": s} for s in (heavy, spec, heavy)]
+    response = client.post(BATCH, json={"items": batch})
+    assert response.status_code == 422, response.text
+    assert [issue["loc"] for issue in response.json()["detail"]] == [
+        ["body", "items", i, "spec", "eval", "every"] for i in (0, 2)
+    ]
+    assert stored(session) == (0, 0, 0)
+    response = client.post(
+        BATCH, json={"items": [{"spec": spec, "name": f"n{i}"} for i in range(5)]}
+    )
+    assert response.status_code == 201, response.text
+    rows = session.scalars(select(Experiment).order_by(Experiment.id)).all()
+    assert [r.name for r in rows] == [f"n{i}" for i in range(5)]
+    assert len({(str(r.spec), r.spec_hash, r.shape_key, r.trace_points) for r in rows}) == 1

@@ -4,6 +4,7 @@ embedded default's SQLite file."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 import pytest
@@ -58,6 +59,30 @@ def test_redis_limiters_share_the_bucket(redis_url):
 def test_a_redis_that_does_not_answer_falls_back_to_a_bucket_per_process():
     limiter = RedisLimiter("redis://127.0.0.1:6390/0", 0.001, 2, timeout_s=0.5)
     assert [limiter.take(1) is None for _ in range(3)] == [True, True, False]
+
+
+class _FullDisk:
+    """An SQLite connection whose COMMIT fails as on a full disk (SQLITE_FULL)."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self.real = real
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.real.in_transaction
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.real.execute(sql, *args)
+
+
+def test_an_sqlite_file_that_cannot_be_written_falls_back_to_a_bucket_per_process(tmp_path):
+    limiter = SqliteLimiter(tmp_path / "ratelimit.db", rate=0.001, burst=2)
+    limiter._db = _FullDisk(limiter._db)  # type: ignore[assignment]
+    waits = [limiter.take(1) for _ in range(3)]
+    assert waits[:2] == [None, None] and waits[2] is not None  # still limited, not a 500
+    assert not limiter._db.in_transaction
 
 
 @pytest.mark.parametrize("broker", ["redis", "sqlite"])

@@ -11,16 +11,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from e2e_helpers import Stack, wait_until
 
+from db import traces
 from trainer.results import EvalPoint
 from trainer.spec import ExperimentSpec
 
 FINAL = {"completed", "diverged", "failed", "cancelled"}
+# The data folder's size in the disk-full scenario: the migrated database, the broker and the
+# rate-limit files and a few experiments fit in it many times over.
+SMALL_DISK = "32m"
 # Margin on a measured wall time: load, process start (torch import), the lease of a killed run.
 MARGIN = 20.0
 
@@ -31,11 +35,14 @@ def key(stack: Stack) -> dict[str, str]:
 
 @dataclass
 class Work:
-    """One spec, the points it emits uninterrupted and how long it took here."""
+    """One spec, the points it emits uninterrupted (their keys and metric values), its per-seed
+    results and how long it took here."""
 
     spec: dict[str, Any]
     points: list[tuple[str, int, int]]
     seconds: float
+    values: dict[tuple[str, int, int], dict[str, float | None]] = field(default_factory=dict)
+    seeds: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def measure(cls, spec: dict[str, Any]) -> Work:
@@ -54,10 +61,17 @@ class Work:
                 pass
 
         start = time.monotonic()
-        trainer.train.run(ExperimentSpec.model_validate(spec), device="cpu", callbacks=Record())
+        result = trainer.train.run(
+            ExperimentSpec.model_validate(spec), device="cpu", callbacks=Record()
+        )
         seconds = time.monotonic() - start
         points = sorted((p.phase, p.step, seed) for p in emitted for seed in p.seeds)
-        return cls(spec, points, seconds)
+        values = {
+            (p.phase, p.step, seed): {name: v[i] for name, v in p.metrics.items()}
+            for p in emitted
+            for i, seed in enumerate(p.seeds)
+        }
+        return cls(spec, points, seconds, values, result.to_dict()["seeds"])
 
     def budget(self, runs: int, extra_s: float = 0.0) -> float:
         """Seconds to wait for `runs` of this spec, one after another, plus `extra_s`."""
@@ -131,6 +145,23 @@ def figures(stack: Stack, ids: list[int], work: Work) -> dict[str, Any]:
         "duplicated_points": duplicated,
         "missing_points": missing,
     }
+
+
+def differences(stack: Stack, ids: list[int], work: Work) -> dict[str, int]:
+    """Against the uninterrupted run, bit for bit (CPU): experiments whose per-seed results
+    differ, and stored trace points whose metric values differ."""
+    from db.models import Experiment
+
+    results = points = 0
+    with stack.sessions()() as session:
+        for experiment_id in ids:
+            experiment = session.get(Experiment, experiment_id)
+            assert experiment is not None
+            results += (experiment.result or {}).get("seeds") != work.seeds
+            for stored in traces.points(session=session, experiment_id=experiment_id):
+                want = work.values.get((stored["phase"], stored["step"], stored["seed"]))
+                points += want is not None and any(stored.get(k) != v for k, v in want.items())
+    return {"results_differing": results, "points_differing": points}
 
 
 def explain(stack: Stack) -> str:

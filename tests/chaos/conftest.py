@@ -18,6 +18,7 @@ import redis
 # The process helpers of the e2e suite (Stack, wait_until) serve this suite too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
+from chaos_helpers import SMALL_DISK
 from e2e_helpers import ROOT, Stack
 from servers import PostgresCluster, RedisServer, postgres_bin
 
@@ -46,13 +47,7 @@ def chaos_stack(
 ) -> Iterator[Stack]:
     """A Stack (e2e_helpers) on a fresh database of the private cluster and the private Redis."""
     url = postgres_cluster.new_database()
-    subprocess.run(  # as an operator would, through migrations/env.py
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT,
-        env={**stack_env(tmp_path), "SILAB_DATABASE_URL": url},
-        check=True,
-        capture_output=True,
-    )
+    migrate(url, tmp_path)
     redis.Redis.from_url(redis_server.url).flushall()
     (tmp_path / "data").mkdir()
     stack = Stack(tmp_path, url, redis_server.url)
@@ -60,6 +55,43 @@ def chaos_stack(
         yield stack
     finally:
         stack.close()
+
+
+@pytest.fixture
+def small_disk_stack(tmp_path: Path) -> Iterator[Stack]:
+    """A Stack on the embedded default (SQLite database and broker in the data folder), with the
+    data folder on its own small tmpfs, so that it can be filled. Mounting needs root (and
+    CAP_SYS_ADMIN); without it the scenario is skipped, saying so."""
+    data = tmp_path / "data"
+    data.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("the disk-full scenario mounts a small tmpfs, which needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK},mode=0700", "tmpfs", str(data)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    url = f"sqlite:///{data / 'silab.db'}"
+    stack = Stack(tmp_path, url, f"sqla+sqlite:///{data / 'broker.db'}")
+    try:
+        migrate(url, tmp_path)
+        yield stack
+    finally:
+        stack.close()
+        subprocess.run(["umount", "-l", str(data)], check=False, capture_output=True)
+
+
+def migrate(url: str, tmp_path: Path) -> None:
+    subprocess.run(  # as an operator would, through migrations/env.py
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT,
+        env={**stack_env(tmp_path), "SILAB_DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+    )
 
 
 def stack_env(tmp_path: Path) -> dict[str, str]:

@@ -198,6 +198,18 @@ def test_fast_path_equals_reference_in_float64(act, algorithm, variant, B, clip)
     assert not torch.equal(fast[0], params[0])
 
 
+@pytest.mark.parametrize(("algorithm", "variant", "B"), [c for c in CASES if c[2] > 1])
+def test_small_batch_fast_path_ends_a_chunk_on_the_sphere(algorithm, variant, B):
+    # Its per-step norms assume a unit w; a row off the sphere (float32 rounding accumulated
+    # over chunks, Figure 1(a)'s 'diverged' seeds) must not be carried into the next chunk.
+    activation, params, x, y = setup(act="he3")
+    W, a, b = params
+    off = (W * (1 + 1e-4), a, b)
+    rule = UpdateRule(algorithm, variant, passes=3, second_layer_scale=0.5)
+    fast, _ = algorithms.fast_chunk(off, x, y, B, algorithms.Stage(activation, rule, 0.2, 0.5))
+    assert torch.allclose(fast[0].norm(dim=-1), torch.ones(3, 5, dtype=F64), rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("clip", [None, 0.5])
 @pytest.mark.parametrize(
     ("algorithm", "variant"), [("online", "outer"), ("reuse", "outer"), ("reuse", "interpolate")]

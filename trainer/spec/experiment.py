@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,13 @@ _NOT_HASHED = {"max_wall_s"}
 # Fields added after specs were stored, hashed only away from their default: a spec written
 # before one existed keeps its hash (and its in-flight checkpoints stay valid).
 _HASHED_UNLESS_DEFAULT = {("phase2", "data"): "fresh"}
+
+
+# Specs whose _resolvable checks passed, by id, held weakly (an entry goes with its spec): pydantic
+# runs after-validators again on an instance it is handed (a bulk submit's items share one spec
+# object), and the checks are a pure function of the frozen fields. A private attribute would do
+# it too, but pydantic compares those in ==; a copy (model_copy) has another id and is checked.
+_CHECKED: weakref.WeakValueDictionary[int, ExperimentSpec] = weakref.WeakValueDictionary()
 
 
 class ExperimentSpec(Strict):
@@ -105,6 +113,8 @@ class ExperimentSpec(Strict):
 
     @model_validator(mode="after")
     def _resolvable(self) -> ExperimentSpec:
+        if _CHECKED.get(id(self)) is self:
+            return self
         # Evaluating every expression now turns "0.3/x" or a negative budget into a 422 at
         # submission rather than a failure on a worker an hour later.
         resolved = resolve(self)
@@ -121,6 +131,7 @@ class ExperimentSpec(Strict):
                 f"= {self.max_memory_gb:g} is below the memory estimate of {estimate:.1f} GiB",
                 Unstated.cross_field,
             )
+        _CHECKED[id(self)] = self
         return self
 
     # -------------------------------------------------------------------------------- helpers
