@@ -115,6 +115,31 @@ def pooled_text(silab: SilabClient, also: Sequence[int]) -> str:
     return f" pooled with {', '.join(parts)}" if parts else ""
 
 
+OVERLAPS = ("final_median_abs_m", "final_max_abs_m")
+
+
+def overlap_table(silab: SilabClient, sweep_ids: Sequence[int]) -> list[str]:
+    """Per cell the median and the max over neurons of |m| at the end of the budget, each a mean
+    over seeds (GET /sweeps/{id}/aggregate): whether the neurons that are not the median aligned
+    too (held recovery reads the median only)."""
+    lines = [
+        "| target | algorithm | d | step | seeds | final median_j \\|m_j\\| | final max_j "
+        "\\|m_j\\| |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for sweep_id in sweep_ids:
+        for c in silab.sweep_aggregate(sweep_id, fields=",".join(OVERLAPS))["cells"]:
+            median, top = (c[f] for f in OVERLAPS)
+            if median["mean"] is None:
+                continue
+            lines.append(
+                f"| {c.get('target', '')} | {c.get('phase1.algorithm', '')} | {c['d']} "
+                f"| {c.get(OVER, '')} | {median['n']} | {median['mean']:.2f} "
+                f"| {top['mean']:.2f} |"
+            )
+    return lines
+
+
 def write(
     silab: SilabClient, sweep_id: int, name: str, out: Path, also: Sequence[int] = ()
 ) -> None:
@@ -133,6 +158,12 @@ def write(
     ]
     for statistic, body in bodies.items():
         text += [f"## {STATISTICS[statistic]}", "", *fit_table(body), "", *winner_table(body), ""]
+    text += [
+        "## Overlap at the end of the budget (mean over seeds)",
+        "",
+        *overlap_table(silab, [sweep_id, *also]),
+        "",
+    ]
     (out / "tables.md").write_text("\n".join(text))
     plot(bodies, out / "scaling.png")
     print("wrote", out)

@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,18 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{diagnose()}")
         time.sleep(0.1)
+
+
+def parallel(calls: int, call: Callable[[int], Any]) -> list[Any]:
+    """`call(i)` from `calls` threads released together by a barrier; their results in order."""
+    barrier = threading.Barrier(calls)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(calls) as pool:
+        return list(pool.map(run, range(calls)))
 
 
 # Words of log lines that explain a failure.

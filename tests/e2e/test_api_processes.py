@@ -6,15 +6,13 @@ broker is Redis, through the data folder's SQLite file on the embedded default).
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from e2e_helpers import ROOT
+from e2e_helpers import ROOT, parallel
 from sqlalchemy import func, select
 
 from db.models import Account, ApiKey, AuditEvent, Experiment
@@ -38,17 +36,6 @@ def start_together(stack: Any, **env: str) -> list[str]:
     for url in urls:
         stack.wait_api(url, START_S)
     return urls
-
-
-def parallel(calls: int, call: Any) -> list[Any]:
-    barrier = threading.Barrier(calls)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        return call(i)
-
-    with ThreadPoolExecutor(calls) as pool:
-        return list(pool.map(run, range(calls)))
 
 
 def count(stack: Any, model: Any) -> int:
