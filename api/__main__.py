@@ -1,14 +1,28 @@
 """`python -m api [--host H] [--port P] [--workers N]`: serve the app with uvicorn.
 
 The one command line every launcher uses (Dockerfile, docker-compose.yml, scripts, benches,
-tests), so how the app is served (uvicorn calling the `create_app` factory) is written once.
+tests), so how the app is served (uvicorn calling the `served_app` factory) is written once.
 Settings come from the environment as always (api.config.ApiSettings)."""
 
 from __future__ import annotations
 
 import argparse
+import gc
 
 import uvicorn
+from fastapi import FastAPI
+
+from api.main import create_app
+
+
+def served_app() -> FastAPI:
+    """create_app() for a server process, with everything alive after start-up (modules,
+    schemas, the app) moved out of the garbage collector's way (gc.freeze): a full collection
+    no longer walks them each time a request allocates a lot. A 10^4-item bulk submit spent
+    0.5-1 s of its 2.7-3.4 s in such collections in process; frozen, 2.2-2.3 s (gc off: 2.1)."""
+    app = create_app()
+    gc.freeze()
+    return app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     # Each option is named after the uvicorn.run keyword it sets.
-    uvicorn.run("api.main:create_app", factory=True, **vars(args))
+    uvicorn.run("api.__main__:served_app", factory=True, **vars(args))
 
 
 if __name__ == "__main__":

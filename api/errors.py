@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import types
 import typing
@@ -30,6 +29,7 @@ from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.query import CHOICES
 from api.services.errors import (
     BadRequest,
     Conflict,
@@ -146,18 +146,14 @@ def refine(errors: Sequence[dict[str, Any]], body: Any = Any) -> list[dict[str, 
     return list({repr(issue): issue for issue in kept}.values())
 
 
-# api.query.one_of's patterns, ^(a|b|c)$, optionally signed (sort keys): said as the list.
-_ONE_OF = re.compile(r"\^(\[-\+\]\?)?\((.+)\)\$")
-
-
 def _choices(error: dict[str, Any]) -> str | None:
-    """'bogus' is not one of a, b, c: a choice list's pattern said in words, not as a regex."""
-    found = _ONE_OF.fullmatch(str((error.get("ctx") or {}).get("pattern", "")))
-    if found is None:
+    """'bogus' is not one of a, b, c: a choice list's pattern (api.query.one_of) said in words,
+    not as a regex."""
+    choice = CHOICES.get(str((error.get("ctx") or {}).get("pattern", "")))
+    if choice is None:
         return None
-    names = [re.sub(r"\\(.)", r"\1", name) for name in found.group(2).split("|")]
-    text = f"{error.get('input')!r} is not one of {', '.join(names)}"
-    return text + " (a leading '-' sorts descending)" if found.group(1) else text
+    text = f"{error.get('input')!r} is not one of {', '.join(choice.names)}"
+    return text + " (a leading '-' sorts descending)" if choice.sort else text
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

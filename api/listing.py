@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from api.spec_filter import SpecMatch, all_of
@@ -145,20 +145,6 @@ def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, int]:
     return value, last_id
 
 
-def _after(sort: Sort, value: Any, last_id: int) -> ColumnElement[bool]:
-    """Rows strictly after (value, last_id) in the order (column NULLS LAST, id), both in the
-    direction of `sort`."""
-    column, ident = sort.column, Experiment.id
-    if value is None:  # already in the NULL tail: only ids remain to order by
-        return and_(column.is_(None), ident < last_id if sort.descending else ident > last_id)
-    beyond = column < value if sort.descending else column > value
-    tie = and_(column == value, ident < last_id if sort.descending else ident > last_id)
-    clause = or_(beyond, tie)
-    if sort.nullable:
-        clause = or_(clause, column.is_(None))
-    return clause
-
-
 def list_experiments(
     *,
     session: Session,
@@ -169,22 +155,48 @@ def list_experiments(
 ) -> tuple[list[Experiment], str | None]:
     """One page in (sort column NULLS LAST, id) order and the cursor of the next page. Keyset
     pagination: each page costs the same however deep it is."""
-    rows = list(session.scalars(list_query(filters, sort, cursor=cursor, limit=limit + 1)))
+    rows: list[Experiment] = []
+    for query in page_queries(filters, sort, cursor=cursor):
+        rows.extend(session.scalars(query.limit(limit + 1 - len(rows))))
+        if len(rows) > limit:
+            break
     next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
 def list_query(filters: Filters, sort: Sort, *, cursor: str | None, limit: int) -> Any:
-    """The SELECT of one page (tests/api/test_list_indexes.py EXPLAINs it at 10^5 rows)."""
+    """The first SELECT of one page (tests/api/test_list_indexes.py EXPLAINs it at 10^5 rows)."""
+    return page_queries(filters, sort, cursor=cursor)[0].limit(limit)
+
+
+def page_queries(filters: Filters, sort: Sort, *, cursor: str | None) -> list[Any]:
+    """The SELECTs of a page, run in order until it is full: one, or after a cursor with a value
+    in a nullable column, the rest of the non-NULL rows and then the NULL tail (NULLS LAST).
+
+    After a cursor each is one index range from the cursor on: a row comparison
+    `(column, id) < (value, id)` starts the scan at the cursor, where the equivalent `column <
+    value OR (column = value AND id < last) OR column IS NULL` made PostgreSQL walk the index
+    from its start and filter, so a page in the middle of 2.8·10^5 rows (of 10^6) took 5.9 s."""
     query = select(Experiment).where(*filters.clauses())
-    if cursor:
-        value, last_id = decode_cursor(sort, cursor)
-        query = query.where(_after(sort, value, last_id))
-    column = sort.column
+    column, ident = sort.column, Experiment.id
+    by_id = ident.desc() if sort.descending else ident.asc()
     order = column.desc() if sort.descending else column.asc()
-    ident = Experiment.id.desc() if sort.descending else Experiment.id.asc()
     if sort.nullable:
         order = order.nulls_last()
     if sort.key == "id":
-        return query.order_by(ident).limit(limit)
-    return query.order_by(order, ident).limit(limit)
+        if cursor:
+            _, last_id = decode_cursor(sort, cursor)
+            query = query.where(ident < last_id if sort.descending else ident > last_id)
+        return [query.order_by(by_id)]
+    if not cursor:
+        return [query.order_by(order, by_id)]
+    value, last_id = decode_cursor(sort, cursor)
+    # The NULL tail is ordered by id alone, but spelled in the index's full order, so that
+    # PostgreSQL scans that index's NULL range instead of the primary key with a filter.
+    tail = query.where(column.is_(None))
+    if value is None:  # already in the NULL tail: only ids remain to order by
+        after_id = ident < last_id if sort.descending else ident > last_id
+        return [tail.where(after_id).order_by(order, by_id)]
+    key, after = tuple_(column, ident), tuple_(value, last_id)
+    head = query.where(key < after if sort.descending else key > after).order_by(order, by_id)
+    return [head, tail.order_by(order, by_id)] if sort.nullable else [head]

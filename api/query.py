@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query
@@ -23,9 +24,27 @@ SEED = "[0-9]{1,16}"
 SEEDS = f"^( *{SEED}( *, *{SEED})* *)?$"
 
 
-def one_of(names: Iterable[str]) -> str:
-    """A pattern for exactly one of `names` (the schema's form of a check against a list)."""
-    return "^(" + "|".join(map(re.escape, names)) + ")$"
+@dataclass(frozen=True)
+class Choice:
+    """The names a one_of pattern allows, and whether it is a sort key (a leading '-' sorts
+    descending, '+' ascending)."""
+
+    names: tuple[str, ...]
+    sort: bool
+
+
+# Every pattern one_of made, with its names: api.errors says a mismatch as the list of them
+# instead of the regex (or parsing the regex back).
+CHOICES: dict[str, Choice] = {}
+
+
+def one_of(names: Iterable[str], *, sort: bool = False) -> str:
+    """A pattern for exactly one of `names` (the schema's form of a check against a list);
+    `sort`: a sort key, optionally signed."""
+    choice = Choice(tuple(names), sort)
+    pattern = ("^[-+]?(" if sort else "^(") + "|".join(map(re.escape, choice.names)) + ")$"
+    CHOICES[pattern] = choice
+    return pattern
 
 
 def comma_separated(names: Iterable[str]) -> str:

@@ -85,6 +85,39 @@ class MemoryLimiter:
         pass
 
 
+class PerProcessWhileDown:
+    """A shared store's bucket with this process's own as a stand-in: after the store fails
+    (`errors`), requests are limited per process for SHARED_RETRY_S before the store is tried
+    again."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        store: str,
+        errors: tuple[type[Exception], ...],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fallback = MemoryLimiter(rate, burst, clock)
+        self._store, self._errors, self._clock = store, errors, clock
+        self._down_until = 0.0
+
+    def take(self, key_id: int, shared: Callable[[int], float | None]) -> float | None:
+        if self._clock() < self._down_until:
+            return self._fallback.take(key_id)
+        try:
+            return shared(key_id)
+        except self._errors as error:
+            self._down_until = self._clock() + SHARED_RETRY_S
+            log.warning(
+                "rate limit: %s failed (%s); limiting per process for %g s",
+                self._store,
+                error,
+                SHARED_RETRY_S,
+            )
+            return self._fallback.take(key_id)
+
+
 class SqliteLimiter:
     """Buckets in an SQLite file, shared by the API processes of one host (one clock)."""
 
@@ -93,31 +126,17 @@ class SqliteLimiter:
     ) -> None:
         self.rate, self.burst, self.clock = rate, max(1, burst), clock
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: the transaction is the explicit BEGIN IMMEDIATE in take().
+        # Autocommit mode: the transaction is the explicit BEGIN IMMEDIATE in _take_shared().
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # Losing the last buckets to a power cut only forgives a few requests.
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE IF NOT EXISTS bucket (key INTEGER PRIMARY KEY, tat REAL)")
         self._lock = threading.Lock()  # one connection, used by one thread at a time
-        self._path = path
-        self._fallback = MemoryLimiter(rate, burst)
-        self._down_until = 0.0
+        self._shared = PerProcessWhileDown(rate, burst, f"writing {path}", (sqlite3.Error,))
 
     def take(self, key_id: int) -> float | None:
-        if time.monotonic() < self._down_until:
-            return self._fallback.take(key_id)
-        try:
-            return self._take_shared(key_id)
-        except sqlite3.Error as error:
-            self._down_until = time.monotonic() + SHARED_RETRY_S
-            log.warning(
-                "rate limit: cannot write %s (%s); limiting per process for %g s",
-                self._path,
-                error,
-                SHARED_RETRY_S,
-            )
-            return self._fallback.take(key_id)
+        return self._shared.take(key_id, self._take_shared)
 
     def _take_shared(self, key_id: int) -> float | None:
         with self._lock:
@@ -171,24 +190,13 @@ class RedisLimiter:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._script = self._redis.register_script(GCRA_SCRIPT)
-        self._fallback = MemoryLimiter(rate, burst)
-        self._down_until = 0.0
+        self._shared = PerProcessWhileDown(rate, burst, "Redis", (redis.RedisError,))
 
     def take(self, key_id: int) -> float | None:
-        if time.monotonic() < self._down_until:
-            return self._fallback.take(key_id)
-        try:
-            answer = self._script(
-                keys=[f"{REDIS_PREFIX}{key_id}"], args=[1.0 / self.rate, self.burst]
-            )
-        except redis.RedisError as error:
-            self._down_until = time.monotonic() + SHARED_RETRY_S
-            log.warning(
-                "rate limit: Redis did not answer (%s); limiting per process for %g s",
-                error,
-                SHARED_RETRY_S,
-            )
-            return self._fallback.take(key_id)
+        return self._shared.take(key_id, self._take_shared)
+
+    def _take_shared(self, key_id: int) -> float | None:
+        answer = self._script(keys=[f"{REDIS_PREFIX}{key_id}"], args=[1.0 / self.rate, self.burst])
         text = answer.decode() if isinstance(answer, bytes) else str(answer)
         return float(text) if text else None
 

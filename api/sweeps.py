@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api import crud
 from api.expand import Planned, axis_paths
+from api.schemas import SweepCreate
 from db import queue
 from db.models import Experiment, Status, Sweep, SweepStatus
 
@@ -26,20 +27,19 @@ def find(*, session: Session, owner: str, sweep_hash: str) -> Sweep | None:
 
 
 def create(
+    body: SweepCreate,
     *,
     session: Session,
     definition: dict[str, Any],
     sweep_hash: str,
     planned: Sequence[Planned],
     owner: str,
-    name: str,
-    tags: Sequence[str],
-    priority: int,
-    max_attempts: int,
 ) -> tuple[Sweep, bool]:
-    """The sweep and whether it was created now. An existing sweep with the same owner and hash
-    is returned unchanged; when a concurrent request inserted it first, the unique constraint
-    fails, this session is rolled back (it held nothing else) and that sweep is returned."""
+    """The sweep and whether it was created now; its name, tags, priority and attempts are the
+    submitted `body`'s. An existing sweep with the same owner and hash is returned unchanged;
+    when a concurrent request inserted it first, the unique constraint fails, this session is
+    rolled back (it held nothing else) and that sweep is returned."""
+    name, tags = body.name, body.tags
     existing = find(session=session, owner=owner, sweep_hash=sweep_hash)
     if existing is not None:
         return existing, False
@@ -71,8 +71,8 @@ def create(
             plan.spec,
             owner=owner,
             name=f"{label}: {cell}{suffix}"[:200],
-            priority=priority,
-            max_attempts=max_attempts,
+            priority=body.priority,
+            max_attempts=body.max_attempts,
         )
         rows.append({**row, "sweep_id": sweep.id, "cell_key": plan.cell_key})
     # Multi-row INSERTs, ids in expansion order (what `experiments` sorts by).

@@ -3,7 +3,7 @@
 One neuron (N = 1), f(x) = a·σ(⟨w, x⟩) with a = ±r_a (r_a = 0.001, so f ≈ 0), σ = He_3 student,
 target y = h_3(⟨θ, x⟩), B = 1, spherical steps in mean-field units (the step on w is
 lr·(y − f)·(a/r_a)·σ'(z)·x, projected on the tangent space at w, then w is renormalized), as in
-trainer/spec.py. Batch reuse ("outer" variant): w' = w − η·∇̃L(w) on the sample, then
+trainer/spec/__init__.py. Batch reuse ("outer" variant): w' = w − η·∇̃L(w) on the sample, then
 w ← normalize(w − γ·∇̃L(w')) on the same sample.
 η = 0 gives online SGD.
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from api_load import SPEC
 from common import parser as common_parser
-from service_common import emit, environment, stack, summary_ms
+from service_common import emit, environment, judge, load_now, stack, summary_ms
 
 SEEDS = 4
 
@@ -255,6 +255,34 @@ def main() -> None:
             "median": round(raw["median_ms"] / down["median_ms"], 2),
             "bytes": round(raw["bytes"] / down["bytes"], 1),
         }
+    goals: dict[str, Any] = {}
+    query_ms = breakdown["query_all_points"]["median_ms"]
+    for name in ("raw_json", "raw_columns_json", "raw_arrow", "raw_csv"):
+        figure = results[name]
+        goals[f"{name}_10k_median_over_health_median"] = judge(
+            figure["ratio_median_to_health"],
+            "<= 5",
+            f"median {figure['median_ms']:g} ms against /health's {floor * 1000:.3g} ms; reading "
+            f"and decoding the chunks alone takes {query_ms:g} ms in process, the rest is "
+            f"writing {figure['bytes']} bytes in Python; one uvicorn process, PostgreSQL and "
+            f"this client share the 2 cores (load average {load_now()} at the end)",
+        )
+    for kind in ("json", "csv"):
+        ratio = round(
+            results[f"downsampled_500_{kind}"]["median_ms"] / results[f"raw_{kind}"]["median_ms"], 2
+        )
+        goals[f"downsampled_{kind}_over_raw_{kind}"] = judge(
+            ratio,
+            "<= 1",
+            f"the downsampling to 500 takes {breakdown['downsample_to_500']['median_ms']:g} ms "
+            f"in process on top of the same read ({query_ms:g} ms)",
+        )
+    goals["storage_before_over_after"] = judge(
+        storage["ratio_before_to_after"],
+        ">= 5",
+        f"{storage['after_trace_chunk_bytes_per_point']} bytes a point in trace_chunk against "
+        f"{storage['before_trace_point_bytes_per_point']} in trace_point",
+    )
     emit(
         {
             "benchmark": "trace_fetch",
@@ -276,6 +304,7 @@ def main() -> None:
             "results": results,
             "in_process_breakdown": breakdown,
             "storage": storage,
+            "goals": goals,
             "wall_s": round(time.perf_counter() - began, 1),
             "environment": environment(),
         }

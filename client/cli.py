@@ -30,8 +30,8 @@ from typing import Any, NoReturn
 import httpx
 from pydantic import ValidationError
 
-from client import commands, sweep_commands
-from client.commands import EXIT_INPUT, EXIT_OK, EXIT_SERVER, InputError, emit
+from client import commands, sweep_commands, view_commands
+from client.cli_common import EXIT_INPUT, EXIT_OK, EXIT_SERVER, ONE_SHOT_RETRY_S, InputError, emit
 from client.errors import SilabError
 from client.python import BATCH_ITEMS, SilabClient
 
@@ -101,7 +101,7 @@ def login(args: argparse.Namespace) -> int:
     if not key:
         raise InputError("no key given (--key KEY, a local server's admin.key, or on stdin)")
     url = args.url or settings.url
-    with SilabClient(url, api_key=key, retry_s=commands.ONE_SHOT_RETRY_S) as silab:
+    with SilabClient(url, api_key=key, retry_s=ONE_SHOT_RETRY_S) as silab:
         me = silab.me()
         path = settings.write_file(url=url or None, api_key=key)
         base = silab.base_url
@@ -170,7 +170,7 @@ def parser() -> Parser:
 
     spec_arguments(command(tree, "validate", commands.validate, "validate a spec, show its facts"))
 
-    listing = command(tree, "list", commands.listing, "list experiments")
+    listing = command(tree, "list", view_commands.listing, "list experiments")
     listing.add_argument("--status", action="append", help="repeatable: any of them")
     listing.add_argument("--owner")
     listing.add_argument("--tag", action="append", help="repeatable: all of them")
@@ -182,12 +182,14 @@ def parser() -> Parser:
     listing.add_argument("--sort", default="-id", help="e.g. -test_mse (default -id)")
     listing.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
 
-    command(tree, "show", commands.show_one, "show one experiment").add_argument("id", type=int)
+    command(tree, "show", view_commands.show_one, "show one experiment").add_argument(
+        "id", type=int
+    )
     wait = command(tree, "wait", commands.wait, "wait until an experiment finishes")
     wait.add_argument("id", type=int)
     wait_arguments(wait)
 
-    trace = command(tree, "trace", commands.trace, "an experiment's trace (JSON, or --csv)")
+    trace = command(tree, "trace", view_commands.trace, "an experiment's trace (JSON, or --csv)")
     trace.add_argument("id", type=int)
     trace.add_argument("--csv", action="store_true", help="CSV with a header row")
     trace.add_argument("--metrics", help="comma-separated, e.g. mean_abs_m,test_mse")
@@ -227,13 +229,15 @@ def parser() -> Parser:
         ("cancel", commands.cancel, "cancel an experiment"),
         ("retry", commands.retry, "retry a failed/cancelled/diverged one"),
         ("delete", commands.delete, "delete a queued or finished one"),
-        ("position", commands.position, "a queued one's place in line"),
+        ("position", view_commands.position, "a queued one's place in line"),
     ):
         command(tree, name, run, text).add_argument("id", type=int)
     e_priority = command(tree, "priority", commands.priority, "a queued one's new priority")
     e_priority.add_argument("id", type=int)
     e_priority.add_argument("priority", metavar="PRIORITY", help=PRIORITY_HELP)
-    command(tree, "whoami", commands.whoami, "your account, limits and where the key came from")
+    command(
+        tree, "whoami", view_commands.whoami, "your account, limits and where the key came from"
+    )
     log_in = command(tree, "login", login, "store your API key in ~/.config/silab/config.toml")
     log_in.add_argument("--key", help="the key (default: the local server's, else asked)")
     return root

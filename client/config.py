@@ -36,26 +36,19 @@ class KeySource:
 class ClientSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SILAB_", extra="ignore")
 
-    url: str | None = Field(
-        None, description=f"the silab API (SILAB_URL); unset: the config file's, else {DEFAULT_URL}"
-    )
-    api_key: SecretStr | None = Field(
-        None, description="sent as `Authorization: Bearer` (SILAB_API_KEY); first of the sources"
-    )
-    config_file: Path = Field(
-        Path("~/.config/silab/config.toml"),
-        description="the user config file `silab login` writes (SILAB_CONFIG_FILE)",
-    )
-    data_dir: Path = Field(
-        Path(".silab"), description="the local embedded server's folder (SILAB_DATA_DIR)"
-    )
-    timeout_s: float = Field(30.0, gt=0.0, description="per HTTP request (SILAB_TIMEOUT_S)")
-    retry_s: float = Field(
-        120.0,
-        ge=0.0,
-        description="how long an idempotent call is retried with backoff while the API is "
-        "unreachable or answers 502/503/504 (SILAB_RETRY_S); 0: never",
-    )
+    # The silab API (SILAB_URL); unset: the config file's, else DEFAULT_URL.
+    url: str | None = None
+    # Sent as `Authorization: Bearer` (SILAB_API_KEY); first of the sources.
+    api_key: SecretStr | None = None
+    # The user config file `silab login` writes (SILAB_CONFIG_FILE).
+    config_file: Path = Path("~/.config/silab/config.toml")
+    # The local embedded server's folder (SILAB_DATA_DIR).
+    data_dir: Path = Path(".silab")
+    # Per HTTP request (SILAB_TIMEOUT_S).
+    timeout_s: float = Field(30.0, gt=0.0)
+    # How long an idempotent call is retried with backoff while the API is unreachable or answers
+    # 502/503/504 (SILAB_RETRY_S); 0: never.
+    retry_s: float = Field(120.0, ge=0.0)
 
     # ------------------------------------------------------------------------- the file
     def config_path(self) -> Path:

@@ -8,16 +8,16 @@ import sys
 from typing import Any
 
 from client import show
-from client.commands import (
+from client.cli_common import (
     EXIT_OK,
     EXIT_SERVER,
     EXIT_TIMEOUT,
-    InputError,
     client,
     emit,
     follow,
     note,
     priority_value,
+    read_input,
 )
 from client.inputs import load_sweep
 from client.progress import Follower
@@ -70,10 +70,7 @@ def _wait(args: argparse.Namespace, silab: SilabClient, sweep_id: int) -> int:
 
 
 def submit(args: argparse.Namespace) -> int:
-    try:
-        body = load_sweep(args.file)
-    except ValueError as error:
-        raise InputError(str(error)) from None
+    body = read_input(load_sweep, args.file)
     if args.name:
         body["name"] = args.name
     with client(args) as silab:

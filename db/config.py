@@ -22,6 +22,10 @@ class LocalSettings(BaseSettings):
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
 
+    def url_or_embedded(self, url: str | None, scheme: str, file: str) -> str:
+        """`url` when it is set, else the embedded default: `file` in the data folder."""
+        return url or f"{scheme}:///{self.data_path / file}"
+
 
 class DbSettings(LocalSettings):
     """SILAB_DATABASE_URL selects the database; with nothing set, an SQLite file in the local data
@@ -39,9 +43,7 @@ class DbSettings(LocalSettings):
 
     @property
     def url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{self.data_path / 'silab.db'}"
+        return self.url_or_embedded(self.database_url, "sqlite", "silab.db")
 
 
 class LabSettings(LocalSettings):
@@ -51,27 +53,18 @@ class LabSettings(LocalSettings):
     limit of a run (the API refuses a spec above it, the worker stops a run at it). ApiSettings and
     WorkerSettings extend this class."""
 
-    broker_url: str | None = Field(
-        None, description="default: sqla+sqlite:///<data_dir>/broker.db (embedded, no server)"
-    )
-    worker_slots: int = Field(
-        1,
-        gt=0,
-        description="worker processes in the whole pool: the dispatcher sends only as many "
-        "experiments as there are free slots",
-    )
-    resend_after_s: float = Field(
-        600.0, gt=0.0, description="resend a queued experiment whose message is older than this"
-    )
-    default_max_running: int | None = Field(
-        None, gt=0, description="lab default of a user's running experiments (None: no limit)"
-    )
-    max_wall_s: float = Field(
-        86400.0,
-        gt=0.0,
-        description="wall-clock limit of one attempt of a run: the API refuses a spec's "
-        "max_wall_s above it (422), the worker applies it to a spec that names none",
-    )
+    # Unset: sqla+sqlite:///<data_dir>/broker.db (embedded, no server).
+    broker_url: str | None = None
+    # Worker processes in the whole pool: the dispatcher sends only as many experiments as there are
+    # free slots.
+    worker_slots: int = Field(1, gt=0)
+    # Resend a queued experiment whose message is older than this.
+    resend_after_s: float = Field(600.0, gt=0.0)
+    # Lab default of a user's running experiments (None: no limit).
+    default_max_running: int | None = Field(None, gt=0)
+    # Wall-clock limit of one attempt of a run: the API refuses a spec's max_wall_s above it (422),
+    # the worker applies it to a spec that names none.
+    max_wall_s: float = Field(86400.0, gt=0.0)
 
     def wall_limit_s(self, requested: float | None) -> float:
         """The wall-clock limit a run gets: the spec's max_wall_s, else this server's, and
@@ -81,9 +74,7 @@ class LabSettings(LocalSettings):
     @property
     def broker(self) -> str:
         """The broker URL, with the embedded default resolved to an absolute path."""
-        if self.broker_url:
-            return self.broker_url
-        return f"sqla+sqlite:///{self.data_path / 'broker.db'}"
+        return self.url_or_embedded(self.broker_url, "sqla+sqlite", "broker.db")
 
 
 class GroupSettings(BaseSettings):

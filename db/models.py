@@ -97,7 +97,33 @@ def list_sort_indexes() -> list[Index]:
     return out
 
 
-class Experiment(Base):
+class ExperimentSummary:
+    """The summary columns of `experiment`: what `db.queue.finish` fills from a run's result
+    (db.queue.summary_from_result) and a retry clears. A mixin so that the list of them,
+    db.queue.SUMMARY_COLUMNS, is read from here rather than written out again."""
+
+    # Medians over seeds (the full per-seed result is in `result`).
+    final_mean_abs_m: Mapped[float | None] = mapped_column(Float)
+    final_median_abs_m: Mapped[float | None] = mapped_column(Float)
+    final_max_abs_m: Mapped[float | None] = mapped_column(Float)
+    test_mse: Mapped[float | None] = mapped_column(Float)
+    weak_recovery_samples: Mapped[float | None] = mapped_column(Float)
+    # Fraction of seeds that reached weak recovery.
+    weak_recovery_fraction: Mapped[float | None] = mapped_column(Float)
+    # Held recovery (trainer/recovery.py): median over all seeds, never-recovered seeds counted
+    # as censored at the budget (None when the median itself is censored), and the fraction held.
+    held_recovery_samples: Mapped[float | None] = mapped_column(Float)
+    held_recovery_fraction: Mapped[float | None] = mapped_column(Float)
+    wall_time_s: Mapped[float | None] = mapped_column(Float)
+    samples_per_second: Mapped[float | None] = mapped_column(Float)
+    device: Mapped[str | None] = mapped_column(String(64))
+    torch_version: Mapped[str | None] = mapped_column(String(64))
+
+
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(ExperimentSummary.__annotations__)
+
+
+class Experiment(ExperimentSummary, Base):
     __tablename__ = "experiment"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -146,22 +172,6 @@ class Experiment(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    # Summary results, medians over seeds (the full per-seed result is in `result`).
-    final_mean_abs_m: Mapped[float | None] = mapped_column(Float)
-    final_median_abs_m: Mapped[float | None] = mapped_column(Float)
-    final_max_abs_m: Mapped[float | None] = mapped_column(Float)
-    test_mse: Mapped[float | None] = mapped_column(Float)
-    weak_recovery_samples: Mapped[float | None] = mapped_column(Float)
-    # Fraction of seeds that reached weak recovery.
-    weak_recovery_fraction: Mapped[float | None] = mapped_column(Float)
-    # Held recovery (trainer/recovery.py): median over all seeds, never-recovered seeds counted
-    # as censored at the budget (None when the median itself is censored), and the fraction held.
-    held_recovery_samples: Mapped[float | None] = mapped_column(Float)
-    held_recovery_fraction: Mapped[float | None] = mapped_column(Float)
-    wall_time_s: Mapped[float | None] = mapped_column(Float)
-    samples_per_second: Mapped[float | None] = mapped_column(Float)
-    device: Mapped[str | None] = mapped_column(String(64))
-    torch_version: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # Set for experiments a sweep expanded: the sweep and the cell (canonical JSON of the axis

@@ -1,6 +1,6 @@
 """The student network: activations with their derivatives, and the initialisation.
 
-Scaling convention (the one place it is stated in code; trainer/spec.py documents it for users):
+Scaling convention (the one place it is stated in code; trainer.spec documents it for users):
 
     f(x) = (1/N) Σ_j a_j σ_j(⟨w_j, x⟩ + b_j),      loss ½ (f(x) − y)²
 

@@ -11,7 +11,7 @@ the update is applied to; multipass renormalizes after each pass and projects at
 point. With spec.phase1.clip (UpdateRule.clip), every gradient's per-sample coefficient of x_i,
 (f − y_i)·(a_j/r_a)·σ_j'(z_ij), is clipped to [−clip, clip] before the minibatch mean.
 
-Adding an algorithm: name it in trainer/spec.py (Phase1Spec.algorithm), give it a branch in
+Adding an algorithm: name it in trainer/spec/phase1.py (Phase1Spec.algorithm), give it a branch in
 `reference_update` built from `gradients`, `_move` and `_finish`, and return False from
 `UpdateRule.fast` for it until a fast path (trainer/fast_*.py) computes the same numbers up to
 rounding (tests/trainer/test_algorithms.py compares them). The loop (trainer/loop.py) needs no

@@ -21,40 +21,30 @@ class WorkerSettings(LabSettings):
     lease_seconds: float = Field(60.0, gt=0)
     heartbeat_seconds: float = Field(5.0, gt=0)
     checkpoint_seconds: float = Field(30.0, gt=0)
-    final_write_retry_s: float = Field(
-        900.0,
-        gt=0,
-        description="retry a run's final write this long while the database is unreachable",
-    )
-    device: str = Field("auto", description="'auto' (the spec's device, else CUDA when present)")
-    broker_poll_s: float = Field(
-        0.05,
-        gt=0,
-        le=5,
-        description="an SQLAlchemy broker (the embedded SQLite one) is polled this often "
-        "(worker/polling_transport.py); Redis pushes and ignores it",
-    )
-    dispatch_interval_s: float = Field(5.0, gt=0, description="beat: how often silab.maintain runs")
-    lost_after_s: float = Field(
-        15.0,
-        gt=0,
-        description="while the run queue is empty, resend an unclaimed message this old "
-        "(it was lost, e.g. by a Redis restart); see worker/lost_messages.py",
-    )
-    reap_interval_s: float | None = Field(
-        None, gt=0, description="beat: how often the reaper runs (default: with the dispatcher)"
-    )
+    # Retry a run's final write this long while the database is unreachable.
+    final_write_retry_s: float = Field(900.0, gt=0)
+    # 'auto' (the spec's device, else CUDA when present).
+    device: str = "auto"
+    # An SQLAlchemy broker (the embedded SQLite one) is polled this often
+    # (worker/polling_transport.py); Redis pushes and ignores it.
+    broker_poll_s: float = Field(0.05, gt=0, le=5)
+    # Beat: how often silab.maintain runs.
+    dispatch_interval_s: float = Field(5.0, gt=0)
+    # While the run queue is empty, resend an unclaimed message this old (it was lost, e.g. by a
+    # Redis restart); see worker/lost_messages.py.
+    lost_after_s: float = Field(15.0, gt=0)
+    # Beat: how often the reaper runs (default: with the dispatcher).
+    reap_interval_s: float | None = Field(None, gt=0)
     # Redis redelivers a message that is not acknowledged within this time (acks_late keeps a
     # run's message unacknowledged until it ends). A redelivery is harmless (the claim does
     # nothing) but wakes a worker for nothing, so keep it long.
     visibility_timeout_s: int = Field(6 * 3600, gt=0)
-    dispatch_batch: int = Field(100, gt=0, description="most messages sent per maintain round")
-    worker_recycle_groups: int = Field(
-        100, ge=1, description="a run process is replaced after this many groups"
-    )
-    worker_recycle_mb: int = Field(
-        4096, ge=64, description="a run process is replaced once its resident memory passes this"
-    )
+    # Most messages sent per maintain round.
+    dispatch_batch: int = Field(100, gt=0)
+    # A run process is replaced after this many groups.
+    worker_recycle_groups: int = Field(100, ge=1)
+    # A run process is replaced once its resident memory passes this.
+    worker_recycle_mb: int = Field(4096, ge=64)
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkerSettings:

@@ -32,8 +32,9 @@ from db import queue
 from trainer.results import Result
 from trainer.spec import ExperimentSpec
 from worker import final_write
+from worker.callbacks import RunCallbacks
 from worker.config import WorkerSettings
-from worker.tasks import Outcome, RunCallbacks, _error_text, _flush_quietly, _persist
+from worker.endings import Outcome, error_text, flush_quietly, persist
 
 log = get_task_logger(__name__)
 
@@ -100,7 +101,7 @@ def _hand_back(
         if done[c.experiment_id] is not Outcome.not_claimed:
             continue
         c.callbacks.close()
-        _flush_quietly(c.callbacks)
+        flush_quietly(c.callbacks)
 
         def release(session: Session, c: _Claimed = c) -> bool:
             return queue.release(c.experiment_id, session=session, attempt=c.attempt)
@@ -219,7 +220,7 @@ def _conclude(
     """The member's final write: its Result, or its failure."""
     c.callbacks.close()
     if isinstance(outcome, Result):
-        return _persist(
+        return persist(
             c.experiment_id,
             c.attempt,
             outcome,
@@ -229,8 +230,8 @@ def _conclude(
         )
     if c.callbacks.lost:
         return Outcome.lost_lease
-    _flush_quietly(c.callbacks)
-    message = _error_text(outcome)
+    flush_quietly(c.callbacks)
+    message = error_text(outcome)
     final_write.land(
         lambda session: queue.fail(
             c.experiment_id, session=session, attempt=c.attempt, error=message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
@@ -14,15 +16,6 @@ router = APIRouter(tags=["accounts"])
 @router.get("/me", response_model=MePublic, summary="The caller: account, limits and usage")
 def me(user: CurrentUser, session: SessionDep, settings: SettingsDep) -> MePublic:
     usage = accounts.usage(session=session, principal=user, settings=settings)
-    return MePublic(
-        name=user.name,
-        role=user.role,
-        key_prefix=user.key_prefix,
-        key_expires_at=user.key_expires_at,
-        max_running=usage.max_running,
-        max_queued=usage.max_queued,
-        running=usage.running,
-        queued=usage.queued,
-        max_trace_points=usage.max_trace_points,
-        trace_points=usage.trace_points,
-    )
+    # The key's own fields from the principal; the limits that apply (its own or the lab's)
+    # and what is in use from `usage`, which therefore comes second.
+    return MePublic.model_validate({**asdict(user), **asdict(usage)})

@@ -96,7 +96,7 @@ def list_experiments(
     sort: Annotated[
         str,
         Query(
-            pattern="^[-+]?" + one_of(SORT_KEYS)[1:],
+            pattern=one_of(SORT_KEYS, sort=True),
             description=f"one of {', '.join(SORT_KEYS)}; '-' for descending",
         ),
     ] = "-id",

@@ -3,17 +3,15 @@ api.services.sweep_plots'."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from api import plots
 from api.deps import SessionDep, SweepDep
-from api.query import AXIS, THRESHOLD, WHERE, AxisValue, one_of
+from api.plot_query import HeatmapQuery, ScalingPlotQuery
 from api.responses import IMAGE, INVALID, SWEEP_NOT_FOUND
-from api.schemas import TRACE_METRICS
 from api.services import sweep_plots
-from api.sweep_cells import SEED_FIELDS
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -34,34 +32,9 @@ def heatmap(
     sweep: SweepDep,
     session: SessionDep,
     fmt: plots.Fmt,
-    x: Annotated[str, Query(pattern=AXIS)] = "d",
-    y: Annotated[str, Query(pattern=AXIS)] = "phase1.n",
-    value: Annotated[
-        str, Query(pattern=one_of(SEED_FIELDS), description="a per-seed field")
-    ] = "test_mse",
-    stat: Literal["mean", "std", "ci95_low", "ci95_high", "n"] = "mean",
-    where: Annotated[list[AxisValue] | None, WHERE] = None,
-    annotate: bool = True,
-    log_color: Annotated[
-        bool | None, Query(description="omitted: log when the values span more than a decade")
-    ] = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    title: Annotated[str | None, Query(max_length=200)] = None,
+    query: Annotated[HeatmapQuery, Query()],
 ) -> Response:
-    style = sweep_plots.HeatmapStyle(annotate, log_color, vmin, vmax, title)
-    data = sweep_plots.heatmap(
-        sweep,
-        session=session,
-        fmt=fmt,
-        x=x,
-        y=y,
-        value=value,
-        stat=stat,
-        where=where,
-        style=style,
-    )
-    return _image(data, fmt)
+    return _image(sweep_plots.heatmap(sweep, query, session=session, fmt=fmt), fmt)
 
 
 @router.get(
@@ -76,24 +49,6 @@ def scaling_image(
     sweep: SweepDep,
     session: SessionDep,
     fmt: plots.Fmt,
-    threshold: Annotated[float | None, THRESHOLD] = None,
-    metric: Annotated[str, Query(pattern=one_of(TRACE_METRICS))] = "median_abs_m",
-    x: Annotated[str, Query(pattern=AXIS)] = "d",
-    group: Annotated[int, Query(ge=0)] = 0,
-    where: Annotated[list[AxisValue] | None, WHERE] = None,
-    information_exponent: Annotated[int | None, Query(ge=1, le=32)] = None,
-    title: Annotated[str | None, Query(max_length=200)] = None,
+    query: Annotated[ScalingPlotQuery, Query()],
 ) -> Response:
-    data = sweep_plots.scaling_plot(
-        sweep,
-        session=session,
-        fmt=fmt,
-        x=x,
-        metric=metric,
-        threshold=threshold,
-        group=group,
-        where=where,
-        information_exponent=information_exponent,
-        title=title,
-    )
-    return _image(data, fmt)
+    return _image(sweep_plots.scaling_plot(sweep, query, session=session, fmt=fmt), fmt)

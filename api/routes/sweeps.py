@@ -18,24 +18,15 @@ ID_CURSOR = r"^\d{1,19}$"
 
 
 def _public(state: SweepState) -> SweepPublic:
-    sweep = state.sweep
-    return SweepPublic(
-        id=sweep.id,
-        name=sweep.name,
-        owner=sweep.owner,
-        sweep_hash=sweep.sweep_hash,
-        status=state.status,
-        axes=sweep.axes,
-        cells=sweep.cells,
-        experiments_total=sweep.experiments_total,
-        progress=state.progress,
-        samples_done=state.samples_done,
-        samples_total=state.samples_total,
-        cancel_requested=sweep.cancel_requested,
-        definition=sweep.definition,
-        created_at=sweep.created_at,
-        updated_at=sweep.updated_at,
-    )
+    """The sweep's row with what `state` counted: its status, progress and sample totals."""
+    counted = {
+        "status": state.status,
+        "progress": state.progress,
+        "samples_done": state.samples_done,
+        "samples_total": state.samples_total,
+    }
+    row = {name: getattr(state.sweep, name) for name in SweepPublic.model_fields.keys() - counted}
+    return SweepPublic.model_validate({**row, **counted})
 
 
 @router.post(

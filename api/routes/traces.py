@@ -38,8 +38,9 @@ STREAMS: dict[int | str, dict[str, Any]] = {
     "and last point), so the shape and the extremes survive. `format=json`: one object per point "
     "(TracePublic); `columns`: one object per seed and phase holding arrays (the fast form for "
     "scripts); `csv`: text/csv with a header row; `arrow`: an Arrow IPC stream "
-    "(`pyarrow.ipc.open_stream`, `polars.read_ipc_stream`). CSV and Arrow stream chunk by chunk "
-    "in constant memory when nothing is downsampled (`max_points` ≥ the trace's length).",
+    "(`pyarrow.ipc.open_stream`, `polars.read_ipc_stream`). `json`, CSV and Arrow stream chunk "
+    "by chunk in constant memory when nothing is downsampled (`max_points` ≥ the trace's "
+    "length).",
     responses={**NOT_FOUND, **INVALID, **STREAMS},
 )
 def trace(
@@ -61,6 +62,10 @@ def trace(
             kept = downsample(query.series(session), query.metrics, max_points)
             body = trace_formats.whole(format, query.metrics, kept)
         return StreamingResponse(body, media_type=MEDIA[format], headers=headers)
+    if format == "json" and query.at_most(session) <= max_points:
+        session.rollback()  # the stream reads in its own session
+        body = trace_formats.streamed(request.app.state.sessionmaker, query, "json")
+        return StreamingResponse(body, media_type="application/json")
     series = query.series(session)
     total = sum(len(s) for s in series)
     kept = downsample(series, query.metrics, max_points)

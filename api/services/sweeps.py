@@ -87,15 +87,12 @@ def submit(body: SweepCreate, *, ctx: Context) -> SweepSubmission:
         settings=settings,
     )
     sweep, created = sweeps.create(
+        body,
         session=session,
         definition=definition,
         sweep_hash=digest,
         planned=planned,
         owner=principal.name,
-        name=body.name,
-        tags=body.tags,
-        priority=body.priority,
-        max_attempts=body.max_attempts,
     )
     if created:
         audit.record(

@@ -20,6 +20,7 @@ API side), reaper (expired leases) and summary (the summary columns). Callers im
 below from `db.queue`.
 """
 
+from db.models import SUMMARY_COLUMNS
 from db.queue.cancels import cancel, request_cancel
 from db.queue.checkpoints import load_checkpoint, save_checkpoint
 from db.queue.claims import claim
@@ -36,7 +37,7 @@ from db.queue.priorities import reprioritize
 from db.queue.reaper import ReapReport, reap
 from db.queue.releases import release
 from db.queue.retries import DEFAULT_RETRY_ATTEMPTS, RETRYABLE, retry
-from db.queue.summary import SUMMARY_COLUMNS, summary_from_result
+from db.queue.summary import summary_from_result
 from db.queue.trace_points import trace_rows, write_trace
 
 __all__ = [

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.models import Status
+from db.models import SUMMARY_COLUMNS, Status
 from db.queue.conditional import running_attempt, update_where
-from db.queue.summary import SUMMARY_COLUMNS, json_safe
+from db.queue.summary import json_safe
 from db.types import now_utc as _now
 
 # Statuses a run can end in through `finish`.

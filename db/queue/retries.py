@@ -9,9 +9,8 @@ from sqlalchemy import and_, delete
 from sqlalchemy.orm import Session
 
 from db import traces
-from db.models import Checkpoint, Experiment, Status
+from db.models import SUMMARY_COLUMNS, Checkpoint, Experiment, Status
 from db.queue.conditional import update_where
-from db.queue.summary import SUMMARY_COLUMNS
 from db.types import now_utc as _now
 
 # A retry gives the experiment this many more attempts.

@@ -1,5 +1,5 @@
-"""The summary columns of `experiment`, which `finish` fills from a run's result, and the result
-made storable as JSON (`json_safe`)."""
+"""The summary columns of `experiment` (db.models.ExperimentSummary), which `finish` fills from
+a run's result, and the result made storable as JSON (`json_safe`)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,6 @@ import math
 import statistics
 from collections.abc import Mapping
 from typing import Any
-
-SUMMARY_COLUMNS = (
-    "final_mean_abs_m",
-    "final_median_abs_m",
-    "final_max_abs_m",
-    "test_mse",
-    "weak_recovery_samples",
-    "weak_recovery_fraction",
-    "held_recovery_samples",
-    "held_recovery_fraction",
-    "wall_time_s",
-    "samples_per_second",
-    "device",
-    "torch_version",
-)
 
 
 def summary_from_result(result: Mapping[str, Any]) -> dict[str, Any]:

@@ -225,3 +225,17 @@ def test_downsampled_csv_and_arrow_keep_the_json_points(client, experiment_id, p
 def test_unknown_metric_is_a_422_naming_the_field(client, experiment_id):
     response = client.get(f"/experiments/{experiment_id}/trace", params={"metrics": "nope"})
     assert response.status_code == 422 and "metrics" in response.text
+
+
+def test_a_raw_json_fetch_is_streamed_and_counts_what_it_sends(client, experiment_id, points):
+    """Nothing downsampled: the point-per-object JSON streams chunk by chunk (constant memory
+    for 10^7 points, bench/trace_stream.py), totals written after the points."""
+    url = f"/experiments/{experiment_id}/trace"
+    whole = client.get(url, params={"max_points": 10_000}).json()
+    cut = client.get(url, params={"max_points": 10_000, "step_min": 5000, "phase": "phase1"})
+    assert cut.headers["content-type"].startswith("application/json")
+    body = cut.json()
+    expected = [p for p in whole["points"] if p["phase"] == "phase1" and p["step"] >= 5000]
+    assert body["points"] == expected and body["total_points"] == len(expected)
+    assert 0 < len(expected) < points * 3 and body["downsampled"] is False
+    assert body["experiment_id"] == experiment_id and body["metrics"] == whole["metrics"]

@@ -7,9 +7,10 @@ from __future__ import annotations
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.dialects import postgresql
 
-from api.listing import Filters, Sort, list_query
+from api.listing import Filters, Sort, encode_cursor, list_query, page_queries
 from api.schemas import SORT_KEYS
 from db.models import Experiment
+from db.session import make_sessionmaker
 
 ROWS = 100_000
 
@@ -93,3 +94,34 @@ def test_no_sequential_scan_over_experiment(postgres_url: str) -> None:
     finally:
         engine.dispose()
     assert not scanned, "\n\n".join(scanned)
+
+
+def test_a_page_after_a_cursor_starts_its_index_scan_at_the_cursor(postgres_url: str) -> None:
+    """Every sort, after a cursor from the middle: each SELECT of the page (api.listing's
+    page_queries: the rest of the non-NULL rows, then the NULL tail) has the cursor or the
+    NULL range in its Index Cond, so PostgreSQL does not walk the index from its start."""
+    populate(postgres_url)
+    engine = create_engine(postgres_url)
+    walked = []
+    try:
+        with make_sessionmaker(engine)() as session:
+            for key in SORT_KEYS:
+                for descending in (True, False):
+                    sort = Sort(key, descending)
+                    middle = session.scalars(
+                        list_query(Filters(), sort, cursor=None, limit=1).offset(ROWS // 3)
+                    ).one()
+                    cursor = encode_cursor(sort, middle)
+                    for query in page_queries(Filters(), sort, cursor=cursor):
+                        sql = str(
+                            query.limit(51).compile(
+                                dialect=postgresql.dialect(),
+                                compile_kwargs={"literal_binds": True},
+                            )
+                        )
+                        plan = "\n".join(session.execute(text("EXPLAIN " + sql)).scalars())
+                        if "Index Cond" not in plan:
+                            walked.append(f"{'-' * descending}{key}:\n{plan}")
+    finally:
+        engine.dispose()
+    assert not walked, "\n\n".join(walked)

@@ -9,7 +9,14 @@ from collections.abc import Callable
 
 import pytest
 
-from api.ratelimit import MemoryLimiter, RedisLimiter, SqliteLimiter, gcra
+from api.ratelimit import (
+    SHARED_RETRY_S,
+    MemoryLimiter,
+    PerProcessWhileDown,
+    RedisLimiter,
+    SqliteLimiter,
+    gcra,
+)
 
 BURST = 5
 
@@ -103,3 +110,19 @@ def test_two_app_instances_share_one_limit(make_client, broker, request):
         .status_code
         == 200
     )
+
+
+def test_while_the_shared_store_fails_each_process_limits_on_its_own_then_tries_again():
+    now = [0.0]
+    calls: list[int] = []
+
+    def failing(key_id: int) -> float | None:
+        calls.append(key_id)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    guard = PerProcessWhileDown(1.0, 2, "writing ratelimit.db", (sqlite3.Error,), lambda: now[0])
+    answers = [guard.take(7, failing) for _ in range(3)]
+    assert answers[:2] == [None, None] and answers[2] is not None  # still limited: burst 2
+    assert calls == [7]  # the store is not asked again while it is down
+    now[0] += SHARED_RETRY_S
+    assert guard.take(7, lambda key_id: 0.25) == 0.25  # back: the shared bucket decides

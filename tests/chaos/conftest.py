@@ -103,14 +103,20 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
     """record(**figures): this scenario's figures, printed at the end of the session."""
 
     def write(**figures: Any) -> None:
-        FIGURES[request.node.name] = figures
+        FIGURES[request.node.name] = {**figures, "load_average": list(os.getloadavg())}
         print(f"\nchaos {request.node.name}: {json.dumps(figures)}")
 
     return write
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Writes this session's scenarios into the --chaos-results file, keeping the figures of
+    scenarios it did not run (`scripts/chaos -k NAME` refreshes one)."""
     target = session.config.getoption("chaos_results", None)
-    if FIGURES and target:
-        document = {"load_average_at_end": os.getloadavg(), "scenarios": FIGURES}
-        Path(target).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    if not (FIGURES and target):
+        return
+    path = Path(target)
+    document = json.loads(path.read_text()) if path.exists() else {}
+    document["scenarios"] = {**document.get("scenarios", {}), **FIGURES}
+    document["load_average_at_end"] = os.getloadavg()
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")

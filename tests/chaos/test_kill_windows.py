@@ -31,7 +31,8 @@ from sqlalchemy import text
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(900)]
 
-# One slot and one shape: the two experiments run as one fused group, so the kill hits both.
+# One slot: the first experiment is usually sent alone (the submit's doorbell round runs before
+# the second is stored), and the second waits for the slot; either way every run must complete.
 SETTINGS = {"SILAB_WORKER_SLOTS": "1", "SILAB_LOST_AFTER_S": "5"}
 PHASE1_STEPS = 60_000  # batch 1: Phase I's budget in samples too
 PHASE2_SAMPLES = 8_000_000

@@ -20,6 +20,7 @@ from db.models import Checkpoint, Experiment
 from trainer.results import EvalPoint
 from trainer.spec import ExperimentSpec
 from worker import tasks
+from worker.callbacks import RunCallbacks
 from worker.config import WorkerSettings
 
 AddExperiment = Callable[..., int]
@@ -339,7 +340,7 @@ def test_an_attempt_that_loses_its_lease_stops_and_writes_nothing_more(
 
 def test_callbacks_should_stop_is_only_a_flag(worker_settings: WorkerSettings) -> None:
     """should_stop touches no database: the trainer may call it in its inner loop."""
-    callbacks = tasks.RunCallbacks(1, 1, sessions=None, settings=worker_settings)  # type: ignore[arg-type]
+    callbacks = RunCallbacks(1, 1, sessions=None, settings=worker_settings)  # type: ignore[arg-type]
     start = time.perf_counter()
     for _ in range(100_000):
         assert callbacks.should_stop() is False
