@@ -16,12 +16,17 @@ from kombu import Queue
 from sqlalchemy.engine import make_url
 
 from api.config import ApiSettings
-from db.messages import MAINTAIN, QUEUES, ROUTES, RUN_EXPERIMENT, RUN_GROUP, RUN_QUEUE
+from db.messages import (
+    MAINTAIN,
+    QUEUES,
+    RING_EXPIRES_S,
+    ROUTES,
+    RUN_EXPERIMENT,
+    RUN_GROUP,
+    RUN_QUEUE,
+)
 
 log = logging.getLogger(__name__)
-
-# A ring not taken within this long is dropped: beat's periodic round covers it anyway.
-RING_EXPIRES_S = 60
 
 
 class Broker:
