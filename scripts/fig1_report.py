@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from science_report import ci_text
+
 from client.python import SilabClient
 
 
@@ -37,11 +39,6 @@ def panel_of(name: str) -> Panel:
     return PANELS["fig1a" if name.startswith("fig1a") else "fig1b"]
 
 
-def _ci(fit: dict[str, Any]) -> str:
-    ci = fit.get("ci95")
-    return "–" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
-
-
 def fit_table(bodies: dict[float, dict[str, Any]]) -> list[str]:
     lines = [
         "| level | n*/d at each d | exponent b of n* ∝ d^b | 95% CI (bootstrap) | resamples "
@@ -61,7 +58,7 @@ def fit_table(bodies: dict[float, dict[str, Any]]) -> list[str]:
                 lines.append(f"| {level} | {per_d} | refused: {f['refused']} | – | – |")
             else:
                 lines.append(
-                    f"| {level} | {per_d} | **{fit['b']:.2f}** | {_ci(fit)} | "
+                    f"| {level} | {per_d} | **{fit['b']:.2f}** | {ci_text(fit)} | "
                     f"{fit['resamples_censored']} of {fit['resamples']} |"
                 )
     return lines

@@ -9,17 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from science_report import ci_text
+
 from client.python import SilabClient
 
 # Test-MSE levels read off (the target's variance is 1: predicting 0 scores 1), fixed before the
 # sweep ran so that no level is chosen after seeing which one separates.
 LEVELS = (0.5, 0.3, 0.2)
 X = "total_samples"
-
-
-def _ci(fit: dict[str, Any]) -> str:
-    ci = fit.get("ci95")
-    return "–" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
 def fit_table(bodies: dict[float, dict[str, Any]]) -> list[str]:
@@ -43,7 +40,7 @@ def fit_table(bodies: dict[float, dict[str, Any]]) -> list[str]:
                 )
             else:
                 lines.append(
-                    f"| {level} | {f['algorithm']} | {fit['b']:.2f} | {_ci(fit)} | {per_d} |"
+                    f"| {level} | {f['algorithm']} | {fit['b']:.2f} | {ci_text(fit)} | {per_d} |"
                 )
     return lines
 

@@ -18,7 +18,8 @@ def _fmt(value: float | None, d: int) -> str:
     return "censored" if value is None else f"{value / d:.3g}"
 
 
-def _ci(fit: dict[str, Any]) -> str:
+def ci_text(fit: dict[str, Any]) -> str:
+    """A fit's 95% bootstrap interval as the report tables print it ("–" when refused)."""
     ci = fit.get("ci95")
     return "–" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
@@ -38,7 +39,7 @@ def fit_table(body: dict[str, Any]) -> list[str]:
             continue
         ds = ", ".join(f"{d:g}" for d in fit["d"])
         lines.append(
-            f"| {f['target']} | {f['algorithm']} | {fit['b']:.2f} | {_ci(fit)} | {ds} "
+            f"| {f['target']} | {f['algorithm']} | {fit['b']:.2f} | {ci_text(fit)} | {ds} "
             f"| {f['seeds']} | {f['censored']} |"
         )
     return lines
