@@ -109,18 +109,6 @@ def count_by_status(owner: str, status: Status, *, session: Session) -> int:
     )
 
 
-def count_queued(owner: str, *, at_most: int, session: Session) -> int:
-    """The owner's queued experiments, counted up to `at_most` (an index range of
-    ix_experiment_status_owner that stops there, so a long queue costs no more)."""
-    first = (
-        select(Experiment.id)
-        .where(Experiment.owner == owner, Experiment.status == Status.queued)
-        .limit(at_most)
-        .subquery()
-    )
-    return session.scalar(select(func.count()).select_from(first)) or 0
-
-
 # ------------------------------------------------------------------------------ administration
 def create_account(
     name: str,

@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from db import bulk, locks
+from db import bulk, locks, usage
 from db.base import Base
 from db.models import Algorithm, Experiment, ExperimentTag, Status
 from trainer import lanes
@@ -53,6 +53,7 @@ def spec_values(spec: ExperimentSpec, resolved: Resolved | None = None) -> dict[
     """The columns a new experiment derives from its spec alone: equal specs, equal values, so a
     bulk submit computes them once per distinct spec."""
     resolved = resolved or spec.resolved()
+    points = trace_points(spec, resolved)
     return {
         "status": Status.queued,
         "spec": spec.model_dump(mode="json"),
@@ -65,7 +66,8 @@ def spec_values(spec: ExperimentSpec, resolved: Resolved | None = None) -> dict[
         "samples_total": resolved.total_samples,
         "shape_key": lanes.shape_key(spec, resolved),
         "memory_gb": lanes.memory_gb(spec, resolved),
-        "trace_points": trace_points(spec, resolved),
+        "trace_points": points,
+        "charged_points": points,  # queued: it counts its estimate (db.usage)
     }
 
 
@@ -85,6 +87,7 @@ def create_experiment(
     experiment = Experiment(**values, tags=[ExperimentTag(tag=tag) for tag in tags])
     session.add(experiment)
     session.flush()
+    usage.charge(owner, points=experiment.charged_points, queued=1, session=session)
     return experiment
 
 
@@ -100,6 +103,8 @@ def insert_experiments(
     ids = _new_ids(len(rows), session=session)
     experiments = [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
     bulk.insert_rows(_table(Experiment), experiments, session=session)
+    for row in rows:
+        usage.charge(row["owner"], points=row["charged_points"], queued=1, session=session)
     tag_rows = [
         {"experiment_id": i, "tag": tag}
         for i, names in zip(ids, tags, strict=True)

@@ -115,6 +115,14 @@ def seed_rows_sql(
             ).rowcount
             for _, definition in indexes:
                 connection.execute(text(definition))
+            # The owners' counters, as migration usage01 fills them (no chunks: no trace points).
+            connection.execute(
+                text(
+                    "INSERT INTO owner_usage (owner, trace_points, queued) SELECT owner, 0, "
+                    "sum(CASE WHEN status = 'queued' THEN 1 ELSE 0 END) FROM experiment "
+                    "GROUP BY owner"
+                )
+            )
             ids = list(connection.execute(text("SELECT id FROM experiment ORDER BY id")).scalars())
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE experiment"))

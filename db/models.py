@@ -151,6 +151,9 @@ class Experiment(ExperimentSummary, Base):
     # a queued or running experiment counts against its owner's trace quota (finished ones count
     # their stored points). NULL for rows submitted before the quota: they count stored points.
     trace_points: Mapped[int | None] = mapped_column(BigInteger)
+    # What owner_usage.trace_points counts for this row now (db.usage): the estimate while
+    # queued or running, the stored points once ended. Changed only with the counter.
+    charged_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The first member's id while dispatched or running as a group (a group holds one slot).
     group_head: Mapped[int | None] = mapped_column(Id)
 
@@ -238,6 +241,19 @@ class TraceChunk(Base):
     last_step: Mapped[int] = mapped_column(BigInteger)
     points: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OwnerUsage(Base):
+    """What one owner's experiments hold, as counters that db.usage keeps in the transactions
+    that change them, so that the submit-time limits read one row however many experiments the
+    owner has: `trace_points`, the sum of their `charged_points`, and `queued`, how many are
+    queued. Keyed by `experiment.owner` (an owner needs no account row)."""
+
+    __tablename__ = "owner_usage"
+
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    trace_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    queued: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Checkpoint(Base):

@@ -44,9 +44,10 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import usage
 from db.base import Base
 from db.config import DbSettings
-from db.models import Experiment
+from db.models import Experiment, Status
 from db.session import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,7 +316,8 @@ def redis_url(_redis_server: str | BaseException) -> str:
 @pytest.fixture
 def make_experiment(session_factory: sessionmaker[Session]) -> Callable[..., int]:
     """make_experiment(**columns) -> id: insert (and commit) a queued experiment with plausible
-    defaults for every required column; keyword arguments override them."""
+    defaults for every required column; keyword arguments override them. Its owner's trace
+    usage and queued count it, as an insert by the API does (db.usage)."""
 
     def make(**columns: object) -> int:
         values: dict[str, object] = {
@@ -334,6 +336,10 @@ def make_experiment(session_factory: sessionmaker[Session]) -> Callable[..., int
         with session_factory() as session:
             experiment = Experiment(**values)
             session.add(experiment)
+            session.flush()
+            queued = int(experiment.status == Status.queued)
+            usage.charge(experiment.owner, queued=queued, session=session)
+            usage.recharge([experiment.id], session=session)
             session.commit()
             return experiment.id
 

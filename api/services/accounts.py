@@ -14,6 +14,7 @@ from api.services import trace_quota
 from api.services.errors import BadRequest, LimitExceeded
 from api.services.pages import Page
 from db import locks
+from db import usage as owner_usage
 from db.models import AuditEvent, Status
 
 
@@ -46,17 +47,16 @@ def check_queued_limit(
     Exact under concurrent submits: the owner's account is locked first (db.locks) and stays
     locked until the caller commits the experiments it adds or rolls back, so a second submit of
     the same owner counts only after the first has committed. Other owners do not wait. The
-    count reads at most limit + 1 index entries, however long the queue."""
+    count is the owner's counter row (db.usage), however long the queue."""
     limit = own_limit if own_limit is not None else settings.default_max_queued
     if limit is None:
         return
     locks.lock_account(owner, session=session)
-    queued = accounts.count_queued(owner, at_most=limit + 1, session=session)
+    queued = owner_usage.queued(owner, session=session)
     if queued + adding > limit:
-        has = f"{queued}" if queued <= limit else f"more than {limit}"
         raise LimitExceeded(
             f"max_queued limit: {owner} may have at most {limit} queued experiments and has "
-            f"{has}; this would be {queued + adding - limit} over. Wait for some to start, "
+            f"{queued}; this would be {queued + adding - limit} over. Wait for some to start, "
             "or cancel some."
         )
 
@@ -89,7 +89,7 @@ def usage(*, session: Session, principal: Principal, settings: ApiSettings) -> U
         max_running=own_running if own_running is not None else settings.default_max_running,
         max_queued=own_queued if own_queued is not None else settings.default_max_queued,
         running=accounts.count_by_status(principal.name, Status.running, session=session),
-        queued=accounts.count_by_status(principal.name, Status.queued, session=session),
+        queued=owner_usage.queued(principal.name, session=session),
         max_trace_points=settings.max_user_trace_points,
         trace_points=trace_quota.usage(principal.name, session=session),
     )

@@ -9,8 +9,6 @@ that the experiment exists, that the principal may see it and, for a change, own
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
@@ -21,7 +19,7 @@ from api.services import changes, trace_quota
 from api.services.context import Context
 from api.services.errors import BadRequest, Conflict, NotFound
 from api.services.pages import Page, page_size
-from db import queue, scheduler
+from db import queue, scheduler, usage
 from db.models import Experiment, Status
 
 
@@ -93,7 +91,7 @@ def retry(experiment: Experiment, *, ctx: Context) -> Experiment:
         )
         trace_quota.check_trace_quota(
             experiment.owner,
-            adding=trace_quota.retry_adds(experiment, session=ctx.session),
+            adding=trace_quota.retry_adds(experiment),
             session=ctx.session,
             settings=ctx.settings,
             request="retry",
@@ -133,9 +131,13 @@ def delete(experiment: Experiment, *, ctx: Context) -> None:
 
 def _delete_unless_running(experiment_id: int, *, session: Session) -> bool:
     """Conditional, like every state change: a claim that lands first makes it match nothing."""
-    result: Any = session.execute(
+    removed = session.execute(
         sql_delete(Experiment)
         .where(Experiment.id == experiment_id, Experiment.status != Status.running)
+        .returning(Experiment.owner, Experiment.charged_points, Experiment.status)
         .execution_options(synchronize_session=False)
+    ).all()
+    usage.discharge(
+        [(owner, charged, status) for owner, charged, status in removed], session=session
     )
-    return bool(result.rowcount)
+    return bool(removed)

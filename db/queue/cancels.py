@@ -23,6 +23,7 @@ def cancel(experiment_id: int, *, session: Session, now: datetime | None = None)
     return update_where(
         session,
         and_(Experiment.id == experiment_id, Experiment.status == Status.queued),
+        came_from=(Status.queued,),
         status=Status.cancelled,
         cancel_requested=True,
         finished_at=now,

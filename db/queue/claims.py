@@ -36,6 +36,7 @@ def claim(
             Experiment.status == Status.queued,
             Experiment.cancel_requested.is_(False),
         ),
+        came_from=(Status.queued,),
         status=Status.running,
         attempt=Experiment.attempt + 1,
         worker=worker[:200],

@@ -139,6 +139,7 @@ def _end(
     return update_where(
         session,
         running_attempt(experiment_id, attempt),
+        came_from=(Status.running,),
         status=status,
         lease_expires_at=None,
         finished_at=now,

@@ -73,6 +73,8 @@ def reap(*, session: Session, now: datetime | None = None) -> ReapReport:
                 "attempts exhausted"
             )
             values = {"status": Status.failed, "error": error, "finished_at": now}
-        if update_where(session, still_expired, lease_expires_at=None, updated_at=now, **values):
+        running = (Status.running,)
+        changes = {"lease_expires_at": None, "updated_at": now, **values}
+        if update_where(session, still_expired, came_from=running, **changes):
             outcome.append(experiment_id)
     return report

@@ -25,6 +25,7 @@ def release(
     if update_where(
         session,
         and_(held, Experiment.cancel_requested.is_(True)),
+        came_from=(Status.running,),
         status=Status.cancelled,
         lease_expires_at=None,
         finished_at=now,
@@ -34,6 +35,7 @@ def release(
     return update_where(
         session,
         held,
+        came_from=(Status.running,),
         status=Status.queued,
         worker=None,
         lease_expires_at=None,

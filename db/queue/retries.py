@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, delete
 from sqlalchemy.orm import Session
 
-from db import traces
+from db import traces, usage
 from db.models import SUMMARY_COLUMNS, Checkpoint, Experiment, Status
 from db.queue.conditional import update_where
 from db.types import now_utc as _now
@@ -56,6 +56,7 @@ def retry(
     requeued = update_where(
         session,
         and_(Experiment.id == experiment_id, Experiment.status.in_(RETRYABLE)),
+        came_from=RETRYABLE,
         status=Status.queued,
         max_attempts=Experiment.attempt + extra_attempts,
         updated_at=now,
@@ -64,5 +65,6 @@ def retry(
     )
     if requeued and from_scratch:
         traces.remove(experiment_id, session=session)
+        usage.recharge([experiment_id], session=session)  # a row without an estimate held them
         session.execute(delete(Checkpoint).where(Checkpoint.experiment_id == experiment_id))
     return requeued

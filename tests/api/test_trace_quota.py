@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from test_concurrent_limits import parallel
 
 from api.services import trace_quota
+from db import queue, usage
 from db.models import Experiment
 from tests.trace_helpers import add_points
 
@@ -56,10 +57,17 @@ def test_a_submit_over_the_quota_is_429_with_the_quota_the_usage_and_what_to_do(
 def test_finished_experiments_count_what_they_store_and_deleting_one_frees_it(
     make_client, make_experiment, session, spec
 ):
-    finished = make_experiment(status="completed", trace_points=10**6)  # estimate unused now
+    finished = make_experiment(status="running", attempt=1, trace_points=10**6)
     _stored_points(session, finished, 20)
+    ended = queue.finish(
+        finished, session=session, attempt=1, status="completed", summary={}, result={}
+    )
+    assert ended  # from now on it counts the 20 points it stored, not its estimate
+    session.commit()
     before_quota = make_experiment(status="queued", trace_points=None)  # counts stored points
     _stored_points(session, before_quota, 3)
+    usage.recharge([before_quota], session=session)  # as migration usage01 charges such a row
+    session.commit()
     make_experiment(status="queued", trace_points=7)
     make_experiment(owner="bob", status="queued", trace_points=10**6)
     assert trace_quota.usage("alice", session=session) == 20 + 3 + 7
@@ -99,8 +107,10 @@ def test_a_retry_counts_its_estimate_instead_of_what_it_stored_and_is_refused_ov
     make_client, make_experiment, session
 ):
     # Failed after storing 4 points; queued again it counts its estimate, 12: a retry adds 8.
-    failed = make_experiment(status="failed", trace_points=12)
+    failed = make_experiment(status="running", attempt=1, trace_points=12)
     _stored_points(session, failed, 4)
+    assert queue.fail(failed, session=session, attempt=1, error="boom")
+    session.commit()
     assert trace_quota.usage("alice", session=session) == 4
 
     tight = make_client(max_user_trace_points=11)

@@ -24,14 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"experiment", "experiment_tag", "trace_chunk", "checkpoint", "sweep"}
 
 
-def experiment_row(*, status: str = "completed", attempt: int = 1) -> str:
-    """An INSERT of experiment 1 in the columns every revision from recovery01 on has, for the
-    migration tests that write rows in raw SQL at an older schema."""
+def experiment_row(
+    *, status: str = "completed", attempt: int = 1, id: int = 1, owner: str = "alice"
+) -> str:
+    """An INSERT of an experiment (default: 1, alice's) in the columns every revision from
+    recovery01 on has, for the migration tests that write rows in raw SQL at an older schema."""
     return (
         "INSERT INTO experiment (id, name, owner, priority, status, spec, spec_hash, target, "
         "algorithm, d, width, seeds, attempt, max_attempts, cancel_requested, samples_done, "
-        f"samples_total, created_at, updated_at) VALUES (1, '', 'alice', 0, '{status}', '{{}}', "
-        f"'h', 'h3', 'reuse', 16, 8, 2, {attempt}, 3, false, 0, 0, CURRENT_TIMESTAMP, "
+        f"samples_total, created_at, updated_at) VALUES ({id}, '', '{owner}', 0, '{status}', "
+        f"'{{}}', 'h', 'h3', 'reuse', 16, 8, 2, {attempt}, 3, false, 0, 0, CURRENT_TIMESTAMP, "
         "CURRENT_TIMESTAMP)"
     )
 
