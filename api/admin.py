@@ -6,6 +6,7 @@
     silab-admin set-limits alice --max-running 2 --max-queued default
     silab-admin list-users
     silab-admin list-keys [alice]
+    silab-admin recount-usage                    # after rows were deleted or changed in SQL
 
 It talks to the database directly (SILAB_DATABASE_URL, as the API does), so it runs where the
 server runs; it is a separate console script rather than `silab admin …` because the `silab`
@@ -25,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import accounts, audit
+from db import usage
 from db.config import DbSettings
 from db.models import Account, ApiKey, Role
 from db.session import make_engine, make_sessionmaker
@@ -158,6 +160,25 @@ def cmd_list_keys(args: argparse.Namespace, session: Session) -> None:
         print(f"{row.id}\t{row.prefix}…\t{row.account.name}\t{state}\t{row.label}")
 
 
+def cmd_recount_usage(args: argparse.Namespace, session: Session) -> None:
+    """The counters the queued limit and the trace quota read (db.usage) are kept by the
+    service's own writes; rows deleted or changed in SQL leave them behind until this."""
+    before = usage.counters(session=session)
+    after = usage.rebuild(session=session)
+    changed = {
+        owner: {"was": list(before.get(owner, (0, 0))), "now": list(after.get(owner, (0, 0)))}
+        for owner in sorted(set(before) | set(after))
+        if before.get(owner) != after.get(owner)
+    }
+    audit.record("recount-usage", session=session, actor=ACTOR, detail={"changed": changed})
+    session.commit()
+    for owner in sorted(set(before) | set(after)):
+        now = after.get(owner, (0, 0))
+        was = changed.get(owner, {}).get("was")
+        note = f"\t(was {was[1]} queued, {was[0]} trace points)" if was else ""
+        print(f"{owner}\t{now[1]} queued\t{now[0]} trace points{note}")
+
+
 _UNSET = object()
 
 
@@ -196,6 +217,9 @@ def parser() -> argparse.ArgumentParser:
     list_keys = commands.add_parser("list-keys", help="keys (never the keys themselves)")
     list_keys.add_argument("name", nargs="?")
     list_keys.set_defaults(run=cmd_list_keys)
+    commands.add_parser(
+        "recount-usage", help="reset each user's queued count and trace points from the rows"
+    ).set_defaults(run=cmd_recount_usage)
     return root
 
 

@@ -22,7 +22,8 @@ row lock the transaction took. An ending locks its experiment row and then the c
 reaper several experiment rows and then their counters; nobody holds a counter while waiting for
 an experiment row, so they cannot deadlock. A transaction that does not commit drops its moves.
 `recount` derives the counters from the rows alone: the migration fills the table the same way,
-and the tests hold the counters to it.
+the tests hold the counters to it, and `rebuild` (silab-admin recount-usage) resets them to it
+after rows were changed in SQL.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, event, func, select, update
+from sqlalchemy import and_, case, delete, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
+from db import locks
 from db.models import Experiment, OwnerUsage, Status, TraceChunk
 
 ACTIVE = (Status.queued, Status.running)
@@ -113,6 +115,31 @@ def recount(*, session: Session) -> dict[str, tuple[int, int]]:
     return {owner: count for owner, count in counts.items() if any(count)}
 
 
+def rebuild(*, session: Session) -> dict[str, tuple[int, int]]:
+    """Set every row's charge and every owner's counters from the rows alone, after rows were
+    changed behind the service's back (a DELETE in SQL); the caller commits. Exact beside live
+    traffic on PostgreSQL: the counter table is locked first, so a transaction that moves a
+    counter waits, and its rows, uncommitted until then, are not in these sums but in its own
+    moves. Returns the new counters."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE owner_usage IN EXCLUSIVE MODE"))
+    else:
+        locks.lock_writer(session=session)
+    session.execute(
+        update(Experiment)
+        .values(charged_points=charge_of())
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(OwnerUsage))
+    totals = recount(session=session)
+    if totals:
+        session.execute(
+            insert(OwnerUsage),
+            [{"owner": o, "trace_points": p, "queued": n} for o, (p, n) in totals.items()],
+        )
+    return totals
+
+
 def counters(*, session: Session) -> dict[str, tuple[int, int]]:
     """The stored (trace points, queued) per owner, owners with neither left out."""
     rows = session.execute(select(OwnerUsage.owner, OwnerUsage.trace_points, OwnerUsage.queued))
@@ -127,11 +154,11 @@ def _pending(session: Session, owner: str) -> list[int]:
 def _apply(session: Session) -> None:
     moves: dict[str, list[int]] = session.info.pop(_MOVES, None) or {}
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for owner in sorted(moves):
         points, queued = moves[owner]
         if points or queued:
-            statement = insert(OwnerUsage).values(owner=owner, trace_points=points, queued=queued)
+            statement = upsert(OwnerUsage).values(owner=owner, trace_points=points, queued=queued)
             session.execute(
                 statement.on_conflict_do_update(
                     index_elements=[OwnerUsage.owner],

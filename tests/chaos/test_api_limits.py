@@ -6,7 +6,8 @@ and a rate limit per process).
 
 - queued limit 7: each round of 20 parallel submits gets exactly 7 in and 13 refused with the
   queued limit's 429; the round's experiments are then deleted (in the database, which costs no
-  request) for the next round. No worker runs: what is queued stays queued.
+  request; the counters are then recounted as `silab-admin recount-usage` does) for the next
+  round. No worker runs: what is queued stays queued.
 - rate limit: a burst of ROUNDS × 20 + 10 and a refill of one request a day, so after the
   rounds exactly 10 requests are left; 40 parallel reads get exactly 10 through and 30 rate
   limit 429s with Retry-After (per-process buckets would let up to 4 × the burst through).
@@ -24,6 +25,7 @@ from e2e_helpers import parallel
 from spec_factory import small_spec
 from sqlalchemy import delete, func, select
 
+from db import usage
 from db.models import Experiment
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -75,6 +77,7 @@ def test_queued_and_rate_limits_are_exact_across_four_api_processes(chaos_stack,
         with stack.sessions()() as session:
             stored = session.scalar(select(func.count()).select_from(Experiment))
             session.execute(delete(Experiment))
+            usage.rebuild(session=session)
             session.commit()
         rounds.append({"answers": dict(sorted(answers.items())), "stored": stored})
 

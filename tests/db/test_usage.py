@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from db import queue, usage
@@ -129,3 +130,15 @@ def test_a_rolled_back_change_moves_no_counter(
     usage.charge("erin", points=1_000, queued=1, session=session)
     session.close()  # ends the transaction without a commit
     assert _counted(session) == {"erin": (60, 1)}
+
+
+def test_rebuild_puts_the_counters_back_after_rows_were_deleted_in_sql(
+    session: Session, make_experiment: MakeExperiment
+) -> None:
+    kept = make_experiment(owner="fay", trace_points=25)
+    make_experiment(owner="fay", trace_points=30)
+    session.execute(delete(Experiment).where(Experiment.id != kept))  # behind the service's back
+    session.commit()
+    assert usage.counters(session=session) == {"fay": (55, 2)}  # stale
+    assert usage.rebuild(session=session) == {"fay": (25, 1)}
+    assert _counted(session) == {"fay": (25, 1)}
