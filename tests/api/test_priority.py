@@ -18,7 +18,12 @@ def test_a_queued_experiment_takes_a_level_name_or_a_number(client, session, spe
         client.post(f"/experiments/{ident}/priority", json={"priority": -3}).json()["priority"]
         == -3
     )
-    events = session.query(AuditEvent).filter_by(action="priority", experiment_id=ident).all()
+    events = (
+        session.query(AuditEvent)
+        .filter_by(action="priority", experiment_id=ident)
+        .order_by(AuditEvent.id)  # without it PostgreSQL may return them in any order
+        .all()
+    )
     assert [e.detail["to"] for e in events] == [10, -3]
     assert events[1].detail["from"] == 10
 
