@@ -153,6 +153,8 @@ def _pending(session: Session, owner: str) -> list[int]:
 @event.listens_for(Session, "before_commit")
 def _apply(session: Session) -> None:
     moves: dict[str, list[int]] = session.info.pop(_MOVES, None) or {}
+    if not moves:  # every commit of every session comes here: most move nothing
+        return
     dialect = session.get_bind().dialect.name
     upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for owner in sorted(moves):
