@@ -137,7 +137,5 @@ def _delete_unless_running(experiment_id: int, *, session: Session) -> bool:
         .returning(Experiment.owner, Experiment.charged_points, Experiment.status)
         .execution_options(synchronize_session=False)
     ).all()
-    usage.discharge(
-        [(owner, charged, status) for owner, charged, status in removed], session=session
-    )
+    usage.discharge(removed, session=session)
     return bool(removed)
